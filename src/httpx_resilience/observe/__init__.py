@@ -1,0 +1,1 @@
+"""Observation: redaction of secrets and PII, events, logging, metrics and traces."""
