@@ -3,16 +3,17 @@
 ::
 
     HTTPClientError                      base of everything we raise
-    ├── HTTPRequestError                 the request failed before a response (also httpx.TransportError)
-    │   ├── RequestTimeoutError          attempt or total deadline passed (also httpx.TimeoutException)
-    │   └── RequestNotReplayableError    a retry would need a body that was already consumed
+    ├── HTTPRequestError                 no response (also httpx.TransportError)
+    │   ├── RequestTimeoutError          a deadline passed (also httpx.TimeoutException)
+    │   └── RequestNotReplayableError    a retry needs a body that was consumed
     ├── HTTPResponseError                a response with an error status
     │   └── RateLimitError               429 Too Many Requests, with ``retry_after``
     ├── RetryExhaustedError              retries ended without success (also httpx.TransportError)
-    ├── CircuitBreakerOpenError          the breaker refused; nothing was sent (also httpx.TransportError)
+    ├── CircuitBreakerOpenError          the breaker refused; nothing sent (httpx.TransportError)
     ├── RateLimiterTimeout               the limiter would wait past ``max_wait``; nothing sent
     ├── BulkheadFullError                too many concurrent requests; nothing sent
     ├── ResponseDecodeError              the body is not the JSON it claims to be (also ValueError)
+    ├── InvalidRequestError              a request that cannot be sent as given (also ValueError)
     ├── AuthenticationError              credentials could not be obtained or were refused
     ├── ExternalServiceError             one error type per named service (seed 003/004)
     └── ConfigurationError               a bad setting (also ValueError)
@@ -43,6 +44,7 @@ __all__ = [
     "HTTPClientError",
     "HTTPRequestError",
     "HTTPResponseError",
+    "InvalidRequestError",
     "RateLimitError",
     "RateLimiterTimeout",
     "RequestNotReplayableError",
@@ -124,6 +126,7 @@ class RequestTimeoutError(HTTPRequestError, httpx.TimeoutException):
     Attributes:
         timeout: the limit that passed, in seconds.
         phase: ``"attempt"`` or ``"total"``.
+        attempts: attempts made when the total deadline passed.
     """
 
     def __init__(
@@ -132,11 +135,13 @@ class RequestTimeoutError(HTTPRequestError, httpx.TimeoutException):
         *,
         timeout: float | None = None,
         phase: str = "attempt",
+        attempts: int | None = None,
         request: httpx.Request | None = None,
         **kw: Any,
     ) -> None:
         self.timeout = timeout
         self.phase = phase
+        self.attempts = attempts
         kw.setdefault(
             "hint",
             "Raise ClientConfig.timeout/total_timeout if the upstream is legitimately slow",
@@ -297,6 +302,11 @@ class BulkheadFullError(_HttpxCompatible, httpx.TransportError):
 
 class ResponseDecodeError(HTTPClientError, ValueError):
     """The response body could not be decoded (for example, malformed JSON)."""
+
+
+class InvalidRequestError(HTTPClientError, ValueError):
+    """A request that cannot be sent as given: a URL without scheme, an unknown method,
+    or contradictory body arguments. Nothing was sent."""
 
 
 class AuthenticationError(HTTPClientError):

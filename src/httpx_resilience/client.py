@@ -1,0 +1,443 @@
+"""``AsyncHTTPClient``: seed 001's universal async REST client over the resilient pipeline.
+
+It composes an ``httpx.AsyncClient`` whose transport is a
+:class:`~httpx_resilience.ResilientTransport`; middlewares run once per logical
+request around it, and every failure surfaces as one of our typed errors.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+
+from ._clock import SYSTEM_CLOCK, Clock
+from .config import HTTP_METHODS, ClientConfig
+from .exceptions import (
+    ConfigurationError,
+    HTTPClientError,
+    HTTPRequestError,
+    HTTPResponseError,
+    InvalidRequestError,
+    RateLimitError,
+    RequestNotReplayableError,
+    RequestTimeoutError,
+    RetryExhaustedError,
+)
+from .middleware.base import Middleware
+from .models import HTTPRequest, HTTPResponse
+from .observe.events import Observer
+from .observe.redact import redact_url
+from .policies.retry import RetryPolicy
+from .serializers import FormSerializer, JSONSerializer
+from .transport import EXTENSION_KEY, ResilienceInfo, ResilientTransport
+
+__all__ = ["AsyncHTTPClient"]
+
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+class AsyncHTTPClient:
+    """An async HTTP client with retries, deadlines, breaker, limiter, bulkhead and hedging.
+
+    Args:
+        base_url: prefix for relative URLs (``"https://api.example.com/v1"``).
+        config: a :class:`~httpx_resilience.ClientConfig` (defaults when omitted).
+        auth: an ``httpx.Auth`` (every auth plugin of this package is one).
+        middlewares: :class:`~httpx_resilience.Middleware` hooks, run in order.
+        rate_limiter: a :class:`~httpx_resilience.RateLimiter`.
+        circuit_breaker: a :class:`~httpx_resilience.CircuitBreaker`.
+        bulkhead: a :class:`~httpx_resilience.Bulkhead`.
+        hedging: a :class:`~httpx_resilience.HedgingPolicy`.
+        transport: the inner transport (``httpx.AsyncHTTPTransport`` by default;
+            any ``httpx.AsyncBaseTransport`` works).
+        service: a name for this upstream, shown in errors, logs and metrics.
+        retry: a :class:`~httpx_resilience.RetryPolicy` overriding the one
+            built from ``config``.
+        observers: event hooks (see :mod:`httpx_resilience.observe.events`).
+        clock: the time source (a ``FakeClock`` in tests).
+
+    Raises:
+        ConfigurationError: a ``base_url`` without scheme, or an invalid ``auth``.
+    """
+
+    def __init__(
+        self,
+        base_url: str = "",
+        config: ClientConfig | None = None,
+        auth: httpx.Auth | None = None,
+        middlewares: Iterable[Middleware] = (),
+        rate_limiter: Any = None,
+        circuit_breaker: Any = None,
+        *,
+        bulkhead: Any = None,
+        hedging: Any = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        service: str | None = None,
+        retry: RetryPolicy | None = None,
+        observers: Iterable[Observer] = (),
+        clock: Clock | None = None,
+    ) -> None:
+        self.config = config if config is not None else ClientConfig()
+        if not isinstance(self.config, ClientConfig):
+            raise ConfigurationError(
+                f"config must be a ClientConfig, got {type(self.config).__name__}",
+                field="config",
+            )
+        if base_url:
+            parsed = httpx.URL(base_url)
+            if parsed.scheme not in ("http", "https") or not parsed.host:
+                raise ConfigurationError(
+                    f"base_url {redact_url(base_url)!r} needs an http:// or https:// scheme "
+                    "and a host, e.g. 'https://api.example.com'",
+                    field="base_url",
+                )
+        if auth is not None and not isinstance(auth, httpx.Auth):
+            raise ConfigurationError(
+                f"auth must be an httpx.Auth (for example BearerAuth), got "
+                f"{type(auth).__name__}",
+                field="auth",
+            )
+        self.base_url = base_url
+        self.service = service or (httpx.URL(base_url).host if base_url else None)
+        self.middlewares: tuple[Middleware, ...] = tuple(middlewares)
+        for m in self.middlewares:
+            if not isinstance(m, Middleware):
+                raise ConfigurationError(
+                    f"middlewares must be Middleware instances, got {type(m).__name__}",
+                    field="middlewares",
+                )
+        self.rate_limiter = rate_limiter
+        self.circuit_breaker = circuit_breaker
+        self._clock = clock or SYSTEM_CLOCK
+        self.transport = ResilientTransport(
+            transport,
+            retry=retry,
+            circuit_breaker=circuit_breaker,
+            rate_limiter=rate_limiter,
+            bulkhead=bulkhead,
+            hedging=hedging,
+            config=self.config,
+            observers=tuple(observers),
+            clock=self._clock,
+        )
+        self._json = JSONSerializer()
+        self._form = FormSerializer()
+        cfg = self.config
+        self._client = httpx.AsyncClient(
+            base_url=base_url,
+            auth=auth,
+            headers=dict(cfg.headers or {}),
+            timeout=httpx.Timeout(cfg.timeout),
+            follow_redirects=cfg.follow_redirects,
+            transport=self.transport,
+        )
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def __aenter__(self) -> AsyncHTTPClient:
+        await self._client.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self._client.__aexit__(*exc)
+
+    async def aclose(self) -> None:
+        """Close the connection pool. The client cannot be used afterwards."""
+        await self._client.aclose()
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return self._client.is_closed
+
+    @property
+    def httpx_client(self) -> httpx.AsyncClient:
+        """The underlying ``httpx.AsyncClient`` (for SDKs that accept one)."""
+        return self._client
+
+    # -- requests ---------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        url: str | httpx.URL,
+        *,
+        json: Any = None,
+        data: Any = None,
+        files: Any = None,
+        content: Any = None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        idempotency_key: str | None = None,
+        extensions: Mapping[str, Any] | None = None,
+    ) -> HTTPResponse:
+        """Send one logical request through middlewares, auth and the pipeline.
+
+        Args:
+            method: an HTTP method (``"GET"``, ``"POST"``, ...).
+            url: absolute, or relative to ``base_url``.
+            json: a body sent as JSON (dates, UUIDs, decimals, dataclasses and
+                pydantic models are handled).
+            data: a form body (a mapping), or multipart fields with ``files``.
+            files: multipart files.
+            content: raw bytes (or an async iterator of bytes: such a body is
+                not retried once sent).
+            headers: extra headers.
+            params: query parameters.
+            timeout: the attempt timeout for this request.
+            idempotency_key: sent as ``Idempotency-Key``; lets POST/PATCH be retried.
+            extensions: per-request pipeline overrides under ``"resilience"``.
+
+        Returns:
+            The final :class:`HTTPResponse`; 4xx/5xx statuses that were not
+            retried are returned (call :meth:`HTTPResponse.raise_for_status`).
+
+        Raises:
+            InvalidRequestError: an unknown method, a URL without scheme or
+                contradictory body arguments (nothing sent).
+            RateLimitError: the final response is 429.
+            RetryExhaustedError: every permitted attempt failed.
+            RequestTimeoutError: an attempt or the total deadline timed out.
+            CircuitBreakerOpenError, RateLimiterTimeout, BulkheadFullError:
+                refused before sending.
+            HTTPRequestError: any other transport failure.
+        """
+        req = HTTPRequest(
+            method=_check_method(method),
+            url=str(url),
+            headers=dict(headers or {}),
+            params=dict(params or {}),
+            json=json,
+            data=data,
+            files=files,
+            content=content,
+            timeout=timeout,
+            idempotency_key=idempotency_key,
+            extensions=dict(extensions or {}),
+        )
+        for middleware in self.middlewares:
+            req = await middleware.process_request(req, self)
+        start = self._clock.monotonic()
+        try:
+            raw = await self._client.send(self._build(req, stream=False))
+        except BaseException as exc:
+            err = self._translate(exc, req)
+            for middleware in self.middlewares:
+                await middleware.process_error(err, req)
+            if err is exc:
+                raise
+            raise err from exc
+        response = HTTPResponse.from_httpx(raw, req, self._clock.monotonic() - start)
+        for middleware in reversed(self.middlewares):
+            response = await middleware.process_response(response, req)
+        self._raise_for_outcome(response, req)
+        return response
+
+    async def get(self, url: str | httpx.URL, **kwargs: Any) -> HTTPResponse:
+        """``GET`` (see :meth:`request`)."""
+        return await self.request("GET", url, **kwargs)
+
+    async def post(self, url: str | httpx.URL, **kwargs: Any) -> HTTPResponse:
+        """``POST`` (see :meth:`request`); retried only when safe."""
+        return await self.request("POST", url, **kwargs)
+
+    async def put(self, url: str | httpx.URL, **kwargs: Any) -> HTTPResponse:
+        """``PUT`` (see :meth:`request`)."""
+        return await self.request("PUT", url, **kwargs)
+
+    async def patch(self, url: str | httpx.URL, **kwargs: Any) -> HTTPResponse:
+        """``PATCH`` (see :meth:`request`); retried only when safe."""
+        return await self.request("PATCH", url, **kwargs)
+
+    async def delete(self, url: str | httpx.URL, **kwargs: Any) -> HTTPResponse:
+        """``DELETE`` (see :meth:`request`)."""
+        return await self.request("DELETE", url, **kwargs)
+
+    async def head(self, url: str | httpx.URL, **kwargs: Any) -> HTTPResponse:
+        """``HEAD`` (see :meth:`request`)."""
+        return await self.request("HEAD", url, **kwargs)
+
+    async def options(self, url: str | httpx.URL, **kwargs: Any) -> HTTPResponse:
+        """``OPTIONS`` (see :meth:`request`)."""
+        return await self.request("OPTIONS", url, **kwargs)
+
+    @asynccontextmanager
+    async def stream(
+        self, method: str, url: str | httpx.URL, **kwargs: Any
+    ) -> AsyncIterator[httpx.Response]:
+        """Send a request and yield the streamed ``httpx.Response`` (body unread).
+
+        Retries cover getting the response headers; the body is the caller's
+        to read (``aiter_bytes()``, ``aiter_lines()``). ``process_request``
+        middlewares run; ``process_response`` ones do not (there is no
+        complete response to give them).
+        """
+        req = HTTPRequest(method=_check_method(method), url=str(url))
+        for name in ("headers", "params", "extensions"):
+            if kwargs.get(name) is not None:
+                setattr(req, name, dict(kwargs.pop(name)))
+        for name, value in kwargs.items():
+            if not hasattr(req, name) or name in ("method", "url"):
+                raise InvalidRequestError(f"stream() got an unexpected argument {name!r}")
+            setattr(req, name, value)
+        for middleware in self.middlewares:
+            req = await middleware.process_request(req, self)
+        try:
+            raw = await self._client.send(self._build(req, stream=True), stream=True)
+        except BaseException as exc:
+            err = self._translate(exc, req)
+            if err is exc:
+                raise
+            raise err from exc
+        try:
+            yield raw
+        finally:
+            await raw.aclose()
+
+    # -- internals --------------------------------------------------------------------
+
+    def _build(self, req: HTTPRequest, *, stream: bool) -> httpx.Request:
+        given = [n for n in ("json", "data", "content") if getattr(req, n) is not None]
+        if len(given) > 1:
+            raise InvalidRequestError(
+                f"Give only one of {', '.join(given)} as the body",
+                method=req.method,
+                url=req.url,
+            )
+        headers = dict(req.headers)
+        lower = {k.lower() for k in headers}
+        content: Any = req.content
+        data: Any = None
+        if req.json is not None:
+            content = self._json.dumps(req.json)
+            if "content-type" not in lower:
+                headers["Content-Type"] = self._json.content_type
+        elif req.data is not None:
+            if req.files is not None or not isinstance(req.data, Mapping):
+                if isinstance(req.data, (bytes, str)):
+                    content = req.data
+                else:
+                    data = req.data
+            else:
+                content = self._form.dumps(req.data)
+                if "content-type" not in lower:
+                    headers["Content-Type"] = self._form.content_type
+        if req.idempotency_key is not None:
+            headers["Idempotency-Key"] = req.idempotency_key
+        ext: dict[str, Any] = dict(req.extensions)
+        res = dict(ext.get(EXTENSION_KEY) or {})
+        if req.timeout is not None:
+            res["timeout"] = req.timeout
+        if stream:
+            res["stream"] = True
+        if self.service:
+            res.setdefault("service", self.service)
+        ext[EXTENSION_KEY] = res
+        try:
+            request = self._client.build_request(
+                req.method,
+                req.url,
+                content=content,
+                data=data,
+                files=req.files,
+                headers=headers,
+                params=req.params or None,
+                timeout=req.timeout if req.timeout is not None else httpx.USE_CLIENT_DEFAULT,
+                extensions=ext,
+            )
+        except (httpx.InvalidURL, TypeError, ValueError) as exc:
+            raise InvalidRequestError(
+                f"Cannot build the request: {exc}", method=req.method, url=req.url
+            ) from exc
+        url = request.url
+        if url.scheme not in ("http", "https") or not url.host:
+            raise InvalidRequestError(
+                f"URL {redact_url(req.url)!r} has no http(s) scheme or host",
+                method=req.method,
+                hint="Give an absolute URL such as 'https://api.example.com/items', "
+                "or set base_url on the client",
+            )
+        return request
+
+    def _translate(self, exc: BaseException, req: HTTPRequest) -> BaseException:
+        """Map a raw httpx error onto our tree (ours pass through unchanged)."""
+        if isinstance(exc, HTTPClientError):
+            if exc.service is None and self.service:
+                exc.service = self.service
+            return exc
+        kw: dict[str, Any] = {"service": self.service}
+        request = getattr(exc, "_request", None)
+        if isinstance(exc, httpx.TimeoutException):
+            return RequestTimeoutError(
+                f"{type(exc).__name__}: {exc}", timeout=None, phase="attempt",
+                request=request, **kw,
+            )
+        if isinstance(exc, httpx.UnsupportedProtocol):
+            return InvalidRequestError(
+                f"Unsupported URL scheme: {exc}", method=req.method, url=req.url, **kw
+            )
+        if isinstance(exc, httpx.StreamError):
+            return RequestNotReplayableError(
+                f"The request body stream could not be sent again: {exc}",
+                request=request, **kw,
+            )
+        if isinstance(exc, httpx.RequestError):
+            return HTTPRequestError(
+                f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
+                request=request, method=req.method, url=req.url,
+                hint="Check that the upstream is reachable", **kw,
+            )
+        return exc
+
+    def _raise_for_outcome(self, response: HTTPResponse, req: HTTPRequest) -> None:
+        info = response.extensions.get(EXTENSION_KEY)
+        retry_after = info.retry_after if isinstance(info, ResilienceInfo) else None
+        if response.status_code == 429:
+            raise RateLimitError(
+                429,
+                f"HTTP 429 Too Many Requests after {response.attempts} attempt(s)",
+                response,
+                retry_after=retry_after,
+                service=self.service,
+            )
+        if isinstance(info, ResilienceInfo) and info.exhausted:
+            cause = HTTPResponseError(
+                response.status_code,
+                f"HTTP {response.status_code} {response.reason_phrase}",
+                response,
+            )
+            err = RetryExhaustedError(
+                f"HTTP {response.status_code} {response.reason_phrase} after "
+                f"{response.attempts} attempt(s) (stopped: {info.stop_reason})",
+                attempts=response.attempts,
+                last_response=response,
+                retry_after=retry_after,
+                method=req.method,
+                url=response.url or req.url,
+                service=self.service,
+                hint="The upstream keeps failing; check its health or raise retry_attempts",
+            )
+            raise err from cause
+
+    def __repr__(self) -> str:
+        return f"AsyncHTTPClient(base_url={redact_url(self.base_url)!r}, service={self.service!r})"
+
+
+def _check_method(method: str) -> str:
+    if not isinstance(method, str) or not _TOKEN.match(method):
+        raise InvalidRequestError(
+            f"{method!r} is not an HTTP method",
+            hint=f"Use one of {', '.join(sorted(HTTP_METHODS))}",
+        )
+    upper = method.upper()
+    if upper not in HTTP_METHODS:
+        raise InvalidRequestError(
+            f"Unknown HTTP method {method!r}",
+            hint=f"Use one of {', '.join(sorted(HTTP_METHODS))}",
+        )
+    return upper

@@ -1,0 +1,223 @@
+"""``ClientConfig``: every knob of :class:`~httpx_resilience.AsyncHTTPClient`, validated.
+
+A bad value, an unknown keyword or a contradiction raises
+:class:`~httpx_resilience.ConfigurationError` naming the field and the allowed range.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+from .exceptions import ConfigurationError
+
+__all__ = ["DEFAULT_RETRY_METHODS", "DEFAULT_RETRY_STATUSES", "ClientConfig", "JitterKind"]
+
+JitterKind = Literal["full", "equal", "decorrelated", "none"]
+JITTER_KINDS: frozenset[str] = frozenset({"full", "equal", "decorrelated", "none"})
+
+DEFAULT_RETRY_STATUSES: frozenset[int] = frozenset({408, 429, 500, 502, 503, 504})
+DEFAULT_RETRY_METHODS: frozenset[str] = frozenset(
+    {"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"}
+)
+HTTP_METHODS: frozenset[str] = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"}
+)
+
+
+def check_number(
+    name: str,
+    value: object,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    exclusive_min: bool = False,
+    integer: bool = False,
+    optional: bool = False,
+) -> None:
+    """Raise :class:`ConfigurationError` unless ``value`` is a number in range."""
+    if value is None and optional:
+        return
+    kind = "an integer" if integer else "a number"
+    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok_type:
+        raise ConfigurationError(
+            f"{name} must be {kind}, got {value!r}", field=name
+        )
+    assert isinstance(value, (int, float))
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigurationError(f"{name} must be finite, got {value!r}", field=name)
+    low = ""
+    if minimum is not None:
+        low = f"> {minimum:g}" if exclusive_min else f">= {minimum:g}"
+    rng = " and ".join(p for p in (low, f"<= {maximum:g}" if maximum is not None else "") if p)
+    if minimum is not None and (value <= minimum if exclusive_min else value < minimum):
+        raise ConfigurationError(f"{name} must be {rng}, got {value!r}", field=name)
+    if maximum is not None and value > maximum:
+        raise ConfigurationError(f"{name} must be {rng}, got {value!r}", field=name)
+
+
+def normalize_statuses(name: str, value: Collection[int]) -> frozenset[int]:
+    """Validate a set of HTTP status codes (100-599)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Collection):
+        raise ConfigurationError(f"{name} must be a set of status codes, got {value!r}", field=name)
+    for code in value:
+        if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 599:
+            raise ConfigurationError(
+                f"{name} must contain HTTP status codes 100-599, got {code!r}", field=name
+            )
+    return frozenset(value)
+
+
+def normalize_methods(name: str, value: Collection[str]) -> frozenset[str]:
+    """Validate a set of HTTP methods; they are upper-cased."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Collection):
+        raise ConfigurationError(
+            f"{name} must be a set of HTTP methods such as {{'GET', 'PUT'}}, got {value!r}",
+            field=name,
+        )
+    out = set()
+    for m in value:
+        if not isinstance(m, str) or m.upper() not in HTTP_METHODS:
+            raise ConfigurationError(
+                f"{name} contains {m!r}, which is not an HTTP method "
+                f"(one of {', '.join(sorted(HTTP_METHODS))})",
+                field=name,
+            )
+        out.add(m.upper())
+    return frozenset(out)
+
+
+def reject_unknown(cls_name: str, allowed: Collection[str], given: Mapping[str, Any]) -> None:
+    """Raise :class:`ConfigurationError` for keywords not in ``allowed``, suggesting the closest."""
+    for key in given:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, list(allowed), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigurationError(f"{cls_name} has no setting {key!r}{hint}", field=key)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientConfig:
+    """Settings of an :class:`~httpx_resilience.AsyncHTTPClient`.
+
+    Times are in seconds. ``retry_attempts`` counts *retries after the first
+    attempt*: the default 3 allows up to 4 attempts, waiting about 1, 2 and 4 s
+    (``retry_backoff_factor * 2**n``, capped at ``retry_max_delay``, with jitter).
+
+    Args:
+        timeout: limit for one attempt (connect + send + headers + body).
+        total_timeout: limit for the whole logical request, retries and
+            backoff included; ``None`` for none. Each attempt's timeout
+            shrinks to what is left, and a backoff that does not fit is not slept.
+        max_connections: connection pool size.
+        max_keepalive_connections: idle connections kept (``<= max_connections``).
+        keepalive_expiry: seconds an idle connection is kept.
+        follow_redirects: follow 3xx responses.
+        verify_ssl: verify TLS certificates (leave on).
+        retry_attempts: retries after the first attempt (0 disables retries).
+        retry_backoff_factor: first backoff delay.
+        retry_max_delay: cap on any one delay; a ``Retry-After`` beyond it ends
+            the retries at once instead of sleeping.
+        retry_jitter: ``"full"``, ``"equal"``, ``"decorrelated"`` or ``"none"``.
+        retry_statuses: statuses that are retried (for retryable methods).
+        retry_methods: methods whose read-phase failures and statuses are
+            retried. POST/PATCH are retried only when listed here or when the
+            request carries an ``Idempotency-Key``.
+        respect_retry_after: honour ``Retry-After`` on 429 and 503.
+        retry_budget_ratio: retries allowed as a fraction of recent requests per host.
+        retry_budget_min_per_second: retries per second always allowed per host.
+        retry_budget_ttl: window (seconds) over which the budget counts.
+        request_id_header: header carrying one id per logical request; ``None`` disables it.
+        http2: enable HTTP/2 (needs the ``h2`` package).
+        headers: default headers sent on every request.
+    """
+
+    timeout: float = 30.0
+    total_timeout: float | None = None
+    max_connections: int = 100
+    max_keepalive_connections: int = 20
+    keepalive_expiry: float = 30.0
+    follow_redirects: bool = False
+    verify_ssl: bool = True
+    retry_attempts: int = 3
+    retry_backoff_factor: float = 1.0
+    retry_max_delay: float = 60.0
+    retry_jitter: JitterKind = "full"
+    retry_statuses: frozenset[int] = field(default=DEFAULT_RETRY_STATUSES)
+    retry_methods: frozenset[str] = field(default=DEFAULT_RETRY_METHODS)
+    respect_retry_after: bool = True
+    retry_budget_ratio: float = 0.2
+    retry_budget_min_per_second: float = 10.0
+    retry_budget_ttl: float = 10.0
+    request_id_header: str | None = "X-Request-Id"
+    http2: bool = False
+    headers: Mapping[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        check_number("timeout", self.timeout, minimum=0, exclusive_min=True)
+        check_number("total_timeout", self.total_timeout, minimum=0, exclusive_min=True,
+                     optional=True)
+        check_number("max_connections", self.max_connections, minimum=1, integer=True)
+        check_number("max_keepalive_connections", self.max_keepalive_connections, minimum=0,
+                     integer=True)
+        check_number("keepalive_expiry", self.keepalive_expiry, minimum=0)
+        check_number("retry_attempts", self.retry_attempts, minimum=0, maximum=100, integer=True)
+        check_number("retry_backoff_factor", self.retry_backoff_factor, minimum=0)
+        check_number("retry_max_delay", self.retry_max_delay, minimum=0)
+        check_number("retry_budget_ratio", self.retry_budget_ratio, minimum=0, maximum=10)
+        check_number("retry_budget_min_per_second", self.retry_budget_min_per_second, minimum=0)
+        check_number("retry_budget_ttl", self.retry_budget_ttl, minimum=0, exclusive_min=True)
+        for flag in ("follow_redirects", "verify_ssl", "respect_retry_after", "http2"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ConfigurationError(
+                    f"{flag} must be True or False, got {getattr(self, flag)!r}", field=flag
+                )
+        if self.retry_jitter not in JITTER_KINDS:
+            raise ConfigurationError(
+                f"retry_jitter must be one of {sorted(JITTER_KINDS)}, got {self.retry_jitter!r}",
+                field="retry_jitter",
+            )
+        object.__setattr__(
+            self, "retry_statuses", normalize_statuses("retry_statuses", self.retry_statuses)
+        )
+        object.__setattr__(
+            self, "retry_methods", normalize_methods("retry_methods", self.retry_methods)
+        )
+        if self.max_keepalive_connections > self.max_connections:
+            raise ConfigurationError(
+                f"max_keepalive_connections ({self.max_keepalive_connections}) must be <= "
+                f"max_connections ({self.max_connections})",
+                field="max_keepalive_connections",
+            )
+        if self.total_timeout is not None and self.timeout > self.total_timeout:
+            raise ConfigurationError(
+                f"timeout ({self.timeout:g} s, one attempt) must be <= total_timeout "
+                f"({self.total_timeout:g} s, the whole request)",
+                field="timeout",
+            )
+        if self.request_id_header is not None and (
+            not isinstance(self.request_id_header, str) or not self.request_id_header.strip()
+        ):
+            raise ConfigurationError(
+                "request_id_header must be a header name or None", field="request_id_header"
+            )
+
+
+_FIELD_NAMES = frozenset(f.name for f in fields(ClientConfig))
+_generated_init = ClientConfig.__init__
+
+
+def _checked_init(self: ClientConfig, *args: Any, **kwargs: Any) -> None:
+    if args:
+        raise ConfigurationError(
+            "ClientConfig takes keyword arguments only, e.g. ClientConfig(timeout=5.0)"
+        )
+    reject_unknown("ClientConfig", _FIELD_NAMES, kwargs)
+    _generated_init(self, **kwargs)
+
+
+ClientConfig.__init__ = _checked_init  # type: ignore[method-assign]

@@ -1,0 +1,136 @@
+"""Frozen event records emitted by the pipeline, and the observer hook.
+
+An observer is any callable taking one event. Observers are called inline;
+one that raises is logged and ignored, so observation never breaks a request.
+When no observer is registered, no event object is built.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "AttemptFailed",
+    "BreakerTransitioned",
+    "BulkheadRejected",
+    "Event",
+    "HedgeFired",
+    "LimiterWaited",
+    "Observer",
+    "RequestFinished",
+    "RetryScheduled",
+    "emit",
+]
+
+_log = logging.getLogger("httpx_resilience.observe")
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptFailed:
+    """One attempt failed (an exception or a retryable/failing status)."""
+
+    request_id: str | None
+    method: str
+    url: str
+    host: str
+    attempt: int
+    max_attempts: int
+    duration: float
+    status_code: int | None = None
+    error_type: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryScheduled:
+    """A retry will be made after ``delay`` seconds."""
+
+    request_id: str | None
+    method: str
+    url: str
+    host: str
+    attempt: int
+    max_attempts: int
+    delay: float
+    reason: str
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFinished:
+    """A logical request ended: ``outcome`` is ``"success"`` or ``"failure"``."""
+
+    request_id: str | None
+    method: str
+    url: str
+    host: str
+    attempts: int
+    elapsed: float
+    outcome: str
+    status_code: int | None = None
+    error_type: str | None = None
+    service: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerTransitioned:
+    """A circuit breaker changed state."""
+
+    name: str
+    old_state: str
+    new_state: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class LimiterWaited:
+    """A request waited ``waited`` seconds for a rate-limiter permit."""
+
+    host: str
+    waited: float
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BulkheadRejected:
+    """The bulkhead refused a request."""
+
+    host: str
+    max_concurrent: int
+    max_queue: int
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HedgeFired:
+    """A hedged attempt was started because the first was still running after ``delay``."""
+
+    request_id: str | None
+    method: str
+    url: str
+    host: str
+    hedge_number: int
+    delay: float
+
+
+Event = (
+    AttemptFailed
+    | RetryScheduled
+    | RequestFinished
+    | BreakerTransitioned
+    | LimiterWaited
+    | BulkheadRejected
+    | HedgeFired
+)
+Observer = Callable[[Event], None]
+
+
+def emit(observers: Sequence[Observer], event: Event) -> None:
+    """Deliver ``event`` to each observer; an observer that raises is logged and skipped."""
+    for obs in observers:
+        try:
+            obs(event)
+        except Exception:  # an observer must never break a request
+            _log.exception("observer %r raised on %s; ignored", obs, type(event).__name__)

@@ -1,0 +1,704 @@
+"""``ResilientTransport``: the resilience pipeline as an ``httpx.AsyncBaseTransport``.
+
+It wraps an inner transport (by default ``httpx.AsyncHTTPTransport``) and runs,
+for one logical request::
+
+    bulkhead → total deadline → for each attempt:
+        rate limiter → circuit breaker → [hedging] → attempt timeout → inner transport
+        → classify → breaker records → retry? (budget, deadline, Retry-After) → sleep
+
+so any ``httpx.AsyncClient(transport=ResilientTransport(...))`` gets the same
+behaviour as :class:`~httpx_resilience.AsyncHTTPClient`.
+
+Per-request overrides go in ``request.extensions["resilience"]`` (a mapping
+with any of ``retry``, ``timeout``, ``total_timeout``, ``idempotent``,
+``stream``, ``hedging``, ``service``); the outcome comes out as
+``response.extensions["resilience"]``, a :class:`ResilienceInfo`.
+
+Responses are read inside the attempt (so an error while reading the body is
+retried and counted by the attempt timeout). A request marked
+``{"resilience": {"stream": True}}`` is not buffered: its body is the caller's
+to read, and only the headers are covered by the retry loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from ._clock import SYSTEM_CLOCK, Clock
+from ._timeout import timeout_scope
+from .config import ClientConfig, check_number
+from .exceptions import (
+    ConfigurationError,
+    RequestNotReplayableError,
+    RequestTimeoutError,
+    RetryExhaustedError,
+)
+from .observe.events import AttemptFailed, Observer, RequestFinished, RetryScheduled, emit
+from .observe.redact import redact_url
+from .policies.budget import RetryBudget
+from .policies.retry import RetryPolicy, parse_retry_after
+
+if TYPE_CHECKING:
+    from .policies.breaker import BreakerPermit, CircuitBreaker
+    from .policies.bulkhead import Bulkhead
+    from .policies.hedging import HedgingPolicy
+    from .policies.limiter import RateLimiter
+
+__all__ = ["EXTENSION_KEY", "ResilienceInfo", "ResilientTransport"]
+
+EXTENSION_KEY = "resilience"
+
+_log = logging.getLogger("httpx_resilience.retry")
+
+_PHASES = ("connect", "read", "write", "pool")
+_EMPTY: Mapping[str, Any] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class ResilienceInfo:
+    """What happened to one logical request: ``response.extensions["resilience"]``.
+
+    Attributes:
+        attempts: attempts made (hedges included).
+        elapsed: seconds from the start of the pipeline to the final response.
+        total_wait: seconds spent sleeping between attempts and waiting for the limiter.
+        request_id: the ``X-Request-Id`` sent (the same on every attempt).
+        breaker_state: the breaker's state after the request, if there is a breaker.
+        retry_after: the last ``Retry-After`` the server gave, in seconds.
+        exhausted: the final response is a retryable status that was not retried further.
+        stop_reason: why retrying stopped: ``"attempts"``, ``"budget"``,
+            ``"deadline"`` or ``"retry_after_too_long"``; ``None`` when it did not need to.
+        hedges: hedged attempts started.
+    """
+
+    attempts: int
+    elapsed: float
+    total_wait: float
+    request_id: str | None
+    breaker_state: str | None = None
+    retry_after: float | None = None
+    exhausted: bool = False
+    stop_reason: str | None = None
+    hedges: int = 0
+
+
+def _is_replayable(request: httpx.Request) -> bool:
+    """Whether the body can be sent again (bytes, or a stream not yet consumed)."""
+    stream = request.stream
+    if isinstance(stream, httpx.ByteStream) or hasattr(request, "_content"):
+        return True
+    if type(stream).__name__ == "MultipartStream":
+        return True  # httpx re-renders multipart bodies, seeking file fields back to 0
+    return not getattr(stream, "_is_stream_consumed", True)
+
+
+def host_key(url: httpx.URL) -> str:
+    """The key that per-host policies use: ``host`` or ``host:port``."""
+    port = url.port
+    return f"{url.host}:{port}" if port is not None else url.host
+
+
+class _Failure(Exception):
+    """Internal: an attempt's outcome that may be retried (a status or an exception)."""
+
+
+class ResilientTransport(httpx.AsyncBaseTransport):
+    """An httpx transport that retries, paces and protects requests.
+
+    Args:
+        transport: the inner transport; ``httpx.AsyncHTTPTransport`` with pool
+            limits from ``config`` when omitted.
+        retry: the :class:`RetryPolicy` (``None`` → built from ``config``;
+            ``RetryPolicy(max_attempts=1)`` disables retries).
+        circuit_breaker: a :class:`~httpx_resilience.CircuitBreaker`.
+        rate_limiter: a :class:`~httpx_resilience.RateLimiter`; every attempt
+            (retries and hedges too) takes a permit.
+        bulkhead: a :class:`~httpx_resilience.Bulkhead` capping concurrent requests.
+        hedging: a :class:`~httpx_resilience.HedgingPolicy` for idempotent requests.
+        timeout: seconds for one attempt (``None`` → ``config.timeout``).
+        total_timeout: seconds for the whole logical request (``None`` →
+            ``config.total_timeout``).
+        retry_budget: the :class:`RetryBudget` (``None`` → one built from
+            ``config``); pass ``False`` to disable the budget.
+        config: a :class:`~httpx_resilience.ClientConfig` supplying defaults.
+        observers: callables receiving :mod:`~httpx_resilience.observe.events` records.
+        clock: the time source (a ``FakeClock`` in tests).
+        rng: the random source for jitter.
+
+    Raises:
+        ConfigurationError: contradictory settings (for example an attempt
+            timeout longer than the total timeout).
+    """
+
+    def __init__(
+        self,
+        transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        circuit_breaker: CircuitBreaker | None = None,
+        rate_limiter: RateLimiter | None = None,
+        bulkhead: Bulkhead | None = None,
+        hedging: HedgingPolicy | None = None,
+        timeout: float | None = None,
+        total_timeout: float | None = None,
+        retry_budget: RetryBudget | bool | None = None,
+        config: ClientConfig | None = None,
+        observers: Sequence[Observer] = (),
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        cfg = config if config is not None else ClientConfig()
+        self.config = cfg
+        if transport is None:
+            transport = httpx.AsyncHTTPTransport(
+                verify=cfg.verify_ssl,
+                http2=cfg.http2,
+                limits=httpx.Limits(
+                    max_connections=cfg.max_connections,
+                    max_keepalive_connections=cfg.max_keepalive_connections,
+                    keepalive_expiry=cfg.keepalive_expiry,
+                ),
+            )
+        self._inner = transport
+        self.retry = retry if retry is not None else RetryPolicy.from_config(cfg)
+        if not isinstance(self.retry, RetryPolicy):
+            raise ConfigurationError(
+                f"retry must be a RetryPolicy, got {type(self.retry).__name__}", field="retry"
+            )
+        self.circuit_breaker = circuit_breaker
+        self.rate_limiter = rate_limiter
+        self.bulkhead = bulkhead
+        self.hedging = hedging
+        self.timeout = timeout if timeout is not None else cfg.timeout
+        self.total_timeout = total_timeout if total_timeout is not None else cfg.total_timeout
+        check_number("timeout", self.timeout, minimum=0, exclusive_min=True, optional=True)
+        check_number(
+            "total_timeout", self.total_timeout, minimum=0, exclusive_min=True, optional=True
+        )
+        self._clock = clock or SYSTEM_CLOCK
+        if retry_budget is None or retry_budget is True:
+            self.retry_budget: RetryBudget | None = RetryBudget(
+                cfg.retry_budget_ratio,
+                cfg.retry_budget_min_per_second,
+                cfg.retry_budget_ttl,
+                clock=self._clock,
+            )
+        elif retry_budget is False:
+            self.retry_budget = None
+        else:
+            self.retry_budget = retry_budget
+        self.request_id_header = cfg.request_id_header
+        self.observers: tuple[Observer, ...] = tuple(observers)
+        self._rng = rng or random.Random()
+        self._validate()
+
+    def _validate(self) -> None:
+        """Reject contradictory set-ups at construction, like Polly's standard handler."""
+        t, total = self.timeout, self.total_timeout
+        if t is not None and total is not None and t > total:
+            raise ConfigurationError(
+                f"timeout ({t:g} s, one attempt) must be <= total_timeout ({total:g} s)",
+                field="timeout",
+            )
+        cb = self.circuit_breaker
+        window = getattr(cb, "window_size", None)
+        if (
+            cb is not None
+            and t is not None
+            and getattr(cb, "window_type", None) == "time"
+            and isinstance(window, (int, float))
+            and getattr(cb, "failure_rate_threshold", None) is not None
+            and window < 2 * t
+        ):
+            raise ConfigurationError(
+                f"circuit breaker window_size ({window:g} s) must be at least twice the "
+                f"attempt timeout ({t:g} s), or slow attempts never fill the window",
+                field="window_size",
+            )
+        h = self.hedging
+        if (
+            h is not None
+            and total is not None
+            and isinstance(h.delay, (int, float))
+            and h.max_hedges * h.delay >= total
+        ):
+            raise ConfigurationError(
+                f"hedging max_hedges × delay ({h.max_hedges} × {h.delay:g} s) must be "
+                f"< total_timeout ({total:g} s)",
+                field="hedging",
+            )
+
+    # -- httpx seam -------------------------------------------------------------------
+
+    async def __aenter__(self) -> ResilientTransport:
+        await self._inner.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self._inner.__aexit__(*exc)
+
+    async def aclose(self) -> None:
+        """Close the inner transport (and its connection pool)."""
+        await self._inner.aclose()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` through the pipeline; see the module docstring."""
+        bulkhead = self.bulkhead
+        if bulkhead is None:
+            return await self._run(request)
+        await bulkhead.acquire()
+        try:
+            return await self._run(request)
+        finally:
+            bulkhead.release()
+
+    # -- the retry loop ---------------------------------------------------------------
+
+    async def _run(self, request: httpx.Request) -> httpx.Response:
+        clock = self._clock
+        start = clock.monotonic()
+        ext: Mapping[str, Any] = request.extensions.get(EXTENSION_KEY) or _EMPTY
+        policy: RetryPolicy = ext.get("retry") or self.retry
+        attempt_timeout: float | None = ext.get("timeout", self.timeout)
+        total_timeout: float | None = ext.get("total_timeout", self.total_timeout)
+        stream_mode = bool(ext.get("stream", False))
+        deadline = start + total_timeout if total_timeout is not None else None
+
+        headers = request.headers
+        request_id: str | None = None
+        rid_header = self.request_id_header
+        if rid_header is not None:
+            request_id = headers.get(rid_header)
+            if request_id is None:
+                request_id = str(uuid.uuid4())
+                headers[rid_header] = request_id
+        method = request.method
+        idempotent = bool(ext.get("idempotent", False)) or "idempotency-key" in headers
+        key = host_key(request.url)
+        budget = self.retry_budget
+        if budget is not None:
+            budget.record_request(key)
+        breaker = self.circuit_breaker.for_key(key) if self.circuit_breaker is not None else None
+        limiter = self.rate_limiter.for_key(key) if self.rate_limiter is not None else None
+
+        max_attempts = policy.max_attempts
+        attempt = 0
+        total_wait = 0.0
+        previous_delay: float | None = None
+        retry_after: float | None = None
+        last_exc: BaseException | None = None
+        while True:
+            attempt += 1
+            if attempt > 1:
+                if not _is_replayable(request):
+                    raise RequestNotReplayableError(
+                        "A retry was due but the request body is a stream that was already "
+                        "sent; it is not re-sent empty",
+                        request=request,
+                        hint="Send bytes/json/data (replayable) or disable retries for it",
+                    ) from last_exc
+                auth = ext.get("auth")
+                if auth is not None and getattr(auth, "per_attempt", False):
+                    await auth.prepare_request(request)
+            now = clock.monotonic()
+            remaining = deadline - now if deadline is not None else None
+            if remaining is not None and remaining <= 0:
+                raise self._deadline_error(request, total_timeout, attempt - 1, last_exc)
+            if limiter is not None:
+                waited = await self._acquire_limiter(limiter, remaining, request, total_timeout)
+                total_wait += waited
+                if deadline is not None:
+                    remaining = deadline - clock.monotonic()
+            permit: BreakerPermit | None = breaker.acquire() if breaker is not None else None
+            timeout = attempt_timeout
+            phase = "attempt"
+            if remaining is not None and (timeout is None or remaining < timeout):
+                timeout, phase = remaining, "total"
+            t0 = clock.monotonic()
+            try:
+                response = await self._send_once(request, timeout, phase, stream_mode)
+            except asyncio.CancelledError:
+                if permit is not None:
+                    permit.release()
+                raise
+            except Exception as exc:
+                duration = clock.monotonic() - t0
+                if permit is not None:
+                    assert breaker is not None
+                    if breaker.is_failure_exception(exc):
+                        permit.failure(duration)
+                    else:
+                        permit.success(duration)
+                if isinstance(exc, RequestTimeoutError) and exc.phase == "total":
+                    exc.attempts = attempt
+                    self._finished_with_error(request, request_id, attempt, start, exc)
+                    raise
+                retryable = policy.should_retry_exception(exc, method, idempotency_key=idempotent)
+                last_exc = exc
+                if self.observers:
+                    emit(
+                        self.observers,
+                        AttemptFailed(
+                            request_id, method, redact_url(request.url), key, attempt,
+                            max_attempts, duration, None, type(exc).__name__, str(exc),
+                        ),
+                    )
+                if not retryable:
+                    self._finished_with_error(request, request_id, attempt, start, exc)
+                    if attempt > 1:
+                        self._log_giveup(request, attempt, f"{_describe(exc)} (not retryable)")
+                    raise
+                cause = _describe(exc)
+                status_code: int | None = None
+                server_delay: float | None = None
+                failed_response: httpx.Response | None = None
+            else:
+                duration = clock.monotonic() - t0
+                status_code = response.status_code
+                if permit is not None:
+                    assert breaker is not None
+                    if breaker.is_failure_response(response):
+                        permit.failure(duration)
+                    else:
+                        permit.success(duration)
+                server_delay = None
+                if policy.retry_after_for(status_code):
+                    server_delay = self._retry_after(response, request)
+                    if server_delay is not None:
+                        retry_after = server_delay
+                        if limiter is not None and server_delay > 0:
+                            limiter.pause(server_delay)
+                if not policy.should_retry_status(status_code, method, idempotency_key=idempotent):
+                    if attempt > 1:
+                        _log.info(
+                            "Succeeded after %d attempts: %s %s -> %d",
+                            attempt, method, redact_url(request.url), status_code,
+                            extra=self._extra(request, request_id, attempt, max_attempts),
+                        )
+                    return self._finish(
+                        request, request_id, attempt, start, response,
+                        total_wait=total_wait, retry_after=retry_after, breaker=breaker,
+                    )
+                cause = f"HTTP {status_code} {response.reason_phrase}".rstrip()
+                last_exc = None
+                failed_response = response
+                if self.observers:
+                    emit(
+                        self.observers,
+                        AttemptFailed(
+                            request_id, method, redact_url(request.url), key, attempt,
+                            max_attempts, duration, status_code,
+                        ),
+                    )
+
+            # A retryable failure: decide whether, and after how long, to try again.
+            stop: str | None = None
+            if attempt >= max_attempts:
+                stop = "attempts"
+            if server_delay is not None:
+                delay = server_delay
+                if stop is None and server_delay > policy.max_delay:
+                    stop = "retry_after_too_long"
+            else:
+                delay = policy.backoff(attempt - 1, previous=previous_delay, rng=self._rng)
+            if stop is None and deadline is not None and clock.monotonic() + delay >= deadline:
+                stop = "deadline"
+            if stop is None and budget is not None and not budget.try_spend(key):
+                stop = "budget"
+            if stop is not None:
+                return self._give_up(
+                    request, request_id, attempt, max_attempts, start, stop, cause,
+                    failed_response, last_exc, total_wait, retry_after, delay, breaker,
+                )
+            _log.warning(
+                "Attempt %d/%d failed: %s. Retrying in %.2f s [%s %s]",
+                attempt, max_attempts, cause, delay, method, redact_url(request.url),
+                extra={
+                    **self._extra(request, request_id, attempt, max_attempts),
+                    "delay": delay,
+                    "status_code": status_code,
+                    "error_type": type(last_exc).__name__ if last_exc is not None else None,
+                },
+            )
+            if self.observers:
+                emit(
+                    self.observers,
+                    RetryScheduled(
+                        request_id, method, redact_url(request.url), key, attempt,
+                        max_attempts, delay, cause, server_delay,
+                    ),
+                )
+            if failed_response is not None:
+                await failed_response.aclose()
+            previous_delay = delay
+            await clock.sleep(delay)
+            total_wait += delay
+
+    async def _send_once(
+        self, request: httpx.Request, timeout: float | None, phase: str, stream_mode: bool
+    ) -> httpx.Response:
+        """One attempt through the inner transport, bounded by ``timeout``."""
+        if timeout is None:
+            response = await self._inner.handle_async_request(request)
+            if not stream_mode:
+                response = await _buffer(response)
+            return response
+        # httpx's own per-phase timeouts are clamped to the attempt's budget so a
+        # slow connect still surfaces as ConnectTimeout (safe to retry); the scope
+        # below is the backstop for the sum of the phases.
+        phases = request.extensions.get("timeout")
+        if phases is not None:
+            clamped = {
+                k: (timeout if (v := phases.get(k)) is None or v > timeout else v)
+                for k in _PHASES
+            }
+            request.extensions = {**request.extensions, "timeout": clamped}
+        try:
+            async with timeout_scope(timeout * 1.01 + 0.002):
+                response = await self._inner.handle_async_request(request)
+                if not stream_mode:
+                    response = await _buffer(response)
+        except TimeoutError as exc:
+            if phase == "total":
+                raise RequestTimeoutError(
+                    f"Total deadline of {self._effective_total(request):g} s passed",
+                    timeout=self._effective_total(request),
+                    phase="total",
+                    request=request,
+                ) from exc
+            raise RequestTimeoutError(
+                f"Attempt timed out after {timeout:g} s",
+                timeout=timeout,
+                phase="attempt",
+                request=request,
+            ) from exc
+        return response
+
+    def _effective_total(self, request: httpx.Request) -> float:
+        ext = request.extensions.get(EXTENSION_KEY) or _EMPTY
+        total = ext.get("total_timeout", self.total_timeout)
+        return float(total) if total is not None else 0.0
+
+    async def _acquire_limiter(
+        self,
+        limiter: RateLimiter,
+        remaining: float | None,
+        request: httpx.Request,
+        total_timeout: float | None,
+    ) -> float:
+        if remaining is None:
+            return await limiter.acquire()
+        try:
+            async with timeout_scope(remaining):
+                return await limiter.acquire()
+        except TimeoutError as exc:
+            raise RequestTimeoutError(
+                f"Total deadline of {total_timeout:g} s passed while waiting for the rate limiter",
+                timeout=total_timeout,
+                phase="total",
+                request=request,
+            ) from exc
+
+    def _retry_after(self, response: httpx.Response, request: httpx.Request) -> float | None:
+        value = response.headers.get("retry-after")
+        if value is None:
+            return None
+        try:
+            return parse_retry_after(value, self._clock.wall())
+        except ValueError:
+            _log.warning(
+                "Ignoring invalid Retry-After %r from %s %s; using the computed backoff",
+                value[:64], request.method, redact_url(request.url),
+                extra={"retry_after": value[:64], "url": redact_url(request.url)},
+            )
+            return None
+
+    def _deadline_error(
+        self,
+        request: httpx.Request,
+        total_timeout: float | None,
+        attempts: int,
+        last_exc: BaseException | None,
+    ) -> RequestTimeoutError:
+        err = RequestTimeoutError(
+            f"Total deadline of {total_timeout or 0:g} s passed after {attempts} attempt(s)",
+            timeout=total_timeout,
+            phase="total",
+            attempts=attempts,
+            request=request,
+        )
+        err.__cause__ = last_exc
+        return err
+
+    def _give_up(
+        self,
+        request: httpx.Request,
+        request_id: str | None,
+        attempt: int,
+        max_attempts: int,
+        start: float,
+        stop: str,
+        cause: str,
+        response: httpx.Response | None,
+        exc: BaseException | None,
+        total_wait: float,
+        retry_after: float | None,
+        delay: float,
+        breaker: CircuitBreaker | None,
+    ) -> httpx.Response:
+        why = {
+            "attempts": f"all {attempt} attempts failed",
+            "budget": f"retry budget for {host_key(request.url)} is spent",
+            "deadline": f"the next retry (in {delay:.2f} s) would pass the total deadline",
+            "retry_after_too_long": (
+                f"the server asked to retry after {delay:g} s, more than max_delay "
+                f"{self._policy(request).max_delay:g} s"
+            ),
+        }[stop]
+        self._log_giveup(request, attempt, f"{cause}; giving up: {why}")
+        if response is not None:
+            return self._finish(
+                request, request_id, attempt, start, response,
+                total_wait=total_wait, retry_after=retry_after, breaker=breaker,
+                exhausted=True, stop_reason=stop,
+            )
+        assert exc is not None
+        self._finished_with_error(request, request_id, attempt, start, exc)
+        if attempt == 1 and stop == "attempts":
+            raise exc  # retries are off: the original error, as plain httpx raises it
+        raise RetryExhaustedError(
+            f"Request failed after {attempt} attempt(s): {cause}; {why}",
+            attempts=attempt,
+            last_error=exc,
+            retry_after=retry_after,
+            request=request,
+            hint="The upstream looks unhealthy; check it, or raise retry_attempts/total_timeout",
+        ) from exc
+
+    def _policy(self, request: httpx.Request) -> RetryPolicy:
+        ext = request.extensions.get(EXTENSION_KEY) or _EMPTY
+        policy: RetryPolicy = ext.get("retry") or self.retry
+        return policy
+
+    def _log_giveup(self, request: httpx.Request, attempts: int, text: str) -> None:
+        _log.error(
+            "Giving up on %s %s after %d attempt(s): %s",
+            request.method, redact_url(request.url), attempts, text,
+            extra={
+                "method": request.method,
+                "url": redact_url(request.url),
+                "attempts": attempts,
+                "host": host_key(request.url),
+            },
+        )
+
+    def _extra(
+        self, request: httpx.Request, request_id: str | None, attempt: int, max_attempts: int
+    ) -> dict[str, Any]:
+        return {
+            "method": request.method,
+            "url": redact_url(request.url),
+            "host": host_key(request.url),
+            "attempt": attempt,
+            "max_attempts": max_attempts,
+            "request_id": request_id,
+        }
+
+    def _finished_with_error(
+        self,
+        request: httpx.Request,
+        request_id: str | None,
+        attempts: int,
+        start: float,
+        exc: BaseException,
+    ) -> None:
+        if self.observers:
+            emit(
+                self.observers,
+                RequestFinished(
+                    request_id, request.method, redact_url(request.url), host_key(request.url),
+                    attempts, self._clock.monotonic() - start, "failure", None,
+                    type(exc).__name__,
+                ),
+            )
+
+    def _finish(
+        self,
+        request: httpx.Request,
+        request_id: str | None,
+        attempts: int,
+        start: float,
+        response: httpx.Response,
+        *,
+        total_wait: float = 0.0,
+        retry_after: float | None = None,
+        breaker: CircuitBreaker | None = None,
+        exhausted: bool = False,
+        stop_reason: str | None = None,
+    ) -> httpx.Response:
+        elapsed = self._clock.monotonic() - start
+        if self.observers:
+            ok = not exhausted and response.status_code < 500
+            emit(
+                self.observers,
+                RequestFinished(
+                    request_id, request.method, redact_url(request.url), host_key(request.url),
+                    attempts, elapsed, "success" if ok else "failure", response.status_code,
+                ),
+            )
+        response.extensions[EXTENSION_KEY] = ResilienceInfo(
+            attempts=attempts,
+            elapsed=elapsed,
+            total_wait=total_wait,
+            request_id=request_id,
+            breaker_state=str(breaker.state.value) if breaker is not None else None,
+            retry_after=retry_after,
+            exhausted=exhausted,
+            stop_reason=stop_reason,
+        )
+        return response
+
+    def __repr__(self) -> str:
+        return (
+            f"ResilientTransport(retry={self.retry!r}, timeout={self.timeout}, "
+            f"total_timeout={self.total_timeout}, breaker={self.circuit_breaker!r}, "
+            f"limiter={self.rate_limiter!r}, bulkhead={self.bulkhead!r})"
+        )
+
+
+async def _buffer(response: httpx.Response) -> httpx.Response:
+    """Read the raw body now (inside the attempt) and hand back a fresh response over it.
+
+    Reading here makes an error in the middle of the body a retryable read
+    failure. The raw (still encoded) bytes are kept, so httpx decodes them once
+    as usual, and the returned response is unread so httpx's client can time it.
+    A response the inner transport already read (such as ``httpx.MockTransport``'s)
+    is returned as it is.
+    """
+    if response.is_stream_consumed:
+        return response
+    try:
+        body = b"".join([chunk async for chunk in response.aiter_raw()])
+    finally:
+        await response.aclose()
+    return httpx.Response(
+        status_code=response.status_code,
+        headers=response.headers,
+        stream=httpx.ByteStream(body),
+        extensions=response.extensions,
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name
