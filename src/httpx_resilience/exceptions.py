@@ -172,7 +172,9 @@ class HTTPResponseError(HTTPClientError):
         req = getattr(response, "request", None)
         if req is not None:
             kw.setdefault("method", getattr(req, "method", None))
-            kw.setdefault("url", getattr(req, "url", None))
+        url = getattr(response, "url", None) or getattr(req, "url", None)
+        if url:
+            kw.setdefault("url", url)
         super().__init__(message, **kw)
 
 

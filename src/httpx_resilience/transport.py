@@ -94,7 +94,7 @@ class ResilienceInfo:
 def _is_replayable(request: httpx.Request) -> bool:
     """Whether the body can be sent again (bytes, or a stream not yet consumed)."""
     stream = request.stream
-    if isinstance(stream, httpx.ByteStream) or hasattr(request, "_content"):
+    if isinstance(stream, httpx.ByteStream):
         return True
     if type(stream).__name__ == "MultipartStream":
         return True  # httpx re-renders multipart bodies, seeking file fields back to 0

@@ -1,0 +1,278 @@
+"""Unit tests of AsyncHTTPClient over httpx.MockTransport: models, serializers, middlewares, errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import decimal
+import json
+import logging
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from httpx_resilience.client import AsyncHTTPClient
+from httpx_resilience.config import ClientConfig
+from httpx_resilience.exceptions import (
+    ConfigurationError,
+    HTTPRequestError,
+    HTTPResponseError,
+    InvalidRequestError,
+    RateLimitError,
+    RequestTimeoutError,
+    ResponseDecodeError,
+    RetryExhaustedError,
+)
+from httpx_resilience.middleware import LoggingMiddleware, Middleware, RequestIdMiddleware
+from httpx_resilience.models import HTTPRequest, HTTPResponse
+from httpx_resilience.policies.retry import RetryPolicy
+from httpx_resilience.testing.clock import FakeClock
+
+FAST = RetryPolicy(jitter="none", backoff_factor=0.0)
+
+
+def echo(request: httpx.Request) -> httpx.Response:
+    """Answer with what was received."""
+    return httpx.Response(
+        200,
+        json={
+            "method": request.method,
+            "url": str(request.url),
+            "headers": dict(request.headers),
+            "body": request.content.decode(),
+        },
+    )
+
+
+def client(handler: Any = echo, **kw: Any) -> AsyncHTTPClient:
+    kw.setdefault("retry", FAST)
+    return AsyncHTTPClient(
+        "https://api.test/v1", transport=httpx.MockTransport(handler), clock=FakeClock(), **kw
+    )
+
+
+async def test_base_url_params_and_json_body() -> None:
+    """Relative URLs join base_url; params and JSON bodies (dates, UUIDs, decimals) are sent."""
+    uid = uuid.UUID(int=5)
+
+    @dataclasses.dataclass
+    class Item:
+        price: decimal.Decimal
+        when: dt.date
+
+    async with client() as c:
+        r = await c.post(
+            "items", params={"q": "x"},
+            json={"id": uid, "item": Item(decimal.Decimal("1.10"), dt.date(2024, 1, 2))},
+        )
+    data = r.json_data
+    assert data["url"] == "https://api.test/v1/items?q=x"
+    assert json.loads(data["body"]) == {
+        "id": str(uid), "item": {"price": "1.10", "when": "2024-01-02"}
+    }
+    assert data["headers"]["content-type"] == "application/json"
+    assert r.is_success and r.attempts == 1 and r.request_id
+
+
+async def test_form_body_and_raw_content() -> None:
+    """data= mappings are form-encoded (lists repeat keys); bytes go as they are."""
+    async with client() as c:
+        r = await c.post("f", data={"a": [1, 2], "b": True, "c": None})
+        raw = await c.put("r", content=b"\x00\x01")
+    assert r.json_data["body"] == "a=1&a=2&b=true"
+    assert r.json_data["headers"]["content-type"] == "application/x-www-form-urlencoded"
+    assert raw.json_data["body"] == "\x00\x01"
+
+
+async def test_multipart_files() -> None:
+    """files= is sent as multipart/form-data."""
+    async with client() as c:
+        r = await c.post("up", files={"f": ("a.txt", b"hello")}, data={"k": "v"})
+    assert r.json_data["headers"]["content-type"].startswith("multipart/form-data")
+    assert "hello" in r.json_data["body"]
+
+
+async def test_idempotency_key_header_and_post_retry() -> None:
+    """idempotency_key= sets the header and lets a POST be retried."""
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.headers.get("idempotency-key", ""))
+        return httpx.Response(503 if len(calls) == 1 else 200)
+
+    async with client(handler) as c:
+        r = await c.post("pay", json={"amount": 1}, idempotency_key="k-1")
+    assert r.status_code == 200 and calls == ["k-1", "k-1"]
+
+
+async def test_middleware_order_and_request_id() -> None:
+    """process_request runs in order, process_response in reverse; RequestIdMiddleware keeps one id."""
+    order: list[str] = []
+
+    class Tag(Middleware):
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        async def process_request(self, request: HTTPRequest, client: Any) -> HTTPRequest:
+            order.append(f"req-{self.name}")
+            request.headers[f"X-{self.name}"] = "1"
+            return request
+
+        async def process_response(self, response: HTTPResponse, request: HTTPRequest) -> HTTPResponse:
+            order.append(f"resp-{self.name}")
+            return response
+
+    ids = RequestIdMiddleware(header="X-Correlation-Id", generator=lambda: "cid-1")
+    async with client(middlewares=[Tag("a"), Tag("b"), ids]) as c:
+        r = await c.get("x")
+    assert order == ["req-a", "req-b", "resp-b", "resp-a"]
+    headers = r.json_data["headers"]
+    assert headers["x-a"] == "1" and headers["x-correlation-id"] == "cid-1"
+    assert "x-request-id" in headers
+
+
+async def test_logging_middleware_redacts(caplog: pytest.LogCaptureFixture) -> None:
+    """LoggingMiddleware logs method, redacted URL, status, attempts and request id."""
+    with caplog.at_level(logging.DEBUG, logger="httpx_resilience.http"):
+        async with client(middlewares=[LoggingMiddleware()]) as c:
+            await c.get("x", params={"api_key": "SECRET123"})
+    rec = [r for r in caplog.records if r.name == "httpx_resilience.http"][0]
+    assert "SECRET123" not in rec.getMessage()
+    assert rec.status_code == 200 and rec.attempts == 1 and rec.request_id  # type: ignore[attr-defined]
+
+
+async def test_final_429_raises_rate_limit_error_with_retry_after() -> None:
+    """A final 429 is reported as RateLimitError carrying retry_after."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(429, headers={"Retry-After": "120"})
+
+    async with client(handler, retry=RetryPolicy(max_delay=10)) as c:
+        with pytest.raises(RateLimitError) as info:
+            await c.get("x")
+    assert info.value.retry_after == 120.0 and info.value.status_code == 429
+    assert "api.test" in str(info.value)
+
+
+async def test_exhausted_status_raises_retry_exhausted() -> None:
+    """Retries exhausted on 503 raise RetryExhaustedError with attempts and status."""
+    async with client(lambda r: httpx.Response(503)) as c:
+        with pytest.raises(RetryExhaustedError) as info:
+            await c.get("x")
+    assert info.value.attempts == 4 and info.value.status_code == 503
+    assert isinstance(info.value.__cause__, HTTPResponseError)
+
+
+async def test_non_retried_errors_are_returned_and_raise_for_status() -> None:
+    """A 404 is returned; raise_for_status() raises HTTPResponseError naming the URL."""
+    async with client(lambda r: httpx.Response(404, text="nope")) as c:
+        r = await c.get("missing")
+    assert r.status_code == 404 and r.is_error and r.text == "nope"
+    with pytest.raises(HTTPResponseError) as info:
+        r.raise_for_status()
+    assert info.value.status_code == 404 and "api.test/v1/missing" in str(info.value)
+    ok = HTTPResponse(200, {}, b"")
+    assert ok.raise_for_status() is ok and ok.json_data is None
+
+
+def test_raise_for_status_429_gives_rate_limit_error() -> None:
+    """raise_for_status on 429 raises RateLimitError."""
+    with pytest.raises(RateLimitError):
+        HTTPResponse(429).raise_for_status()
+
+
+async def test_malformed_json_raises_typed_error() -> None:
+    """Invalid JSON raises ResponseDecodeError (a ValueError) with status and content type."""
+    bad = httpx.Response(200, content=b"{oops", headers={"Content-Type": "application/json"})
+    async with client(lambda r: bad) as c:
+        r = await c.get("x")
+    with pytest.raises(ResponseDecodeError, match="not valid JSON") as info:
+        _ = r.json_data
+    assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize("method", ["FETCH", "GE T", "", "get\r\n"])
+async def test_unknown_method_is_rejected(method: str) -> None:
+    """An unknown or malformed method raises InvalidRequestError before sending."""
+    async with client() as c:
+        with pytest.raises(InvalidRequestError):
+            await c.request(method, "x")
+
+
+async def test_url_without_scheme_is_rejected() -> None:
+    """A relative URL with no base_url raises InvalidRequestError naming the fix."""
+    c = AsyncHTTPClient(transport=httpx.MockTransport(echo))
+    with pytest.raises(InvalidRequestError, match="absolute URL"):
+        await c.get("api.example.com/items")
+    with pytest.raises(InvalidRequestError):
+        await c.get("ftp://example.com/x")
+    await c.aclose()
+
+
+async def test_two_bodies_are_rejected() -> None:
+    """json= together with content= is a typed error."""
+    async with client() as c:
+        with pytest.raises(InvalidRequestError, match="only one"):
+            await c.post("x", json={}, content=b"x")
+        with pytest.raises(InvalidRequestError, match="json"):
+            await c.post("x", json={"x": object()})
+
+
+def test_bad_constructor_arguments() -> None:
+    """A base_url without scheme, a non-Auth auth or a non-Middleware raise ConfigurationError."""
+    with pytest.raises(ConfigurationError, match="base_url"):
+        AsyncHTTPClient("api.example.com")
+    with pytest.raises(ConfigurationError, match="auth"):
+        AsyncHTTPClient("https://a.test", auth="token")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="middlewares"):
+        AsyncHTTPClient("https://a.test", middlewares=[object()])  # type: ignore[list-item]
+    with pytest.raises(ConfigurationError, match="config"):
+        AsyncHTTPClient("https://a.test", config={"timeout": 1})  # type: ignore[arg-type]
+
+
+async def test_transport_errors_are_translated() -> None:
+    """Raw httpx errors surface as our typed errors, chained, naming the service."""
+
+    def boom(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow", request=request)
+
+    errors: list[BaseException] = []
+
+    class Spy(Middleware):
+        async def process_error(self, error: BaseException, request: HTTPRequest) -> None:
+            errors.append(error)
+
+    async with client(boom, retry=RetryPolicy(max_attempts=1), middlewares=[Spy()]) as c:
+        with pytest.raises(RequestTimeoutError) as info:
+            await c.post("x", content=b"1")
+    assert isinstance(info.value.__cause__, httpx.ReadTimeout)
+    assert isinstance(info.value, httpx.TimeoutException)
+    assert errors and errors[0] is info.value
+
+    def refused(request: httpx.Request) -> httpx.Response:
+        raise httpx.RemoteProtocolError("bad", request=request)
+
+    async with client(refused, retry=RetryPolicy(max_attempts=1)) as c:
+        with pytest.raises(HTTPRequestError, match="api.test"):
+            await c.post("x", content=b"1")
+
+
+async def test_stream_yields_unread_response() -> None:
+    """stream() yields an httpx.Response whose body the caller reads."""
+    async with client(lambda r: httpx.Response(200, content=b"a" * 1000)) as c:
+        async with c.stream("GET", "big", headers={"A": "b"}) as r:
+            body = b"".join([chunk async for chunk in r.aiter_bytes()])
+        with pytest.raises(InvalidRequestError):
+            async with c.stream("GET", "x", bogus=1):
+                pass
+    assert len(body) == 1000 and c.is_closed
+
+
+async def test_client_repr_and_httpx_client() -> None:
+    """repr redacts credentials in base_url; httpx_client exposes the AsyncClient."""
+    c = AsyncHTTPClient("https://user:pw@api.test", config=ClientConfig(timeout=3))
+    assert "pw" not in repr(c)
+    assert isinstance(c.httpx_client, httpx.AsyncClient)
+    await c.aclose()

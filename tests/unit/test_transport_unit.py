@@ -1,0 +1,292 @@
+"""Unit tests of ResilientTransport's retry loop over httpx.MockTransport and a fake clock."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from httpx_resilience import (
+    ConfigurationError,
+    RequestNotReplayableError,
+    RetryExhaustedError,
+)
+from httpx_resilience.config import ClientConfig
+from httpx_resilience.observe.events import AttemptFailed, RequestFinished, RetryScheduled
+from httpx_resilience.policies.budget import RetryBudget
+from httpx_resilience.policies.retry import RetryPolicy
+from httpx_resilience.testing.clock import FakeClock
+from httpx_resilience.transport import ResilienceInfo, ResilientTransport
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def sequence(*items: int | Exception, headers: dict[str, str] | None = None) -> tuple[Handler, list[httpx.Request]]:
+    """A handler answering with the given statuses/exceptions in turn (the last repeats)."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        item = items[min(len(seen), len(items) - 1)]
+        seen.append(request)
+        if isinstance(item, Exception):
+            raise item
+        return httpx.Response(item, headers=headers or {}, json={"n": len(seen)})
+
+    return handler, seen
+
+
+def make(handler: Handler, clock: FakeClock, **kw: object) -> httpx.AsyncClient:
+    kw.setdefault("retry", RetryPolicy(jitter="none", max_attempts=4))
+    transport = ResilientTransport(httpx.MockTransport(handler), clock=clock, **kw)  # type: ignore[arg-type]
+    return httpx.AsyncClient(transport=transport, base_url="http://svc.test")
+
+
+async def test_retries_503_then_succeeds_with_backoff() -> None:
+    """503, 503, 200 → three attempts with 1 s and 2 s backoff, outcome in extensions."""
+    clock = FakeClock()
+    handler, seen = sequence(503, 503, 200)
+    async with make(handler, clock) as c:
+        r = await c.get("/a")
+    assert r.status_code == 200 and len(seen) == 3
+    assert clock.sleeps == [1.0, 2.0]
+    info = r.extensions["resilience"]
+    assert isinstance(info, ResilienceInfo)
+    assert info.attempts == 3 and info.total_wait == 3.0 and not info.exhausted
+
+
+async def test_same_request_id_on_every_attempt() -> None:
+    """One X-Request-Id per logical request, identical on each attempt; a caller's id is kept."""
+    clock = FakeClock()
+    handler, seen = sequence(503, 200)
+    async with make(handler, clock) as c:
+        await c.get("/a")
+        await c.get("/b", headers={"X-Request-Id": "mine"})
+    ids = [r.headers["x-request-id"] for r in seen]
+    assert ids[0] == ids[1] and len(ids[0]) == 36
+    assert ids[2] == "mine"
+
+
+async def test_exhausted_status_returns_last_response_marked() -> None:
+    """When every attempt gets 503, the last response is returned with exhausted=True."""
+    clock = FakeClock()
+    handler, seen = sequence(503)
+    async with make(handler, clock) as c:
+        r = await c.get("/a")
+    assert r.status_code == 503 and len(seen) == 4
+    info = r.extensions["resilience"]
+    assert info.exhausted and info.stop_reason == "attempts"
+
+
+async def test_post_is_not_retried_on_503() -> None:
+    """POST without Idempotency-Key is sent exactly once on 503."""
+    clock = FakeClock()
+    handler, seen = sequence(503, 200)
+    async with make(handler, clock) as c:
+        r = await c.post("/a", content=b"x")
+    assert r.status_code == 503 and len(seen) == 1
+
+
+async def test_post_with_idempotency_key_is_retried() -> None:
+    """An Idempotency-Key makes POST retryable."""
+    clock = FakeClock()
+    handler, seen = sequence(503, 200)
+    async with make(handler, clock) as c:
+        r = await c.post("/a", content=b"x", headers={"Idempotency-Key": "k1"})
+    assert r.status_code == 200 and len(seen) == 2
+    assert all(s.content == b"x" for s in seen)
+
+
+async def test_post_retried_on_connect_error() -> None:
+    """A connect error (nothing sent) is retried even for POST."""
+    clock = FakeClock()
+    handler, seen = sequence(httpx.ConnectError("refused"), 201)
+    async with make(handler, clock) as c:
+        r = await c.post("/a", json={"a": 1})
+    assert r.status_code == 201 and len(seen) == 2
+
+
+async def test_post_not_retried_on_read_error() -> None:
+    """A read error after sending is not retried for POST: the original error propagates."""
+    clock = FakeClock()
+    handler, seen = sequence(httpx.ReadError("reset"), 200)
+    async with make(handler, clock) as c:
+        with pytest.raises(httpx.ReadError):
+            await c.post("/a", content=b"x")
+    assert len(seen) == 1
+
+
+async def test_exhausted_exceptions_raise_retry_exhausted_with_cause() -> None:
+    """Repeated connect errors end in RetryExhaustedError carrying attempts and the cause."""
+    clock = FakeClock()
+    handler, seen = sequence(httpx.ConnectError("refused"))
+    async with make(handler, clock) as c:
+        with pytest.raises(RetryExhaustedError) as info:
+            await c.get("/a")
+    assert info.value.attempts == 4 and len(seen) == 4
+    assert isinstance(info.value.__cause__, httpx.ConnectError)
+    assert isinstance(info.value, httpx.TransportError)
+
+
+async def test_retry_after_is_honoured() -> None:
+    """A 429 with Retry-After: 7 waits 7 s instead of the computed backoff."""
+    clock = FakeClock()
+    handler, _ = sequence(429, 200, headers={"Retry-After": "7"})
+    async with make(handler, clock) as c:
+        r = await c.get("/a")
+    assert r.status_code == 200 and clock.sleeps == [7.0]
+    assert r.extensions["resilience"].retry_after == 7.0
+
+
+async def test_retry_after_http_date_is_honoured() -> None:
+    """A Retry-After HTTP-date 30 s ahead waits 30 s."""
+    clock = FakeClock()
+    when = httpx.Headers({"x": "x"})
+    import email.utils
+
+    date = email.utils.formatdate(clock.wall() + 30, usegmt=True)
+    del when
+    handler, _ = sequence(503, 200, headers={"Retry-After": date})
+    async with make(handler, clock) as c:
+        await c.get("/a")
+    assert clock.sleeps == [pytest.approx(30.0, abs=1.0)]
+
+
+async def test_retry_after_beyond_max_delay_stops_at_once(caplog: pytest.LogCaptureFixture) -> None:
+    """A Retry-After above max_delay ends retries immediately, with the value reported."""
+    clock = FakeClock()
+    handler, seen = sequence(429, headers={"Retry-After": "3600"})
+    async with make(handler, clock, retry=RetryPolicy(max_delay=60.0)) as c:
+        r = await c.get("/a")
+    assert len(seen) == 1 and clock.sleeps == []
+    info = r.extensions["resilience"]
+    assert info.stop_reason == "retry_after_too_long" and info.retry_after == 3600.0
+    assert "3600" in caplog.text
+
+
+async def test_invalid_retry_after_logs_warning_and_uses_backoff(caplog: pytest.LogCaptureFixture) -> None:
+    """An invalid Retry-After is logged at WARNING and the computed backoff is used."""
+    clock = FakeClock()
+    handler, _ = sequence(503, 200, headers={"Retry-After": "tomorrow-ish"})
+    with caplog.at_level(logging.WARNING):
+        async with make(handler, clock) as c:
+            await c.get("/a")
+    assert clock.sleeps == [1.0]
+    assert any("invalid Retry-After" in r.getMessage() for r in caplog.records)
+
+
+async def test_log_lines_per_attempt_success_and_exhaustion(caplog: pytest.LogCaptureFixture) -> None:
+    """WARNING per failed attempt (n/N, cause, delay), INFO on recovery, ERROR on exhaustion."""
+    clock = FakeClock()
+    with caplog.at_level(logging.INFO, logger="httpx_resilience"):
+        handler, _ = sequence(503, 200)
+        async with make(handler, clock) as c:
+            await c.get("/a?token=secret-value")
+        handler, _ = sequence(500)
+        async with make(handler, clock, retry=RetryPolicy(max_attempts=2, jitter="none")) as c:
+            await c.get("/b")
+    msgs = [(r.levelname, r.getMessage()) for r in caplog.records if r.name.startswith("httpx_resilience")]
+    assert ("WARNING", msgs[0][1]) == msgs[0] and "Attempt 1/4 failed: HTTP 503" in msgs[0][1]
+    assert "Retrying in 1.00 s" in msgs[0][1]
+    assert any(level == "INFO" and "Succeeded after 2 attempts" in m for level, m in msgs)
+    assert any(level == "ERROR" and "all 2 attempts failed" in m for level, m in msgs)
+    assert "secret-value" not in caplog.text
+
+
+async def test_budget_stops_retry_storm() -> None:
+    """With an empty budget a failing request is not retried (stop_reason budget)."""
+    clock = FakeClock()
+    handler, seen = sequence(503)
+    budget = RetryBudget(ratio=0.0, min_per_second=0.0, clock=clock)
+    async with make(handler, clock, retry_budget=budget) as c:
+        r = await c.get("/a")
+    assert len(seen) == 1 and r.extensions["resilience"].stop_reason == "budget"
+
+
+async def test_budget_bounds_amplification_under_outage() -> None:
+    """Under a full outage, upstream load stays ≤ 1.2× the logical requests."""
+    clock = FakeClock()
+    handler, seen = sequence(503)
+    budget = RetryBudget(ratio=0.2, min_per_second=0.0, clock=clock)
+    async with make(handler, clock, retry_budget=budget) as c:
+        for _ in range(200):
+            await c.get("/a")
+    assert len(seen) <= 240
+
+
+async def test_backoff_not_slept_past_total_deadline() -> None:
+    """A backoff that would pass the total deadline is not slept; retries stop."""
+    clock = FakeClock()
+    handler, seen = sequence(503)
+    async with make(
+        handler, clock, retry=RetryPolicy(jitter="none", backoff_factor=5.0), total_timeout=8.0,
+        timeout=2.0,
+    ) as c:
+        r = await c.get("/a")
+    assert len(seen) == 2 and clock.sleeps == [5.0]
+    assert r.extensions["resilience"].stop_reason == "deadline"
+
+
+async def test_consumed_stream_body_is_not_resent_empty() -> None:
+    """A retry due on a streamed upload raises RequestNotReplayableError, not an empty resend."""
+    clock = FakeClock()
+    seen: list[bytes] = []
+
+    class StreamingTransport(httpx.AsyncBaseTransport):
+        """Iterates the request stream as a network transport does (MockTransport buffers it)."""
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            seen.append(b"".join([part async for part in request.stream]))  # type: ignore[union-attr]
+            return httpx.Response(503)
+
+    async def body():  # type: ignore[no-untyped-def]
+        yield b"chunk-1"
+        yield b"chunk-2"
+
+    transport = ResilientTransport(
+        StreamingTransport(), clock=clock, retry=RetryPolicy(jitter="none")
+    )
+    async with httpx.AsyncClient(transport=transport) as c:
+        with pytest.raises(RequestNotReplayableError):
+            await c.put("http://svc.test/upload", content=body())
+    assert seen == [b"chunk-1chunk-2"]
+
+
+async def test_observers_receive_events_and_a_raising_one_is_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    """Observers get AttemptFailed, RetryScheduled and RequestFinished; one that raises is skipped."""
+    clock = FakeClock()
+    events: list[object] = []
+
+    def broken(_: object) -> None:
+        raise RuntimeError("observer bug")
+
+    handler, _ = sequence(503, 200)
+    async with make(handler, clock, observers=[broken, events.append]) as c:
+        r = await c.get("/a")
+    assert r.status_code == 200
+    kinds = [type(e) for e in events]
+    assert kinds == [AttemptFailed, RetryScheduled, RequestFinished]
+    assert "observer bug" in caplog.text
+
+
+async def test_per_request_override_through_extensions() -> None:
+    """extensions["resilience"]["retry"] overrides the transport's policy for one request."""
+    clock = FakeClock()
+    handler, seen = sequence(503)
+    async with make(handler, clock) as c:
+        await c.get("/a", extensions={"resilience": {"retry": RetryPolicy(max_attempts=2, jitter="none")}})
+    assert len(seen) == 2
+
+
+def test_contradictory_timeouts_rejected() -> None:
+    """An attempt timeout longer than the total timeout is a ConfigurationError."""
+    with pytest.raises(ConfigurationError, match="timeout"):
+        ResilientTransport(httpx.MockTransport(lambda r: httpx.Response(200)), timeout=10, total_timeout=5)
+
+
+def test_default_inner_transport_uses_config_limits() -> None:
+    """Without an inner transport, an httpx.AsyncHTTPTransport is built from ClientConfig."""
+    t = ResilientTransport(config=ClientConfig(max_connections=7, max_keepalive_connections=3))
+    assert isinstance(t._inner, httpx.AsyncHTTPTransport)
+    assert "ResilientTransport(" in repr(t)
