@@ -18,8 +18,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 demo: $(STAMP)
 	$(BIN)/httpx-resilience demo
 
+# coverage starts before pytest so the pytest11 plugin's early import of the
+# package is measured too.
 test: $(STAMP)
-	$(BIN)/python -m pytest --cov=httpx_resilience --cov-report=term --cov-fail-under=90 $(PYTEST_ARGS)
+	$(BIN)/python -m coverage erase
+	$(BIN)/python -m coverage run -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m coverage report --fail-under=90
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests examples bench

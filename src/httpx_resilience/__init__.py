@@ -1,7 +1,18 @@
-"""httpx-resilience: the resilience layer for Python HTTP."""
+"""httpx-resilience: the resilience layer for Python HTTP.
+
+Retries with budgets, deadlines, circuit breakers, rate limiters, bulkheads
+and hedging, packaged as an httpx transport (:class:`ResilientTransport`) and a
+client facade (:class:`AsyncHTTPClient`). Everything public is importable from
+here; :mod:`httpx_resilience.testing` has the chaos server and a fake clock.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+
+from .client import AsyncHTTPClient
+from .config import ClientConfig
 from .exceptions import (
     AuthenticationError,
     BulkheadFullError,
@@ -11,12 +22,86 @@ from .exceptions import (
     HTTPClientError,
     HTTPRequestError,
     HTTPResponseError,
-    RateLimiterTimeout,
+    InvalidRequestError,
     RateLimitError,
+    RateLimiterTimeout,
     RequestNotReplayableError,
     RequestTimeoutError,
     ResponseDecodeError,
     RetryExhaustedError,
 )
+from .middleware import LoggingMiddleware, Middleware, RequestIdMiddleware
+from .models import HTTPRequest, HTTPResponse
+from .policies.breaker import BreakerTransition, CircuitBreaker, CircuitState
+from .policies.budget import RetryBudget
+from .policies.bulkhead import Bulkhead
+from .policies.generic import (
+    RetryStats,
+    retry_async,
+    with_api_retry,
+    with_network_retry,
+    with_retry,
+)
+from .policies.hedging import HedgingPolicy
+from .policies.limiter import RateLimiter, SlidingWindowRateLimiter, TokenBucketRateLimiter
+from .policies.retry import RetryPolicy
+from .serializers import FormSerializer, JSONSerializer
+from .transport import ResilienceInfo, ResilientTransport
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "AsyncHTTPClient",
+    "AuthenticationError",
+    "BreakerTransition",
+    "Bulkhead",
+    "BulkheadFullError",
+    "CircuitBreaker",
+    "CircuitBreakerOpenError",
+    "CircuitState",
+    "ClientConfig",
+    "ConfigurationError",
+    "ExternalServiceError",
+    "FormSerializer",
+    "HTTPClientError",
+    "HTTPRequest",
+    "HTTPRequestError",
+    "HTTPResponse",
+    "HTTPResponseError",
+    "HedgingPolicy",
+    "InvalidRequestError",
+    "JSONSerializer",
+    "LoggingMiddleware",
+    "Middleware",
+    "RateLimitError",
+    "RateLimiter",
+    "RateLimiterTimeout",
+    "RequestIdMiddleware",
+    "RequestNotReplayableError",
+    "RequestTimeoutError",
+    "ResilienceInfo",
+    "ResilientTransport",
+    "ResponseDecodeError",
+    "RetryBudget",
+    "RetryExhaustedError",
+    "RetryPolicy",
+    "RetryStats",
+    "SlidingWindowRateLimiter",
+    "TokenBucketRateLimiter",
+    "__version__",
+    "retry_async",
+    "with_api_retry",
+    "with_network_retry",
+    "with_retry",
+]
+
+# Public objects report the top-level package as their home, as httpx does.
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) or callable(_obj):
+        with contextlib.suppress(AttributeError, TypeError):
+            _obj.__module__ = __name__
+del _name, _obj
+
+# A library adds no handler of its own: the application configures logging.
+logging.getLogger(__name__).addHandler(logging.NullHandler())

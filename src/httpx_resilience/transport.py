@@ -42,15 +42,22 @@ from .exceptions import (
     RequestTimeoutError,
     RetryExhaustedError,
 )
-from .observe.events import AttemptFailed, Observer, RequestFinished, RetryScheduled, emit
+from .observe.events import (
+    AttemptFailed,
+    HedgeFired,
+    Observer,
+    RequestFinished,
+    RetryScheduled,
+    emit,
+)
 from .observe.redact import redact_url
 from .policies.budget import RetryBudget
+from .policies.hedging import HedgingPolicy, LatencyTracker
 from .policies.retry import RetryPolicy, parse_retry_after
 
 if TYPE_CHECKING:
     from .policies.breaker import BreakerPermit, CircuitBreaker
     from .policies.bulkhead import Bulkhead
-    from .policies.hedging import HedgingPolicy
     from .policies.limiter import RateLimiter
 
 __all__ = ["EXTENSION_KEY", "ResilienceInfo", "ResilientTransport"]
@@ -78,6 +85,7 @@ class ResilienceInfo:
         stop_reason: why retrying stopped: ``"attempts"``, ``"budget"``,
             ``"deadline"`` or ``"retry_after_too_long"``; ``None`` when it did not need to.
         hedges: hedged attempts started.
+        attempts_with_hedges: attempts plus hedges: requests sent upstream.
     """
 
     attempts: int
@@ -89,6 +97,7 @@ class ResilienceInfo:
     exhausted: bool = False
     stop_reason: str | None = None
     hedges: int = 0
+    attempts_with_hedges: int = 0
 
 
 def _is_replayable(request: httpx.Request) -> bool:
@@ -199,6 +208,7 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         self.request_id_header = cfg.request_id_header
         self.observers: tuple[Observer, ...] = tuple(observers)
         self._rng = rng or random.Random()
+        self._trackers: dict[str, LatencyTracker] = {}
         self._validate()
 
     def _validate(self) -> None:
@@ -296,6 +306,11 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         previous_delay: float | None = None
         retry_after: float | None = None
         last_exc: BaseException | None = None
+        hedges = 0
+        hedge_policy = ext.get("hedging", self.hedging)
+        if hedge_policy is not None and not (idempotent or hedge_policy.applies_to(method)):
+            hedge_policy = None
+        tracker = self._tracker(key) if hedge_policy is not None else None
         while True:
             attempt += 1
             if attempt > 1:
@@ -318,30 +333,41 @@ class ResilientTransport(httpx.AsyncBaseTransport):
                 total_wait += waited
                 if deadline is not None:
                     remaining = deadline - clock.monotonic()
-            permit: BreakerPermit | None = breaker.acquire() if breaker is not None else None
             timeout = attempt_timeout
             phase = "attempt"
             if remaining is not None and (timeout is None or remaining < timeout):
                 timeout, phase = remaining, "total"
             t0 = clock.monotonic()
             try:
-                response = await self._send_once(request, timeout, phase, stream_mode)
-            except asyncio.CancelledError:
-                if permit is not None:
-                    permit.release()
-                raise
+                if hedge_policy is not None:
+                    response, fired = await self._hedged(
+                        request, timeout, phase, stream_mode, breaker, limiter, key,
+                        hedge_policy, policy, request_id,
+                    )
+                    hedges += fired
+                else:
+                    response = await self._attempt(request, timeout, phase, stream_mode, breaker)
             except Exception as exc:
                 duration = clock.monotonic() - t0
-                if permit is not None:
-                    assert breaker is not None
-                    if breaker.is_failure_exception(exc):
-                        permit.failure(duration)
-                    else:
-                        permit.success(duration)
+                # A clamped per-phase timeout firing means it is the deadline that passed.
+                if (
+                    phase == "total"
+                    and isinstance(exc, httpx.TimeoutException)
+                    and not (isinstance(exc, RequestTimeoutError) and exc.phase == "total")
+                ):
+                    total_exc = RequestTimeoutError(
+                        f"Total deadline of {total_timeout:g} s passed during attempt "
+                        f"{attempt} ({type(exc).__name__})",
+                        timeout=total_timeout,
+                        phase="total",
+                        request=request,
+                    )
+                    total_exc.__cause__ = exc
+                    exc = total_exc
                 if isinstance(exc, RequestTimeoutError) and exc.phase == "total":
                     exc.attempts = attempt
                     self._finished_with_error(request, request_id, attempt, start, exc)
-                    raise
+                    raise exc
                 retryable = policy.should_retry_exception(exc, method, idempotency_key=idempotent)
                 last_exc = exc
                 if self.observers:
@@ -364,12 +390,6 @@ class ResilientTransport(httpx.AsyncBaseTransport):
             else:
                 duration = clock.monotonic() - t0
                 status_code = response.status_code
-                if permit is not None:
-                    assert breaker is not None
-                    if breaker.is_failure_response(response):
-                        permit.failure(duration)
-                    else:
-                        permit.success(duration)
                 server_delay = None
                 if policy.retry_after_for(status_code):
                     server_delay = self._retry_after(response, request)
@@ -384,9 +404,12 @@ class ResilientTransport(httpx.AsyncBaseTransport):
                             attempt, method, redact_url(request.url), status_code,
                             extra=self._extra(request, request_id, attempt, max_attempts),
                         )
+                    if tracker is not None:
+                        tracker.observe(duration)
                     return self._finish(
                         request, request_id, attempt, start, response,
                         total_wait=total_wait, retry_after=retry_after, breaker=breaker,
+                        hedges=hedges,
                     )
                 cause = f"HTTP {status_code} {response.reason_phrase}".rstrip()
                 last_exc = None
@@ -442,6 +465,147 @@ class ResilientTransport(httpx.AsyncBaseTransport):
             previous_delay = delay
             await clock.sleep(delay)
             total_wait += delay
+
+    async def _attempt(
+        self,
+        request: httpx.Request,
+        timeout: float | None,
+        phase: str,
+        stream_mode: bool,
+        breaker: CircuitBreaker | None,
+    ) -> httpx.Response:
+        """One attempt: breaker permit → inner transport → the breaker records the outcome."""
+        if breaker is None:
+            return await self._send_once(request, timeout, phase, stream_mode)
+        permit: BreakerPermit = breaker.acquire()
+        t0 = self._clock.monotonic()
+        try:
+            response = await self._send_once(request, timeout, phase, stream_mode)
+        except asyncio.CancelledError:
+            permit.release()
+            raise
+        except Exception as exc:
+            duration = self._clock.monotonic() - t0
+            if breaker.is_failure_exception(exc):
+                permit.failure(duration)
+            else:
+                permit.success(duration)
+            raise
+        duration = self._clock.monotonic() - t0
+        if breaker.is_failure_response(response):
+            permit.failure(duration)
+        else:
+            permit.success(duration)
+        return response
+
+    def _tracker(self, key: str) -> LatencyTracker:
+        tracker = self._trackers.get(key)
+        if tracker is None:
+            if len(self._trackers) >= 1024:
+                self._trackers.pop(next(iter(self._trackers)))
+            tracker = self._trackers[key] = LatencyTracker()
+        return tracker
+
+    async def _hedged(
+        self,
+        request: httpx.Request,
+        timeout: float | None,
+        phase: str,
+        stream_mode: bool,
+        breaker: CircuitBreaker | None,
+        limiter: RateLimiter | None,
+        key: str,
+        hedging: HedgingPolicy,
+        policy: RetryPolicy,
+        request_id: str | None,
+    ) -> tuple[httpx.Response, int]:
+        """Race the attempt against up to ``max_hedges`` delayed copies; the first good answer wins.
+
+        A hedge starts when the running attempts have not answered after the
+        delay, or at once when one fails. Hedges are paid from the retry budget
+        and take limiter permits; losers are cancelled (their connections are
+        dropped by the inner transport) and their breaker permits released.
+        Returns the winning response and the number of hedges fired; when every
+        attempt fails, the last failure is raised (or its response returned).
+        """
+        loop_tasks: set[asyncio.Task[httpx.Response]] = set()
+        delay = self._tracker(key).next_delay(hedging)
+        fired = 0
+        budget = self.retry_budget
+
+        async def one(first: bool) -> httpx.Response:
+            if not first and limiter is not None:
+                await limiter.acquire()
+            return await self._attempt(request, timeout, phase, stream_mode, breaker)
+
+        def launch(first: bool) -> None:
+            loop_tasks.add(asyncio.ensure_future(one(first)))
+
+        def can_hedge() -> bool:
+            return fired < hedging.max_hedges and (budget is None or budget.try_spend(key))
+
+        launch(True)
+        refused = False  # the budget said no: stop hedging for this group
+        last_response: httpx.Response | None = None
+        last_exc: BaseException | None = None
+        try:
+            while loop_tasks:
+                wait = delay if fired < hedging.max_hedges and not refused else None
+                done, _ = await asyncio.wait(
+                    loop_tasks, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done:
+                    if can_hedge():
+                        fired += 1
+                        self._hedge_fired(request, request_id, key, fired, delay)
+                        launch(False)
+                    else:
+                        refused = True
+                    continue
+                for task in done:
+                    loop_tasks.discard(task)
+                    exc = task.exception()
+                    if exc is None:
+                        response = task.result()
+                        if response.status_code not in policy.statuses:
+                            if last_response is not None:
+                                await last_response.aclose()
+                            return response, fired
+                        if last_response is not None:
+                            await last_response.aclose()
+                        last_response, last_exc = response, None
+                    else:
+                        last_exc = exc
+                if not loop_tasks and not refused and can_hedge():
+                    fired += 1
+                    self._hedge_fired(request, request_id, key, fired, 0.0)
+                    launch(False)
+        finally:
+            for task in loop_tasks:
+                task.cancel()
+            for task in loop_tasks:
+                try:
+                    leftover = await task
+                except BaseException:  # losers' errors do not matter
+                    continue
+                await leftover.aclose()
+        if last_exc is not None:
+            raise last_exc
+        assert last_response is not None
+        return last_response, fired
+
+    def _hedge_fired(
+        self, request: httpx.Request, request_id: str | None, key: str, n: int, delay: float
+    ) -> None:
+        _log.debug(
+            "Hedging %s %s: attempt still running after %.3f s, starting hedge %d",
+            request.method, redact_url(request.url), delay, n,
+        )
+        if self.observers:
+            emit(
+                self.observers,
+                HedgeFired(request_id, request.method, redact_url(request.url), key, n, delay),
+            )
 
     async def _send_once(
         self, request: httpx.Request, timeout: float | None, phase: str, stream_mode: bool
@@ -575,6 +739,16 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         self._finished_with_error(request, request_id, attempt, start, exc)
         if attempt == 1 and stop == "attempts":
             raise exc  # retries are off: the original error, as plain httpx raises it
+        if stop == "deadline":
+            total = self._effective_total(request)
+            raise RequestTimeoutError(
+                f"Total deadline of {total:g} s reached after {attempt} attempt(s); "
+                f"last error {cause}",
+                timeout=total,
+                phase="total",
+                attempts=attempt,
+                request=request,
+            ) from exc
         raise RetryExhaustedError(
             f"Request failed after {attempt} attempt(s): {cause}; {why}",
             attempts=attempt,
@@ -644,6 +818,7 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         breaker: CircuitBreaker | None = None,
         exhausted: bool = False,
         stop_reason: str | None = None,
+        hedges: int = 0,
     ) -> httpx.Response:
         elapsed = self._clock.monotonic() - start
         if self.observers:
@@ -664,6 +839,8 @@ class ResilientTransport(httpx.AsyncBaseTransport):
             retry_after=retry_after,
             exhausted=exhausted,
             stop_reason=stop_reason,
+            hedges=hedges,
+            attempts_with_hedges=attempts + hedges,
         )
         return response
 

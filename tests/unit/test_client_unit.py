@@ -138,7 +138,7 @@ async def test_logging_middleware_redacts(caplog: pytest.LogCaptureFixture) -> N
     with caplog.at_level(logging.DEBUG, logger="httpx_resilience.http"):
         async with client(middlewares=[LoggingMiddleware()]) as c:
             await c.get("x", params={"api_key": "SECRET123"})
-    rec = [r for r in caplog.records if r.name == "httpx_resilience.http"][0]
+    rec = next(r for r in caplog.records if r.name == "httpx_resilience.http")
     assert "SECRET123" not in rec.getMessage()
     assert rec.status_code == 200 and rec.attempts == 1 and rec.request_id  # type: ignore[attr-defined]
 
@@ -204,7 +204,7 @@ async def test_unknown_method_is_rejected(method: str) -> None:
 async def test_url_without_scheme_is_rejected() -> None:
     """A relative URL with no base_url raises InvalidRequestError naming the fix."""
     c = AsyncHTTPClient(transport=httpx.MockTransport(echo))
-    with pytest.raises(InvalidRequestError, match="absolute URL"):
+    with pytest.raises(InvalidRequestError, match=r"absolute URL"):
         await c.get("api.example.com/items")
     with pytest.raises(InvalidRequestError):
         await c.get("ftp://example.com/x")
@@ -255,7 +255,7 @@ async def test_transport_errors_are_translated() -> None:
         raise httpx.RemoteProtocolError("bad", request=request)
 
     async with client(refused, retry=RetryPolicy(max_attempts=1)) as c:
-        with pytest.raises(HTTPRequestError, match="api.test"):
+        with pytest.raises(HTTPRequestError, match=r"api\.test"):
             await c.post("x", content=b"1")
 
 

@@ -1,0 +1,506 @@
+"""OAuth 2.0 client credentials grant (RFC 6749 §4.4) with a cached, shared token.
+
+Per attempt: yes (``per_attempt`` is true). The token is time-based, so the
+retrying transport re-applies it before every retry; that costs a cache lookup,
+and a token request only when the cached token is (nearly) expired.
+
+How the token is kept:
+
+* **Cached** in a :class:`~httpx_resilience.auth.TokenCache` (in memory by
+  default; pass a shared one to give many processes one token) until
+  ``expires_in - early_expiry`` seconds after it was issued. For a token that
+  lives less than ``2 * early_expiry`` the margin is half its lifetime. A token
+  response without ``expires_in`` is kept for ``default_expires_in`` (300 s).
+* **Single-flight**: concurrent requests that find no fresh token wait for one
+  token request (a hundred callers, one request); they share its result or its
+  error. The cache's lock extends this across processes for a shared cache.
+* **401 from the resource**: the refused token is invalidated (only that token:
+  a newer one is kept), a new one is fetched once and the request is replayed
+  once. A second 401 is returned to the caller.
+* **Transient token-endpoint faults** (connection errors, timeouts, 5xx, 429)
+  are retried ``retry_attempts`` times in all, sleeping
+  ``retry_backoff * 2**n`` on the injected clock (0.5 s, 1 s by default).
+  ``Retry-After`` is not consulted. When you pass a ``client`` whose transport
+  already retries, set ``retry_attempts=1``.
+* **Refusals** (4xx) raise :class:`~httpx_resilience.AuthenticationError` with the
+  OAuth ``error`` code (``.error``), the HTTP status (``.status_code``) and the
+  ``error_description`` (secrets and personal data redacted) in the message.
+
+The token request is always async (``httpx.AsyncClient``); under a synchronous
+``httpx.Client`` this handler raises ``AuthenticationError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import math
+import re
+from base64 import b64encode
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+from urllib.parse import quote_plus
+
+import httpx
+
+from .._clock import SYSTEM_CLOCK, Clock
+from ..exceptions import AuthenticationError, ConfigurationError
+from ..observe.redact import REDACTED, mask_pii, redact_url
+from ._secret import Secret, SecretLike, is_secret_like
+from .base import AuthHandler, _credential_problem
+from .cache import CachedToken, InMemoryTokenCache, TokenCache, token_fingerprint
+
+__all__ = ["OAuth2ClientCredentials"]
+
+logger = logging.getLogger("httpx_resilience.auth")
+
+_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+_RESERVED_PARAMS = frozenset({"grant_type", "client_id", "client_secret", "scope", "audience"})
+# RFC 6749 §5.2: error codes are %x20-21 / %x23-5B / %x5D-7E.
+_ERROR_CODE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]{1,64}")
+_MAX_DESCRIPTION = 200
+# The token request authenticates itself (Basic header or form fields); a
+# no-op Auth keeps a caller-supplied client's own auth out of it.
+_NO_AUTH = httpx.Auth()
+_HINTS = {
+    "invalid_client": "Check client_id, client_secret and auth_method",
+    "unauthorized_client": "This client may not use the client_credentials grant",
+    "invalid_scope": "Check the requested scope",
+    "invalid_request": "Check scope, audience and extra_params",
+    "unsupported_grant_type": "The token endpoint does not offer the client_credentials grant",
+}
+
+
+def _number(value: object, field: str, *, minimum: float, inclusive: bool = True) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        number = float(value)  # type: ignore[arg-type]
+        if number > minimum or (inclusive and number == minimum):
+            return number
+    bound = f">= {minimum:g}" if inclusive else f"> {minimum:g}"
+    raise ConfigurationError(
+        f"OAuth2ClientCredentials: {field} must be a number {bound}, got {value!r}", field=field
+    )
+
+
+def _parse_expires_in(value: object) -> float:
+    number: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    if number is None or not math.isfinite(number) or number < 0:
+        raise AuthenticationError(
+            "OAuth2 token response: field 'expires_in' must be a non-negative number of seconds, "
+            f"got {type(value).__name__}"
+        )
+    return number
+
+
+class OAuth2ClientCredentials(AuthHandler):
+    """Obtain, cache and send an OAuth 2.0 access token (client credentials grant).
+
+    Args:
+        token_url: the token endpoint (``http`` or ``https``).
+        client_id: the client's id.
+        client_secret: the client's secret (``str`` or :class:`Secret`).
+        scope: a space-separated string or a sequence of scopes.
+        audience: sent as ``audience`` (Auth0, Okta and others use it).
+        auth_method: ``"client_secret_basic"`` (HTTP Basic, the default) or
+            ``"client_secret_post"`` (id and secret in the form body).
+        early_expiry: refresh this many seconds before the token expires.
+        extra_params: more form fields for the token request.
+        client: an ``httpx.AsyncClient`` for token requests; they are sent with
+            its auth disabled, and :meth:`aclose` leaves it open.
+        transport: a transport for the handler's own client (ignored with ``client``).
+        cache: where tokens live (an :class:`~httpx_resilience.auth.InMemoryTokenCache`
+            by default); a shared cache shares tokens between handlers/processes.
+        clock: time source (tests pass a fake clock).
+        timeout: seconds for each token request.
+        retry_attempts: token requests in all for transient faults (>= 1).
+        retry_backoff: first backoff in seconds; doubles per attempt.
+        default_expires_in: lifetime assumed when the response has no ``expires_in``.
+
+    Raises:
+        ConfigurationError: an argument is invalid; ``.field`` names it
+            (``token_url`` not http(s), empty ``client_id``/``client_secret``,
+            unknown ``auth_method``, negative ``early_expiry``, ``client`` and
+            ``transport`` both given, ...).
+
+    Example::
+
+        auth = OAuth2ClientCredentials(
+            "https://login.example.com/oauth/token", "svc", Secret(secret), scope="orders:read"
+        )
+        async with httpx.AsyncClient(auth=auth) as client:
+            await client.get("https://api.example.com/orders")
+    """
+
+    per_attempt = True
+    refreshable = True
+    DEFAULT_EXPIRES_IN = 300.0
+
+    def __init__(
+        self,
+        token_url: str | httpx.URL,
+        client_id: str,
+        client_secret: SecretLike,
+        scope: str | Sequence[str] | None = None,
+        audience: str | None = None,
+        auth_method: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic",
+        early_expiry: float = 30.0,
+        extra_params: Mapping[str, str] | None = None,
+        *,
+        client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        cache: TokenCache | None = None,
+        clock: Clock | None = None,
+        timeout: float = 10.0,
+        retry_attempts: int = 3,
+        retry_backoff: float = 0.5,
+        default_expires_in: float = DEFAULT_EXPIRES_IN,
+    ) -> None:
+        self.token_url = self._check_url(token_url)
+        if not isinstance(client_id, str) or not client_id.strip():
+            raise ConfigurationError(
+                "OAuth2ClientCredentials: client_id must be a non-empty string", field="client_id"
+            )
+        if not is_secret_like(client_secret) or not Secret(client_secret):
+            raise ConfigurationError(
+                "OAuth2ClientCredentials: client_secret must be a non-empty str or Secret",
+                field="client_secret",
+            )
+        if auth_method not in _AUTH_METHODS:
+            raise ConfigurationError(
+                f"OAuth2ClientCredentials: auth_method must be one of {_AUTH_METHODS}, "
+                f"not {auth_method!r}",
+                field="auth_method",
+            )
+        if client is not None and transport is not None:
+            raise ConfigurationError(
+                "OAuth2ClientCredentials: pass either client or transport, not both",
+                field="transport",
+            )
+        if client is not None and not isinstance(client, httpx.AsyncClient):
+            raise ConfigurationError(
+                "OAuth2ClientCredentials: client must be an httpx.AsyncClient "
+                "(token requests are never blocking)",
+                field="client",
+            )
+        if cache is not None and not isinstance(cache, TokenCache):
+            raise ConfigurationError(
+                "OAuth2ClientCredentials: cache must implement TokenCache", field="cache"
+            )
+        if isinstance(retry_attempts, bool) or not isinstance(retry_attempts, int):
+            raise ConfigurationError(
+                "OAuth2ClientCredentials: retry_attempts must be an int >= 1",
+                field="retry_attempts",
+            )
+        _number(retry_attempts, "retry_attempts", minimum=1)
+        self.client_id = client_id
+        self._client_secret = Secret(client_secret)
+        self.scope = self._check_scope(scope)
+        if audience is not None and (not isinstance(audience, str) or not audience):
+            raise ConfigurationError(
+                "OAuth2ClientCredentials: audience must be a non-empty string", field="audience"
+            )
+        self.audience = audience
+        self.auth_method = auth_method
+        self.early_expiry = _number(early_expiry, "early_expiry", minimum=0)
+        self._extra = self._check_extra(extra_params)
+        self.timeout = _number(timeout, "timeout", minimum=0, inclusive=False)
+        self.retry_attempts = retry_attempts
+        self.retry_backoff = _number(retry_backoff, "retry_backoff", minimum=0)
+        self.default_expires_in = _number(
+            default_expires_in, "default_expires_in", minimum=0, inclusive=False
+        )
+        self._clock = clock or SYSTEM_CLOCK
+        self._cache: TokenCache = cache if cache is not None else InMemoryTokenCache(clock=clock)
+        self._client = client
+        self._owns_client = client is None
+        self._transport = transport
+        self._inflight: asyncio.Task[CachedToken] | None = None
+        self.cache_key = self._make_cache_key()
+
+    # -- validation -------------------------------------------------------------
+
+    @staticmethod
+    def _check_url(token_url: object) -> httpx.URL:
+        try:
+            url = httpx.URL(token_url)  # type: ignore[arg-type]
+        except (TypeError, httpx.InvalidURL):
+            url = None
+        if url is None or url.scheme not in ("http", "https") or not url.host:
+            shown = redact_url(token_url) if isinstance(token_url, str | httpx.URL) else "?"
+            raise ConfigurationError(
+                "OAuth2ClientCredentials: token_url must be an absolute http(s) URL, "
+                f"got {shown!r}",
+                field="token_url",
+            )
+        return url
+
+    @staticmethod
+    def _check_scope(scope: str | Sequence[str] | None) -> str | None:
+        if scope is None:
+            return None
+        if isinstance(scope, str):
+            return scope.strip() or None
+        if isinstance(scope, Sequence) and all(isinstance(s, str) and s.strip() for s in scope):
+            return " ".join(s.strip() for s in scope) or None
+        raise ConfigurationError(
+            "OAuth2ClientCredentials: scope must be a string or a sequence of strings",
+            field="scope",
+        )
+
+    @staticmethod
+    def _check_extra(extra: Mapping[str, str] | None) -> dict[str, str]:
+        if extra is None:
+            return {}
+        if not isinstance(extra, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in extra.items()
+        ):
+            raise ConfigurationError(
+                "OAuth2ClientCredentials: extra_params must map strings to strings",
+                field="extra_params",
+            )
+        clash = sorted(_RESERVED_PARAMS & set(extra))
+        if clash:
+            raise ConfigurationError(
+                f"OAuth2ClientCredentials: extra_params may not set {clash}; "
+                "use the matching arguments",
+                field="extra_params",
+            )
+        return dict(extra)
+
+    def _make_cache_key(self) -> str:
+        # Everything that changes which token the endpoint issues, never the secret.
+        material = json.dumps(
+            [
+                str(self.token_url),
+                self.client_id,
+                self.scope,
+                self.audience,
+                sorted(self._extra.items()),
+            ]
+        )
+        return "oauth2:" + hashlib.sha256(material.encode()).hexdigest()[:32]
+
+    # -- token lifecycle ----------------------------------------------------------
+
+    def _fresh(self, token: CachedToken) -> bool:
+        margin = self.early_expiry
+        if token.issued_at is not None:
+            margin = min(margin, max(0.0, token.expires_at - token.issued_at) / 2)
+        return self._clock.wall() < token.expires_at - margin
+
+    async def _get_token(self) -> CachedToken:
+        token = await self._cache.get(self.cache_key)
+        if token is not None and self._fresh(token):
+            return token
+        loop = asyncio.get_running_loop()
+        task = self._inflight
+        if task is None or task.done() or task.get_loop() is not loop:
+            task = loop.create_task(self._refresh())
+            # Retrieve the outcome even when every waiter was cancelled, so the
+            # loop never reports "exception was never retrieved".
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            self._inflight = task
+        # shield: a cancelled caller must not cancel the fetch the others wait for.
+        return await asyncio.shield(task)
+
+    async def _refresh(self) -> CachedToken:
+        async with self._cache.lock(self.cache_key):
+            # Another handler or process may have refreshed while we waited.
+            token = await self._cache.get(self.cache_key)
+            if token is not None and self._fresh(token):
+                return token
+            token = await self._fetch()
+            await self._cache.set(self.cache_key, token, token.expires_at - self._clock.wall())
+            return token
+
+    def _request_parts(self) -> tuple[dict[str, str], dict[str, str]]:
+        data = {"grant_type": "client_credentials"}
+        if self.scope:
+            data["scope"] = self.scope
+        if self.audience:
+            data["audience"] = self.audience
+        data.update(self._extra)
+        headers = {"Accept": "application/json"}
+        secret = self._client_secret.get_secret_value()
+        if self.auth_method == "client_secret_basic":
+            # RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding.
+            pair = f"{quote_plus(self.client_id)}:{quote_plus(secret)}".encode()
+            headers["Authorization"] = "Basic " + b64encode(pair).decode("ascii")
+        else:
+            data["client_id"] = self.client_id
+            data["client_secret"] = secret
+        return data, headers
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(transport=self._transport, timeout=self.timeout)
+            self._owns_client = True
+        return self._client
+
+    async def _fetch(self) -> CachedToken:
+        data, headers = self._request_parts()
+        client = self._http()
+        shown = redact_url(self.token_url)
+        last_exc: Exception | None = None
+        last_response: httpx.Response | None = None
+        reason = ""
+        for attempt in range(1, self.retry_attempts + 1):
+            try:
+                response = await client.post(
+                    self.token_url, data=data, headers=headers, auth=_NO_AUTH, timeout=self.timeout
+                )
+            except httpx.TransportError as exc:
+                last_exc, last_response = exc, None
+                reason = type(exc).__name__
+            else:
+                if response.status_code != 429 and response.status_code < 500:
+                    return self._parse(response)
+                last_exc, last_response = None, response
+                reason = f"HTTP {response.status_code}"
+            if attempt < self.retry_attempts:
+                delay = self.retry_backoff * 2 ** (attempt - 1)
+                logger.warning(
+                    "OAuth2 token endpoint %s failed (%s); retrying in %.1f s (attempt %d/%d)",
+                    shown,
+                    reason,
+                    delay,
+                    attempt,
+                    self.retry_attempts,
+                )
+                await self._clock.sleep(delay)
+        error, description = self._error_fields(last_response)
+        message = (
+            f"OAuth2 token endpoint unavailable after {self.retry_attempts} attempt(s): {reason}"
+        )
+        if error:
+            message += f" ({error}{': ' + description if description else ''})"
+        raise AuthenticationError(
+            message,
+            error=error,
+            status_code=None if last_response is None else last_response.status_code,
+            method="POST",
+            url=self.token_url,
+            hint="The token endpoint is down or overloaded; try again later",
+        ) from last_exc
+
+    def _scrub(self, text: str) -> str:
+        secret = self._client_secret.get_secret_value()
+        if secret:
+            text = text.replace(secret, REDACTED)
+        text = mask_pii(" ".join(text.split()))
+        if len(text) > _MAX_DESCRIPTION:
+            text = text[: _MAX_DESCRIPTION - 1] + "…"
+        return text
+
+    def _error_fields(self, response: httpx.Response | None) -> tuple[str | None, str | None]:
+        if response is None:
+            return None, None
+        try:
+            body = response.json()
+        except ValueError:
+            return None, None
+        if not isinstance(body, dict):
+            return None, None
+        error = body.get("error")
+        code = error if isinstance(error, str) and _ERROR_CODE.fullmatch(error) else None
+        description = body.get("error_description")
+        text = self._scrub(description) if isinstance(description, str) and description else None
+        return code, text
+
+    def _parse(self, response: httpx.Response) -> CachedToken:
+        status = response.status_code
+        if not 200 <= status < 300:
+            error, description = self._error_fields(response)
+            detail = f"HTTP {status}"
+            if error:
+                detail += f" {error}"
+            if description:
+                detail += f": {description}"
+            raise AuthenticationError(
+                f"OAuth2 token request refused: {detail}",
+                error=error,
+                status_code=status,
+                method="POST",
+                url=self.token_url,
+                hint=_HINTS.get(error or "", "Check the client credentials and token_url"),
+            )
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise AuthenticationError(
+                "OAuth2 token response is not a JSON object",
+                status_code=status,
+                method="POST",
+                url=self.token_url,
+            )
+        token = body.get("access_token")
+        if not isinstance(token, str) or _credential_problem(token):
+            raise AuthenticationError(
+                "OAuth2 token response: field 'access_token' is missing or not a usable string",
+                status_code=status,
+                method="POST",
+                url=self.token_url,
+            )
+        raw = body.get("expires_in")
+        lifetime = self.default_expires_in if raw is None else _parse_expires_in(raw)
+        now = self._clock.wall()
+        logger.debug(
+            "OAuth2: obtained an access token for client_id %r from %s (expires in %.0f s)",
+            self.client_id,
+            redact_url(self.token_url),
+            lifetime,
+        )
+        return CachedToken(access_token=Secret(token), expires_at=now + lifetime, issued_at=now)
+
+    # -- AuthHandler --------------------------------------------------------------
+
+    async def prepare_request(self, request: httpx.Request) -> httpx.Request:
+        """Set ``Authorization: Bearer <access token>``, fetching a token when needed.
+
+        Raises:
+            AuthenticationError: the token endpoint refused, was unavailable after
+                the retries, or returned an unusable token response.
+        """
+        if self.is_foreign(request):
+            return self.strip_credentials(request)
+        token = await self._get_token()
+        request.headers["Authorization"] = f"Bearer {token.access_token.get_secret_value()}"
+        return request
+
+    async def invalidate(self, request: httpx.Request) -> None:
+        """Drop the cached token if it is the one ``request`` carried."""
+        header = request.headers.get("Authorization", "")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer" and value:
+            await self._cache.delete(self.cache_key, fingerprint=token_fingerprint(value))
+
+    async def aclose(self) -> None:
+        """Close the handler's own token client (a client you passed is left open)."""
+        if self._owns_client and self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def __aenter__(self) -> OAuth2ClientCredentials:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return (
+            f"OAuth2ClientCredentials(token_url={redact_url(self.token_url)!r}, "
+            f"client_id={self.client_id!r}, client_secret=Secret('**********'), "
+            f"scope={self.scope!r}, auth_method={self.auth_method!r})"
+        )

@@ -1,0 +1,596 @@
+"""The circuit breaker: stop calling an upstream that keeps failing, probe it, recover.
+
+:class:`CircuitBreaker` is the edge around the pure
+:class:`~httpx_resilience.policies._breaker_machine.BreakerMachine`: it reads the
+injected clock, classifies outcomes (status codes, exceptions, a predicate),
+raises :class:`~httpx_resilience.CircuitBreakerOpenError`, logs every
+transition and delivers it to listeners.
+
+The transport uses it in three steps, all synchronous and cheap::
+
+    permit = breaker.for_key(host).acquire()   # raises when open: nothing is sent
+    ...                                        # send the request
+    permit.success(duration)                   # or .failure(duration) or .release()
+
+Any other async code can use :meth:`CircuitBreaker.call`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Collection, Iterable
+from dataclasses import dataclass
+from typing import Generic, Literal, ParamSpec, TypeVar, overload
+
+import httpx
+
+from .._clock import SYSTEM_CLOCK, Clock
+from ..exceptions import (
+    BulkheadFullError,
+    CircuitBreakerOpenError,
+    ConfigurationError,
+    HTTPClientError,
+    HTTPResponseError,
+    RateLimiterTimeout,
+)
+from ._breaker_machine import PROBE, REFUSED, BreakerMachine, BreakerSettings, Change, CircuitState
+
+__all__ = ["BreakerPermit", "BreakerTransition", "CircuitBreaker", "CircuitState"]
+
+logger = logging.getLogger("httpx_resilience.breaker")
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+FailurePredicate = Callable[[httpx.Response | None, BaseException | None], "bool | None"]
+"""``(response, exception) -> True | False | None``; ``None`` defers to the default rules."""
+
+# Our own refusals say nothing about the upstream's health, and a cancelled
+# call has no outcome; a configuration error is the caller's bug, not the
+# upstream's.
+_NEVER_FAILURES: tuple[type[BaseException], ...] = (
+    asyncio.CancelledError,
+    CircuitBreakerOpenError,
+    RateLimiterTimeout,
+    BulkheadFullError,
+    ConfigurationError,
+)
+
+_CLOSED = CircuitState.CLOSED
+_OPEN = CircuitState.OPEN
+
+
+class _Setting(Generic[T]):
+    """A typed, read-only attribute forwarding to the breaker's :class:`BreakerSettings`."""
+
+    def __init__(self, doc: str) -> None:
+        self.__doc__ = doc
+        self._name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> _Setting[T]: ...
+    @overload
+    def __get__(self, obj: CircuitBreaker, owner: type) -> T: ...
+    def __get__(self, obj: CircuitBreaker | None, owner: type) -> _Setting[T] | T:
+        if obj is None:
+            return self
+        value: T = getattr(obj._machine.settings, self._name)
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerTransition:
+    """One state change of a breaker, as delivered to listeners.
+
+    Attributes:
+        name: the breaker's name (its key when it is a per-host child).
+        old: the state before.
+        new: the state after.
+        at: when it happened, on the breaker's monotonic clock.
+        reason: why, in words ("5 consecutive failures", "half-open probe failed").
+    """
+
+    name: str
+    old: CircuitState
+    new: CircuitState
+    at: float
+    reason: str
+
+
+class BreakerPermit:
+    """The right to make one call, returned by :meth:`CircuitBreaker.acquire`.
+
+    End it with exactly one of :meth:`success`, :meth:`failure` or
+    :meth:`release`; later calls are no-ops, so ``finally: permit.release()``
+    after a recorded outcome is safe.
+    """
+
+    __slots__ = ("_breaker", "_done", "_generation", "_probe")
+
+    def __init__(self, breaker: CircuitBreaker, generation: int, probe: bool) -> None:
+        self._breaker = breaker
+        self._generation = generation
+        self._probe = probe
+        self._done = False
+
+    @property
+    def is_probe(self) -> bool:
+        """Whether this call is a half-open probe (its outcome decides the state)."""
+        return self._probe
+
+    @property
+    def done(self) -> bool:
+        """Whether the permit has been ended."""
+        return self._done
+
+    def success(self, duration: float) -> None:
+        """The call succeeded after ``duration`` seconds (slow calls still count as slow)."""
+        if not self._done:
+            self._done = True
+            self._breaker._record(self._generation, self._probe, False, duration)
+
+    def failure(self, duration: float) -> None:
+        """The call failed after ``duration`` seconds."""
+        if not self._done:
+            self._done = True
+            self._breaker._record(self._generation, self._probe, True, duration)
+
+    def release(self) -> None:
+        """The call ended without an outcome (cancelled, a hedge that lost): record nothing."""
+        if not self._done:
+            self._done = True
+            if self._probe:
+                self._breaker._machine.release(self._generation, True)
+
+    def __repr__(self) -> str:
+        kind = "probe" if self._probe else "call"
+        return f"<BreakerPermit {kind} of {self._breaker.name!r} done={self._done}>"
+
+
+class CircuitBreaker:
+    """A circuit breaker: CLOSED → OPEN on failures, HALF_OPEN probes, CLOSED again.
+
+    Args:
+        failure_threshold: consecutive failures that open the breaker (≥ 1).
+        recovery_timeout: seconds an open breaker waits before admitting probes (> 0).
+        expected_exception: exception type(s) that count as failures, besides
+            ``httpx.TransportError``. Our own refusals
+            (:class:`~httpx_resilience.CircuitBreakerOpenError`,
+            :class:`~httpx_resilience.RateLimiterTimeout`,
+            :class:`~httpx_resilience.BulkheadFullError`), a
+            :class:`~httpx_resilience.ConfigurationError` and a cancellation
+            never count. A matching :class:`~httpx_resilience.HTTPResponseError`
+            or ``httpx.HTTPStatusError`` counts only when its status is a
+            failure status (so a 404 never opens the breaker).
+        name: shown in errors, logs and transitions.
+        half_open_max_calls: probes admitted at once in HALF_OPEN, and the
+            number of successful probes that close the breaker (≥ 1).
+        failure_rate_threshold: also open when, among at least
+            ``minimum_calls`` calls in the sliding window, this fraction
+            failed (``0.5`` = 50 %); ``None`` disables the rule.
+        window_type: ``"count"`` (the last ``window_size`` calls) or ``"time"``
+            (the calls of the last ``window_size`` seconds, in ~1 s buckets).
+        window_size: calls or seconds, per ``window_type``.
+        minimum_calls: calls the window must hold before a rate rule can trip.
+        slow_call_duration: a call taking at least this many seconds is slow
+            (set together with ``slow_call_rate_threshold``).
+        slow_call_rate_threshold: open when this fraction of the window's calls were slow.
+        failure_statuses: the status codes that are failures. ``None`` means
+            every 5xx; a 4xx is never a failure unless listed. The set
+            replaces the default: pass ``{*range(500, 600), 429}`` to add 429.
+        failure_predicate: ``(response, exception) -> bool | None`` consulted
+            first; return ``None`` to fall back to the rules above.
+        scope: ``"global"`` (one state) or ``"host"`` (:meth:`for_key` gives
+            each key its own child breaker with the same settings).
+        max_keys: with ``scope="host"``, how many children are kept (least
+            recently used CLOSED ones are evicted first).
+        listeners: callables receiving every :class:`BreakerTransition`; one
+            that raises is logged and ignored. Children share them.
+        clock: the time source; the system clock by default.
+
+    Raises:
+        ConfigurationError: a value is out of range; the message names the field.
+
+    Every transition is logged at WARNING on ``httpx_resilience.breaker`` with
+    ``extra={"breaker", "old_state", "new_state", "reason"}``. The breaker is
+    meant for one event loop and needs no locks: :meth:`acquire` is
+    synchronous, so exactly ``half_open_max_calls`` of any number of
+    concurrent callers get a probe permit.
+    """
+
+    __slots__ = (
+        "_children",
+        "_clock",
+        "_expected",
+        "_failure_statuses",
+        "_failure_types",
+        "_listeners",
+        "_machine",
+        "_max_keys",
+        "_predicate",
+        "_scope",
+        "name",
+    )
+
+    def __init__(
+        self,
+        failure_threshold: int = 5,
+        recovery_timeout: float = 60.0,
+        expected_exception: type[BaseException] | tuple[type[BaseException], ...] = HTTPClientError,
+        *,
+        name: str = "default",
+        half_open_max_calls: int = 1,
+        failure_rate_threshold: float | None = None,
+        window_type: Literal["count", "time"] = "count",
+        window_size: float = 100,
+        minimum_calls: int = 10,
+        slow_call_duration: float | None = None,
+        slow_call_rate_threshold: float | None = None,
+        failure_statuses: Collection[int] | None = None,
+        failure_predicate: FailurePredicate | None = None,
+        scope: Literal["global", "host"] = "global",
+        max_keys: int = 1024,
+        listeners: Iterable[Callable[[BreakerTransition], None]] = (),
+        clock: Clock | None = None,
+    ) -> None:
+        settings = BreakerSettings(
+            failure_threshold=failure_threshold,
+            recovery_timeout=recovery_timeout,
+            half_open_max_calls=half_open_max_calls,
+            failure_rate_threshold=failure_rate_threshold,
+            window_type=window_type,
+            window_size=window_size,
+            minimum_calls=minimum_calls,
+            slow_call_duration=slow_call_duration,
+            slow_call_rate_threshold=slow_call_rate_threshold,
+        )
+        expected = (
+            expected_exception if isinstance(expected_exception, tuple) else (expected_exception,)
+        )
+        if not expected or not all(
+            isinstance(t, type) and issubclass(t, BaseException) for t in expected
+        ):
+            raise ConfigurationError(
+                "expected_exception must be an exception class or a non-empty tuple of them, "
+                f"got {expected_exception!r}",
+                field="expected_exception",
+            )
+        statuses: frozenset[int] | None = None
+        if failure_statuses is not None:
+            statuses = frozenset(failure_statuses)
+            bad = [
+                s
+                for s in statuses
+                if not isinstance(s, int) or isinstance(s, bool) or not 100 <= s <= 599
+            ]
+            if bad:
+                raise ConfigurationError(
+                    f"failure_statuses must be HTTP status codes in 100..599, got {sorted(bad)!r}",
+                    field="failure_statuses",
+                )
+        if failure_predicate is not None and not callable(failure_predicate):
+            raise ConfigurationError(
+                "failure_predicate must be callable(response, exception) -> bool | None",
+                field="failure_predicate",
+            )
+        if scope not in ("global", "host"):
+            raise ConfigurationError(
+                f"scope must be 'global' or 'host', got {scope!r}", field="scope"
+            )
+        if not isinstance(max_keys, int) or isinstance(max_keys, bool) or max_keys < 1:
+            raise ConfigurationError(
+                f"max_keys must be an integer >= 1, got {max_keys!r}", field="max_keys"
+            )
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError(f"name must be a non-empty string, got {name!r}", field="name")
+        fns = list(listeners)
+        if not all(callable(fn) for fn in fns):
+            raise ConfigurationError(
+                "listeners must be callables taking a BreakerTransition", field="listeners"
+            )
+        self.name = name
+        self._machine = BreakerMachine(settings)
+        self._expected = expected
+        self._failure_types: tuple[type[BaseException], ...] = (httpx.TransportError, *expected)
+        self._failure_statuses = statuses
+        self._predicate = failure_predicate
+        self._scope = scope
+        self._max_keys = max_keys
+        self._listeners = fns
+        self._clock: Clock = clock if clock is not None else SYSTEM_CLOCK
+        self._children: OrderedDict[str, CircuitBreaker] | None = (
+            OrderedDict() if scope == "host" else None
+        )
+
+    # -- settings (read-only) ------------------------------------------------------
+
+    @property
+    def settings(self) -> BreakerSettings:
+        """The validated, immutable state-machine settings."""
+        return self._machine.settings
+
+    failure_threshold: _Setting[int] = _Setting("Consecutive failures that open the breaker.")
+    recovery_timeout: _Setting[float] = _Setting("Seconds an open breaker waits before probes.")
+    half_open_max_calls: _Setting[int] = _Setting(
+        "Concurrent half-open probes (and the successes needed to close)."
+    )
+    failure_rate_threshold: _Setting[float | None] = _Setting(
+        "The window's failure rate that opens the breaker, or None."
+    )
+    window_type: _Setting[Literal["count", "time"]] = _Setting("``'count'`` or ``'time'``.")
+    window_size: _Setting[float] = _Setting("The sliding window, in calls or seconds.")
+    minimum_calls: _Setting[int] = _Setting("Calls in the window before a rate rule can trip.")
+    slow_call_duration: _Setting[float | None] = _Setting("Seconds after which a call is slow.")
+    slow_call_rate_threshold: _Setting[float | None] = _Setting(
+        "The slow-call rate that opens the breaker, or None."
+    )
+
+    @property
+    def expected_exception(self) -> tuple[type[BaseException], ...]:
+        """The exception types counted as failures besides ``httpx.TransportError``."""
+        return self._expected
+
+    @property
+    def scope(self) -> Literal["global", "host"]:
+        """``"global"`` or ``"host"`` (per-key children via :meth:`for_key`)."""
+        return "host" if self._children is not None else "global"
+
+    # -- live state ----------------------------------------------------------------
+
+    @property
+    def state(self) -> CircuitState:
+        """The current state; reading it moves OPEN → HALF_OPEN once the timeout passed."""
+        m = self._machine
+        if m.state is _OPEN:
+            now = self._clock.monotonic()
+            change = m.advance(now)
+            if change is not None:
+                self._emit(change, now)
+        return m.state
+
+    @property
+    def retry_in(self) -> float:
+        """Seconds until an open breaker admits a probe (0 when closed or half-open)."""
+        return self._machine.retry_in(self._clock.monotonic())
+
+    @property
+    def failure_count(self) -> int:
+        """Consecutive failures recorded while CLOSED (0 after a success or a transition)."""
+        return self._machine.consecutive_failures
+
+    def window_counts(self) -> tuple[int, int, int]:
+        """``(calls, failures, slow calls)`` in the sliding window (zeros without a rate rule)."""
+        return self._machine.window_counts(self._clock.monotonic())
+
+    # -- the transport's contract --------------------------------------------------
+
+    def for_key(self, key: str) -> CircuitBreaker:
+        """The breaker for ``key`` (a host): a child with the same settings, or ``self``.
+
+        With ``scope="global"`` this returns ``self``. With ``scope="host"``
+        each key gets its own child (named ``key``), kept in a bounded LRU of
+        ``max_keys``; when full, the least recently used CLOSED child is
+        evicted (the least recently used of any state if none is closed).
+        """
+        children = self._children
+        if children is None:
+            return self
+        child = children.get(key)
+        if child is not None:
+            children.move_to_end(key)
+            return child
+        if len(children) >= self._max_keys:
+            victim = next((k for k, c in children.items() if c._machine.state is _CLOSED), None)
+            if victim is None:
+                victim = next(iter(children))
+            del children[victim]
+        child = self._spawn(key)
+        children[key] = child
+        return child
+
+    def _spawn(self, key: str) -> CircuitBreaker:
+        child = object.__new__(CircuitBreaker)
+        child.name = key
+        child._machine = BreakerMachine(self._machine.settings)
+        child._expected = self._expected
+        child._failure_types = self._failure_types
+        child._failure_statuses = self._failure_statuses
+        child._predicate = self._predicate
+        child._scope = "global"
+        child._max_keys = self._max_keys
+        child._listeners = self._listeners  # shared on purpose: one place to observe all hosts
+        child._clock = self._clock
+        child._children = None
+        return child
+
+    def children(self) -> dict[str, CircuitBreaker]:
+        """A snapshot of the per-key children (empty with ``scope="global"``)."""
+        return dict(self._children) if self._children is not None else {}
+
+    def acquire(self) -> BreakerPermit:
+        """Ask to make one call; cheap and synchronous.
+
+        Returns:
+            a :class:`BreakerPermit` to end with ``success``/``failure``/``release``.
+
+        Raises:
+            CircuitBreakerOpenError: the breaker is OPEN, or HALF_OPEN with every
+                probe slot taken; nothing must be sent. ``retry_in`` says when
+                the next probe is due (0 when probes are already in flight).
+        """
+        m = self._machine
+        if m.state is _CLOSED:
+            return BreakerPermit(self, m.generation, False)
+        now = self._clock.monotonic()
+        verdict, change = m.try_admit(now)
+        if change is not None:
+            self._emit(change, now)
+        if verdict is REFUSED:
+            raise CircuitBreakerOpenError(self.name, m.retry_in(now))
+        return BreakerPermit(self, m.generation, verdict is PROBE)
+
+    def is_failure_response(self, response: httpx.Response) -> bool:
+        """Whether ``response`` counts as a failure.
+
+        The ``failure_predicate`` decides first (unless it returns ``None``);
+        then the status: in ``failure_statuses``, or any 5xx by default.
+        """
+        if self._predicate is not None:
+            verdict = self._predicate(response, None)
+            if verdict is not None:
+                return bool(verdict)
+        return self._status_is_failure(response.status_code)
+
+    def _status_is_failure(self, status: int) -> bool:
+        statuses = self._failure_statuses
+        if statuses is None:
+            return 500 <= status <= 599
+        return status in statuses
+
+    def is_failure_exception(self, exc: BaseException) -> bool:
+        """Whether ``exc`` counts as a failure.
+
+        Never for a cancellation, our own refusals or a configuration error.
+        Then the ``failure_predicate`` decides (unless it returns ``None``);
+        then ``isinstance(exc, (httpx.TransportError, *expected_exception))``,
+        narrowed by status for :class:`~httpx_resilience.HTTPResponseError`
+        and ``httpx.HTTPStatusError``.
+        """
+        if isinstance(exc, _NEVER_FAILURES):
+            return False
+        if self._predicate is not None:
+            verdict = self._predicate(None, exc)
+            if verdict is not None:
+                return bool(verdict)
+        if not isinstance(exc, self._failure_types):
+            return False
+        if isinstance(exc, HTTPResponseError):
+            return self._status_is_failure(exc.status_code)
+        if isinstance(exc, httpx.HTTPStatusError):
+            return self._status_is_failure(exc.response.status_code)
+        return True
+
+    async def call(
+        self, func: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run ``await func(*args, **kwargs)`` under the breaker.
+
+        The outcome is recorded by :meth:`is_failure_exception` (an exception
+        that is not a failure is recorded as a success and re-raised), or by
+        :meth:`is_failure_response` when ``func`` returns an ``httpx.Response``;
+        the duration feeds the slow-call rule. A cancellation records nothing.
+
+        Raises:
+            CircuitBreakerOpenError: the breaker refused; ``func`` was not called.
+        """
+        permit = self.acquire()
+        clock = self._clock
+        start = clock.monotonic()
+        try:
+            result = await func(*args, **kwargs)
+        except Exception as exc:
+            duration = clock.monotonic() - start
+            if self.is_failure_exception(exc):
+                permit.failure(duration)
+            else:
+                permit.success(duration)
+            raise
+        except BaseException:  # cancelled, KeyboardInterrupt: no outcome to record
+            permit.release()
+            raise
+        duration = clock.monotonic() - start
+        if isinstance(result, httpx.Response) and self.is_failure_response(result):
+            permit.failure(duration)
+        else:
+            permit.success(duration)
+        return result
+
+    # -- manual control ------------------------------------------------------------
+
+    def force_open(self) -> None:
+        """Open now; probes are admitted after a fresh ``recovery_timeout``."""
+        self._force(_OPEN, "forced open")
+
+    def force_closed(self) -> None:
+        """Close now and clear the counters; in-flight outcomes from before are ignored."""
+        self._force(_CLOSED, "forced closed")
+
+    def reset(self) -> None:
+        """Back to a fresh CLOSED breaker: counters cleared, per-key children dropped."""
+        self._force(_CLOSED, "reset")
+        if self._children is not None:
+            self._children.clear()
+
+    def _force(self, state: CircuitState, reason: str) -> None:
+        now = self._clock.monotonic()
+        change = self._machine.force(state, now, reason)
+        if change is not None:
+            self._emit(change, now)
+
+    def add_listener(self, fn: Callable[[BreakerTransition], None]) -> None:
+        """Deliver every future transition to ``fn`` (shared with per-key children)."""
+        if not callable(fn):
+            raise ConfigurationError(
+                "a listener must be a callable taking a BreakerTransition", field="listeners"
+            )
+        self._listeners.append(fn)
+
+    # -- internals -----------------------------------------------------------------
+
+    def _record(self, generation: int, probe: bool, failed: bool, duration: float) -> None:
+        m = self._machine
+        if generation != m.generation:
+            return  # a call from before the last transition: its outcome is stale
+        if failed or probe or m.needs_time or duration >= m.slow_after:
+            now = self._clock.monotonic()
+        else:
+            # A quick success of a closed breaker without a time window cannot
+            # cause a transition and needs no time: skip the clock read.
+            now = 0.0
+        change = m.record(generation, probe, failed, duration, now)
+        if change is not None:
+            self._emit(change, now)
+
+    def _emit(self, change: Change, now: float) -> None:
+        old, new, reason = change
+        logger.warning(
+            "circuit breaker %r: %s -> %s (%s)",
+            self.name,
+            old.value,
+            new.value,
+            reason,
+            extra={
+                "breaker": self.name,
+                "old_state": old.value,
+                "new_state": new.value,
+                "reason": reason,
+            },
+        )
+        if not self._listeners:
+            return
+        event = BreakerTransition(self.name, old, new, now, reason)
+        for fn in tuple(self._listeners):
+            try:
+                fn(event)
+            except Exception:
+                logger.exception("circuit breaker %r: listener %r raised; ignored", self.name, fn)
+
+    def __repr__(self) -> str:
+        m = self._machine
+        s = m.settings
+        text = (
+            f"<CircuitBreaker {self.name!r} state={m.state.value} "
+            f"failures={m.consecutive_failures}/{s.failure_threshold}"
+        )
+        if m.state is _OPEN:
+            text += f" retry_in={m.retry_in(self._clock.monotonic()):.1f}s"
+        elif m.state is CircuitState.HALF_OPEN:
+            text += f" probes={m.probes_in_flight}+{m.probe_successes}/{s.half_open_max_calls}"
+        if self._children is not None:
+            text += f" keys={len(self._children)}/{self._max_keys}"
+        return text + ">"
