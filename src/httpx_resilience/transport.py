@@ -728,6 +728,16 @@ class ResilientTransport(httpx.AsyncBaseTransport):
                 f"{self._policy(request).max_delay:g} s"
             ),
         }[stop]
+        if attempt == 1 and stop == "attempts":
+            # Retries are off: nothing was given up, the outcome is returned as it is.
+            if response is not None:
+                return self._finish(
+                    request, request_id, attempt, start, response,
+                    total_wait=total_wait, retry_after=retry_after, breaker=breaker,
+                )
+            assert exc is not None
+            self._finished_with_error(request, request_id, attempt, start, exc)
+            raise exc
         self._log_giveup(request, attempt, f"{cause}; giving up: {why}")
         if response is not None:
             return self._finish(
@@ -737,8 +747,6 @@ class ResilientTransport(httpx.AsyncBaseTransport):
             )
         assert exc is not None
         self._finished_with_error(request, request_id, attempt, start, exc)
-        if attempt == 1 and stop == "attempts":
-            raise exc  # retries are off: the original error, as plain httpx raises it
         if stop == "deadline":
             total = self._effective_total(request)
             raise RequestTimeoutError(

@@ -717,3 +717,24 @@ def test_time_window_breaker_end_to_end(clock: FakeClock) -> None:
         (permit.failure if i % 2 else permit.success)(1.0)
     assert b.state is OPEN
     assert b.window_counts() == (4, 2, 0)
+
+
+def test_recovery_clears_the_window(clock: FakeClock) -> None:
+    """Closing after a successful probe starts a fresh window; a breaker without one reports zeros."""
+    for window_type, size in (("count", 10), ("time", 60)):
+        b = CircuitBreaker(
+            100,
+            1.0,
+            failure_rate_threshold=0.5,
+            window_type=window_type,  # type: ignore[arg-type]
+            window_size=size,
+            minimum_calls=2,
+            clock=clock,
+        )
+        b.acquire().failure(0.1)
+        b.acquire().failure(0.1)
+        assert b.state is OPEN and b.window_counts()[0] == 2
+        clock.advance(1.0)
+        b.acquire().success(0.1)
+        assert b.state is CLOSED and b.window_counts() == (0, 0, 0)
+    assert CircuitBreaker().window_counts() == (0, 0, 0)

@@ -52,7 +52,7 @@ async def test_retry_async_success_after_failures_with_exact_backoff(caplog: pyt
     levels = [r.levelname for r in caplog.records]
     assert levels == ["WARNING", "WARNING", "INFO"]
     assert "attempt 1/3 failed" in caplog.records[0].getMessage()
-    assert "Retrying in 1.0 s" in caplog.records[0].getMessage()
+    assert "Retrying in 1.00 s" in caplog.records[0].getMessage()
     assert "succeeded after 3 attempts" in caplog.records[2].getMessage()
 
 

@@ -511,3 +511,24 @@ async def test_system_clock_default_works() -> None:
     await lim.acquire()
     waited = await lim.acquire()
     assert 0.0 < waited < 0.5
+
+
+async def test_sliding_window_host_scope_repr_and_pause_skips_dead() -> None:
+    """A paused, keyed sliding window shows it in repr; pause skips waiters already gone."""
+    clock = SteppedClock()
+    lim = SlidingWindowRateLimiter(1, 1.0, max_wait=10.0, scope="host", clock=clock)
+    child = lim.for_key("h")
+    assert isinstance(child, SlidingWindowRateLimiter)
+    await child.acquire()
+    head = asyncio.create_task(child.acquire())
+    gone = asyncio.create_task(child.acquire())
+    kept = asyncio.create_task(child.acquire())
+    await settle()
+    gone.cancel()
+    await settle()
+    assert child.waiters == 2
+    child.pause(3.0)
+    assert "paused_for=3.0s" in repr(child) and "keys=1" in repr(lim)
+    await clock.advance(10.0)
+    assert await head == pytest.approx(3.0)
+    assert await kept == pytest.approx(4.0)

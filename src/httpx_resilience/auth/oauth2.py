@@ -394,9 +394,8 @@ class OAuth2ClientCredentials(AuthHandler):
         ) from last_exc
 
     def _scrub(self, text: str) -> str:
-        secret = self._client_secret.get_secret_value()
-        if secret:
-            text = text.replace(secret, REDACTED)
+        # A careless server may echo what it was sent; the secret is never empty.
+        text = text.replace(self._client_secret.get_secret_value(), REDACTED)
         text = mask_pii(" ".join(text.split()))
         if len(text) > _MAX_DESCRIPTION:
             text = text[: _MAX_DESCRIPTION - 1] + "…"

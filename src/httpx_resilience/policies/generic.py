@@ -254,7 +254,7 @@ async def _run(
             if server is not None and server > wait:
                 wait = min(server, policy.max_delay)
             _log.warning(
-                "%s: attempt %d/%d failed: %s: %s. Retrying in %.1f s",
+                "%s: attempt %d/%d failed: %s: %s. Retrying in %.2f s",
                 label, attempt, n, type(exc).__name__, exc, wait,
                 extra={"operation": label, "attempt": attempt, "max_attempts": n, "delay": wait},
             )

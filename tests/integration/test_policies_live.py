@@ -1,0 +1,183 @@
+"""Breaker, limiter, bulkhead and hedging inside the pipeline, over real sockets against ChaosServer."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+
+from httpx_resilience import (
+    AsyncHTTPClient,
+    Bulkhead,
+    BulkheadFullError,
+    CircuitBreaker,
+    CircuitBreakerOpenError,
+    CircuitState,
+    ClientConfig,
+    ConfigurationError,
+    HedgingPolicy,
+    RateLimiter,
+    ResilientTransport,
+    RetryPolicy,
+    TokenBucketRateLimiter,
+)
+from httpx_resilience.testing import ChaosServer, Fault, FakeClock
+
+FAST = ClientConfig(timeout=2.0, retry_backoff_factor=0.001, retry_max_delay=0.01, retry_jitter="none")
+
+
+async def test_breaker_opens_on_nth_503_and_server_sees_nothing_until_probe(chaos_server: ChaosServer) -> None:
+    """The breaker opens on the 3rd 503; later calls fail fast (nothing sent) until the probe closes it."""
+    chaos_server.route("/svc", status=503)
+    clock = FakeClock()
+    breaker = CircuitBreaker(failure_threshold=3, recovery_timeout=30.0, clock=clock)
+    async with AsyncHTTPClient(chaos_server.url, config=FAST, circuit_breaker=breaker) as c:
+        with pytest.raises(CircuitBreakerOpenError) as info:
+            await c.get("/svc")
+        assert chaos_server.count("/svc") == 3 and breaker.state is CircuitState.OPEN
+        assert info.value.retry_in == pytest.approx(30.0, abs=0.5)
+        for _ in range(5):
+            with pytest.raises(CircuitBreakerOpenError):
+                await c.get("/svc")
+        assert chaos_server.count("/svc") == 3
+        chaos_server.route("/svc", status=200)
+        clock.advance(31.0)
+        r = await c.get("/svc")
+    assert r.status_code == 200 and chaos_server.count("/svc") == 4
+    assert breaker.state is CircuitState.CLOSED
+
+
+async def test_half_open_admits_one_probe_among_100_callers(chaos_server: ChaosServer) -> None:
+    """In half-open exactly one of 100 concurrent requests reaches the server."""
+    chaos_server.route("/probe", status=503)
+    clock = FakeClock()
+    breaker = CircuitBreaker(failure_threshold=1, recovery_timeout=10.0, clock=clock)
+    no_retry = RetryPolicy(max_attempts=1)
+    async with AsyncHTTPClient(chaos_server.url, config=FAST, circuit_breaker=breaker, retry=no_retry) as c:
+        await c.get("/probe")
+        assert breaker.state is CircuitState.OPEN
+        chaos_server.route("/probe", latency=0.2)
+        clock.advance(11.0)
+        results = await asyncio.gather(*(c.get("/probe") for _ in range(100)), return_exceptions=True)
+    ok = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, CircuitBreakerOpenError)]
+    assert len(ok) == 1 and len(refused) == 99
+    assert chaos_server.count("/probe") == 2
+
+
+async def test_breaker_per_host_isolates_upstreams() -> None:
+    """With scope="host", one failing upstream never opens another's circuit."""
+    with ChaosServer() as bad, ChaosServer() as good:
+        bad.route("/x", status=503)
+        breaker = CircuitBreaker(failure_threshold=2, recovery_timeout=60.0, scope="host")
+        transport = ResilientTransport(circuit_breaker=breaker, retry=RetryPolicy(max_attempts=1))
+        async with httpx.AsyncClient(transport=transport) as c:
+            for _ in range(2):
+                await c.get(bad.url_for("/x"))
+            with pytest.raises(CircuitBreakerOpenError):
+                await c.get(bad.url_for("/x"))
+            assert (await c.get(good.url_for("/x"))).status_code == 200
+
+
+async def test_breaker_does_not_count_4xx(chaos_server: ChaosServer) -> None:
+    """404s are not failures: the breaker stays closed."""
+    chaos_server.route("/nf", status=404)
+    breaker = CircuitBreaker(failure_threshold=2)
+    async with AsyncHTTPClient(chaos_server.url, config=FAST, circuit_breaker=breaker) as c:
+        for _ in range(5):
+            assert (await c.get("/nf")).status_code == 404
+    assert breaker.state is CircuitState.CLOSED
+
+
+class CountingLimiter(RateLimiter):
+    """A limiter that grants everything and counts acquires and pauses."""
+
+    def __init__(self) -> None:
+        self.acquired = 0
+        self.paused: list[float] = []
+
+    async def acquire(self, tokens: int = 1) -> float:
+        self.acquired += tokens
+        return 0.0
+
+    def is_configured(self) -> bool:
+        return True
+
+    def pause(self, seconds: float) -> None:
+        self.paused.append(seconds)
+
+
+async def test_every_retry_takes_a_limiter_token_and_429_pauses_it(chaos_server: ChaosServer) -> None:
+    """A retry consumes a token (the upstream counts it) and a 429 Retry-After pauses the limiter."""
+    chaos_server.route("/t", steps=[Fault(status=429, retry_after=1), Fault(status=503), Fault()])
+    limiter = CountingLimiter()
+    clock = FakeClock()
+    cfg = ClientConfig(retry_max_delay=5.0, retry_jitter="none")
+    async with AsyncHTTPClient(chaos_server.url, config=cfg, rate_limiter=limiter, clock=clock) as c:
+        r = await c.get("/t")
+    assert r.status_code == 200 and limiter.acquired == 3 == chaos_server.count("/t")
+    assert limiter.paused == [1.0]
+
+
+async def test_token_bucket_paces_requests_at_the_server(chaos_server: ChaosServer) -> None:
+    """With rate=40/s and burst=1 the server never sees more than rate+burst requests in any second."""
+    chaos_server.route("/paced")
+    limiter = TokenBucketRateLimiter(rate=40, burst=1)
+    async with AsyncHTTPClient(chaos_server.url, config=FAST, rate_limiter=limiter) as c:
+        await asyncio.gather(*(c.get("/paced") for _ in range(60)))
+    stamps = sorted(r.at for r in chaos_server.requests("/paced"))
+    assert len(stamps) == 60
+    for i, t in enumerate(stamps):
+        in_window = sum(1 for u in stamps[i:] if u - t < 1.0)
+        assert in_window <= 41 + 2  # rate + burst, plus scheduling slack of the server's clock
+
+
+async def test_bulkhead_rejects_beyond_capacity_without_sending(chaos_server: ChaosServer) -> None:
+    """Bulkhead(2) with no queue: of 5 concurrent requests 2 run, 3 get BulkheadFullError unsent."""
+    chaos_server.route("/bh", latency=0.3)
+    async with AsyncHTTPClient(chaos_server.url, config=FAST, bulkhead=Bulkhead(2)) as c:
+        results = await asyncio.gather(*(c.get("/bh") for _ in range(5)), return_exceptions=True)
+    assert sum(isinstance(r, BulkheadFullError) for r in results) == 3
+    assert chaos_server.count("/bh") == 2
+
+
+async def test_hedging_beats_a_slow_first_attempt(chaos_server: ChaosServer) -> None:
+    """A hedge after 50 ms wins over a 1.5 s first attempt; the loser is cancelled."""
+    chaos_server.route("/hedge", steps=[Fault(latency=1.5), Fault(body={"hedge": True})])
+    async with AsyncHTTPClient(chaos_server.url, config=FAST, hedging=HedgingPolicy(0.05)) as c:
+        t0 = time.perf_counter()
+        r = await c.get("/hedge")
+        took = time.perf_counter() - t0
+    assert r.json_data == {"hedge": True} and chaos_server.count("/hedge") == 2
+    info = r.extensions["resilience"]
+    assert info.hedges == 1 and info.attempts_with_hedges == 2
+    assert took < 1.0
+
+
+async def test_hedging_never_applies_to_post(chaos_server: ChaosServer) -> None:
+    """POST is not hedged: a slow POST is sent exactly once."""
+    chaos_server.route("/slowpost", latency=0.3)
+    async with AsyncHTTPClient(chaos_server.url, config=FAST, hedging=HedgingPolicy(0.02)) as c:
+        await c.post("/slowpost", json={})
+    assert chaos_server.count("/slowpost") == 1
+
+
+async def test_hedging_after_a_fast_failure(chaos_server: ChaosServer) -> None:
+    """When the first attempt fails fast, the hedge starts at once and its success wins."""
+    chaos_server.route("/hf", steps=[Fault(status=503), Fault()])
+    async with AsyncHTTPClient(chaos_server.url, config=FAST, hedging=HedgingPolicy(5.0)) as c:
+        r = await c.get("/hf")
+    assert r.status_code == 200 and r.extensions["resilience"].hedges == 1
+
+
+def test_contradictory_policies_rejected() -> None:
+    """Polly-style validation: time window < 2× attempt timeout, hedges × delay ≥ total timeout."""
+    with pytest.raises(ConfigurationError, match="window_size"):
+        ResilientTransport(
+            timeout=5.0,
+            circuit_breaker=CircuitBreaker(failure_rate_threshold=0.5, window_type="time", window_size=6),
+        )
+    with pytest.raises(ConfigurationError, match="hedging"):
+        ResilientTransport(timeout=1.0, total_timeout=2.0, hedging=HedgingPolicy(1.0, max_hedges=2))
