@@ -96,7 +96,7 @@ async def test_stampede_of_100_requests_makes_one_token_request(
     """100 concurrent requests through one client share a single token request."""
     server.token_delay = 0.05  # keep the token request in flight while the others arrive
     auth = oauth(server, clock)
-    async with auth, httpx.AsyncClient(auth=auth) as client:
+    async with httpx.AsyncClient(auth=auth) as client:
         responses = await asyncio.gather(
             *(client.get(f"{server.base_url}/resource") for _ in range(100))
         )
@@ -111,7 +111,7 @@ async def test_token_is_reused_until_expiry_minus_early_expiry_then_refreshed(
 ) -> None:
     """A cached token is reused until expires_in - early_expiry, then a new one is fetched."""
     auth = oauth(server, clock)
-    async with auth, httpx.AsyncClient(auth=auth) as client:
+    async with httpx.AsyncClient(auth=auth) as client:
         first = await client.get(f"{server.base_url}/resource")
         clock.advance(3600 - 30 - 1)
         second = await client.get(f"{server.base_url}/resource")
@@ -129,7 +129,7 @@ async def test_missing_expires_in_uses_the_documented_default_lifetime(
     """Without expires_in the token lives default_expires_in (300 s) minus early_expiry."""
     server.expires_in = None
     auth = oauth(server, clock)
-    async with auth, httpx.AsyncClient(auth=auth) as client:
+    async with httpx.AsyncClient(auth=auth) as client:
         await client.get(f"{server.base_url}/resource")
         clock.advance(300 - 30 - 1)
         await client.get(f"{server.base_url}/resource")
@@ -145,7 +145,7 @@ async def test_401_invalidates_refreshes_once_and_replays_once(
 ) -> None:
     """A 401 from the resource fetches a new token and replays the request once."""
     auth = oauth(server, clock)
-    async with auth, httpx.AsyncClient(auth=auth) as client:
+    async with httpx.AsyncClient(auth=auth) as client:
         await client.get(f"{server.base_url}/resource")
         server.revoked.add(server.issued[0])  # the server forgets the token early
         response = await client.get(f"{server.base_url}/resource")
@@ -162,7 +162,7 @@ async def test_second_401_is_returned_and_not_looped(
     """A 401 after the refresh is returned to the caller: one refresh, one replay, no loop."""
     server.reject_next = 5
     auth = oauth(server, clock)
-    async with auth, httpx.AsyncClient(auth=auth) as client:
+    async with httpx.AsyncClient(auth=auth) as client:
         response = await client.get(f"{server.base_url}/resource")
     assert response.status_code == 401
     assert server.token_hits == 2
@@ -176,7 +176,7 @@ async def test_invalid_client_raises_authentication_error_with_oauth_code(
     caplog.set_level(logging.DEBUG)
     wrong = "wrong-secret-that-the-server-echoes"
     auth = oauth(server, clock, client_secret=wrong)
-    async with auth, httpx.AsyncClient(auth=auth) as client:
+    async with httpx.AsyncClient(auth=auth) as client:
         with pytest.raises(AuthenticationError) as info:
             await client.get(f"{server.base_url}/resource")
     err = info.value
@@ -196,7 +196,7 @@ async def test_transient_503_on_token_endpoint_is_retried_with_backoff(
     """A 503 from the token endpoint is retried after 0.5 s on the injected clock."""
     server.token_failures = [503]
     auth = oauth(server, clock)
-    async with auth, httpx.AsyncClient(auth=auth) as client:
+    async with httpx.AsyncClient(auth=auth) as client:
         response = await client.get(f"{server.base_url}/resource")
     assert response.status_code == 200
     assert server.token_hits == 2
@@ -209,7 +209,7 @@ async def test_token_endpoint_down_gives_up_after_retry_attempts(
     """Three 5xx/429 answers exhaust the retries: AuthenticationError with the last status."""
     server.token_failures = [503, 429, 502]
     auth = oauth(server, clock)
-    async with auth, httpx.AsyncClient(auth=auth) as client:
+    async with httpx.AsyncClient(auth=auth) as client:
         with pytest.raises(AuthenticationError) as info:
             await client.get(f"{server.base_url}/resource")
     assert info.value.status_code == 502
@@ -224,7 +224,7 @@ async def test_unreachable_token_endpoint_raises_after_retries(clock: FakeClock)
     auth = OAuth2ClientCredentials(
         f"http://127.0.0.1:{closed_port()}/token", CLIENT_ID, CLIENT_SECRET, clock=clock
     )
-    async with auth, httpx.AsyncClient(auth=auth) as client:
+    async with httpx.AsyncClient(auth=auth) as client:
         with pytest.raises(AuthenticationError) as info:
             await client.get("http://127.0.0.1:1/never-sent")
     assert isinstance(info.value.__cause__, httpx.ConnectError)
@@ -244,7 +244,7 @@ async def test_client_secret_post_sends_credentials_in_the_form(
         audience="orders",
         extra_params={"resource": "urn:orders"},
     )
-    async with auth, httpx.AsyncClient(auth=auth) as client:
+    async with httpx.AsyncClient(auth=auth) as client:
         response = await client.get(f"{server.base_url}/resource")
     assert response.status_code == 200
     seen = server.token_requests[0]
@@ -260,7 +260,7 @@ async def test_token_response_without_access_token_names_the_field(
     """A 200 token response without access_token is an AuthenticationError naming the field."""
     server.token_body = {"token_type": "Bearer", "expires_in": 60}
     auth = oauth(server, clock)
-    async with auth, httpx.AsyncClient(auth=auth) as client:
+    async with httpx.AsyncClient(auth=auth) as client:
         with pytest.raises(AuthenticationError, match="access_token"):
             await client.get(f"{server.base_url}/resource")
 
@@ -271,20 +271,21 @@ async def test_token_response_with_non_numeric_expires_in_names_the_field(
     """A non-numeric expires_in is an AuthenticationError naming expires_in."""
     server.token_body = {"access_token": "at-x", "expires_in": "soon"}
     auth = oauth(server, clock)
-    async with auth, httpx.AsyncClient(auth=auth) as client:
+    async with httpx.AsyncClient(auth=auth) as client:
         with pytest.raises(AuthenticationError, match="expires_in"):
             await client.get(f"{server.base_url}/resource")
 
 
 async def test_token_client_can_be_supplied(server: AuthServerState, clock: FakeClock) -> None:
-    """A caller-supplied AsyncClient is used for token requests and left open by aclose()."""
+    """A caller-supplied AsyncClient is used for every token request and never closed."""
     async with httpx.AsyncClient() as token_client:
         auth = oauth(server, clock, client=token_client)
         async with httpx.AsyncClient(auth=auth) as client:
             assert (await client.get(f"{server.base_url}/resource")).status_code == 200
-        await auth.aclose()
+            clock.advance(3600)
+            assert (await client.get(f"{server.base_url}/resource")).status_code == 200
         assert not token_client.is_closed
-    assert server.token_hits == 1
+    assert server.token_hits == 2
 
 
 # -- every plugin under plain httpx -------------------------------------------------
@@ -375,8 +376,7 @@ async def test_jwt_is_accepted_and_claims_verify_with_pyjwt(server: AuthServerSt
 async def test_oauth2_under_plain_httpx_sends_bearer(server: AuthServerState) -> None:
     """OAuth2ClientCredentials works as a plain httpx auth with the system clock."""
     auth = OAuth2ClientCredentials(f"{server.base_url}/token", CLIENT_ID, Secret(CLIENT_SECRET))
-    async with auth:
-        seen = await _echo(server, auth)
+    seen = await _echo(server, auth)
     assert seen["headers"]["Authorization"] == f"Bearer {server.issued[0]}"  # type: ignore[index]
     assert server.token_requests[0]["method"] == "client_secret_basic"
 

@@ -10,6 +10,7 @@ import sys
 import warnings
 from collections.abc import Callable
 from typing import Any
+from unittest import mock
 
 import httpx
 import jwt as pyjwt
@@ -572,7 +573,13 @@ def test_basic_auth_header_and_errors() -> None:
         ({"extra_params": {"grant_type": "x"}}, "extra_params"),
         ({"extra_params": {"a": 1}}, "extra_params"),
         ({"client": object()}, "client"),
-        ({"client": httpx.AsyncClient(), "transport": httpx.MockTransport(echo)}, "transport"),
+        (
+            {
+                "client": mock.create_autospec(httpx.AsyncClient, instance=True),
+                "transport": httpx.MockTransport(echo),
+            },
+            "transport",
+        ),
         ({"cache": object()}, "cache"),
     ],
 )
@@ -609,8 +616,27 @@ async def test_oauth2_basic_client_auth_form_encodes_id_and_secret() -> None:
     assert base64.b64decode(header.removeprefix("Basic ")).decode() == "id%3Awith+space:s%26c%3Dr+t"
     body = endpoint.token_requests[0].content.decode()
     assert body == "grant_type=client_credentials"
-    await auth.aclose()
-    await auth.aclose()  # idempotent
+
+
+async def test_oauth2_never_closes_a_supplied_transport() -> None:
+    """The short-lived token clients borrow the caller's transport without closing it."""
+
+    class Tracking(httpx.MockTransport):
+        closed = False
+
+        async def aclose(self) -> None:
+            Tracking.closed = True
+
+    clock = FakeClock()
+    endpoint = TokenEndpoint()
+    auth = OAuth2ClientCredentials(
+        TOKEN_URL, "cid", SECRET, transport=Tracking(endpoint), clock=clock
+    )
+    await auth.prepare_request(httpx.Request("GET", "https://api.test/"))
+    clock.advance(60)
+    await auth.prepare_request(httpx.Request("GET", "https://api.test/"))
+    assert len(endpoint.token_requests) == 2
+    assert not Tracking.closed
 
 
 @pytest.mark.parametrize(
@@ -749,7 +775,6 @@ async def test_oauth2_cancelled_caller_does_not_cancel_the_shared_fetch() -> Non
     request = await second
     assert request.headers["Authorization"] == "Bearer slow"
     assert first.cancelled() and SlowTransport.calls == 1
-    await auth.aclose()
 
 
 async def test_oauth2_shared_cache_gives_two_handlers_one_token() -> None:

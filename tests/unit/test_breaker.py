@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from httpx_resilience.exceptions import (
+    AuthenticationError,
     BulkheadFullError,
     CircuitBreakerOpenError,
     ConfigurationError,
@@ -17,6 +18,7 @@ from httpx_resilience.exceptions import (
     HTTPRequestError,
     HTTPResponseError,
     RateLimiterTimeout,
+    RetryExhaustedError,
 )
 from httpx_resilience.policies._breaker_machine import (
     ADMITTED,
@@ -239,12 +241,17 @@ def test_machine_ignores_stale_outcomes() -> None:
 
 
 def test_machine_starts_new_probe_round_when_probes_hang() -> None:
-    """Probes held for a whole recovery_timeout no longer block new probes."""
-    m = machine(failure_threshold=1, recovery_timeout=10.0)
+    """Probes out for a whole recovery_timeout no longer block new probes; their outcomes go stale."""
+    m = machine(failure_threshold=1, recovery_timeout=10.0, half_open_max_calls=2)
     fail(m, now=0.0)
     assert m.try_admit(10.0)[0] == PROBE
-    assert m.try_admit(19.0)[0] == REFUSED
-    assert m.try_admit(20.0)[0] == PROBE
+    gen = m.generation
+    m.release(gen, True)
+    assert m.try_admit(15.0)[0] == PROBE
+    assert m.try_admit(16.0)[0] == PROBE
+    assert m.try_admit(24.0)[0] == REFUSED  # the newest probe is out for 8 s only
+    assert m.try_admit(26.0)[0] == PROBE  # 10 s since the newest probe: a new round
+    assert m.record(gen, True, False, 0.1, 26.0) is None and m.probe_successes == 0
 
 
 def test_machine_force() -> None:
@@ -385,12 +392,17 @@ def test_permit_is_ended_once(clock: FakeClock) -> None:
     """Only the first of success/failure/release counts; later calls are no-ops."""
     b = CircuitBreaker(2, clock=clock)
     p = b.acquire()
+    assert isinstance(p, BreakerPermit)
     p.failure(0.1)
     p.failure(0.1)
     p.success(0.1)
     p.release()
     assert p.done and b.failure_count == 1 and b.state is CLOSED
-    assert "call" in repr(p)
+    assert "call" in repr(p) and not p.is_probe
+    q = b.acquire()
+    q.release()
+    q.failure(0.1)
+    assert b.failure_count == 1  # released: nothing recorded
 
 
 def test_stale_permit_does_not_close(clock: FakeClock) -> None:
@@ -641,6 +653,12 @@ def test_is_failure_exception_rules() -> None:
     assert b.is_failure_exception(HTTPRequestError("x"))
     assert b.is_failure_exception(HTTPResponseError(502, "bad gateway"))
     assert not b.is_failure_exception(HTTPResponseError(404, "not found"))
+    assert not b.is_failure_exception(AuthenticationError("refused", status_code=401))
+    assert b.is_failure_exception(AuthenticationError("token endpoint unreachable"))
+    assert b.is_failure_exception(RetryExhaustedError("gave up", attempts=3))
+    assert not b.is_failure_exception(
+        RetryExhaustedError("gave up", attempts=3, last_response=response(429))
+    )
     assert not b.is_failure_exception(CircuitBreakerOpenError("x", 1.0))
     assert not b.is_failure_exception(RateLimiterTimeout("x"))
     assert not b.is_failure_exception(BulkheadFullError("x"))
@@ -685,6 +703,8 @@ def test_settings_exposed_read_only() -> None:
     b = CircuitBreaker(3, 30.0, KeyError, half_open_max_calls=2)
     assert (b.failure_threshold, b.recovery_timeout, b.half_open_max_calls) == (3, 30.0, 2)
     assert b.expected_exception == (KeyError,)
+    assert CircuitBreaker.failure_threshold.__doc__ == "Consecutive failures that open the breaker."
+    assert (b.window_type, b.window_size, b.minimum_calls) == ("count", 100, 10)
     with pytest.raises(AttributeError):
         b.settings.failure_threshold = 9  # type: ignore[misc]
 

@@ -63,10 +63,13 @@ async def test_newcomer_cannot_jump_the_queue() -> None:
     waiter = asyncio.create_task(b.acquire())
     await settle()
     b.release()
-    with pytest.raises(BulkheadFullError):
-        await b.acquire()  # the slot already belongs to the waiter
-    await waiter
-    assert b.in_flight == 1
+    newcomer = asyncio.create_task(b.acquire())  # the slot already belongs to the waiter
+    await settle()
+    assert waiter.done() and not newcomer.done()
+    assert b.in_flight == 1 and b.queued == 1
+    b.release()
+    await newcomer
+    assert b.in_flight == 1 and b.queued == 0
 
 
 async def test_cancelled_waiter_leaks_no_slot() -> None:

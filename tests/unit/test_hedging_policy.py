@@ -18,7 +18,7 @@ def test_positional_delay_and_defaults() -> None:
     assert p.methods == DEFAULT_HEDGE_METHODS == {"GET", "HEAD", "OPTIONS"}
     assert HedgingPolicy().adaptive
     with pytest.raises(TypeError):
-        HedgingPolicy(0.1, 2)  # type: ignore[misc]
+        HedgingPolicy(0.1, 2)  # type: ignore[call-arg]
 
 
 def test_policy_is_immutable_and_replaceable() -> None:
@@ -149,5 +149,5 @@ def test_tracker_repr_and_validation() -> None:
         ({"cold_delay": -1}, "cold_delay"),
     ):
         with pytest.raises(ConfigurationError) as info:
-            LatencyTracker(**kw)  # type: ignore[arg-type]
+            LatencyTracker(**kw)
         assert info.value.field == field

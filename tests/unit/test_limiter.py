@@ -156,7 +156,11 @@ async def test_bucket_max_wait_refuses_up_front_without_leaking() -> None:
     assert "max_wait" in str(err)
     assert lim.waiters == 3
     await clock.advance(3.0)
-    assert [await t for t in tasks[:3]] == [pytest.approx(1.0), pytest.approx(2.0), pytest.approx(3.0)]
+    assert [await t for t in tasks[:3]] == [
+        pytest.approx(1.0),
+        pytest.approx(2.0),
+        pytest.approx(3.0),
+    ]
     assert lim.waiters == 0
     await clock.advance(1.0)
     assert await lim.acquire() == 0.0  # the refused request took nothing
@@ -281,10 +285,14 @@ async def test_pause_dooms_sleeping_head() -> None:
 # -- sliding window ---------------------------------------------------------------------
 
 
-def assert_window(times: list[float], limit: int, window: float, weights: list[int] | None = None) -> None:
+def assert_window(
+    times: list[float], limit: int, window: float, weights: list[int] | None = None
+) -> None:
     weights = weights or [1] * len(times)
     for start in times:
-        inside = sum(w for t, w in zip(times, weights) if start <= t < start + window - 1e-6)
+        inside = sum(
+            w for t, w in zip(times, weights, strict=True) if start <= t < start + window - 1e-6
+        )
         assert inside <= limit, (start, inside)
 
 
@@ -466,7 +474,7 @@ def test_global_scope_for_key_returns_self() -> None:
         (lambda: TokenBucketRateLimiter(True), "rate"),
         (lambda: TokenBucketRateLimiter(1, 0), "burst"),
         (lambda: TokenBucketRateLimiter(1, max_wait=-1), "max_wait"),
-        (lambda: TokenBucketRateLimiter(1, scope="proc"), "scope"),
+        (lambda: TokenBucketRateLimiter(1, scope="proc"), "scope"),  # type: ignore[arg-type]
         (lambda: TokenBucketRateLimiter(1, max_keys=0), "max_keys"),
         (lambda: SlidingWindowRateLimiter(0, 1.0), "limit"),
         (lambda: SlidingWindowRateLimiter(1, 0), "window"),

@@ -16,6 +16,9 @@ The async flow::
         refreshable handler:  invalidate(request) -> prepare_request -> send once more
         (a second 401 is returned to the caller; the flow never loops)
 
+A request whose body is an already-consumed stream is not replayed (the 401 is
+returned). The sync flow prepares and sends; it does not refresh on a 401.
+
 The transport contract (``request.extensions["resilience"]``)
 -------------------------------------------------------------
 

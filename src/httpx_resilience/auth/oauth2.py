@@ -26,8 +26,10 @@ How the token is kept:
   OAuth ``error`` code (``.error``), the HTTP status (``.status_code``) and the
   ``error_description`` (secrets and personal data redacted) in the message.
 
-The token request is always async (``httpx.AsyncClient``); under a synchronous
-``httpx.Client`` this handler raises ``AuthenticationError``.
+The token is sent as ``Authorization: Bearer <access_token>`` whatever
+``token_type`` the endpoint names (other schemes, such as DPoP, are not
+supported). The token request is always async (``httpx.AsyncClient``); under a
+synchronous ``httpx.Client`` this handler raises ``AuthenticationError``.
 """
 
 from __future__ import annotations
@@ -64,6 +66,21 @@ _MAX_DESCRIPTION = 200
 # The token request authenticates itself (Basic header or form fields); a
 # no-op Auth keeps a caller-supplied client's own auth out of it.
 _NO_AUTH = httpx.Auth()
+
+
+class _Borrowed(httpx.AsyncBaseTransport):
+    """A caller's transport lent to a short-lived client, which must not close it."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        """Leave the transport open: its owner closes it."""
+
+
 _HINTS = {
     "invalid_client": "Check client_id, client_secret and auth_method",
     "unauthorized_client": "This client may not use the client_credentials grant",
@@ -115,9 +132,12 @@ class OAuth2ClientCredentials(AuthHandler):
             ``"client_secret_post"`` (id and secret in the form body).
         early_expiry: refresh this many seconds before the token expires.
         extra_params: more form fields for the token request.
-        client: an ``httpx.AsyncClient`` for token requests; they are sent with
-            its auth disabled, and :meth:`aclose` leaves it open.
-        transport: a transport for the handler's own client (ignored with ``client``).
+        client: an ``httpx.AsyncClient`` for token requests (sent with its auth
+            disabled); you own it and close it. Without one, each token fetch
+            uses a short-lived client of its own, so the handler holds no
+            connections and needs no closing.
+        transport: the transport for those short-lived clients (it is never
+            closed by the handler); cannot be combined with ``client``.
         cache: where tokens live (an :class:`~httpx_resilience.auth.InMemoryTokenCache`
             by default); a shared cache shares tokens between handlers/processes.
         clock: time source (tests pass a fake clock).
@@ -222,7 +242,6 @@ class OAuth2ClientCredentials(AuthHandler):
         self._clock = clock or SYSTEM_CLOCK
         self._cache: TokenCache = cache if cache is not None else InMemoryTokenCache(clock=clock)
         self._client = client
-        self._owns_client = client is None
         self._transport = transport
         self._inflight: asyncio.Task[CachedToken] | None = None
         self.cache_key = self._make_cache_key()
@@ -341,15 +360,18 @@ class OAuth2ClientCredentials(AuthHandler):
             data["client_secret"] = secret
         return data, headers
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(transport=self._transport, timeout=self.timeout)
-            self._owns_client = True
-        return self._client
-
     async def _fetch(self) -> CachedToken:
+        if self._client is not None:
+            return await self._fetch_with(self._client)
+        # Token requests are rare (one per token lifetime), so a client per fetch
+        # costs little and leaves the handler with no connections to close and no
+        # tie to one event loop.
+        transport = None if self._transport is None else _Borrowed(self._transport)
+        async with httpx.AsyncClient(transport=transport, timeout=self.timeout) as client:
+            return await self._fetch_with(client)
+
+    async def _fetch_with(self, client: httpx.AsyncClient) -> CachedToken:
         data, headers = self._request_parts()
-        client = self._http()
         shown = redact_url(self.token_url)
         last_exc: Exception | None = None
         last_response: httpx.Response | None = None
@@ -484,18 +506,6 @@ class OAuth2ClientCredentials(AuthHandler):
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "bearer" and value:
             await self._cache.delete(self.cache_key, fingerprint=token_fingerprint(value))
-
-    async def aclose(self) -> None:
-        """Close the handler's own token client (a client you passed is left open)."""
-        if self._owns_client and self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-    async def __aenter__(self) -> OAuth2ClientCredentials:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         return (

@@ -272,7 +272,7 @@ class BreakerMachine:
         open_until: when an OPEN breaker lets the first probe through.
         probes_in_flight: admitted half-open probes without an outcome yet.
         probe_successes: successful probes in this half-open period.
-        half_open_since: when the current half-open period (or probe round) began.
+        last_probe_at: when the most recent half-open probe was admitted.
         needs_time: whether recording a CLOSED outcome needs ``now`` (a time window).
         slow_after: the slow-call duration (infinity when the rule is off).
     """
@@ -281,7 +281,7 @@ class BreakerMachine:
         "_window",
         "consecutive_failures",
         "generation",
-        "half_open_since",
+        "last_probe_at",
         "needs_time",
         "open_until",
         "probe_successes",
@@ -299,7 +299,7 @@ class BreakerMachine:
         self.open_until = 0.0
         self.probes_in_flight = 0
         self.probe_successes = 0
-        self.half_open_since = 0.0
+        self.last_probe_at = 0.0
         self.slow_after = (
             settings.slow_call_duration if settings.slow_call_duration is not None else math.inf
         )
@@ -340,18 +340,18 @@ class BreakerMachine:
         if self.state is _HALF_OPEN:
             s = self.settings
             if self.probes_in_flight + self.probe_successes >= s.half_open_max_calls and (
-                self.probes_in_flight and now - self.half_open_since >= s.recovery_timeout
+                self.probes_in_flight and now - self.last_probe_at >= s.recovery_timeout
             ):
-                # Every slot has been held for a whole recovery_timeout: the
-                # probes hang or a permit was never ended. Start a new probe
-                # round (a new generation, so their late outcomes are ignored)
-                # rather than refusing forever.
+                # Even the newest probe has been out for a whole
+                # recovery_timeout: the probes hang or a permit was never
+                # ended. Start a new probe round (a new generation, so their
+                # late outcomes are ignored) rather than refusing forever.
                 self.generation += 1
                 self.probes_in_flight = 0
                 self.probe_successes = 0
-                self.half_open_since = now
             if self.probes_in_flight + self.probe_successes < s.half_open_max_calls:
                 self.probes_in_flight += 1
+                self.last_probe_at = now
                 return PROBE, change
         return REFUSED, change
 
@@ -457,7 +457,6 @@ class BreakerMachine:
 
     def _to_half_open(self, now: float) -> Change | None:
         old = self._new_generation(_HALF_OPEN)
-        self.half_open_since = now
         reason = f"recovery timeout of {self.settings.recovery_timeout:g} s passed"
         return Change(old, _HALF_OPEN, reason)
 

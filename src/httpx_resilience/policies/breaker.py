@@ -32,7 +32,6 @@ from ..exceptions import (
     CircuitBreakerOpenError,
     ConfigurationError,
     HTTPClientError,
-    HTTPResponseError,
     RateLimiterTimeout,
 )
 from ._breaker_machine import PROBE, REFUSED, BreakerMachine, BreakerSettings, Change, CircuitState
@@ -164,9 +163,12 @@ class CircuitBreaker:
             :class:`~httpx_resilience.RateLimiterTimeout`,
             :class:`~httpx_resilience.BulkheadFullError`), a
             :class:`~httpx_resilience.ConfigurationError` and a cancellation
-            never count. A matching :class:`~httpx_resilience.HTTPResponseError`
-            or ``httpx.HTTPStatusError`` counts only when its status is a
-            failure status (so a 404 never opens the breaker).
+            never count. A matching exception that carries an HTTP status
+            (:class:`~httpx_resilience.HTTPResponseError`, an
+            :class:`~httpx_resilience.AuthenticationError` with a 401,
+            ``httpx.HTTPStatusError``, anything with an int ``status_code``)
+            counts only when that status is a failure status, so a 404 or a
+            401 never opens the breaker.
         name: shown in errors, logs and transitions.
         half_open_max_calls: probes admitted at once in HALF_OPEN, and the
             number of successful probes that close the breaker (≥ 1).
@@ -458,8 +460,9 @@ class CircuitBreaker:
         Never for a cancellation, our own refusals or a configuration error.
         Then the ``failure_predicate`` decides (unless it returns ``None``);
         then ``isinstance(exc, (httpx.TransportError, *expected_exception))``,
-        narrowed by status for :class:`~httpx_resilience.HTTPResponseError`
-        and ``httpx.HTTPStatusError``.
+        narrowed by status when the exception carries one (an int
+        ``status_code``, or ``httpx.HTTPStatusError``'s response): only a
+        failure status counts.
         """
         if isinstance(exc, _NEVER_FAILURES):
             return False
@@ -469,10 +472,11 @@ class CircuitBreaker:
                 return bool(verdict)
         if not isinstance(exc, self._failure_types):
             return False
-        if isinstance(exc, HTTPResponseError):
-            return self._status_is_failure(exc.status_code)
         if isinstance(exc, httpx.HTTPStatusError):
             return self._status_is_failure(exc.response.status_code)
+        status = getattr(exc, "status_code", None)
+        if isinstance(status, int) and not isinstance(status, bool):
+            return self._status_is_failure(status)
         return True
 
     async def call(

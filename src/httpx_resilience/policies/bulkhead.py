@@ -119,6 +119,8 @@ class Bulkhead:
             return
         if self._queued >= self._max_queue or self._max_wait == 0:
             raise self._full(waited=None)
+        if not self._queued:
+            self._queue.clear()  # only cancelled waiters are left in it
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append(fut)
         self._queued += 1

@@ -1,0 +1,293 @@
+"""Benchmark: CPU per request of raw httpx vs httpx + ResilientTransport vs tenacity vs
+httpx-retries against nginx on loopback, plus retry amplification under a full outage.
+
+Server and client are pinned to different cores; every client run is a fresh
+process; variants are interleaved round by round and medians reported with
+min–max. Results go to bench/RESULTS.md (and bench/results.json).
+
+Usage: python bench/run.py [--rounds 5] [--requests 2000] [--skip-outage]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+VARIANTS = ("httpx", "resilient", "tenacity", "httpx_retries")
+LABELS = {
+    "httpx": "raw httpx.AsyncClient",
+    "resilient": "httpx + ResilientTransport (retry+budget, timeouts, deadline, request id)",
+    "tenacity": "httpx under tenacity.AsyncRetrying",
+    "httpx_retries": "httpx + httpx-retries RetryTransport",
+}
+BODY = '{"ok":true,"items":[{"id":1,"name":"a"},{"id":2,"name":"b"}]}'
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ensure_nginx() -> str | None:
+    path = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if path is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        print("installing nginx with apt-get ...", flush=True)
+        subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "nginx"], check=False, capture_output=True,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
+        path = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    return path
+
+
+def pin(core: int) -> list[str]:
+    return ["taskset", "-c", str(core)] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
+
+
+class Server:
+    """nginx on 127.0.0.1 (stopped by its PID), or the ChaosServer in a subprocess as a fallback."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="bench-nginx-"))
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.kind = ""
+
+    def start(self) -> None:
+        nginx = ensure_nginx()
+        if nginx:
+            conf = self.dir / "nginx.conf"
+            conf.write_text(
+                f"""worker_processes 1;
+daemon off;
+master_process off;
+pid {self.dir}/nginx.pid;
+error_log {self.dir}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 75;
+  client_body_temp_path {self.dir}/body;
+  proxy_temp_path {self.dir}/proxy;
+  fastcgi_temp_path {self.dir}/fastcgi;
+  uwsgi_temp_path {self.dir}/uwsgi;
+  scgi_temp_path {self.dir}/scgi;
+  server {{
+    listen 127.0.0.1:{self.port};
+    location / {{ default_type application/json; return 200 '{BODY}'; }}
+  }}
+}}
+"""
+            )
+            self.proc = subprocess.Popen([*pin(1), nginx, "-p", str(self.dir), "-c", str(conf)])
+            self.kind = f"nginx ({subprocess.run([nginx, '-v'], capture_output=True, text=True).stderr.strip()})"
+        else:
+            code = (
+                "from httpx_resilience.testing import ChaosServer;import time;"
+                f"s=ChaosServer(port={self.port}).start();s.route('/', body={BODY!r});time.sleep(1e6)"
+            )
+            self.proc = subprocess.Popen([*pin(1), sys.executable, "-c", code])
+            self.kind = "ChaosServer subprocess (nginx unavailable)"
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            try:
+                if httpx.get(self.url, timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise SystemExit(f"benchmark server did not start ({self.kind})")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def run_client(variant: str, url: str, requests: int, concurrency: int) -> dict[str, Any]:
+    cmd = [*pin(0), sys.executable, str(HERE / "client.py"), variant, url,
+           "--requests", str(requests), "--concurrency", str(concurrency)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=600)
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def throughput(rounds: int, requests: int) -> dict[str, Any]:
+    server = Server()
+    server.start()
+    results: dict[str, dict[int, list[dict[str, Any]]]] = {v: {1: [], 64: []} for v in VARIANTS}
+    try:
+        for r in range(rounds):
+            for concurrency in (1, 64):
+                order = VARIANTS if r % 2 == 0 else tuple(reversed(VARIANTS))
+                for variant in order:
+                    res = run_client(variant, server.url, requests, concurrency)
+                    results[variant][concurrency].append(res)
+                    print(
+                        f"round {r + 1}/{rounds} c={concurrency:<2} {variant:<14} "
+                        f"{res['requests'] / res['wall_s']:8.0f} req/s "
+                        f"{res['cpu_s'] / res['requests'] * 1e6:7.0f} µs CPU/req errors={res['errors']}",
+                        flush=True,
+                    )
+    finally:
+        server.stop()
+    return {"server": server.kind, "runs": results}
+
+
+async def outage(logical: int = 1000, concurrency: int = 50) -> dict[str, dict[str, float]]:
+    """Every request fails with 503: how many requests reach the upstream per logical request?"""
+    from httpx_retries import Retry, RetryTransport
+
+    from httpx_resilience import ResilientTransport, RetryBudget, RetryPolicy
+    from httpx_resilience.testing import ChaosServer
+
+    quick = RetryPolicy(max_attempts=4, backoff_factor=0.001, max_delay=0.002)
+    variants: dict[str, Any] = {
+        "httpx-resilience, default budget (20 % + 10/s)": lambda: ResilientTransport(retry=quick),
+        "httpx-resilience, budget 20 % + 1/s": lambda: ResilientTransport(
+            retry=quick, retry_budget=RetryBudget(0.2, 1.0, 10.0)
+        ),
+        "naive: 3 retries, no budget": lambda: ResilientTransport(retry=quick, retry_budget=False),
+        "httpx-retries (total=3)": lambda: RetryTransport(
+            transport=httpx.AsyncHTTPTransport(),
+            retry=Retry(total=3, backoff_factor=0.001, max_backoff_wait=0.002),
+        ),
+    }
+    out: dict[str, dict[str, float]] = {}
+    with ChaosServer() as server:
+        for i, (name, make) in enumerate(variants.items()):
+            path = f"/outage-{i}"
+            server.route(path, status=503)
+            sem = asyncio.Semaphore(concurrency)
+            async with httpx.AsyncClient(transport=make(), base_url=server.url) as client:
+
+                async def one() -> None:
+                    async with sem:
+                        try:
+                            await client.get(path)
+                        except httpx.HTTPError:
+                            pass
+
+                t0 = time.perf_counter()
+                await asyncio.gather(*(one() for _ in range(logical)))
+                took = time.perf_counter() - t0
+            upstream = server.count(path)
+            out[name] = {"logical": logical, "upstream": upstream,
+                         "amplification": upstream / logical, "seconds": took}
+            print(f"outage: {name:<48} {upstream / logical:.2f}× ({upstream} upstream)", flush=True)
+    return out
+
+
+def machine() -> dict[str, str]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import httpx_resilience
+
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "python": platform.python_version(),
+        "httpx": httpx.__version__,
+        "httpx_resilience": httpx_resilience.__version__,
+        "os": platform.platform(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+def med(values: list[float]) -> str:
+    return f"{statistics.median(values):.0f} ({min(values):.0f}–{max(values):.0f})"
+
+
+def write_report(data: dict[str, Any], rounds: int, requests: int) -> None:
+    m = data["machine"]
+    lines = [
+        "# Benchmark results",
+        "",
+        "Written by `bench/run.py`. Server and client pinned to different cores; every client",
+        "run is a fresh process; variants interleaved round by round; medians with min–max.",
+        "",
+        f"- Machine: {m['cpu']}, {m['cores']} cores, {m['os']}",
+        f"- Python {m['python']}, httpx {m['httpx']}, httpx-resilience {m['httpx_resilience']}; {m['date']}",
+        f"- Server: {data['throughput']['server']}, small JSON body, keep-alive",
+        f"- {rounds} rounds × {requests} requests per client run (after 200 warm-up requests)",
+        "",
+        "## CPU per request (µs) and throughput",
+        "",
+        "| client | c | CPU µs/req, median (min–max) | ratio to raw httpx | req/s, median (min–max) |",
+        "|---|---|---|---|---|",
+    ]
+    runs = data["throughput"]["runs"]
+    for c in ("1", "64"):
+        base = statistics.median(r["cpu_s"] / r["requests"] * 1e6 for r in runs["httpx"][c])
+        for v in VARIANTS:
+            cpu = [r["cpu_s"] / r["requests"] * 1e6 for r in runs[v][c]]
+            rps = [r["requests"] / r["wall_s"] for r in runs[v][c]]
+            lines.append(
+                f"| {LABELS[v]} | {c} | {med(cpu)} | {statistics.median(cpu) / base:.3f}× | {med(rps)} |"
+            )
+    if data.get("outage"):
+        lines += [
+            "",
+            "## Upstream load under a full outage (every response 503)",
+            "",
+            "1,000 logical GETs, 50 in flight, up to 4 attempts each, against the ChaosServer.",
+            "",
+            "| client | upstream requests | per logical request |",
+            "|---|---|---|",
+        ]
+        for name, o in data["outage"].items():
+            lines.append(f"| {name} | {o['upstream']:.0f} | {o['amplification']:.2f}× |")
+    (HERE / "RESULTS.md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--requests", type=int, default=2000)
+    p.add_argument("--skip-outage", action="store_true")
+    a = p.parse_args()
+    data: dict[str, Any] = {"machine": machine()}
+    data["throughput"] = throughput(a.rounds, a.requests)
+    # JSON keys are strings; normalise before writing the report.
+    data["throughput"]["runs"] = {
+        v: {str(c): runs for c, runs in per.items()} for v, per in data["throughput"]["runs"].items()
+    }
+    if not a.skip_outage:
+        data["outage"] = asyncio.run(outage())
+    (HERE / "results.json").write_text(json.dumps(data, indent=1))
+    write_report(data, a.rounds, a.requests)
+    print((HERE / "RESULTS.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
