@@ -11,6 +11,18 @@ from __future__ import annotations
 import contextlib
 import logging
 
+from .auth import (
+    APIKeyAuth,
+    AuthHandler,
+    BasicAuth,
+    BearerAuth,
+    FallbackAuth,
+    InMemoryTokenCache,
+    JWTAuth,
+    OAuth2ClientCredentials,
+    Secret,
+    TokenCache,
+)
 from .client import AsyncHTTPClient
 from .config import ClientConfig
 from .exceptions import (
@@ -32,6 +44,7 @@ from .exceptions import (
 )
 from .middleware import LoggingMiddleware, Middleware, RequestIdMiddleware
 from .models import HTTPRequest, HTTPResponse
+from .observe.logfilter import install_httpx_log_redaction
 from .policies.breaker import BreakerTransition, CircuitBreaker, CircuitState
 from .policies.budget import RetryBudget
 from .policies.bulkhead import Bulkhead
@@ -51,8 +64,12 @@ from .transport import ResilienceInfo, ResilientTransport
 __version__ = "0.1.0"
 
 __all__ = [
+    "APIKeyAuth",
     "AsyncHTTPClient",
+    "AuthHandler",
     "AuthenticationError",
+    "BasicAuth",
+    "BearerAuth",
     "BreakerTransition",
     "Bulkhead",
     "BulkheadFullError",
@@ -62,6 +79,7 @@ __all__ = [
     "ClientConfig",
     "ConfigurationError",
     "ExternalServiceError",
+    "FallbackAuth",
     "FormSerializer",
     "HTTPClientError",
     "HTTPRequest",
@@ -69,10 +87,13 @@ __all__ = [
     "HTTPResponse",
     "HTTPResponseError",
     "HedgingPolicy",
+    "InMemoryTokenCache",
     "InvalidRequestError",
     "JSONSerializer",
+    "JWTAuth",
     "LoggingMiddleware",
     "Middleware",
+    "OAuth2ClientCredentials",
     "RateLimitError",
     "RateLimiter",
     "RateLimiterTimeout",
@@ -86,8 +107,10 @@ __all__ = [
     "RetryExhaustedError",
     "RetryPolicy",
     "RetryStats",
+    "Secret",
     "SlidingWindowRateLimiter",
     "TokenBucketRateLimiter",
+    "TokenCache",
     "__version__",
     "retry_async",
     "with_api_retry",
@@ -105,3 +128,5 @@ del _name, _obj
 
 # A library adds no handler of its own: the application configures logging.
 logging.getLogger(__name__).addHandler(logging.NullHandler())
+# httpx logs full URLs at INFO; keep query-string secrets out of them.
+install_httpx_log_redaction()

@@ -42,8 +42,13 @@ from .exceptions import (
     RequestTimeoutError,
     RetryExhaustedError,
 )
+from .auth.base import strip_foreign_credentials
+from .exceptions import BulkheadFullError
 from .observe.events import (
     AttemptFailed,
+    AttemptStarted,
+    BulkheadRejected,
+    LimiterWaited,
     HedgeFired,
     Observer,
     RequestFinished,
@@ -265,7 +270,19 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         bulkhead = self.bulkhead
         if bulkhead is None:
             return await self._run(request)
-        await bulkhead.acquire()
+        try:
+            await bulkhead.acquire()
+        except BulkheadFullError as exc:
+            exc._request = request
+            if self.observers:
+                emit(
+                    self.observers,
+                    BulkheadRejected(
+                        host_key(request.url), exc.max_concurrent, exc.max_queue,
+                        request.headers.get(self.request_id_header or "x-request-id"),
+                    ),
+                )
+            raise
         try:
             return await self._run(request)
         finally:
@@ -311,6 +328,11 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         if hedge_policy is not None and not (idempotent or hedge_policy.applies_to(method)):
             hedge_policy = None
         tracker = self._tracker(key) if hedge_policy is not None else None
+        if "auth_origin" in ext:
+            # A redirect may have moved the request to another origin: send no
+            # credentials there (httpx itself keeps X-API-KEY and Proxy-Authorization).
+            strip_foreign_credentials(request)
+        service = ext.get("service")
         while True:
             attempt += 1
             if attempt > 1:
@@ -331,12 +353,22 @@ class ResilientTransport(httpx.AsyncBaseTransport):
             if limiter is not None:
                 waited = await self._acquire_limiter(limiter, remaining, request, total_timeout)
                 total_wait += waited
+                if waited > 0 and self.observers:
+                    emit(self.observers, LimiterWaited(key, waited, request_id))
                 if deadline is not None:
                     remaining = deadline - clock.monotonic()
             timeout = attempt_timeout
             phase = "attempt"
             if remaining is not None and (timeout is None or remaining < timeout):
                 timeout, phase = remaining, "total"
+            if self.observers:
+                emit(
+                    self.observers,
+                    AttemptStarted(
+                        request_id, method, redact_url(request.url), key, attempt,
+                        max_attempts, request.headers, service,
+                    ),
+                )
             t0 = clock.monotonic()
             try:
                 if hedge_policy is not None:

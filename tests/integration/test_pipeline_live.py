@@ -251,3 +251,32 @@ async def test_query_string_faults_drive_the_same_rules(chaos_server: ChaosServe
     async with client_for(chaos_server) as c:
         r = await c.get("/q", params={"status": "503,503,200"})
     assert r.status_code == 200 and r.attempts == 3
+
+
+async def test_cross_origin_redirect_carries_no_credentials() -> None:
+    """Under ResilientTransport, a redirect to another origin drops X-API-KEY and Authorization."""
+    from httpx_resilience import APIKeyAuth
+
+    with ChaosServer() as a, ChaosServer() as b:
+        a.route("/start", status=302, headers={"Location": b.url_for("/landing")})
+        transport = ResilientTransport()
+        async with httpx.AsyncClient(
+            transport=transport, auth=APIKeyAuth("k-secret"), follow_redirects=True
+        ) as c:
+            r = await c.get(a.url_for("/start"), headers={"Proxy-Authorization": "Basic eA=="})
+        assert r.status_code == 200
+        assert a.requests("/start")[0].headers["x-api-key"] == "k-secret"
+        landed = b.requests("/landing")[0].headers
+        assert "x-api-key" not in landed and "authorization" not in landed
+        assert "proxy-authorization" not in landed
+
+
+async def test_httpx_own_log_lines_are_redacted(chaos_server: ChaosServer, caplog: pytest.LogCaptureFixture) -> None:
+    """httpx's INFO request log does not show a query-string API key."""
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="httpx"):
+        async with client_for(chaos_server) as c:
+            await c.get("/x", params={"api_key": "TOPSECRET", "q": "ok"})
+    assert "TOPSECRET" not in caplog.text
+    assert "api_key=" in caplog.text

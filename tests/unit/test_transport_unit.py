@@ -14,7 +14,12 @@ from httpx_resilience import (
     RetryExhaustedError,
 )
 from httpx_resilience.config import ClientConfig
-from httpx_resilience.observe.events import AttemptFailed, RequestFinished, RetryScheduled
+from httpx_resilience.observe.events import (
+    AttemptFailed,
+    AttemptStarted,
+    RequestFinished,
+    RetryScheduled,
+)
 from httpx_resilience.policies.budget import RetryBudget
 from httpx_resilience.policies.retry import RetryPolicy
 from httpx_resilience.testing.clock import FakeClock
@@ -266,7 +271,8 @@ async def test_observers_receive_events_and_a_raising_one_is_ignored(caplog: pyt
         r = await c.get("/a")
     assert r.status_code == 200
     kinds = [type(e) for e in events]
-    assert kinds == [AttemptFailed, RetryScheduled, RequestFinished]
+    assert kinds == [AttemptStarted, AttemptFailed, RetryScheduled, AttemptStarted, RequestFinished]
+    assert events[0].attempt == 1 and events[3].attempt == 2  # type: ignore[attr-defined]
     assert "observer bug" in caplog.text
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "AttemptFailed",
+    "AttemptStarted",
     "BreakerTransitioned",
     "BulkheadRejected",
     "Event",
@@ -25,6 +27,24 @@ __all__ = [
 ]
 
 _log = logging.getLogger("httpx_resilience.observe")
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptStarted:
+    """An attempt (the first, a retry) is about to be sent.
+
+    ``headers`` are the live request headers, so a tracing observer can inject
+    ``traceparent``; ``attempt`` counts from 1 (``resend_count`` is ``attempt - 1``).
+    """
+
+    request_id: str | None
+    method: str
+    url: str
+    host: str
+    attempt: int
+    max_attempts: int
+    headers: Any = None
+    service: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +136,8 @@ class HedgeFired:
 
 
 Event = (
-    AttemptFailed
+    AttemptStarted
+    | AttemptFailed
     | RetryScheduled
     | RequestFinished
     | BreakerTransitioned
