@@ -43,7 +43,12 @@ def build(variant: str, concurrency: int) -> tuple[httpx.AsyncClient, Callable[[
         transport = ResilientTransport(config=config, retry=RetryPolicy.from_config(config))
         return httpx.AsyncClient(timeout=timeout, transport=transport), plain_get
     if variant == "tenacity":
-        from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+        from tenacity import (
+            AsyncRetrying,
+            retry_if_exception_type,
+            stop_after_attempt,
+            wait_exponential,
+        )
 
         async def tenacious_get(client: httpx.AsyncClient, url: str) -> Any:
             async for attempt in AsyncRetrying(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -185,15 +186,13 @@ async def outage(logical: int = 1000, concurrency: int = 50) -> dict[str, dict[s
             sem = asyncio.Semaphore(concurrency)
             async with httpx.AsyncClient(transport=make(), base_url=server.url) as client:
 
-                async def one() -> None:
+                async def one(client: httpx.AsyncClient, path: str, sem: asyncio.Semaphore) -> None:
                     async with sem:
-                        try:
+                        with contextlib.suppress(httpx.HTTPError):
                             await client.get(path)
-                        except httpx.HTTPError:
-                            pass
 
                 t0 = time.perf_counter()
-                await asyncio.gather(*(one() for _ in range(logical)))
+                await asyncio.gather(*(one(client, path, sem) for _ in range(logical)))
                 took = time.perf_counter() - t0
             upstream = server.count(path)
             out[name] = {"logical": logical, "upstream": upstream,

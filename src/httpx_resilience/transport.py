@@ -35,21 +35,21 @@ import httpx
 
 from ._clock import SYSTEM_CLOCK, Clock
 from ._timeout import timeout_scope
+from .auth.base import strip_foreign_credentials
 from .config import ClientConfig, check_number
 from .exceptions import (
+    BulkheadFullError,
     ConfigurationError,
     RequestNotReplayableError,
     RequestTimeoutError,
     RetryExhaustedError,
 )
-from .auth.base import strip_foreign_credentials
-from .exceptions import BulkheadFullError
 from .observe.events import (
     AttemptFailed,
     AttemptStarted,
     BulkheadRejected,
-    LimiterWaited,
     HedgeFired,
+    LimiterWaited,
     Observer,
     RequestFinished,
     RetryScheduled,

@@ -23,7 +23,7 @@ from httpx_resilience import (
     RetryPolicy,
     TokenBucketRateLimiter,
 )
-from httpx_resilience.testing import ChaosServer, Fault, FakeClock
+from httpx_resilience.testing import ChaosServer, FakeClock, Fault
 
 FAST = ClientConfig(timeout=2.0, retry_backoff_factor=0.001, retry_max_delay=0.01, retry_jitter="none")
 
