@@ -127,6 +127,11 @@ class AsyncHTTPClient:
         self._json = JSONSerializer()
         self._form = FormSerializer()
         cfg = self.config
+        # The lean path drives the transport directly (no AsyncClient layers);
+        # redirects and a cookie jar need AsyncClient's machinery.
+        self._lean = not cfg.follow_redirects and not cfg.cookies
+        self._auth = auth
+        self._timeout_ext = httpx.Timeout(cfg.timeout).as_dict()
         self._client = httpx.AsyncClient(
             base_url=base_url,
             auth=auth,
@@ -224,7 +229,7 @@ class AsyncHTTPClient:
             req = await middleware.process_request(req, self)
         start = self._clock.monotonic()
         try:
-            raw = await self._client.send(self._build(req, stream=False))
+            raw = await self._send(self._build(req, stream=False))
         except BaseException as exc:
             err = self._translate(exc, req)
             for middleware in self.middlewares:
@@ -339,17 +344,20 @@ class AsyncHTTPClient:
             res.setdefault("service", self.service)
         ext[EXTENSION_KEY] = res
         try:
-            request = self._client.build_request(
-                req.method,
-                req.url,
-                content=content,
-                data=data,
-                files=req.files,
-                headers=headers,
-                params=req.params or None,
-                timeout=req.timeout if req.timeout is not None else httpx.USE_CLIENT_DEFAULT,
-                extensions=ext,
-            )
+            if self._lean and not stream:
+                request = self._build_lean(req, content, data, headers, ext)
+            else:
+                request = self._client.build_request(
+                    req.method,
+                    req.url,
+                    content=content,
+                    data=data,
+                    files=req.files,
+                    headers=headers,
+                    params=req.params or None,
+                    timeout=req.timeout if req.timeout is not None else httpx.USE_CLIENT_DEFAULT,
+                    extensions=ext,
+                )
         except (httpx.InvalidURL, TypeError, ValueError) as exc:
             raise InvalidRequestError(
                 f"Cannot build the request: {exc}", method=req.method, url=req.url
@@ -363,6 +371,74 @@ class AsyncHTTPClient:
                 "or set base_url on the client",
             )
         return request
+
+    def _build_lean(
+        self,
+        req: HTTPRequest,
+        content: Any,
+        data: Any,
+        headers: dict[str, str],
+        ext: dict[str, Any],
+    ) -> httpx.Request:
+        """Build the ``httpx.Request`` as ``AsyncClient.build_request`` would, without the client.
+
+        Same URL joining (the base URL always ends in ``/``; a relative path
+        is appended to it), the client's default headers, the timeout extension.
+        """
+        url = httpx.URL(req.url)
+        if url.is_relative_url:
+            base = self._client.base_url
+            url = base.copy_with(raw_path=base.raw_path + url.raw_path.lstrip(b"/"))
+        if req.params:
+            url = url.copy_merge_params(req.params)
+        merged = self._client.headers.copy()
+        if headers:
+            merged.update(headers)
+        ext["timeout"] = (
+            self._timeout_ext
+            if req.timeout is None
+            else httpx.Timeout(req.timeout).as_dict()
+        )
+        return httpx.Request(
+            req.method, url, content=content, data=data, files=req.files,
+            headers=merged, extensions=ext,
+        )
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        """Send through the pipeline: directly on the lean path, else via ``httpx.AsyncClient``."""
+        if not self._lean:
+            try:
+                return await self._client.send(request)
+            finally:
+                if not self.config.cookies:
+                    self._client.cookies.clear()
+        if self._client.is_closed:
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
+        auth = self._auth
+        if auth is None:
+            return await self._send_once(request)
+        # Drive the httpx.Auth generator flow, as httpx.AsyncClient does: it
+        # may answer a response (a 401, say) with another request.
+        if auth.requires_request_body:
+            await request.aread()
+        flow = auth.async_auth_flow(request)
+        try:
+            request = await flow.__anext__()
+            while True:
+                response = await self._send_once(request)
+                try:
+                    request = await flow.asend(response)
+                except StopAsyncIteration:
+                    return response
+                await response.aclose()
+        finally:
+            await flow.aclose()
+
+    async def _send_once(self, request: httpx.Request) -> httpx.Response:
+        response = await self.transport.handle_async_request(request)
+        response.request = request
+        await response.aread()
+        return response
 
     def _translate(self, exc: BaseException, req: HTTPRequest) -> BaseException:
         """Map a raw httpx error onto our tree (ours pass through unchanged)."""

@@ -133,6 +133,8 @@ class ClientConfig:
         retry_budget_ttl: window (seconds) over which the budget counts.
         request_id_header: header carrying one id per logical request; ``None`` disables it.
         http2: enable HTTP/2 (needs the ``h2`` package).
+        cookies: keep cookies the server sets and send them back (a cookie
+            jar, as a browser would). Off by default: API clients are usually stateless.
         headers: default headers sent on every request.
     """
 
@@ -155,6 +157,7 @@ class ClientConfig:
     retry_budget_ttl: float = 10.0
     request_id_header: str | None = "X-Request-Id"
     http2: bool = False
+    cookies: bool = False
     headers: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
@@ -171,7 +174,7 @@ class ClientConfig:
         check_number("retry_budget_ratio", self.retry_budget_ratio, minimum=0, maximum=10)
         check_number("retry_budget_min_per_second", self.retry_budget_min_per_second, minimum=0)
         check_number("retry_budget_ttl", self.retry_budget_ttl, minimum=0, exclusive_min=True)
-        for flag in ("follow_redirects", "verify_ssl", "respect_retry_after", "http2"):
+        for flag in ("follow_redirects", "verify_ssl", "respect_retry_after", "http2", "cookies"):
             if not isinstance(getattr(self, flag), bool):
                 raise ConfigurationError(
                     f"{flag} must be True or False, got {getattr(self, flag)!r}", field=flag

@@ -691,6 +691,8 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         request: httpx.Request,
         total_timeout: float | None,
     ) -> float:
+        if limiter.try_acquire():
+            return 0.0
         if remaining is None:
             return await limiter.acquire()
         try:
@@ -893,26 +895,25 @@ class ResilientTransport(httpx.AsyncBaseTransport):
 
 
 async def _buffer(response: httpx.Response) -> httpx.Response:
-    """Read the raw body now (inside the attempt) and hand back a fresh response over it.
+    """Read the raw body now (inside the attempt) and put it back as an in-memory stream.
 
     Reading here makes an error in the middle of the body a retryable read
-    failure. The raw (still encoded) bytes are kept, so httpx decodes them once
-    as usual, and the returned response is unread so httpx's client can time it.
-    A response the inner transport already read (such as ``httpx.MockTransport``'s)
-    is returned as it is.
+    failure and lets the attempt timeout cover the body. The raw (still
+    encoded) bytes are kept, so httpx decodes them once as usual, and the
+    response stays unread so httpx's client times and reads it as always.
+    A response already in memory (``httpx.ByteStream``, or read by the inner
+    transport, like ``httpx.MockTransport``'s) is returned as it is.
     """
-    if response.is_stream_consumed:
+    stream = response.stream
+    if response.is_stream_consumed or isinstance(stream, httpx.ByteStream):
         return response
+    assert isinstance(stream, httpx.AsyncByteStream)
     try:
-        body = b"".join([chunk async for chunk in response.aiter_raw()])
+        chunks = [chunk async for chunk in stream]
     finally:
-        await response.aclose()
-    return httpx.Response(
-        status_code=response.status_code,
-        headers=response.headers,
-        stream=httpx.ByteStream(body),
-        extensions=response.extensions,
-    )
+        await stream.aclose()
+    response.stream = httpx.ByteStream(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+    return response
 
 
 def _describe(exc: BaseException) -> str:

@@ -276,3 +276,55 @@ async def test_client_repr_and_httpx_client() -> None:
     assert "pw" not in repr(c)
     assert isinstance(c.httpx_client, httpx.AsyncClient)
     await c.aclose()
+
+
+async def test_lean_path_drives_auth_flows_like_httpx() -> None:
+    """An httpx.Auth flow that answers a 401 with a new request works on the direct path."""
+
+    class Refreshing(httpx.Auth):
+        def __init__(self) -> None:
+            self.token = "old"
+
+        async def async_auth_flow(self, request: httpx.Request):  # type: ignore[no-untyped-def, override]
+            request.headers["Authorization"] = f"Bearer {self.token}"
+            response = yield request
+            if response.status_code == 401:
+                self.token = "new"
+                request.headers["Authorization"] = "Bearer new"
+                yield request
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        ok = request.headers["authorization"] == "Bearer new"
+        return httpx.Response(200 if ok else 401, json={"auth": request.headers["authorization"]})
+
+    async with client(handler, auth=Refreshing()) as c:
+        r = await c.get("me")
+    assert r.status_code == 200 and r.json_data == {"auth": "Bearer new"}
+
+
+async def test_redirects_and_cookies_use_the_full_httpx_client() -> None:
+    """follow_redirects and cookies=True go through httpx.AsyncClient: redirects followed, cookies kept."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/old":
+            return httpx.Response(302, headers={"Location": "/v1/new", "Set-Cookie": "s=1; Path=/"})
+        return httpx.Response(200, json={"cookie": request.headers.get("cookie")})
+
+    cfg = ClientConfig(follow_redirects=True, cookies=True)
+    async with client(handler, config=cfg) as c:
+        r = await c.get("old")
+        again = await c.get("new")
+    assert r.json_data == {"cookie": "s=1"} and again.json_data == {"cookie": "s=1"}
+
+    async with client(handler, config=ClientConfig(follow_redirects=True)) as c:
+        await c.get("old")
+        again = await c.get("new")
+    assert again.json_data == {"cookie": None}
+
+
+async def test_closed_client_refuses_requests() -> None:
+    """A request after aclose() fails clearly instead of hanging."""
+    c = client()
+    await c.aclose()
+    with pytest.raises(RuntimeError, match="closed"):
+        await c.get("x")

@@ -59,6 +59,14 @@ class RateLimiter(abc.ABC):
     def is_configured(self) -> bool:
         """Whether the limiter actually limits (a disabled one may say ``False``)."""
 
+    def try_acquire(self, tokens: int = 1) -> bool:
+        """Take ``tokens`` at once if that needs no waiting; ``False`` (nothing taken) otherwise.
+
+        The pipeline calls this first so the common case costs no timer; the
+        default says ``False`` and :meth:`acquire` is used.
+        """
+        return False
+
     def for_key(self, key: str) -> RateLimiter:
         """The limiter for ``key`` (a host); the default shares one limiter for all keys."""
         return self
@@ -189,6 +197,13 @@ class _QueuedLimiter(RateLimiter):
     def is_configured(self) -> bool:
         """``True``: this limiter limits."""
         return True
+
+    def try_acquire(self, tokens: int = 1) -> bool:
+        """Take ``tokens`` now when no one is queued, nothing is paused and they are there."""
+        if type(tokens) is not int or not 1 <= tokens <= self._capacity:
+            return False
+        now = self._clock.monotonic()
+        return not self._live and now >= self._paused_until and self._try_take(tokens, now)
 
     @property
     def capacity(self) -> int:
