@@ -132,6 +132,7 @@ class AsyncHTTPClient:
         self._lean = not cfg.follow_redirects and not cfg.cookies
         self._auth = auth
         self._timeout_ext = httpx.Timeout(cfg.timeout).as_dict()
+        self._url_cache: dict[str, httpx.URL] = {}
         self._client = httpx.AsyncClient(
             base_url=base_url,
             auth=auth,
@@ -385,10 +386,16 @@ class AsyncHTTPClient:
         Same URL joining (the base URL always ends in ``/``; a relative path
         is appended to it), the client's default headers, the timeout extension.
         """
-        url = httpx.URL(req.url)
-        if url.is_relative_url:
-            base = self._client.base_url
-            url = base.copy_with(raw_path=base.raw_path + url.raw_path.lstrip(b"/"))
+        url = self._url_cache.get(req.url)
+        if url is None:
+            url = httpx.URL(req.url)
+            if url.is_relative_url:
+                base = self._client.base_url
+                url = base.copy_with(raw_path=base.raw_path + url.raw_path.lstrip(b"/"))
+            # URL parsing is the largest cost of building a request; paths repeat.
+            if len(self._url_cache) >= 512:
+                self._url_cache.clear()
+            self._url_cache[req.url] = url
         if req.params:
             url = url.copy_merge_params(req.params)
         merged = self._client.headers.copy()

@@ -1,0 +1,491 @@
+"""``Settings``: client defaults and named services from the environment (or a TOML file).
+
+Every field is read from an ``HTTP_CLIENT_``-prefixed environment variable
+(``HTTP_CLIENT_TIMEOUT=10``); named services use ``__`` as the nesting
+delimiter::
+
+    HTTP_CLIENT_SERVICES__MASTER_DATA__BASE_URL=https://master-data.internal
+    HTTP_CLIENT_SERVICES__MASTER_DATA__API_KEY=...          # a SecretStr
+    HTTP_CLIENT_SERVICES__MASTER_DATA__TIMEOUT=5
+    HTTP_CLIENT_CONFIG_FILE=/etc/app/http.toml              # optional
+
+The TOML file may set any field at the top level and a ``[services.<name>]``
+table per service. Priority, highest first: keyword arguments, environment,
+the TOML file, the defaults; service tables are merged key by key, so the file
+can hold the URLs and the environment the secrets. Service names are
+case-insensitive and ``-`` equals ``_`` (``"master-data"`` is the service
+configured by ``HTTP_CLIENT_SERVICES__MASTER_DATA__*``).
+
+Every problem raises :class:`~httpx_resilience.ConfigurationError` naming the
+environment variable (and the field), never a raw pydantic traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import logging
+import os
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import model_validator as _model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+from .config import ClientConfig
+from .exceptions import ConfigurationError
+from .observe.redact import redact_url
+
+__all__ = ["ENV_PREFIX", "ServiceSettings", "Settings", "service_key"]
+
+ENV_PREFIX = "HTTP_CLIENT_"
+
+_log = logging.getLogger("httpx_resilience.settings")
+_SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_SECRET_WORDS = ("key", "token", "secret", "password")
+
+
+def service_key(name: str) -> str:
+    """The canonical form of a service name: lower-case, ``-`` → ``_``.
+
+    Raises:
+        ConfigurationError: the name is empty or has characters other than
+            letters, digits, ``_``, ``-`` and ``.``.
+    """
+    if not isinstance(name, str) or not _SERVICE_NAME.match(name):
+        raise ConfigurationError(
+            f"service name {name!r} is invalid: use letters, digits, '-', '_' or '.', "
+            "e.g. 'master-data'",
+            field="services",
+        )
+    return name.lower().replace("-", "_")
+
+
+def env_var_for(*path: object) -> str:
+    """The environment variable that sets the field at ``path`` (``HTTP_CLIENT_A__B``)."""
+    return ENV_PREFIX + "__".join(str(p).upper() for p in path)
+
+
+class ServiceSettings(BaseModel):
+    """One named service; unset fields fall back to the global :class:`Settings`.
+
+    Args:
+        base_url: the service's root URL (``http://`` or ``https://`` with a host).
+        timeout: seconds for one attempt.
+        api_key: sent as the ``api_key_header`` header.
+        api_key_header: the API key's header name.
+        bearer_token: sent as ``Authorization: Bearer <token>``.
+        jwt_secret: signs short-lived service JWTs (``JWTAuth``, needs PyJWT);
+            with an ``api_key`` too, the key is the fallback when signing fails.
+        jwt_algorithm: the JWT algorithm (``HS256`` …).
+        jwt_issuer: the ``iss`` claim.
+        jwt_audience: the ``aud`` claim.
+        jwt_subject: the ``sub`` claim.
+        retry_attempts: retries after the first attempt.
+        retry_backoff_factor: the first backoff delay, in seconds.
+        retry_max_delay: cap on one delay, in seconds.
+        breaker_threshold: consecutive failures that open the service's breaker.
+        breaker_cooldown: seconds before the open breaker lets a probe through.
+        max_connections: pool size for this service.
+        verify_ssl: verify TLS certificates.
+        follow_redirects: follow 3xx responses.
+        headers: default headers for every request to the service.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_url: str
+    timeout: float | None = Field(default=None, gt=0)
+    api_key: SecretStr | None = None
+    api_key_header: str = Field(default="X-API-KEY", min_length=1)
+    bearer_token: SecretStr | None = None
+    jwt_secret: SecretStr | None = None
+    jwt_algorithm: str = "HS256"
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_subject: str | None = None
+    retry_attempts: int | None = Field(default=None, ge=0, le=100)
+    retry_backoff_factor: float | None = Field(default=None, ge=0)
+    retry_max_delay: float | None = Field(default=None, ge=0)
+    breaker_threshold: int | None = Field(default=None, ge=1)
+    breaker_cooldown: float | None = Field(default=None, gt=0)
+    max_connections: int | None = Field(default=None, ge=1)
+    verify_ssl: bool | None = None
+    follow_redirects: bool | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        url = value.strip()
+        try:
+            parsed = httpx.URL(url)
+        except httpx.InvalidURL:
+            parsed = httpx.URL("invalid:")
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise ValueError(
+                f"needs an http:// or https:// URL with a host, e.g. "
+                f"'https://api.example.com', got {redact_url(url)!r}"
+            )
+        return url.rstrip("/")
+
+    def to_client_config(self, defaults: Settings) -> ClientConfig:
+        """The :class:`~httpx_resilience.ClientConfig` for this service over ``defaults``.
+
+        Raises:
+            ConfigurationError: the combination is contradictory.
+        """
+        base = defaults.to_client_config()
+        max_conn = self.max_connections or base.max_connections
+        return ClientConfig(
+            timeout=self.timeout if self.timeout is not None else base.timeout,
+            total_timeout=base.total_timeout,
+            max_connections=max_conn,
+            max_keepalive_connections=min(base.max_keepalive_connections, max_conn),
+            keepalive_expiry=base.keepalive_expiry,
+            follow_redirects=_pick(self.follow_redirects, base.follow_redirects),
+            verify_ssl=_pick(self.verify_ssl, base.verify_ssl),
+            retry_attempts=_pick(self.retry_attempts, base.retry_attempts),
+            retry_backoff_factor=_pick(self.retry_backoff_factor, base.retry_backoff_factor),
+            retry_max_delay=_pick(self.retry_max_delay, base.retry_max_delay),
+            retry_jitter=base.retry_jitter,
+            headers=dict(self.headers) or None,
+        )
+
+    def breaker_settings(self, defaults: Settings) -> tuple[int, float]:
+        """``(failure_threshold, recovery_timeout)`` for the service's circuit breaker."""
+        return (
+            _pick(self.breaker_threshold, defaults.circuit_breaker_threshold),
+            _pick(self.breaker_cooldown, float(defaults.circuit_breaker_cooldown)),
+        )
+
+    def build_auth(self) -> httpx.Auth | None:
+        """The auth handler these settings describe, or ``None``.
+
+        A JWT secret (or else a bearer token) is the primary credential; an
+        API key alone is used as is, and beside a primary it is the fallback
+        (seed 004's "JWT with API-key fallback").
+
+        Raises:
+            ConfigurationError: a credential is malformed, or PyJWT is missing
+                for ``jwt_secret``.
+        """
+        from .auth import APIKeyAuth, BearerAuth, FallbackAuth, JWTAuth
+        from .auth.base import AuthHandler
+
+        key: AuthHandler | None = None
+        if self.api_key is not None:
+            key = APIKeyAuth(self.api_key, name=self.api_key_header)
+        primary: AuthHandler | None = None
+        if self.jwt_secret is not None:
+            primary = JWTAuth(
+                self.jwt_secret,
+                self.jwt_algorithm,
+                issuer=self.jwt_issuer,
+                audience=self.jwt_audience,
+                subject=self.jwt_subject,
+            )
+        elif self.bearer_token is not None:
+            primary = BearerAuth(self.bearer_token)
+        if primary is not None and key is not None:
+            return FallbackAuth(primary, key)
+        return primary or key
+
+
+def _pick(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
+class Settings(BaseSettings):
+    """Client defaults and named services, from ``HTTP_CLIENT_*`` variables.
+
+    Args:
+        timeout: seconds for one attempt (``HTTP_CLIENT_TIMEOUT``).
+        total_timeout: seconds for a whole logical request, retries included.
+        max_connections: connection pool size.
+        max_keepalive_connections: idle connections kept (``<= max_connections``).
+        keepalive_expiry: seconds an idle connection is kept.
+        retry_attempts: retries after the first attempt.
+        retry_backoff_factor: the first backoff delay, in seconds.
+        retry_max_delay: cap on one delay, in seconds.
+        retry_jitter: ``"full"``, ``"equal"``, ``"decorrelated"`` or ``"none"``.
+        follow_redirects: follow 3xx responses.
+        verify_ssl: verify TLS certificates.
+        circuit_breaker_threshold: consecutive failures that open a breaker (≥ 1).
+        circuit_breaker_cooldown: seconds before an open breaker admits a probe (≥ 1).
+        config_file: a TOML file with more settings and ``[services.<name>]``
+            tables (``HTTP_CLIENT_CONFIG_FILE``).
+        services: named services (``HTTP_CLIENT_SERVICES__<NAME>__BASE_URL`` …).
+
+    Raises:
+        ConfigurationError: a value is invalid, a setting is unknown, or the
+            config file cannot be read; the message names the variable.
+
+    An ``HTTP_CLIENT_*`` variable that matches no setting is logged as a
+    WARNING (with the closest setting), since it is most likely a typo.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        env_ignore_empty=True,
+        case_sensitive=False,
+        extra="forbid",
+        frozen=True,
+    )
+
+    timeout: float = Field(default=30.0, gt=0)
+    total_timeout: float | None = Field(default=None, gt=0)
+    max_connections: int = Field(default=100, ge=1)
+    max_keepalive_connections: int = Field(default=20, ge=0)
+    keepalive_expiry: float = Field(default=30.0, ge=0)
+    retry_attempts: int = Field(default=3, ge=0, le=100)
+    retry_backoff_factor: float = Field(default=1.0, ge=0)
+    retry_max_delay: float = Field(default=60.0, ge=0)
+    retry_jitter: Literal["full", "equal", "decorrelated", "none"] = "full"
+    follow_redirects: bool = False
+    verify_ssl: bool = True
+    circuit_breaker_threshold: int = Field(default=5, ge=1, description="Failures before open")
+    circuit_breaker_cooldown: int = Field(default=30, ge=1, description="Seconds before probe")
+    config_file: Path | None = None
+    services: dict[str, ServiceSettings] = Field(default_factory=dict)
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise _from_validation_error(exc) from None
+        except SettingsError as exc:
+            raise _from_settings_error(exc) from None
+        _warn_unknown_env(os.environ)
+
+    @_model_validator(mode="before")
+    @classmethod
+    def _merge_file_and_names(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        path = data.get("config_file")
+        if path is not None and str(path).strip():
+            data = _deep_merge(_read_config_file(Path(str(path))), data)
+        services = data.get("services")
+        if isinstance(services, Mapping):
+            data["services"] = _normalize_services(services)
+        return data
+
+    @_model_validator(mode="after")
+    def _check_combination(self) -> Settings:
+        if self.max_keepalive_connections > self.max_connections:
+            raise ConfigurationError(
+                f"{env_var_for('max_keepalive_connections')} "
+                f"({self.max_keepalive_connections}) must be <= "
+                f"{env_var_for('max_connections')} ({self.max_connections})",
+                field="max_keepalive_connections",
+            )
+        return self
+
+    @property
+    def service_names(self) -> list[str]:
+        """The configured service names (canonical form), sorted."""
+        return sorted(self.services)
+
+    def service(self, name: str) -> ServiceSettings:
+        """The settings of service ``name`` (case-insensitive; ``-`` equals ``_``).
+
+        Raises:
+            ConfigurationError: no such service; the message lists the
+                configured ones and the variable to set.
+        """
+        key = service_key(name)
+        found = self.services.get(key)
+        if found is not None:
+            return found
+        known = ", ".join(self.service_names) or "none"
+        close = difflib.get_close_matches(key, self.service_names, n=1)
+        maybe = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigurationError(
+            f"Unknown service {name!r} (configured: {known}).{maybe} Set "
+            f"{env_var_for('services', key, 'base_url')}=https://... or add a "
+            f"[services.{key}] table to the TOML file named by {env_var_for('config_file')}",
+            field="services",
+        )
+
+    def to_client_config(self) -> ClientConfig:
+        """The :class:`~httpx_resilience.ClientConfig` these settings describe."""
+        return ClientConfig(
+            timeout=self.timeout,
+            total_timeout=self.total_timeout,
+            max_connections=self.max_connections,
+            max_keepalive_connections=self.max_keepalive_connections,
+            keepalive_expiry=self.keepalive_expiry,
+            follow_redirects=self.follow_redirects,
+            verify_ssl=self.verify_ssl,
+            retry_attempts=self.retry_attempts,
+            retry_backoff_factor=self.retry_backoff_factor,
+            retry_max_delay=self.retry_max_delay,
+            retry_jitter=self.retry_jitter,
+        )
+
+
+# -- the TOML file ------------------------------------------------------------------------
+
+
+def _toml_loads() -> Callable[[str], dict[str, Any]]:
+    """``tomllib.loads`` (Python 3.11+) or ``tomli.loads`` (3.10)."""
+    for module_name in ("tomllib", "tomli"):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        loads: Callable[[str], dict[str, Any]] = module.loads
+        return loads
+    raise ConfigurationError(
+        f"Reading {env_var_for('config_file')} needs Python 3.11+ (tomllib) or the tomli "
+        "package on Python 3.10: pip install tomli",
+        field="config_file",
+    )
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    where = f"{env_var_for('config_file')}={str(path)!r}"
+    loads = _toml_loads()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigurationError(
+            f"Cannot read the config file {where}: {exc.strerror or exc}; point it at a "
+            "readable TOML file or unset it",
+            field="config_file",
+        ) from None
+    try:
+        data = loads(text)
+    except ValueError as exc:  # TOMLDecodeError is a ValueError; its text has line/column
+        raise ConfigurationError(
+            f"The config file {where} is not valid TOML: {exc}", field="config_file"
+        ) from None
+    if "config_file" in data:
+        raise ConfigurationError(
+            f"The config file {where} cannot set config_file itself", field="config_file"
+        )
+    unknown = [k for k in data if k not in Settings.model_fields]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], list(Settings.model_fields), n=1)
+        maybe = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigurationError(
+            f"The config file {where} has an unknown setting {unknown[0]!r}{maybe}",
+            field=unknown[0],
+        )
+    services = data.get("services", {})
+    if not isinstance(services, dict) or not all(isinstance(v, dict) for v in services.values()):
+        raise ConfigurationError(
+            f"The config file {where}: 'services' must hold one [services.<name>] table per "
+            "service, e.g. [services.master-data] with base_url = \"https://...\"",
+            field="services",
+        )
+    return data
+
+
+def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``override`` over ``base``, merging nested mappings key by key."""
+    merged = dict(base)
+    for key, value in override.items():
+        old = merged.get(key)
+        if isinstance(old, Mapping) and isinstance(value, Mapping):
+            merged[key] = _deep_merge(old, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _normalize_services(services: Mapping[Any, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in services.items():
+        key = service_key(str(name))
+        if key in out:
+            if isinstance(out[key], Mapping) and isinstance(value, Mapping):
+                out[key] = _deep_merge(out[key], value)
+                continue
+            raise ConfigurationError(
+                f"Service {name!r} is configured twice (as {key!r}); names are "
+                "case-insensitive and '-' equals '_'",
+                field="services",
+            )
+        out[key] = value
+    return out
+
+
+# -- error messages -----------------------------------------------------------------------
+
+
+def _from_validation_error(exc: ValidationError) -> ConfigurationError:
+    problems: list[str] = []
+    first_field: str | None = None
+    for err in exc.errors(include_url=False):
+        ctx = err.get("ctx") or {}
+        inner = ctx.get("error")
+        if isinstance(inner, ConfigurationError):
+            return inner  # already names the variable and the fix
+        loc = tuple(str(p) for p in err["loc"])
+        first_field = first_field or ".".join(loc)
+        problems.append(_describe_error(err["type"], loc, err["msg"], err.get("input")))
+    text = "; ".join(problems)
+    return ConfigurationError(f"Invalid HTTP client settings: {text}", field=first_field)
+
+
+def _describe_error(kind: str, loc: tuple[str, ...], msg: str, value: Any) -> str:
+    name = ".".join(loc)
+    where = f"{env_var_for(*loc)} ({name})" if loc else "settings"
+    if kind == "extra_forbidden":
+        parent = ServiceSettings if len(loc) == 3 and loc[0] == "services" else Settings
+        close = difflib.get_close_matches(loc[-1], list(parent.model_fields), n=1)
+        maybe = f"; did you mean {close[0]!r}?" if close else ""
+        return f"{where} is not a setting{maybe}"
+    if kind == "missing":
+        if len(loc) == 3 and loc[0] == "services":
+            return f"{where} is required: service {loc[1]!r} has settings but no {loc[2]}"
+        return f"{where} is required"
+    text = msg[0].lower() + msg[1:] if msg else "is invalid"
+    text = text.removeprefix("value error, ")
+    shown = "" if "got " in text else _show(loc, value)
+    return f"{where}: {text}{shown}"
+
+
+def _show(loc: tuple[str, ...], value: Any) -> str:
+    if any(word in part.lower() for part in loc for word in _SECRET_WORDS):
+        return ""  # never echo a credential
+    if isinstance(value, (str, int, float, bool)) and not isinstance(value, Mapping):
+        text = redact_url(value) if isinstance(value, str) else repr(value)
+        return f" (got {text[:60]!r})" if isinstance(value, str) else f" (got {text[:60]})"
+    return ""
+
+
+def _from_settings_error(exc: SettingsError) -> ConfigurationError:
+    match = re.search(r'field "([^"]+)"', str(exc))
+    field = match.group(1) if match else None
+    var = env_var_for(field) if field else f"an {ENV_PREFIX}* variable"
+    hint = (
+        f" Give JSON, or set one value per variable such as "
+        f"{env_var_for('services', 'name', 'base_url')}"
+        if field == "services"
+        else ""
+    )
+    return ConfigurationError(f"{var} could not be parsed: {exc}.{hint}", field=field)
+
+
+def _warn_unknown_env(environ: Mapping[str, str]) -> None:
+    fields = list(Settings.model_fields)
+    for var in environ:
+        if not var.upper().startswith(ENV_PREFIX):
+            continue
+        name = var[len(ENV_PREFIX) :].split("__", 1)[0].lower()
+        if name in Settings.model_fields:
+            continue
+        close = difflib.get_close_matches(name, fields, n=1)
+        maybe = f"; did you mean {env_var_for(close[0])}?" if close else ""
+        _log.warning(
+            "%s matches no HTTP client setting and is ignored%s", var, maybe,
+            extra={"env_var": var},
+        )
