@@ -258,7 +258,8 @@ class Settings(BaseSettings):
         try:
             super().__init__(**values)
         except ValidationError as exc:
-            raise _from_validation_error(exc) from None
+            from_file = values.get("config_file") or _env_lookup(os.environ, "config_file")
+            raise _from_validation_error(exc, from_file=bool(from_file)) from None
         except SettingsError as exc:
             raise _from_settings_error(exc) from None
         _warn_unknown_env(os.environ)
@@ -420,7 +421,12 @@ def _normalize_services(services: Mapping[Any, Any]) -> dict[str, Any]:
 # -- error messages -----------------------------------------------------------------------
 
 
-def _from_validation_error(exc: ValidationError) -> ConfigurationError:
+def _env_lookup(environ: Mapping[str, str], name: str) -> str | None:
+    wanted = env_var_for(name)
+    return next((v for k, v in environ.items() if k.upper() == wanted and v.strip()), None)
+
+
+def _from_validation_error(exc: ValidationError, *, from_file: bool) -> ConfigurationError:
     problems: list[str] = []
     first_field: str | None = None
     for err in exc.errors(include_url=False):
@@ -432,6 +438,8 @@ def _from_validation_error(exc: ValidationError) -> ConfigurationError:
         first_field = first_field or ".".join(loc)
         problems.append(_describe_error(err["type"], loc, err["msg"], err.get("input")))
     text = "; ".join(problems)
+    if from_file:
+        text += f" (a value may come from the TOML file named by {env_var_for('config_file')})"
     return ConfigurationError(f"Invalid HTTP client settings: {text}", field=first_field)
 
 

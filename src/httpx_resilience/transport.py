@@ -28,12 +28,21 @@ import logging
 import random
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from ._clock import SYSTEM_CLOCK, Clock
+from ._hedge import _Hedging
+from ._outcome import (
+    EXTENSION_KEY,
+    ResilienceInfo,
+    _Reporting,
+    buffer_response,
+    describe,
+    host_key,
+    is_replayable,
+)
 from ._timeout import timeout_scope
 from .auth.base import strip_foreign_credentials
 from .config import ClientConfig, check_number
@@ -42,32 +51,27 @@ from .exceptions import (
     ConfigurationError,
     RequestNotReplayableError,
     RequestTimeoutError,
-    RetryExhaustedError,
 )
 from .observe.events import (
     AttemptFailed,
     AttemptStarted,
     BulkheadRejected,
-    HedgeFired,
     LimiterWaited,
     Observer,
-    RequestFinished,
     RetryScheduled,
     emit,
 )
 from .observe.redact import redact_url
 from .policies.budget import RetryBudget
 from .policies.hedging import HedgingPolicy, LatencyTracker
-from .policies.retry import RetryPolicy, parse_retry_after
+from .policies.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from .policies.breaker import BreakerPermit, CircuitBreaker
     from .policies.bulkhead import Bulkhead
     from .policies.limiter import RateLimiter
 
-__all__ = ["EXTENSION_KEY", "ResilienceInfo", "ResilientTransport"]
-
-EXTENSION_KEY = "resilience"
+__all__ = ["EXTENSION_KEY", "ResilienceInfo", "ResilientTransport", "host_key"]
 
 _log = logging.getLogger("httpx_resilience.retry")
 
@@ -75,57 +79,7 @@ _PHASES = ("connect", "read", "write", "pool")
 _EMPTY: Mapping[str, Any] = {}
 
 
-@dataclass(frozen=True, slots=True)
-class ResilienceInfo:
-    """What happened to one logical request: ``response.extensions["resilience"]``.
-
-    Attributes:
-        attempts: attempts made (hedges included).
-        elapsed: seconds from the start of the pipeline to the final response.
-        total_wait: seconds spent sleeping between attempts and waiting for the limiter.
-        request_id: the ``X-Request-Id`` sent (the same on every attempt).
-        breaker_state: the breaker's state after the request, if there is a breaker.
-        retry_after: the last ``Retry-After`` the server gave, in seconds.
-        exhausted: the final response is a retryable status that was not retried further.
-        stop_reason: why retrying stopped: ``"attempts"``, ``"budget"``,
-            ``"deadline"`` or ``"retry_after_too_long"``; ``None`` when it did not need to.
-        hedges: hedged attempts started.
-        attempts_with_hedges: attempts plus hedges: requests sent upstream.
-    """
-
-    attempts: int
-    elapsed: float
-    total_wait: float
-    request_id: str | None
-    breaker_state: str | None = None
-    retry_after: float | None = None
-    exhausted: bool = False
-    stop_reason: str | None = None
-    hedges: int = 0
-    attempts_with_hedges: int = 0
-
-
-def _is_replayable(request: httpx.Request) -> bool:
-    """Whether the body can be sent again (bytes, or a stream not yet consumed)."""
-    stream = request.stream
-    if isinstance(stream, httpx.ByteStream):
-        return True
-    if type(stream).__name__ == "MultipartStream":
-        return True  # httpx re-renders multipart bodies, seeking file fields back to 0
-    return not getattr(stream, "_is_stream_consumed", True)
-
-
-def host_key(url: httpx.URL) -> str:
-    """The key that per-host policies use: ``host`` or ``host:port``."""
-    port = url.port
-    return f"{url.host}:{port}" if port is not None else url.host
-
-
-class _Failure(Exception):
-    """Internal: an attempt's outcome that may be retried (a status or an exception)."""
-
-
-class ResilientTransport(httpx.AsyncBaseTransport):
+class ResilientTransport(_Reporting, _Hedging, httpx.AsyncBaseTransport):
     """An httpx transport that retries, paces and protects requests.
 
     Args:
@@ -336,7 +290,7 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         while True:
             attempt += 1
             if attempt > 1:
-                if not _is_replayable(request):
+                if not is_replayable(request):
                     raise RequestNotReplayableError(
                         "A retry was due but the request body is a stream that was already "
                         "sent; it is not re-sent empty",
@@ -413,9 +367,9 @@ class ResilientTransport(httpx.AsyncBaseTransport):
                 if not retryable:
                     self._finished_with_error(request, request_id, attempt, start, exc)
                     if attempt > 1:
-                        self._log_giveup(request, attempt, f"{_describe(exc)} (not retryable)")
+                        self._log_giveup(request, attempt, f"{describe(exc)} (not retryable)")
                     raise
-                cause = _describe(exc)
+                cause = describe(exc)
                 status_code: int | None = None
                 server_delay: float | None = None
                 failed_response: httpx.Response | None = None
@@ -530,115 +484,6 @@ class ResilientTransport(httpx.AsyncBaseTransport):
             permit.success(duration)
         return response
 
-    def _tracker(self, key: str) -> LatencyTracker:
-        tracker = self._trackers.get(key)
-        if tracker is None:
-            if len(self._trackers) >= 1024:
-                self._trackers.pop(next(iter(self._trackers)))
-            tracker = self._trackers[key] = LatencyTracker()
-        return tracker
-
-    async def _hedged(
-        self,
-        request: httpx.Request,
-        timeout: float | None,
-        phase: str,
-        stream_mode: bool,
-        breaker: CircuitBreaker | None,
-        limiter: RateLimiter | None,
-        key: str,
-        hedging: HedgingPolicy,
-        policy: RetryPolicy,
-        request_id: str | None,
-    ) -> tuple[httpx.Response, int]:
-        """Race the attempt against up to ``max_hedges`` delayed copies; the first good answer wins.
-
-        A hedge starts when the running attempts have not answered after the
-        delay, or at once when one fails. Hedges are paid from the retry budget
-        and take limiter permits; losers are cancelled (their connections are
-        dropped by the inner transport) and their breaker permits released.
-        Returns the winning response and the number of hedges fired; when every
-        attempt fails, the last failure is raised (or its response returned).
-        """
-        loop_tasks: set[asyncio.Task[httpx.Response]] = set()
-        delay = self._tracker(key).next_delay(hedging)
-        fired = 0
-        budget = self.retry_budget
-
-        async def one(first: bool) -> httpx.Response:
-            if not first and limiter is not None:
-                await limiter.acquire()
-            return await self._attempt(request, timeout, phase, stream_mode, breaker)
-
-        def launch(first: bool) -> None:
-            loop_tasks.add(asyncio.ensure_future(one(first)))
-
-        def can_hedge() -> bool:
-            return fired < hedging.max_hedges and (budget is None or budget.try_spend(key))
-
-        launch(True)
-        refused = False  # the budget said no: stop hedging for this group
-        last_response: httpx.Response | None = None
-        last_exc: BaseException | None = None
-        try:
-            while loop_tasks:
-                wait = delay if fired < hedging.max_hedges and not refused else None
-                done, _ = await asyncio.wait(
-                    loop_tasks, timeout=wait, return_when=asyncio.FIRST_COMPLETED
-                )
-                if not done:
-                    if can_hedge():
-                        fired += 1
-                        self._hedge_fired(request, request_id, key, fired, delay)
-                        launch(False)
-                    else:
-                        refused = True
-                    continue
-                for task in done:
-                    loop_tasks.discard(task)
-                    exc = task.exception()
-                    if exc is None:
-                        response = task.result()
-                        if response.status_code not in policy.statuses:
-                            if last_response is not None:
-                                await last_response.aclose()
-                            return response, fired
-                        if last_response is not None:
-                            await last_response.aclose()
-                        last_response, last_exc = response, None
-                    else:
-                        last_exc = exc
-                if not loop_tasks and not refused and can_hedge():
-                    fired += 1
-                    self._hedge_fired(request, request_id, key, fired, 0.0)
-                    launch(False)
-        finally:
-            for task in loop_tasks:
-                task.cancel()
-            for task in loop_tasks:
-                try:
-                    leftover = await task
-                except BaseException:  # losers' errors do not matter
-                    continue
-                await leftover.aclose()
-        if last_exc is not None:
-            raise last_exc
-        assert last_response is not None
-        return last_response, fired
-
-    def _hedge_fired(
-        self, request: httpx.Request, request_id: str | None, key: str, n: int, delay: float
-    ) -> None:
-        _log.debug(
-            "Hedging %s %s: attempt still running after %.3f s, starting hedge %d",
-            request.method, redact_url(request.url), delay, n,
-        )
-        if self.observers:
-            emit(
-                self.observers,
-                HedgeFired(request_id, request.method, redact_url(request.url), key, n, delay),
-            )
-
     async def _send_once(
         self, request: httpx.Request, timeout: float | None, phase: str, stream_mode: bool
     ) -> httpx.Response:
@@ -646,7 +491,7 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         if timeout is None:
             response = await self._inner.handle_async_request(request)
             if not stream_mode:
-                response = await _buffer(response)
+                response = await buffer_response(response)
             return response
         # httpx's own per-phase timeouts are clamped to the attempt's budget so a
         # slow connect still surfaces as ConnectTimeout (safe to retry); the scope
@@ -662,7 +507,7 @@ class ResilientTransport(httpx.AsyncBaseTransport):
             async with timeout_scope(timeout * 1.01 + 0.002):
                 response = await self._inner.handle_async_request(request)
                 if not stream_mode:
-                    response = await _buffer(response)
+                    response = await buffer_response(response)
         except TimeoutError as exc:
             if phase == "total":
                 raise RequestTimeoutError(
@@ -678,11 +523,6 @@ class ResilientTransport(httpx.AsyncBaseTransport):
                 request=request,
             ) from exc
         return response
-
-    def _effective_total(self, request: httpx.Request) -> float:
-        ext = request.extensions.get(EXTENSION_KEY) or _EMPTY
-        total = ext.get("total_timeout", self.total_timeout)
-        return float(total) if total is not None else 0.0
 
     async def _acquire_limiter(
         self,
@@ -706,186 +546,6 @@ class ResilientTransport(httpx.AsyncBaseTransport):
                 request=request,
             ) from exc
 
-    def _retry_after(self, response: httpx.Response, request: httpx.Request) -> float | None:
-        value = response.headers.get("retry-after")
-        if value is None:
-            return None
-        try:
-            return parse_retry_after(value, self._clock.wall())
-        except ValueError:
-            _log.warning(
-                "Ignoring invalid Retry-After %r from %s %s; using the computed backoff",
-                value[:64], request.method, redact_url(request.url),
-                extra={"retry_after": value[:64], "url": redact_url(request.url)},
-            )
-            return None
-
-    def _deadline_error(
-        self,
-        request: httpx.Request,
-        total_timeout: float | None,
-        attempts: int,
-        last_exc: BaseException | None,
-    ) -> RequestTimeoutError:
-        err = RequestTimeoutError(
-            f"Total deadline of {total_timeout or 0:g} s passed after {attempts} attempt(s)",
-            timeout=total_timeout,
-            phase="total",
-            attempts=attempts,
-            request=request,
-        )
-        err.__cause__ = last_exc
-        return err
-
-    def _give_up(
-        self,
-        request: httpx.Request,
-        request_id: str | None,
-        attempt: int,
-        max_attempts: int,
-        start: float,
-        stop: str,
-        cause: str,
-        response: httpx.Response | None,
-        exc: BaseException | None,
-        total_wait: float,
-        retry_after: float | None,
-        delay: float,
-        breaker: CircuitBreaker | None,
-    ) -> httpx.Response:
-        why = {
-            "attempts": f"all {attempt} attempts failed",
-            "budget": f"retry budget for {host_key(request.url)} is spent",
-            "deadline": f"the next retry (in {delay:.2f} s) would pass the total deadline",
-            "retry_after_too_long": (
-                f"the server asked to retry after {delay:g} s, more than max_delay "
-                f"{self._policy(request).max_delay:g} s"
-            ),
-        }[stop]
-        if attempt == 1 and stop == "attempts":
-            # Retries are off: nothing was given up, the outcome is returned as it is.
-            if response is not None:
-                return self._finish(
-                    request, request_id, attempt, start, response,
-                    total_wait=total_wait, retry_after=retry_after, breaker=breaker,
-                )
-            assert exc is not None
-            self._finished_with_error(request, request_id, attempt, start, exc)
-            raise exc
-        self._log_giveup(request, attempt, f"{cause}; giving up: {why}")
-        if response is not None:
-            return self._finish(
-                request, request_id, attempt, start, response,
-                total_wait=total_wait, retry_after=retry_after, breaker=breaker,
-                exhausted=True, stop_reason=stop,
-            )
-        assert exc is not None
-        self._finished_with_error(request, request_id, attempt, start, exc)
-        if stop == "deadline":
-            total = self._effective_total(request)
-            raise RequestTimeoutError(
-                f"Total deadline of {total:g} s reached after {attempt} attempt(s); "
-                f"last error {cause}",
-                timeout=total,
-                phase="total",
-                attempts=attempt,
-                request=request,
-            ) from exc
-        raise RetryExhaustedError(
-            f"Request failed after {attempt} attempt(s): {cause}; {why}",
-            attempts=attempt,
-            last_error=exc,
-            retry_after=retry_after,
-            request=request,
-            hint="The upstream looks unhealthy; check it, or raise retry_attempts/total_timeout",
-        ) from exc
-
-    def _policy(self, request: httpx.Request) -> RetryPolicy:
-        ext = request.extensions.get(EXTENSION_KEY) or _EMPTY
-        policy: RetryPolicy = ext.get("retry") or self.retry
-        return policy
-
-    def _log_giveup(self, request: httpx.Request, attempts: int, text: str) -> None:
-        _log.error(
-            "Giving up on %s %s after %d attempt(s): %s",
-            request.method, redact_url(request.url), attempts, text,
-            extra={
-                "method": request.method,
-                "url": redact_url(request.url),
-                "attempts": attempts,
-                "host": host_key(request.url),
-            },
-        )
-
-    def _extra(
-        self, request: httpx.Request, request_id: str | None, attempt: int, max_attempts: int
-    ) -> dict[str, Any]:
-        return {
-            "method": request.method,
-            "url": redact_url(request.url),
-            "host": host_key(request.url),
-            "attempt": attempt,
-            "max_attempts": max_attempts,
-            "request_id": request_id,
-        }
-
-    def _finished_with_error(
-        self,
-        request: httpx.Request,
-        request_id: str | None,
-        attempts: int,
-        start: float,
-        exc: BaseException,
-    ) -> None:
-        if self.observers:
-            emit(
-                self.observers,
-                RequestFinished(
-                    request_id, request.method, redact_url(request.url), host_key(request.url),
-                    attempts, self._clock.monotonic() - start, "failure", None,
-                    type(exc).__name__,
-                ),
-            )
-
-    def _finish(
-        self,
-        request: httpx.Request,
-        request_id: str | None,
-        attempts: int,
-        start: float,
-        response: httpx.Response,
-        *,
-        total_wait: float = 0.0,
-        retry_after: float | None = None,
-        breaker: CircuitBreaker | None = None,
-        exhausted: bool = False,
-        stop_reason: str | None = None,
-        hedges: int = 0,
-    ) -> httpx.Response:
-        elapsed = self._clock.monotonic() - start
-        if self.observers:
-            ok = not exhausted and response.status_code < 500
-            emit(
-                self.observers,
-                RequestFinished(
-                    request_id, request.method, redact_url(request.url), host_key(request.url),
-                    attempts, elapsed, "success" if ok else "failure", response.status_code,
-                ),
-            )
-        response.extensions[EXTENSION_KEY] = ResilienceInfo(
-            attempts=attempts,
-            elapsed=elapsed,
-            total_wait=total_wait,
-            request_id=request_id,
-            breaker_state=str(breaker.state.value) if breaker is not None else None,
-            retry_after=retry_after,
-            exhausted=exhausted,
-            stop_reason=stop_reason,
-            hedges=hedges,
-            attempts_with_hedges=attempts + hedges,
-        )
-        return response
-
     def __repr__(self) -> str:
         return (
             f"ResilientTransport(retry={self.retry!r}, timeout={self.timeout}, "
@@ -893,30 +553,3 @@ class ResilientTransport(httpx.AsyncBaseTransport):
             f"limiter={self.rate_limiter!r}, bulkhead={self.bulkhead!r})"
         )
 
-
-async def _buffer(response: httpx.Response) -> httpx.Response:
-    """Read the raw body now (inside the attempt) and put it back as an in-memory stream.
-
-    Reading here makes an error in the middle of the body a retryable read
-    failure and lets the attempt timeout cover the body. The raw (still
-    encoded) bytes are kept, so httpx decodes them once as usual, and the
-    response stays unread so httpx's client times and reads it as always.
-    A response already in memory (``httpx.ByteStream``, or read by the inner
-    transport, like ``httpx.MockTransport``'s) is returned as it is.
-    """
-    stream = response.stream
-    if response.is_stream_consumed or isinstance(stream, httpx.ByteStream):
-        return response
-    assert isinstance(stream, httpx.AsyncByteStream)
-    try:
-        chunks = [chunk async for chunk in stream]
-    finally:
-        await stream.aclose()
-    response.stream = httpx.ByteStream(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-    return response
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    name = type(exc).__name__
-    return f"{name}: {text}" if text else name
