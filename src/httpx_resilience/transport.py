@@ -136,6 +136,12 @@ class ResilientTransport(_Reporting, _Hedging, httpx.AsyncBaseTransport):
                     keepalive_expiry=cfg.keepalive_expiry,
                 ),
             )
+        if not cfg.verify_ssl:
+            logging.getLogger("httpx_resilience.security").warning(
+                "TLS certificate verification is disabled (verify_ssl=False): connections "
+                "can be intercepted. Use it only against test servers.",
+                extra={"verify_ssl": False},
+            )
         self._inner = transport
         self.retry = retry if retry is not None else RetryPolicy.from_config(cfg)
         if not isinstance(self.retry, RetryPolicy):

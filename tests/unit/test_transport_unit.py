@@ -296,3 +296,11 @@ def test_default_inner_transport_uses_config_limits() -> None:
     t = ResilientTransport(config=ClientConfig(max_connections=7, max_keepalive_connections=3))
     assert isinstance(t._inner, httpx.AsyncHTTPTransport)
     assert "ResilientTransport(" in repr(t)
+
+
+def test_disabling_tls_verification_logs_one_warning(caplog: pytest.LogCaptureFixture) -> None:
+    """verify_ssl=False logs one WARNING naming the risk."""
+    with caplog.at_level(logging.WARNING, logger="httpx_resilience.security"):
+        ResilientTransport(config=ClientConfig(verify_ssl=False))
+    records = [r for r in caplog.records if r.name == "httpx_resilience.security"]
+    assert len(records) == 1 and "verify_ssl=False" in records[0].getMessage()

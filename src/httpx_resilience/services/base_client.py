@@ -1,0 +1,419 @@
+"""``BaseAPIClient``: a base class for clients of one external service (seed 003).
+
+A subclass names its service and adds typed methods; the base gives it a lazily
+created pooled client, retries 3× after 1, 2 and 4 s (no jitter) on timeouts,
+connection errors, 5xx and 429 but never on other 4xx, a circuit breaker (5
+failures, 30 s cooldown, one probe in half-open, from :class:`Settings`), and a
+single error type, :class:`~httpx_resilience.ExternalServiceError`::
+
+    class MasterDataClient(BaseAPIClient):
+        service_name = "master-data"
+
+        async def item(self, item_id: str) -> dict[str, Any]:
+            return await self.get(f"/api/v1/items/{item_id}")
+
+    async with MasterDataClient("https://master-data.internal") as client:
+        item = await client.item("42")
+
+Non-idempotent methods (POST, PATCH) are retried only when nothing was sent or
+when an ``idempotency_key=`` is given: the pipeline enforces it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
+
+import httpx
+
+from .._clock import Clock
+from ..client import AsyncHTTPClient
+from ..config import DEFAULT_RETRY_METHODS, ClientConfig, JitterKind
+from ..exceptions import (
+    CircuitBreakerOpenError,
+    ConfigurationError,
+    ExternalServiceError,
+    HTTPClientError,
+    InvalidRequestError,
+    ResponseDecodeError,
+)
+from ..middleware.base import Middleware
+from ..models import HTTPResponse
+from ..observe.events import Observer
+from ..observe.redact import mask_pii, redact_url
+from ..policies.breaker import CircuitBreaker, CircuitState
+from ..policies.retry import RetryPolicy
+from ..settings import ServiceSettings, Settings, env_var_for, service_key
+
+__all__ = ["BaseAPIClient", "as_external_error", "status_error"]
+
+#: Statuses :class:`BaseAPIClient` retries: 429 and every 5xx (seed 003's matrix).
+RETRY_STATUSES: frozenset[int] = frozenset({429, *range(500, 600)})
+
+_DETAIL_KEYS = ("detail", "message", "error", "error_description", "title")
+_MAX_DETAIL = 200
+
+
+def _where(method: str | None, url: object) -> dict[str, Any]:
+    kw: dict[str, Any] = {}
+    if method:
+        kw["method"] = method
+    if url:
+        kw["url"] = url
+    return kw
+
+
+def as_external_error(
+    service: str, exc: HTTPClientError, method: str | None = None, url: object = None
+) -> ExternalServiceError:
+    """Wrap one of our errors as the service's :class:`ExternalServiceError`.
+
+    The status code (when the failure was a status), the method, the redacted
+    URL and the hint are carried over; chain the result ``from exc``.
+
+    Args:
+        service: the service's name.
+        exc: the error to wrap.
+        method: the HTTP method, when ``exc`` does not know it.
+        url: the URL, when ``exc`` does not know it.
+    """
+    if isinstance(exc, ExternalServiceError):
+        return exc
+    status = getattr(exc, "status_code", None)
+    status = status if isinstance(status, int) and not isinstance(status, bool) else None
+    hint: str | None
+    if isinstance(exc, CircuitBreakerOpenError):
+        message = (
+            f"circuit breaker is open after repeated failures; the request was not sent "
+            f"(next probe in {exc.retry_in:.1f} s)"
+        )
+        hint = "Wait for the service to recover; calls fail fast meanwhile"
+    else:
+        message = f"request failed: {type(exc).__name__}: {exc.message}"
+        hint = exc.hint
+    return ExternalServiceError(
+        service,
+        message,
+        status,
+        hint=hint,
+        **_where(exc.method or method, exc.url or url),
+    )
+
+
+def _detail(response: HTTPResponse) -> str:
+    """A short, PII-masked excerpt of an error body (the server's own message when JSON)."""
+    text = response.content[:4096].decode("utf-8", "replace").strip()
+    if not text:
+        return ""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, Mapping):
+        for key in _DETAIL_KEYS:
+            value = data.get(key)
+            if isinstance(value, str) and value:
+                text = value
+                break
+    text = " ".join(text.split())
+    if len(text) > _MAX_DETAIL:
+        text = text[: _MAX_DETAIL - 1] + "…"
+    return f": {mask_pii(text)}"
+
+
+def status_error(
+    service: str, response: HTTPResponse, method: str | None = None, url: object = None
+) -> ExternalServiceError:
+    """The :class:`ExternalServiceError` for an error status (4xx/5xx).
+
+    The message holds the status, its reason and a short excerpt of the body
+    (the ``detail``/``message``/``error`` field of a JSON body), PII-masked.
+
+    Args:
+        service: the service's name.
+        response: the error response.
+        method: the HTTP method.
+        url: the URL (the response's own when omitted).
+    """
+    code = response.status_code
+    if code >= 500:
+        hint = "The service failed; it may recover, try again later"
+    elif code in (401, 403):
+        hint = "The service refused the credentials; check the API key or token"
+    else:
+        hint = "The service rejected the request; fix it before sending again"
+    req_method = response.request.method if response.request is not None else None
+    return ExternalServiceError(
+        service,
+        f"HTTP {code} {response.reason_phrase}{_detail(response)}",
+        code,
+        hint=hint,
+        **_where(method or req_method, response.url or url),
+    )
+
+
+class BaseAPIClient:
+    """Base class for a client of one external service.
+
+    Subclasses set :attr:`service_name` (and :attr:`base_url`, or configure it
+    as ``HTTP_CLIENT_SERVICES__<NAME>__BASE_URL``) and add typed methods over
+    :meth:`get`, :meth:`post`, :meth:`put`, :meth:`patch`, :meth:`delete` or
+    :meth:`request`.
+
+    Args:
+        base_url: the service's root URL; defaults to the class attribute, then
+            to the service's entry in ``settings.services``.
+        service_name: the name in errors, logs and the breaker; defaults to the
+            class attribute, then to the URL's host.
+        timeout: seconds for one attempt (the settings' timeout by default).
+        headers: default headers (over the class's :attr:`default_headers`).
+        auth: an ``httpx.Auth``; by default the configured service's credentials.
+        settings: the :class:`~httpx_resilience.Settings` (read from the
+            environment when omitted): timeouts, pool, retries and breaker thresholds.
+        max_retries: retries after the first attempt (the settings' ``retry_attempts``, 3).
+        backoff_factor: the first delay; retry ``n`` waits ``backoff_factor * 2**n``
+            (1, 2, 4 s by default).
+        jitter: ``"none"`` (seed 003's default), ``"full"``, ``"equal"`` or ``"decorrelated"``.
+        retry: a :class:`~httpx_resilience.RetryPolicy` replacing the one above.
+        circuit_breaker: a :class:`~httpx_resilience.CircuitBreaker` (by default
+            the settings' threshold and cooldown, one half-open probe).
+        not_found_ok: a 404 is "not found", not an error: :meth:`get` and the
+            other helpers return ``None`` and :meth:`request` returns the response.
+        middlewares: :class:`~httpx_resilience.Middleware` hooks.
+        observers: pipeline event hooks.
+        transport: the inner ``httpx`` transport (for tests).
+        clock: the time source (a ``FakeClock`` makes backoff instant in tests).
+
+    Raises:
+        ConfigurationError: no base URL can be found, or a value is invalid.
+    """
+
+    service_name: str = ""
+    base_url: str = ""
+    default_headers: ClassVar[Mapping[str, str]] = {}
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        service_name: str | None = None,
+        timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: httpx.Auth | None = None,
+        settings: Settings | None = None,
+        max_retries: int | None = None,
+        backoff_factor: float | None = None,
+        jitter: JitterKind = "none",
+        retry: RetryPolicy | None = None,
+        circuit_breaker: CircuitBreaker | None = None,
+        not_found_ok: bool = False,
+        middlewares: Iterable[Middleware] = (),
+        observers: Iterable[Observer] = (),
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        settings = settings if settings is not None else Settings()
+        name = service_name or type(self).service_name
+        service: ServiceSettings | None = None
+        if name and service_key(name) in settings.services:
+            service = settings.services[service_key(name)]
+        url = base_url or type(self).base_url or (service.base_url if service else "")
+        if not url:
+            var = env_var_for("services", service_key(name), "base_url") if name else None
+            raise ConfigurationError(
+                f"{type(self).__name__} needs a base URL: pass base_url=, set the class "
+                f"attribute base_url"
+                + (f", or set {var}" if var else " and service_name"),
+                field="base_url",
+            )
+        config = service.to_client_config(settings) if service else settings.to_client_config()
+        merged = {**type(self).default_headers, **(config.headers or {}), **(headers or {})}
+        config = _replace(config, timeout=timeout, headers=merged or None)
+        self.base_url = url.rstrip("/")
+        self.service_name = name or httpx.URL(self.base_url).host
+        self.not_found_ok = not_found_ok
+        self.config = config
+        self.retry = retry or RetryPolicy(
+            max_attempts=(config.retry_attempts if max_retries is None else max_retries) + 1,
+            backoff_factor=(
+                config.retry_backoff_factor if backoff_factor is None else backoff_factor
+            ),
+            multiplier=2.0,
+            max_delay=config.retry_max_delay,
+            jitter=jitter,
+            statuses=RETRY_STATUSES,
+            methods=DEFAULT_RETRY_METHODS,
+        )
+        if circuit_breaker is None:
+            threshold, cooldown = (
+                service.breaker_settings(settings)
+                if service
+                else (settings.circuit_breaker_threshold, float(settings.circuit_breaker_cooldown))
+            )
+            circuit_breaker = CircuitBreaker(
+                threshold, cooldown, name=self.service_name, half_open_max_calls=1, clock=clock
+            )
+        self.circuit_breaker = circuit_breaker
+        self._auth = auth if auth is not None else (service.build_auth() if service else None)
+        self._middlewares = tuple(middlewares)
+        self._observers = tuple(observers)
+        self._transport = transport
+        self._clock = clock
+        self._client: AsyncHTTPClient | None = None
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    @property
+    def http_client(self) -> AsyncHTTPClient | None:
+        """The underlying client, or ``None`` before the first request and after :meth:`close`."""
+        return self._client
+
+    @property
+    def breaker_state(self) -> CircuitState:
+        """The circuit breaker's state."""
+        return self.circuit_breaker.state
+
+    def _get_client(self) -> AsyncHTTPClient:
+        """The pooled client, created on first use (and again after :meth:`close`)."""
+        if self._client is None:
+            self._client = AsyncHTTPClient(
+                self.base_url,
+                config=self.config,
+                auth=self._auth,
+                middlewares=self._middlewares,
+                circuit_breaker=self.circuit_breaker,
+                service=self.service_name,
+                retry=self.retry,
+                observers=self._observers,
+                transport=self._transport,
+                clock=self._clock,
+            )
+        return self._client
+
+    async def close(self) -> None:
+        """Close the connection pool; a later request opens a new one. Idempotent."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    aclose = close
+
+    async def __aenter__(self) -> BaseAPIClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- requests -------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        not_found_ok: bool | None = None,
+        **kwargs: Any,
+    ) -> HTTPResponse:
+        """Send one request; return the successful response.
+
+        Args:
+            method: the HTTP method.
+            path: relative to :attr:`base_url` (or absolute).
+            not_found_ok: overrides the client's ``not_found_ok`` for this call.
+            **kwargs: as for :meth:`AsyncHTTPClient.request
+                <httpx_resilience.AsyncHTTPClient.request>` (``params``, ``json``,
+                ``headers``, ``timeout``, ``idempotency_key`` …).
+
+        Returns:
+            a 1xx-3xx response (or a 404 with ``not_found_ok``).
+
+        Raises:
+            ExternalServiceError: an error status, retries exhausted, a timeout,
+                a connection error or an open breaker; ``status_code`` is set
+                when the service answered. Chained to the underlying error.
+            InvalidRequestError: the request cannot be built (nothing was sent).
+        """
+        client = self._get_client()
+        try:
+            response = await client.request(method, path, **kwargs)
+        except (InvalidRequestError, ConfigurationError):
+            raise  # the caller's mistake, not the service's
+        except HTTPClientError as exc:
+            error = as_external_error(self.service_name, exc, method.upper(), path)
+            self.on_error(error)
+            raise error from exc
+        if response.status_code == 404 and (
+            self.not_found_ok if not_found_ok is None else not_found_ok
+        ):
+            return response
+        if response.status_code >= 400:
+            error = status_error(self.service_name, response, method.upper(), path)
+            self.on_error(error)
+            raise error
+        return response
+
+    async def get(self, path: str, **kwargs: Any) -> Any:
+        """``GET`` and return the parsed body (see :meth:`parse`)."""
+        return self.parse(await self.request("GET", path, **kwargs))
+
+    async def post(self, path: str, **kwargs: Any) -> Any:
+        """``POST`` (retried only when safe) and return the parsed body."""
+        return self.parse(await self.request("POST", path, **kwargs))
+
+    async def put(self, path: str, **kwargs: Any) -> Any:
+        """``PUT`` and return the parsed body."""
+        return self.parse(await self.request("PUT", path, **kwargs))
+
+    async def patch(self, path: str, **kwargs: Any) -> Any:
+        """``PATCH`` (retried only when safe) and return the parsed body."""
+        return self.parse(await self.request("PATCH", path, **kwargs))
+
+    async def delete(self, path: str, **kwargs: Any) -> Any:
+        """``DELETE`` and return the parsed body."""
+        return self.parse(await self.request("DELETE", path, **kwargs))
+
+    def parse(self, response: HTTPResponse) -> Any:
+        """The result of a helper method.
+
+        Returns:
+            ``None`` for a 404 allowed by ``not_found_ok``, a 204 or an empty
+            body; the parsed JSON for a JSON content type; otherwise the
+            :class:`~httpx_resilience.HTTPResponse` itself.
+
+        Raises:
+            ExternalServiceError: the body claims to be JSON but is not.
+        """
+        if response.status_code in (204, 404) or not response.content.strip():
+            return None
+        if "json" not in response.headers.get("content-type", "").lower():
+            return response
+        try:
+            return response.json_data
+        except ResponseDecodeError as exc:
+            error = ExternalServiceError(
+                self.service_name,
+                f"returned a body that is not valid JSON: {exc.message}",
+                response.status_code,
+                **_where(response.request.method if response.request else None, response.url),
+            )
+            self.on_error(error)
+            raise error from exc
+
+    def on_error(self, error: ExternalServiceError) -> None:
+        """Called with every error just before it is raised; override to log or count.
+
+        The default does nothing (the caller gets the error; retries are
+        already logged by the pipeline).
+        """
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} service={self.service_name!r} "
+            f"base_url={redact_url(self.base_url)!r} breaker={self.circuit_breaker.state.value}>"
+        )
+
+
+def _replace(config: ClientConfig, **changes: Any) -> ClientConfig:
+    return dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
