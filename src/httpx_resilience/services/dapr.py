@@ -1,0 +1,519 @@
+"""``DaprClient``: the Dapr sidecar's HTTP API with a breaker and retries (seed 004).
+
+::
+
+    async with get_dapr_client() as client:
+        await client.publish_event("pubsub", "topic", {"message": "data"})
+        await client.save_state("statestore", "key", {"value": "data"})
+        data = await client.get_state("statestore", "key")      # None when missing
+
+The sidecar is found at ``DAPR_HTTP_ENDPOINT``, else at
+``http://${DAPR_RUNTIME_HOST:-127.0.0.1}:${DAPR_HTTP_PORT:-3500}``; a
+``DAPR_API_TOKEN`` is sent as the ``dapr-api-token`` header (redacted in logs).
+
+**Non-blocking error handling.** By default the operations never raise for a
+failure of the sidecar or of the component behind it: ``publish_event``,
+``save_state``, ``save_bulk_state`` and ``delete_state`` return ``False``;
+``get_state`` and ``get_bulk_state`` return ``None``. The failure is logged
+(ERROR; WARNING while the breaker is open) with the operation and component,
+never the payload. Pass ``raise_on_error=True`` to get
+:class:`~httpx_resilience.ExternalServiceError` instead. Mistakes in the call
+itself (an empty store name) always raise.
+
+The client's breaker opens after 3 consecutive failures and probes again after
+60 s. State reads, writes and deletes are idempotent and retried; a publish is
+retried only when it certainly was not sent (a connection error), since a
+retry after a 5xx could deliver the event twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from .._clock import Clock
+from ..auth import APIKeyAuth
+from ..auth._secret import SecretLike, reveal
+from ..client import AsyncHTTPClient
+from ..config import ClientConfig
+from ..exceptions import (
+    CircuitBreakerOpenError,
+    ConfigurationError,
+    ExternalServiceError,
+    HTTPClientError,
+    InvalidRequestError,
+    ResponseDecodeError,
+)
+from ..models import HTTPResponse
+from ..observe.events import Observer
+from ..observe.redact import redact_url
+from ..policies.breaker import CircuitBreaker
+from .base_client import as_external_error, status_error
+from .registry import ServiceRegistry, default_registry
+
+__all__ = ["DaprClient", "dapr_endpoint", "get_dapr_client"]
+
+_log = logging.getLogger("httpx_resilience.dapr")
+
+SERVICE = "dapr"
+TOKEN_HEADER = "dapr-api-token"
+_IDEMPOTENT: Mapping[str, Any] = {"resilience": {"idempotent": True}}
+
+
+def dapr_endpoint(environ: Mapping[str, str] | None = None) -> str:
+    """The sidecar's HTTP endpoint from the environment.
+
+    ``DAPR_HTTP_ENDPOINT`` when set, else
+    ``http://${DAPR_RUNTIME_HOST:-127.0.0.1}:${DAPR_HTTP_PORT:-3500}``.
+
+    Raises:
+        ConfigurationError: ``DAPR_HTTP_ENDPOINT`` is not an http(s) URL, or
+            ``DAPR_HTTP_PORT`` is not a port number.
+    """
+    env = os.environ if environ is None else environ
+    endpoint = env.get("DAPR_HTTP_ENDPOINT", "").strip()
+    if endpoint:
+        url = httpx.URL(endpoint)
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ConfigurationError(
+                f"DAPR_HTTP_ENDPOINT must be an http(s) URL such as 'http://127.0.0.1:3500', "
+                f"got {redact_url(endpoint)!r}",
+                field="DAPR_HTTP_ENDPOINT",
+            )
+        return endpoint.rstrip("/")
+    host = env.get("DAPR_RUNTIME_HOST", "").strip() or "127.0.0.1"
+    raw = env.get("DAPR_HTTP_PORT", "").strip() or "3500"
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise ConfigurationError(
+            f"DAPR_HTTP_PORT must be a port number 1-65535, got {raw!r}", field="DAPR_HTTP_PORT"
+        )
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{int(raw)}"
+
+
+def _token(api_token: SecretLike | None) -> str | None:
+    if api_token is not None:
+        return reveal(api_token) or None
+    return os.environ.get("DAPR_API_TOKEN", "").strip() or None
+
+
+def _segment(kind: str, value: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRequestError(f"Dapr {kind} must be a non-empty string, got {value!r}")
+    return quote(value, safe="")
+
+
+def _metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
+    return {f"metadata.{k}": str(v) for k, v in (metadata or {}).items()}
+
+
+class DaprClient:
+    """A client of the Dapr sidecar's HTTP API (publish/subscribe and state).
+
+    Args:
+        endpoint: the sidecar's URL (see :func:`dapr_endpoint` for the default).
+        api_token: the Dapr API token (``DAPR_API_TOKEN`` by default).
+        timeout: seconds for one attempt.
+        retry_attempts: retries after the first attempt.
+        retry_backoff_factor: the first backoff delay, in seconds.
+        failure_threshold: consecutive failures that open the breaker.
+        recovery_timeout: seconds before the open breaker admits a probe.
+        raise_on_error: raise :class:`~httpx_resilience.ExternalServiceError`
+            instead of logging and returning ``False``/``None``.
+        http: an existing client to use (not closed by this one; the settings
+            above are then ignored), as :func:`get_dapr_client` does.
+        transport: the inner ``httpx`` transport (for tests).
+        observers: pipeline event hooks.
+        clock: the time source (a ``FakeClock`` in tests).
+
+    Raises:
+        ConfigurationError: the endpoint or a setting is invalid.
+    """
+
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        *,
+        api_token: SecretLike | None = None,
+        timeout: float = 30.0,
+        retry_attempts: int = 3,
+        retry_backoff_factor: float = 0.5,
+        failure_threshold: int = 3,
+        recovery_timeout: float = 60.0,
+        raise_on_error: bool = False,
+        http: AsyncHTTPClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        observers: Iterable[Observer] = (),
+        clock: Clock | None = None,
+    ) -> None:
+        self.raise_on_error = raise_on_error
+        if http is not None:
+            self.endpoint = http.base_url
+            self._http = http
+            self._owned = False
+            return
+        self.endpoint = (endpoint or dapr_endpoint()).rstrip("/")
+        token = _token(api_token)
+        self._http = AsyncHTTPClient(
+            self.endpoint,
+            config=ClientConfig(
+                timeout=timeout,
+                retry_attempts=retry_attempts,
+                retry_backoff_factor=retry_backoff_factor,
+            ),
+            auth=APIKeyAuth(token, name=TOKEN_HEADER) if token else None,
+            circuit_breaker=CircuitBreaker(
+                failure_threshold, recovery_timeout, name=SERVICE, half_open_max_calls=1,
+                clock=clock,
+            ),
+            service=SERVICE,
+            observers=observers,
+            transport=transport,
+            clock=clock,
+        )
+        self._owned = True
+
+    @property
+    def http_client(self) -> AsyncHTTPClient:
+        """The underlying client."""
+        return self._http
+
+    @property
+    def circuit_breaker(self) -> CircuitBreaker:
+        """The breaker guarding the sidecar."""
+        breaker = self._http.circuit_breaker
+        assert isinstance(breaker, CircuitBreaker)
+        return breaker
+
+    async def aclose(self) -> None:
+        """Close the connection pool (unless it was given as ``http=``)."""
+        if self._owned:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> DaprClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- publish / subscribe ----------------------------------------------------------
+
+    async def publish_event(
+        self,
+        pubsub: str,
+        topic: str,
+        data: Any,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> bool:
+        """Publish ``data`` to ``topic`` (``POST /v1.0/publish/{pubsub}/{topic}``).
+
+        Args:
+            pubsub: the pub/sub component's name.
+            topic: the topic.
+            data: the event: sent as JSON, or as is when it is ``bytes`` (or a
+                ``str`` with a non-JSON ``content_type``).
+            content_type: the ``Content-Type`` (``application/json`` by default;
+                ``application/cloudevents+json`` for a ready CloudEvent).
+            metadata: Dapr metadata, sent as ``metadata.<key>`` query parameters.
+
+        Returns:
+            ``True`` when the sidecar accepted the event; ``False`` on failure
+            (unless ``raise_on_error``).
+
+        Raises:
+            ExternalServiceError: with ``raise_on_error``, the publish failed.
+            InvalidRequestError: ``pubsub`` or ``topic`` is empty.
+        """
+        path = f"/v1.0/publish/{_segment('pubsub', pubsub)}/{_segment('topic', topic)}"
+        body: dict[str, Any] = {}
+        if isinstance(data, (bytes, bytearray)) or (
+            isinstance(data, str) and content_type and "json" not in content_type.lower()
+        ):
+            raw = data.encode() if isinstance(data, str) else bytes(data)
+            body["content"] = raw
+            body["headers"] = {"Content-Type": content_type or "application/octet-stream"}
+        else:
+            body["json"] = data
+            if content_type:
+                body["headers"] = {"Content-Type": content_type}
+        response = await self._send(
+            "publish_event", f"pubsub={pubsub!r} topic={topic!r}", "POST", path,
+            params=_metadata(metadata), **body,
+        )
+        return response is not None
+
+    # -- state ------------------------------------------------------------------------
+
+    async def save_state(
+        self,
+        store: str,
+        key: str,
+        value: Any,
+        *,
+        etag: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> bool:
+        """Save one value (``POST /v1.0/state/{store}`` with ``[{"key", "value"}]``).
+
+        Args:
+            store: the state store component's name.
+            key: the key.
+            value: a JSON-serialisable value.
+            etag: for optimistic concurrency (the save fails on a mismatch).
+            metadata: per-item Dapr metadata (``ttlInSeconds`` …).
+
+        Returns:
+            ``True`` when saved; ``False`` on failure (unless ``raise_on_error``).
+
+        Raises:
+            ExternalServiceError: with ``raise_on_error``, the save failed.
+            InvalidRequestError: ``store`` or ``key`` is empty.
+        """
+        item = _item(key, value, etag, metadata)
+        return await self._save(store, [item], f"store={store!r} key={key!r}")
+
+    async def save_bulk_state(
+        self, store: str, items: Mapping[str, Any] | Iterable[tuple[str, Any]]
+    ) -> bool:
+        """Save several values in one call (``POST /v1.0/state/{store}``).
+
+        Args:
+            store: the state store component's name.
+            items: a mapping or ``(key, value)`` pairs.
+
+        Returns:
+            ``True`` when all were saved; ``False`` on failure (unless ``raise_on_error``).
+
+        Raises:
+            ExternalServiceError: with ``raise_on_error``, the save failed.
+            InvalidRequestError: ``store`` or a key is empty, or ``items`` is empty.
+        """
+        pairs = list(items.items() if isinstance(items, Mapping) else items)
+        if not pairs:
+            raise InvalidRequestError("save_bulk_state: give at least one (key, value)")
+        body = [_item(k, v, None, None) for k, v in pairs]
+        return await self._save(store, body, f"store={store!r} keys={len(body)}")
+
+    async def _save(self, store: str, body: list[dict[str, Any]], what: str) -> bool:
+        path = f"/v1.0/state/{_segment('store', store)}"
+        response = await self._send(
+            "save_state", what, "POST", path, json=body, extensions=_IDEMPOTENT
+        )
+        return response is not None
+
+    async def get_state(
+        self,
+        store: str,
+        key: str,
+        *,
+        consistency: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Read one value (``GET /v1.0/state/{store}/{key}``).
+
+        Args:
+            store: the state store component's name.
+            key: the key.
+            consistency: ``"eventual"`` or ``"strong"``.
+            metadata: Dapr metadata query parameters.
+
+        Returns:
+            the value (parsed JSON, or text when it is not JSON); ``None``
+            when the key does not exist (204/404) or on failure (unless
+            ``raise_on_error``).
+
+        Raises:
+            ExternalServiceError: with ``raise_on_error``, the read failed.
+            InvalidRequestError: ``store`` or ``key`` is empty.
+        """
+        path = f"/v1.0/state/{_segment('store', store)}/{_segment('key', key)}"
+        params = _metadata(metadata)
+        if consistency:
+            params["consistency"] = consistency
+        response = await self._send(
+            "get_state", f"store={store!r} key={key!r}", "GET", path,
+            missing=(204, 404), params=params,
+        )
+        if response is None or response.status_code in (204, 404):
+            return None
+        return _value(response.content)
+
+    async def get_bulk_state(
+        self, store: str, keys: Iterable[str], *, parallelism: int | None = None
+    ) -> dict[str, Any] | None:
+        """Read several values (``POST /v1.0/state/{store}/bulk``).
+
+        Args:
+            store: the state store component's name.
+            keys: the keys.
+            parallelism: how many reads the sidecar runs at once.
+
+        Returns:
+            every requested key mapped to its value, or to ``None`` when it
+            does not exist; ``None`` on failure (unless ``raise_on_error``).
+
+        Raises:
+            ExternalServiceError: with ``raise_on_error``, the read failed.
+            InvalidRequestError: ``store`` or a key is empty.
+        """
+        wanted = list(keys)
+        for k in wanted:
+            _segment("key", k)
+        path = f"/v1.0/state/{_segment('store', store)}/bulk"
+        body: dict[str, Any] = {"keys": wanted}
+        if parallelism is not None:
+            body["parallelism"] = parallelism
+        response = await self._send(
+            "get_bulk_state", f"store={store!r} keys={len(wanted)}", "POST", path,
+            json=body, extensions=_IDEMPOTENT,
+        )
+        if response is None:
+            return None
+        found: dict[str, Any] = dict.fromkeys(wanted)
+        try:
+            items = response.json_data
+        except ResponseDecodeError as exc:
+            error = ExternalServiceError(
+                SERVICE, f"bulk state answer is not JSON: {exc.message}", response.status_code
+            )
+            self._failed("get_bulk_state", f"store={store!r}", error, exc)
+            return None
+        for item in items if isinstance(items, list) else []:
+            if isinstance(item, Mapping) and isinstance(item.get("key"), str):
+                found[item["key"]] = item.get("data")
+        return found
+
+    async def delete_state(self, store: str, key: str, *, etag: str | None = None) -> bool:
+        """Delete one value (``DELETE /v1.0/state/{store}/{key}``); a missing key is fine.
+
+        Args:
+            store: the state store component's name.
+            key: the key.
+            etag: delete only if the stored ETag matches (sent as ``If-Match``).
+
+        Returns:
+            ``True`` when deleted (or absent); ``False`` on failure (unless ``raise_on_error``).
+
+        Raises:
+            ExternalServiceError: with ``raise_on_error``, the delete failed.
+            InvalidRequestError: ``store`` or ``key`` is empty.
+        """
+        path = f"/v1.0/state/{_segment('store', store)}/{_segment('key', key)}"
+        headers = {"If-Match": etag} if etag else None
+        response = await self._send(
+            "delete_state", f"store={store!r} key={key!r}", "DELETE", path, headers=headers
+        )
+        return response is not None
+
+    # -- internals --------------------------------------------------------------------
+
+    async def _send(
+        self,
+        operation: str,
+        what: str,
+        method: str,
+        path: str,
+        *,
+        missing: tuple[int, ...] = (),
+        **kwargs: Any,
+    ) -> HTTPResponse | None:
+        """Send; return the response, or ``None`` after logging a failure (or raise)."""
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except (InvalidRequestError, ConfigurationError):
+            raise
+        except HTTPClientError as exc:
+            self._failed(operation, what, as_external_error(SERVICE, exc, method), exc)
+            return None
+        if response.is_success or response.status_code in missing:
+            _log.debug("Dapr %s ok (%s): HTTP %d", operation, what, response.status_code)
+            return response
+        self._failed(operation, what, status_error(SERVICE, response, method), None)
+        return None
+
+    def _failed(
+        self, operation: str, what: str, error: ExternalServiceError, cause: BaseException | None
+    ) -> None:
+        """Raise ``error`` with ``raise_on_error``; otherwise log it (the non-blocking mode)."""
+        if self.raise_on_error:
+            raise error from cause
+        level = logging.WARNING if isinstance(cause, CircuitBreakerOpenError) else logging.ERROR
+        _log.log(
+            level,
+            "Dapr %s failed (%s): %s", operation, what, error,
+            extra={"dapr_operation": operation, "status_code": error.status_code},
+        )
+
+    def __repr__(self) -> str:
+        state = self.circuit_breaker.state.value
+        return f"DaprClient({redact_url(self.endpoint)!r}, breaker={state})"
+
+
+def _item(
+    key: str, value: Any, etag: str | None, metadata: Mapping[str, str] | None
+) -> dict[str, Any]:
+    _segment("key", key)
+    item: dict[str, Any] = {"key": key, "value": value}
+    if etag:
+        item["etag"] = etag
+    if metadata:
+        item["metadata"] = dict(metadata)
+    return item
+
+
+def _value(content: bytes) -> Any:
+    try:
+        return json.loads(content)
+    except ValueError:
+        return content.decode("utf-8", "replace")
+
+
+@asynccontextmanager
+async def get_dapr_client(
+    *,
+    endpoint: str | None = None,
+    api_token: SecretLike | None = None,
+    raise_on_error: bool = False,
+    timeout: float = 30.0,
+    registry: ServiceRegistry | None = None,
+) -> AsyncIterator[DaprClient]:
+    """Yield a :class:`DaprClient` over the process's pooled sidecar connection.
+
+    The pool and its breaker are shared by every ``get_dapr_client()`` of the
+    event loop with the same endpoint, token and timeout, so failures add up
+    across calls and connections are reused; leaving the block keeps them open
+    (``aclose_all()`` closes them).
+
+    Args:
+        endpoint: the sidecar URL (see :func:`dapr_endpoint`).
+        api_token: the Dapr API token (``DAPR_API_TOKEN`` by default).
+        raise_on_error: raise instead of returning ``False``/``None``.
+        timeout: seconds for one attempt.
+        registry: where the pool lives (the process-wide registry by default).
+
+    Raises:
+        ConfigurationError: the endpoint is invalid.
+    """
+    reg = registry if registry is not None else default_registry()
+    url = (endpoint or dapr_endpoint()).rstrip("/")
+    token = _token(api_token)
+    digest = hashlib.sha256(token.encode()).hexdigest()[:16] if token else None
+
+    def build() -> AsyncHTTPClient:
+        return DaprClient(
+            url, api_token=token or "", timeout=timeout, clock=reg.clock,
+            transport=reg.transport, observers=reg.observers,
+        ).http_client
+
+    http = reg.shared(("dapr", url, digest, timeout), build)
+    yield DaprClient(http=http, raise_on_error=raise_on_error)
