@@ -304,3 +304,104 @@ def test_disabling_tls_verification_logs_one_warning(caplog: pytest.LogCaptureFi
         ResilientTransport(config=ClientConfig(verify_ssl=False))
     records = [r for r in caplog.records if r.name == "httpx_resilience.security"]
     assert len(records) == 1 and "verify_ssl=False" in records[0].getMessage()
+
+
+async def test_per_attempt_auth_is_reapplied_on_retry() -> None:
+    """A token provider is asked again before the retry, so the retry carries the fresh token."""
+    from httpx_resilience import BearerAuth
+
+    tokens = iter(["t1", "t2", "t3"])
+    clock = FakeClock()
+    sent: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers["authorization"])  # the request object is reused: copy now
+        return httpx.Response(503 if len(sent) == 1 else 200)
+
+    async with make(handler, clock) as c:
+        c.auth = BearerAuth(lambda: next(tokens))
+        r = await c.get("/a")
+    assert r.status_code == 200
+    assert sent == ["Bearer t1", "Bearer t2"]
+
+
+async def test_limiter_wait_is_reported_and_bounded_by_the_deadline() -> None:
+    """A limiter wait is counted in total_wait and reported; a wait past the deadline is a total timeout."""
+    from httpx_resilience import RequestTimeoutError, TokenBucketRateLimiter
+    from httpx_resilience.observe.events import LimiterWaited
+
+    clock = FakeClock()
+    events: list[object] = []
+    limiter = TokenBucketRateLimiter(rate=1, burst=1, clock=clock)
+    handler, _ = sequence(200)
+    async with make(handler, clock, rate_limiter=limiter, observers=[events.append]) as c:
+        await c.get("/a")
+        r = await c.get("/b")
+    assert r.extensions["resilience"].total_wait == pytest.approx(1.0)
+    assert any(isinstance(e, LimiterWaited) and e.waited == pytest.approx(1.0) for e in events)
+
+    slow = TokenBucketRateLimiter(rate=0.01, burst=1)
+    async with make(handler, clock, rate_limiter=slow, timeout=0.05, total_timeout=0.1) as c:
+        await c.get("/c")
+        with pytest.raises(RequestTimeoutError) as info:
+            await c.get("/d")
+    assert info.value.phase == "total"
+
+
+async def test_inner_timeout_under_the_deadline_is_a_total_timeout() -> None:
+    """When the deadline is the binding limit, an httpx timeout surfaces as RequestTimeoutError(total)."""
+    from httpx_resilience import RequestTimeoutError
+
+    clock = FakeClock()
+    handler, seen = sequence(httpx.ReadTimeout("slow"))
+    async with make(handler, clock, timeout=5.0, total_timeout=5.0) as c:
+        with pytest.raises(RequestTimeoutError) as info:
+            await c.get("/a")
+    assert info.value.phase == "total" and info.value.attempts == len(seen) == 2
+    assert isinstance(info.value.__cause__, httpx.ReadTimeout)
+
+
+async def test_no_timeout_and_stream_mode() -> None:
+    """With the attempt timeout overridden to None and stream mode on, the response is passed through."""
+    clock = FakeClock()
+    handler, _ = sequence(200)
+    async with make(handler, clock) as c:
+        r = await c.get("/a", extensions={"resilience": {"timeout": None, "stream": True}})
+        r2 = await c.get("/b", extensions={"resilience": {"stream": True}})
+    assert r.status_code == 200 and r2.status_code == 200
+
+
+async def test_cancelled_attempt_releases_the_half_open_probe() -> None:
+    """Cancelling a request during its half-open probe frees the probe slot."""
+    import asyncio
+
+    from httpx_resilience import CircuitBreaker, CircuitState
+
+    clock = FakeClock()
+    gate = asyncio.Event()
+
+    class Hanging(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            await gate.wait()
+            return httpx.Response(200)
+
+    breaker = CircuitBreaker(failure_threshold=1, recovery_timeout=5.0, clock=clock)
+    breaker.force_open()
+    clock.advance(6.0)
+    transport = ResilientTransport(Hanging(), circuit_breaker=breaker, clock=clock)
+    async with httpx.AsyncClient(transport=transport) as c:
+        task = asyncio.ensure_future(c.get("http://svc.test/x"))
+        await asyncio.sleep(0.01)
+        assert breaker.state is CircuitState.HALF_OPEN
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        gate.set()
+        r = await c.get("http://svc.test/x")
+    assert r.status_code == 200 and breaker.state is CircuitState.CLOSED
+
+
+def test_retry_must_be_a_policy() -> None:
+    """A retry= that is not a RetryPolicy is a ConfigurationError."""
+    with pytest.raises(ConfigurationError, match="RetryPolicy"):
+        ResilientTransport(retry=3)  # type: ignore[arg-type]

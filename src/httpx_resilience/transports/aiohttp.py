@@ -1,0 +1,542 @@
+"""``AiohttpTransport``: an ``httpx.AsyncBaseTransport`` over an ``aiohttp.ClientSession``.
+
+httpx keeps its API (``httpx.AsyncClient``, auth flows, cookies, redirects,
+decoding, :class:`~httpx_resilience.ResilientTransport`); aiohttp moves the
+bytes: its C HTTP parser and connection pool cost a fraction of httpcore's per
+request, and unlike httpcore's pool they do not degrade under concurrency.
+
+What the adapter keeps exactly as httpx's own transport does:
+
+- the request goes out with httpx's headers only: aiohttp adds no
+  ``User-Agent``, ``Accept``, ``Accept-Encoding`` or ``Content-Type`` of its
+  own, keeps no cookies (httpx does that), follows no redirects, and does not
+  resend a request on a dropped keep-alive connection (retrying is the
+  pipeline's decision, and a request counted once upstream is one attempt);
+- the response body is handed over raw (``auto_decompress=False``) with the
+  original headers, so httpx decodes ``gzip``/``br`` exactly once;
+- timeouts come from ``request.extensions["timeout"]`` and surface as
+  ``httpx.ConnectTimeout`` / ``httpx.ReadTimeout`` / ``httpx.PoolTimeout``;
+  aiohttp's errors surface as the ``httpx`` class httpx raises for the same
+  fault (see :func:`map_exception`);
+- ``limits`` caps connections in use (waiting callers get ``PoolTimeout``
+  after the pool timeout), ``keepalive_expiry`` bounds idle connections.
+
+Differences (aiohttp has no equivalent): HTTP/1.1 only; the ``write`` timeout
+is not enforced (the attempt timeout of ``ResilientTransport`` still bounds
+it); ``max_keepalive_connections`` is not a separate cap (idle connections are
+bounded by ``max_connections`` and expire after ``keepalive_expiry``); a
+``DELETE`` without a body carries ``Content-Length: 0``; SOCKS proxies are not
+supported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ssl
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, Final
+
+import httpx
+
+try:
+    import aiohttp
+    from aiohttp import http_exceptions as _http_exceptions
+    from yarl import URL as _YarlURL
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
+    raise ImportError(
+        "AiohttpTransport needs aiohttp: pip install 'httpx-resilience[aiohttp]'"
+    ) from exc
+
+from ..exceptions import ConfigurationError
+
+__all__ = ["AiohttpTransport", "map_exception"]
+
+DEFAULT_LIMITS: Final = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+"""The same defaults as ``httpx.AsyncHTTPTransport``."""
+
+# httpx already sets these (or deliberately leaves them out): aiohttp must not add its own.
+_SKIP_AUTO_HEADERS: Final = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
+_NO_TIMEOUT: Final = aiohttp.ClientTimeout()
+_HTTP_11: Final = b"HTTP/1.1"
+_URL_CACHE_SIZE: Final = 512
+_TIMEOUT_CACHE_SIZE: Final = 64
+
+Releaser = Callable[[], None]
+
+
+def _noop() -> None:
+    """The pool permit of a transport without a connection limit."""
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """Send httpx requests through ``aiohttp`` (HTTP/1.1).
+
+    Use it wherever httpx takes a transport::
+
+        inner = AiohttpTransport(limits=httpx.Limits(max_connections=64))
+        client = httpx.AsyncClient(transport=ResilientTransport(inner))
+        client = AsyncHTTPClient("https://api.example.com", transport=inner)
+
+    The ``aiohttp.ClientSession`` is created on the first request, inside the
+    running event loop, and closed by :meth:`aclose` (a later request opens a
+    new one, as httpx's own transport reopens connections). One transport
+    serves one event loop.
+
+    Args:
+        verify: ``True`` verifies TLS certificates with httpx's default context
+            (certifi, ``SSL_CERT_FILE``/``SSL_CERT_DIR``); ``False`` disables
+            verification; an :class:`ssl.SSLContext` is used as given; a
+            string is a CA bundle path (as httpx accepts).
+        limits: ``max_connections`` caps connections in use (``None``: no
+            cap); ``keepalive_expiry`` closes idle connections after that many
+            seconds (``None``: keep them); ``max_keepalive_connections=0`` or
+            ``keepalive_expiry=0`` closes every connection after its response.
+        proxy: an HTTP proxy URL (``"http://user:pass@proxy:3128"``) or an
+            ``httpx.Proxy`` (its ``auth`` and ``headers`` are sent to the
+            proxy); HTTPS targets are tunnelled with ``CONNECT``.
+        max_connections_per_host: an extra per-host cap (aiohttp's
+            ``limit_per_host``; waiting for it counts as connect time).
+        trust_env: read proxies from ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY``
+            (off by default: like httpx's transport, only the client reads them).
+        connector_options: extra keyword arguments for ``aiohttp.TCPConnector``
+            (``ttl_dns_cache``, ``family``, ``local_addr``, ...).
+
+    Raises:
+        ConfigurationError: a SOCKS or otherwise unsupported proxy, or a
+            negative ``max_connections_per_host``.
+    """
+
+    def __init__(
+        self,
+        *,
+        verify: ssl.SSLContext | str | bool = True,
+        limits: httpx.Limits = DEFAULT_LIMITS,
+        proxy: str | httpx.URL | httpx.Proxy | None = None,
+        max_connections_per_host: int | None = None,
+        trust_env: bool = False,
+        connector_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        if max_connections_per_host is not None and max_connections_per_host < 0:
+            raise ConfigurationError(
+                f"max_connections_per_host must be >= 0, got {max_connections_per_host!r}",
+                field="max_connections_per_host",
+            )
+        self.verify = verify
+        self.limits = limits
+        self.max_connections_per_host = max_connections_per_host
+        self.trust_env = trust_env
+        self._connector_options = dict(connector_options or {})
+        self._request_options: dict[str, Any] = _proxy_options(proxy)
+        self.proxy = self._request_options.get("proxy")
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pool: asyncio.Semaphore | None = None
+        self._urls: dict[str, _YarlURL] = {}
+        self._timeouts: dict[tuple[float | None, float | None], aiohttp.ClientTimeout] = {}
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    @property
+    def session(self) -> aiohttp.ClientSession | None:
+        """The ``aiohttp.ClientSession`` in use, or ``None`` before the first request."""
+        return self._session
+
+    def _open(self) -> aiohttp.ClientSession:
+        """Create the session and its connector in the running loop (first request)."""
+        loop = asyncio.get_running_loop()
+        limits = self.limits
+        max_connections = limits.max_connections
+        expiry = limits.keepalive_expiry
+        force_close = limits.max_keepalive_connections == 0 or expiry == 0
+        connector = aiohttp.TCPConnector(
+            limit=max_connections or 0,
+            limit_per_host=self.max_connections_per_host or 0,
+            keepalive_timeout=None if force_close else expiry,
+            force_close=force_close,
+            ssl=_ssl_option(self.verify),
+            **self._connector_options,
+        )
+        session = aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            skip_auto_headers=_SKIP_AUTO_HEADERS,
+            auto_decompress=False,
+            timeout=_NO_TIMEOUT,
+            trust_env=self.trust_env,
+            requote_redirect_url=False,
+        )
+        # aiohttp silently resends an idempotent request once when a kept-alive
+        # connection drops; httpx does not, and the retry policy must see every
+        # attempt (a fault counted once upstream is one attempt, not two).
+        if hasattr(session, "_retry_connection"):
+            session._retry_connection = False
+        self._pool = asyncio.Semaphore(max_connections) if max_connections else None
+        self._loop = loop
+        self._session = session
+        return session
+
+    async def aclose(self) -> None:
+        """Close the session and every pooled connection (idempotent)."""
+        session, self._session = self._session, None
+        self._pool = None
+        self._loop = None
+        if session is not None:
+            await session.close()
+
+    # -- the request ------------------------------------------------------------------
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` and return the response with its body still to be read.
+
+        Raises:
+            httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout,
+            httpx.ReadError, httpx.ReadTimeout, httpx.WriteError,
+            httpx.RemoteProtocolError, httpx.ProxyError, httpx.UnsupportedProtocol:
+                as httpx's own transport raises them for the same fault.
+            RuntimeError: the transport is used from a second event loop.
+        """
+        session = self._session
+        if session is None:
+            session = self._open()
+        elif self._loop is not asyncio.get_running_loop():
+            raise RuntimeError(
+                "AiohttpTransport is bound to the event loop it was first used in; "
+                "create one transport per event loop (or aclose() it before switching)"
+            )
+        url = request.url
+        scheme = url.scheme
+        if scheme != "http" and scheme != "https":
+            raise httpx.UnsupportedProtocol(
+                f"Request URL has an unsupported protocol '{scheme}://'."
+                if scheme
+                else "Request URL is missing an 'http://' or 'https://' protocol.",
+                request=request,
+            )
+        ext = request.extensions
+        phases: Mapping[str, float | None] | None = ext.get("timeout")
+        timeout = self._timeout(phases) if phases else _NO_TIMEOUT
+
+        stream = request.stream
+        data: Any
+        chunked = False
+        if isinstance(stream, httpx.ByteStream):
+            data = request.content or None
+        else:
+            data = _body(stream)
+            chunked = True
+        headers = _headers(request.headers.raw, chunked)
+
+        release = await self._acquire(phases, request)
+        try:
+            response = await session.request(
+                request.method,
+                self._url(str(url)),
+                headers=headers,
+                data=data,
+                allow_redirects=False,
+                timeout=timeout,
+                server_hostname=ext.get("sni_hostname"),
+                **self._request_options,
+            )
+        except BaseException as exc:
+            release()
+            mapped = map_exception(exc, request)
+            if mapped is None:
+                raise
+            if mapped is exc.__cause__:
+                raise mapped from None
+            raise mapped from exc
+
+        content = response.content
+        extensions = {
+            "http_version": _HTTP_11 if response.version == (1, 1) else _version(response),
+            "reason_phrase": (response.reason or "").encode("ascii", "replace"),
+        }
+        if content.is_eof() and content.exception() is None:
+            # The whole body is already here (small responses arrive with the
+            # head): hand it over and free the connection at once.
+            try:
+                body = content.read_nowait()
+            finally:
+                response.release()
+                release()
+            return httpx.Response(
+                response.status,
+                headers=response.raw_headers,
+                stream=httpx.ByteStream(body),
+                extensions=extensions,
+            )
+        return httpx.Response(
+            response.status,
+            headers=response.raw_headers,
+            stream=_ResponseStream(response, request, release),
+            extensions=extensions,
+        )
+
+    async def _acquire(
+        self, phases: Mapping[str, float | None] | None, request: httpx.Request
+    ) -> Releaser:
+        """Take a connection permit, waiting at most the pool timeout (``httpx.PoolTimeout``)."""
+        pool = self._pool
+        if pool is None:
+            return _noop
+        if not pool.locked():
+            await pool.acquire()  # free permit: returns without suspending
+            return pool.release
+        wait = phases.get("pool") if phases else None
+        if wait is None:
+            await pool.acquire()
+            return pool.release
+        try:
+            await asyncio.wait_for(pool.acquire(), wait)
+        except asyncio.TimeoutError:
+            raise httpx.PoolTimeout(
+                f"No connection became free within the pool timeout ({wait:g} s; "
+                f"max_connections={self.limits.max_connections})",
+                request=request,
+            ) from None
+        return pool.release
+
+    def _url(self, raw: str) -> _YarlURL:
+        """httpx URLs are already percent-encoded: parse once, skip re-quoting, cache."""
+        urls = self._urls
+        parsed = urls.get(raw)
+        if parsed is None:
+            if len(urls) >= _URL_CACHE_SIZE:
+                urls.clear()
+            parsed = urls[raw] = _YarlURL(raw, encoded=True)
+        return parsed
+
+    def _timeout(self, phases: Mapping[str, float | None]) -> aiohttp.ClientTimeout:
+        """httpx's per-phase timeouts as an ``aiohttp.ClientTimeout`` (cached per pair).
+
+        ``connect`` bounds DNS, TCP and TLS (aiohttp's ``connect`` and
+        ``sock_connect``); ``read`` is the longest wait for any read
+        (``sock_read``); ``pool`` is enforced by :meth:`_acquire`.
+        """
+        key = (phases.get("connect"), phases.get("read"))
+        timeout = self._timeouts.get(key)
+        if timeout is None:
+            if len(self._timeouts) >= _TIMEOUT_CACHE_SIZE:
+                self._timeouts.clear()
+            connect, read = key
+            timeout = self._timeouts[key] = aiohttp.ClientTimeout(
+                total=None, connect=connect, sock_connect=connect, sock_read=read
+            )
+        return timeout
+
+    def __repr__(self) -> str:
+        state = "open" if self._session is not None else "idle"
+        return (
+            f"AiohttpTransport({state}, max_connections={self.limits.max_connections}, "
+            f"keepalive_expiry={self.limits.keepalive_expiry}, "
+            f"proxy={'yes' if self.proxy else 'no'})"
+        )
+
+
+class _ResponseStream(httpx.AsyncByteStream):
+    """The body of an aiohttp response, read as it arrives; closing frees the connection."""
+
+    __slots__ = ("_closed", "_release", "_request", "_response")
+
+    def __init__(
+        self, response: aiohttp.ClientResponse, request: httpx.Request, release: Releaser
+    ) -> None:
+        self._response = response
+        self._request = request
+        self._release = release
+        self._closed = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        content = self._response.content
+        try:
+            while True:
+                chunk = await content.readany()
+                if not chunk:
+                    return
+                yield chunk
+        except Exception as exc:
+            mapped = map_exception(exc, self._request, self._response)
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        response = self._response
+        try:
+            if response.content.at_eof():
+                response.release()  # read to the end: the connection goes back to the pool
+            else:
+                response.close()  # closed early: the connection cannot be reused
+        finally:
+            self._release()
+
+
+# -- requests ----------------------------------------------------------------------------
+
+
+async def _body(stream: httpx.AsyncByteStream | httpx.SyncByteStream) -> AsyncIterator[bytes]:
+    """A streamed request body (async generator, multipart) as aiohttp reads it."""
+    if isinstance(stream, httpx.AsyncByteStream):
+        async for chunk in stream:
+            yield chunk
+    else:
+        for chunk in stream:
+            yield chunk
+
+
+def _headers(raw: list[tuple[bytes, bytes]], chunked: bool) -> list[tuple[str, str]]:
+    """httpx's headers, names as given, for aiohttp (which writes them as UTF-8).
+
+    For a streamed body aiohttp frames ``Transfer-Encoding: chunked`` itself
+    and refuses the header, so it is left out (a ``Content-Length`` is kept).
+    """
+    try:
+        pairs = [(k.decode(), v.decode()) for k, v in raw]
+    except UnicodeDecodeError:
+        pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
+    if chunked:
+        pairs = [
+            (k, v)
+            for k, v in pairs
+            if not (k.lower() == "transfer-encoding" and v.strip().lower() == "chunked")
+        ]
+    return pairs
+
+
+def _version(response: aiohttp.ClientResponse) -> bytes:
+    major, minor = response.version or (1, 1)
+    return f"HTTP/{major}.{minor}".encode()
+
+
+def _ssl_option(verify: ssl.SSLContext | str | bool) -> ssl.SSLContext | bool:
+    """aiohttp's ``ssl=`` for httpx's ``verify=``: the same CA bundle httpx would use."""
+    if verify is False:
+        return False
+    if isinstance(verify, ssl.SSLContext):
+        return verify
+    return httpx.create_ssl_context(verify=verify)
+
+
+def _proxy_options(proxy: str | httpx.URL | httpx.Proxy | None) -> dict[str, Any]:
+    """Per-request ``proxy``/``proxy_headers`` keyword arguments for aiohttp.
+
+    Raises:
+        ConfigurationError: a proxy scheme aiohttp cannot use (SOCKS).
+    """
+    if proxy is None:
+        return {}
+    if not isinstance(proxy, httpx.Proxy):
+        proxy = httpx.Proxy(proxy)
+    url = proxy.url
+    if url.scheme not in ("http", "https"):
+        raise ConfigurationError(
+            f"AiohttpTransport supports HTTP(S) proxies only, not {url.scheme}:// "
+            "(use the httpx transport with httpx[socks] for SOCKS)",
+            field="proxy",
+        )
+    headers = dict(proxy.headers)
+    if proxy.auth is not None:
+        user, password = proxy.auth
+        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        headers["Proxy-Authorization"] = f"Basic {token}"
+    options: dict[str, Any] = {"proxy": str(proxy.url.copy_with(username=None, password=None))}
+    if headers:
+        options["proxy_headers"] = headers
+    return options
+
+
+# -- errors ------------------------------------------------------------------------------
+
+
+def map_exception(
+    exc: BaseException,
+    request: httpx.Request,
+    response: aiohttp.ClientResponse | None = None,
+) -> BaseException | None:
+    """The httpx exception that httpx's own transport raises for the same fault.
+
+    ======================================  ==========================================
+    aiohttp                                 httpx
+    ======================================  ==========================================
+    ConnectionTimeoutError                  ConnectTimeout
+    SocketTimeoutError, ServerTimeoutError  ReadTimeout
+    ClientHttpProxyError                    ProxyError
+    ClientConnectorError (refused, DNS,     ConnectError
+    TLS, certificate, proxy unreachable),
+    ServerFingerprintMismatch
+    ServerDisconnectedError (closed before  RemoteProtocolError
+    the response head)
+    ClientConnectionResetError (writing to  WriteError
+    a closed connection)
+    ClientOSError (ECONNRESET while         ReadError
+    reading), other ClientConnectionError
+    ClientPayloadError: reset mid-body      ReadError
+    ClientPayloadError: body cut short,     RemoteProtocolError
+    bad chunk framing
+    ClientResponseError, HttpProcessingError RemoteProtocolError
+    (malformed response head)
+    InvalidURL, NonHttpUrlClientError       UnsupportedProtocol
+    an error raised by the request body     that error itself
+    ======================================  ==========================================
+
+    Args:
+        exc: the exception aiohttp raised.
+        request: the request, attached to the httpx exception.
+        response: the response whose body was being read, if any (used to tell
+            a reset from a clean close).
+
+    Returns:
+        The exception to raise, or ``None`` when ``exc`` is not aiohttp's (it
+        propagates unchanged: cancellation, errors from the caller's code).
+    """
+    message = str(exc) or type(exc).__name__
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return httpx.ConnectTimeout(message, request=request)
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        return httpx.ReadTimeout(message, request=request)
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        return httpx.ProxyError(message, request=request)
+    if isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ServerFingerprintMismatch)):
+        return httpx.ConnectError(message, request=request)
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return httpx.RemoteProtocolError(
+            f"Server disconnected without sending a response ({message})", request=request
+        )
+    if isinstance(exc, (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError)):
+        return httpx.UnsupportedProtocol(message, request=request)
+    if isinstance(exc, aiohttp.ClientConnectionError):
+        cause = exc.__cause__
+        if cause is not None and not isinstance(cause, (OSError, aiohttp.ClientError)):
+            return cause  # the request body's own iterator failed: raise its error
+        if isinstance(exc, aiohttp.ClientConnectionResetError):
+            return httpx.WriteError(message, request=request)
+        return httpx.ReadError(message, request=request)
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        if _was_reset(exc, response):
+            return httpx.ReadError(message, request=request)
+        return httpx.RemoteProtocolError(message, request=request)
+    if isinstance(exc, (aiohttp.ClientResponseError, _http_exceptions.HttpProcessingError)):
+        return httpx.RemoteProtocolError(message, request=request)
+    if isinstance(exc, aiohttp.ClientError):
+        return httpx.TransportError(message, request=request)
+    return None
+
+
+def _was_reset(exc: BaseException, response: aiohttp.ClientResponse | None) -> bool:
+    """Whether a body error came from a reset connection (httpx: ``ReadError``).
+
+    aiohttp reports both a reset and a clean close mid-body as
+    ``ClientPayloadError``; the connection's own error, or the OS error named
+    in the message, tells them apart.
+    """
+    connection = response.connection if response is not None else None
+    protocol = connection.protocol if connection is not None else None
+    if protocol is not None and isinstance(protocol.exception(), OSError):
+        return True
+    text = str(exc)
+    return "ConnectionResetError" in text or "BrokenPipeError" in text
