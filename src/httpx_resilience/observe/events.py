@@ -30,33 +30,39 @@ _log = logging.getLogger("httpx_resilience.observe")
 
 
 @dataclass(frozen=True, slots=True)
-class AttemptStarted:
+class _RequestEvent:
+    """Fields every per-request event carries (the URL is already redacted)."""
+
+    request_id: str | None
+    method: str
+    url: str
+    host: str
+
+
+@dataclass(frozen=True, slots=True)
+class _AttemptEvent(_RequestEvent):
+    """Fields of events about one attempt (``attempt`` counts from 1)."""
+
+    attempt: int
+    max_attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptStarted(_AttemptEvent):
     """An attempt (the first, a retry) is about to be sent.
 
     ``headers`` are the live request headers, so a tracing observer can inject
     ``traceparent``; ``attempt`` counts from 1 (``resend_count`` is ``attempt - 1``).
     """
 
-    request_id: str | None
-    method: str
-    url: str
-    host: str
-    attempt: int
-    max_attempts: int
     headers: Any = None
     service: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class AttemptFailed:
+class AttemptFailed(_AttemptEvent):
     """One attempt failed (an exception or a retryable/failing status)."""
 
-    request_id: str | None
-    method: str
-    url: str
-    host: str
-    attempt: int
-    max_attempts: int
     duration: float
     status_code: int | None = None
     error_type: str | None = None
@@ -64,28 +70,18 @@ class AttemptFailed:
 
 
 @dataclass(frozen=True, slots=True)
-class RetryScheduled:
+class RetryScheduled(_AttemptEvent):
     """A retry will be made after ``delay`` seconds."""
 
-    request_id: str | None
-    method: str
-    url: str
-    host: str
-    attempt: int
-    max_attempts: int
     delay: float
     reason: str
     retry_after: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class RequestFinished:
+class RequestFinished(_RequestEvent):
     """A logical request ended: ``outcome`` is ``"success"`` or ``"failure"``."""
 
-    request_id: str | None
-    method: str
-    url: str
-    host: str
     attempts: int
     elapsed: float
     outcome: str
@@ -124,13 +120,9 @@ class BulkheadRejected:
 
 
 @dataclass(frozen=True, slots=True)
-class HedgeFired:
+class HedgeFired(_RequestEvent):
     """A hedged attempt was started because the first was still running after ``delay``."""
 
-    request_id: str | None
-    method: str
-    url: str
-    host: str
     hedge_number: int
     delay: float
 

@@ -185,15 +185,11 @@ class LoggingObserver:
 
     def __call__(self, event: Event) -> None:
         """Log ``event`` if it is one this observer reports and its level is on."""
-        kind = type(event)
-        if kind is RequestFinished:
-            assert isinstance(event, RequestFinished)
+        if type(event) is RequestFinished:
             self._finished(event)
-        elif kind is AttemptFailed:
-            assert isinstance(event, AttemptFailed)
+        elif type(event) is AttemptFailed:
             self._attempt_failed(event)
-        elif kind is LimiterWaited:
-            assert isinstance(event, LimiterWaited)
+        elif type(event) is LimiterWaited:
             if self.logger.isEnabledFor(logging.DEBUG):
                 self.logger.debug(
                     "Waited %.3f s for the rate limiter of %s",
@@ -204,8 +200,7 @@ class LoggingObserver:
                         "request_id": event.request_id,
                     },
                 )
-        elif kind is BulkheadRejected:
-            assert isinstance(event, BulkheadRejected)
+        elif type(event) is BulkheadRejected:
             self.logger.warning(
                 "Bulkhead for %s is full (%d running, %d queued): request refused",
                 event.host, event.max_concurrent, event.max_queue,
@@ -224,6 +219,7 @@ class LoggingObserver:
             return
         url = self.redactor.url(ev.url)
         attempts = f"{ev.attempts} attempt{'' if ev.attempts == 1 else 's'}"
+        args: tuple[object, ...]
         if ok:
             text, args = "%s %s -> %s in %.3f s (%s)", (ev.status_code,)
         else:

@@ -433,12 +433,12 @@ class DaprClient:
         except (InvalidRequestError, ConfigurationError):
             raise
         except HTTPClientError as exc:
-            self._failed(operation, what, as_external_error(SERVICE, exc, method), exc)
+            self._failed(operation, what, as_external_error(SERVICE, exc, method, path), exc)
             return None
         if response.is_success or response.status_code in missing:
             _log.debug("Dapr %s ok (%s): HTTP %d", operation, what, response.status_code)
             return response
-        self._failed(operation, what, status_error(SERVICE, response, method), None)
+        self._failed(operation, what, status_error(SERVICE, response, method, path), None)
         return None
 
     def _failed(

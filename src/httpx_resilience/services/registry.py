@@ -236,15 +236,14 @@ class ServiceRegistry:
 
         def build() -> ServiceClient:
             breaker = CircuitBreaker(
-                threshold, cooldown, name=service_key(name), half_open_max_calls=1,
-                clock=self.clock,
+                threshold, cooldown, name=name, half_open_max_calls=1, clock=self.clock
             )
             _log.debug(
                 "Creating the pooled client of service %r (%s)",
                 name, redact_url(service.base_url),
             )
             return ServiceClient(
-                service_key(name),
+                name,
                 service.base_url,
                 shared=True,
                 config=config,

@@ -23,16 +23,17 @@ import os
 import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
 from .._clock import Clock
 from ..auth import BearerAuth
 from ..auth._secret import SecretLike
-from ..exceptions import ConfigurationError, ExternalServiceError
+from ..exceptions import ConfigurationError, ExternalServiceError, InvalidRequestError
 from ..observe.events import Observer
 from ..observe.redact import mask_pii
-from ..policies.breaker import BreakerTransition, CircuitBreaker, CircuitState
+from ..policies.breaker import CircuitBreaker, CircuitState
 from ..policies.retry import RetryPolicy
 from ..settings import Settings
 from .base_client import BaseAPIClient
@@ -90,7 +91,8 @@ def trim_results(payload: Any, limit: int = MAX_RESULTS) -> dict[str, Any]:
         else item
         for item in items[:limit]
     ]
-    return {"items": shown, "total": total if total is not None else len(items), "shown": len(shown)}
+    count_all = total if total is not None else len(items)
+    return {"items": shown, "total": count_all, "shown": len(shown)}
 
 
 def _masked(params: Mapping[str, Any]) -> dict[str, str]:
@@ -167,7 +169,6 @@ class StoreClient(BaseAPIClient):
             gauge = self.gauge
             gauge.set(GAUGE_VALUES[breaker.state])
             breaker.add_listener(lambda t: gauge.set(GAUGE_VALUES[t.new]))
-        breaker.add_listener(_log_transition)
 
     # -- endpoints ---------------------------------------------------------------------
 
@@ -247,16 +248,10 @@ class StoreClient(BaseAPIClient):
 
 
 def _id(tire_id: str | int) -> str:
-    from urllib.parse import quote
-
     text = str(tire_id).strip()
     if not text:
-        raise ValueError("tire_id must not be empty")
+        raise InvalidRequestError("tire_id must not be empty")
     return quote(text, safe="")
-
-
-def _log_transition(t: BreakerTransition) -> None:
-    _log.info("Store API circuit breaker: %s -> %s (%s)", t.old.value, t.new.value, t.reason)
 
 
 _GAUGES: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
