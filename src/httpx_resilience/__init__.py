@@ -59,6 +59,16 @@ from .policies.hedging import HedgingPolicy
 from .policies.limiter import RateLimiter, SlidingWindowRateLimiter, TokenBucketRateLimiter
 from .policies.retry import RetryPolicy
 from .serializers import FormSerializer, JSONSerializer
+from .services import (
+    BaseAPIClient,
+    DaprClient,
+    ServiceClient,
+    ServiceRegistry,
+    StoreClient,
+    get_dapr_client,
+    get_service_client,
+)
+from .settings import ServiceSettings, Settings
 from .transport import ResilienceInfo, ResilientTransport
 
 __version__ = "0.1.0"
@@ -68,6 +78,7 @@ __all__ = [
     "AsyncHTTPClient",
     "AuthHandler",
     "AuthenticationError",
+    "BaseAPIClient",
     "BasicAuth",
     "BearerAuth",
     "BreakerTransition",
@@ -78,6 +89,7 @@ __all__ = [
     "CircuitState",
     "ClientConfig",
     "ConfigurationError",
+    "DaprClient",
     "ExternalServiceError",
     "FallbackAuth",
     "FormSerializer",
@@ -108,10 +120,17 @@ __all__ = [
     "RetryPolicy",
     "RetryStats",
     "Secret",
+    "ServiceClient",
+    "ServiceRegistry",
+    "ServiceSettings",
+    "Settings",
     "SlidingWindowRateLimiter",
+    "StoreClient",
     "TokenBucketRateLimiter",
     "TokenCache",
     "__version__",
+    "get_dapr_client",
+    "get_service_client",
     "retry_async",
     "with_api_retry",
     "with_network_retry",

@@ -47,6 +47,7 @@ ENV_PREFIX = "HTTP_CLIENT_"
 _log = logging.getLogger("httpx_resilience.settings")
 _SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _SECRET_WORDS = ("key", "token", "secret", "password")
+_HOST = re.compile(r"[A-Za-z0-9._:-]+")  # a name, IPv4 or IPv6 (httpx drops the brackets)
 
 
 def service_key(name: str) -> str:
@@ -118,6 +119,9 @@ class ServiceSettings(BaseModel):
     follow_redirects: bool | None = None
     headers: dict[str, str] = Field(default_factory=dict)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise _frozen(type(self).__name__, name)
+
     @field_validator("base_url")
     @classmethod
     def _check_url(cls, value: str) -> str:
@@ -126,7 +130,7 @@ class ServiceSettings(BaseModel):
             parsed = httpx.URL(url)
         except httpx.InvalidURL:
             parsed = httpx.URL("invalid:")
-        if parsed.scheme not in ("http", "https") or not parsed.host:
+        if parsed.scheme not in ("http", "https") or not _HOST.fullmatch(parsed.host):
             raise ValueError(
                 f"needs an http:// or https:// URL with a host, e.g. "
                 f"'https://api.example.com', got {redact_url(url)!r}"
@@ -196,6 +200,14 @@ class ServiceSettings(BaseModel):
         return primary or key
 
 
+def _frozen(cls_name: str, name: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"{cls_name} is immutable: build a new one instead, e.g. "
+        f"{cls_name}(**{{**old.model_dump(), {name!r}: new_value}})",
+        field=name,
+    )
+
+
 def _pick(value: Any, default: Any) -> Any:
     return default if value is None else value
 
@@ -258,11 +270,14 @@ class Settings(BaseSettings):
         try:
             super().__init__(**values)
         except ValidationError as exc:
-            from_file = values.get("config_file") or _env_lookup(os.environ, "config_file")
+            from_file = values.get("config_file") or os.environ.get(env_var_for("config_file"))
             raise _from_validation_error(exc, from_file=bool(from_file)) from None
         except SettingsError as exc:
             raise _from_settings_error(exc) from None
         _warn_unknown_env(os.environ)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise _frozen(type(self).__name__, name)
 
     @_model_validator(mode="before")
     @classmethod
@@ -367,18 +382,13 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigurationError(
             f"The config file {where} is not valid TOML: {exc}", field="config_file"
         ) from None
-    if "config_file" in data:
-        raise ConfigurationError(
-            f"The config file {where} cannot set config_file itself", field="config_file"
-        )
-    unknown = [k for k in data if k not in Settings.model_fields]
-    if unknown:
-        close = difflib.get_close_matches(unknown[0], list(Settings.model_fields), n=1)
-        maybe = f"; did you mean {close[0]!r}?" if close else ""
-        raise ConfigurationError(
-            f"The config file {where} has an unknown setting {unknown[0]!r}{maybe}",
-            field=unknown[0],
-        )
+    for key in data:
+        if key not in Settings.model_fields or key == "config_file":
+            close = difflib.get_close_matches(key, list(Settings.model_fields), n=1)
+            maybe = f"; did you mean {close[0]!r}?" if close and close[0] != key else ""
+            raise ConfigurationError(
+                f"The config file {where} cannot set {key!r}{maybe}", field=key
+            )
     services = data.get("services", {})
     if not isinstance(services, dict) or not all(isinstance(v, dict) for v in services.values()):
         raise ConfigurationError(
@@ -421,11 +431,6 @@ def _normalize_services(services: Mapping[Any, Any]) -> dict[str, Any]:
 # -- error messages -----------------------------------------------------------------------
 
 
-def _env_lookup(environ: Mapping[str, str], name: str) -> str | None:
-    wanted = env_var_for(name)
-    return next((v for k, v in environ.items() if k.upper() == wanted and v.strip()), None)
-
-
 def _from_validation_error(exc: ValidationError, *, from_file: bool) -> ConfigurationError:
     problems: list[str] = []
     first_field: str | None = None
@@ -451,10 +456,8 @@ def _describe_error(kind: str, loc: tuple[str, ...], msg: str, value: Any) -> st
         close = difflib.get_close_matches(loc[-1], list(parent.model_fields), n=1)
         maybe = f"; did you mean {close[0]!r}?" if close else ""
         return f"{where} is not a setting{maybe}"
-    if kind == "missing":
-        if len(loc) == 3 and loc[0] == "services":
-            return f"{where} is required: service {loc[1]!r} has settings but no {loc[2]}"
-        return f"{where} is required"
+    if kind == "missing":  # only a service's base_url is required
+        return f"{where} is required: service {loc[1]!r} has settings but no {loc[-1]}"
     text = msg[0].lower() + msg[1:] if msg else "is invalid"
     text = text.removeprefix("value error, ")
     shown = "" if "got " in text else _show(loc, value)
@@ -464,10 +467,9 @@ def _describe_error(kind: str, loc: tuple[str, ...], msg: str, value: Any) -> st
 def _show(loc: tuple[str, ...], value: Any) -> str:
     if any(word in part.lower() for part in loc for word in _SECRET_WORDS):
         return ""  # never echo a credential
-    if isinstance(value, (str, int, float, bool)) and not isinstance(value, Mapping):
-        text = redact_url(value) if isinstance(value, str) else repr(value)
-        return f" (got {text[:60]!r})" if isinstance(value, str) else f" (got {text[:60]})"
-    return ""
+    if isinstance(value, str):
+        return f" (got {redact_url(value)[:60]!r})"
+    return f" (got {value!r})" if isinstance(value, (int, float)) else ""
 
 
 def _from_settings_error(exc: SettingsError) -> ConfigurationError:
@@ -483,14 +485,18 @@ def _from_settings_error(exc: SettingsError) -> ConfigurationError:
     return ConfigurationError(f"{var} could not be parsed: {exc}.{hint}", field=field)
 
 
+_WARNED: set[str] = set()  # each stray variable is reported once per process
+
+
 def _warn_unknown_env(environ: Mapping[str, str]) -> None:
     fields = list(Settings.model_fields)
     for var in environ:
-        if not var.upper().startswith(ENV_PREFIX):
+        if not var.upper().startswith(ENV_PREFIX) or var in _WARNED:
             continue
         name = var[len(ENV_PREFIX) :].split("__", 1)[0].lower()
         if name in Settings.model_fields:
             continue
+        _WARNED.add(var)
         close = difflib.get_close_matches(name, fields, n=1)
         maybe = f"; did you mean {env_var_for(close[0])}?" if close else ""
         _log.warning(

@@ -22,6 +22,8 @@ EXPECTED = {
     "RetryBudget", "RetryExhaustedError", "RetryPolicy", "RetryStats", "Secret",
     "SlidingWindowRateLimiter", "TokenBucketRateLimiter", "TokenCache", "__version__",
     "retry_async", "with_api_retry", "with_network_retry", "with_retry",
+    "BaseAPIClient", "DaprClient", "ServiceClient", "ServiceRegistry", "StoreClient",
+    "get_dapr_client", "get_service_client", "ServiceSettings", "Settings",
 }
 
 

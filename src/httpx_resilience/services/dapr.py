@@ -11,14 +11,13 @@ The sidecar is found at ``DAPR_HTTP_ENDPOINT``, else at
 ``http://${DAPR_RUNTIME_HOST:-127.0.0.1}:${DAPR_HTTP_PORT:-3500}``; a
 ``DAPR_API_TOKEN`` is sent as the ``dapr-api-token`` header (redacted in logs).
 
-**Non-blocking error handling.** By default the operations never raise for a
-failure of the sidecar or of the component behind it: ``publish_event``,
-``save_state``, ``save_bulk_state`` and ``delete_state`` return ``False``;
-``get_state`` and ``get_bulk_state`` return ``None``. The failure is logged
-(ERROR; WARNING while the breaker is open) with the operation and component,
-never the payload. Pass ``raise_on_error=True`` to get
-:class:`~httpx_resilience.ExternalServiceError` instead. Mistakes in the call
-itself (an empty store name) always raise.
+**Non-blocking error handling.** By default a failure of the sidecar (or of the
+component behind it) never raises: ``publish_event``, ``save_state``,
+``save_bulk_state`` and ``delete_state`` return ``False``; ``get_state`` and
+``get_bulk_state`` return ``None``. It is logged (ERROR; WARNING while the
+breaker is open) with the operation and component, never the payload.
+``raise_on_error=True`` raises :class:`~httpx_resilience.ExternalServiceError`
+instead. Mistakes in the call itself (an empty store name) always raise.
 
 The client's breaker opens after 3 consecutive failures and probes again after
 60 s. State reads, writes and deletes are idempotent and retried; a publish is
@@ -65,7 +64,8 @@ _log = logging.getLogger("httpx_resilience.dapr")
 
 SERVICE = "dapr"
 TOKEN_HEADER = "dapr-api-token"
-_IDEMPOTENT: Mapping[str, Any] = {"resilience": {"idempotent": True}}
+# State writes are upserts and bulk reads are reads: safe to retry although they are POSTs.
+_IDEMPOTENT: Mapping[str, Any] = {"extensions": {"resilience": {"idempotent": True}}}
 
 
 def dapr_endpoint(environ: Mapping[str, str] | None = None) -> str:
@@ -136,23 +136,19 @@ class DaprClient:
 
     Raises:
         ConfigurationError: the endpoint or a setting is invalid.
+
+    Every operation below raises :class:`~httpx_resilience.InvalidRequestError`
+    for an empty component name or key (nothing is sent), and, with
+    ``raise_on_error``, :class:`~httpx_resilience.ExternalServiceError` when
+    the call fails; otherwise a failure is logged and gives ``False``/``None``.
     """
 
     def __init__(
-        self,
-        endpoint: str | None = None,
-        *,
-        api_token: SecretLike | None = None,
-        timeout: float = 30.0,
-        retry_attempts: int = 3,
-        retry_backoff_factor: float = 0.5,
-        failure_threshold: int = 3,
-        recovery_timeout: float = 60.0,
-        raise_on_error: bool = False,
-        http: AsyncHTTPClient | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        observers: Iterable[Observer] = (),
-        clock: Clock | None = None,
+        self, endpoint: str | None = None, *, api_token: SecretLike | None = None,
+        timeout: float = 30.0, retry_attempts: int = 3, retry_backoff_factor: float = 0.5,
+        failure_threshold: int = 3, recovery_timeout: float = 60.0, raise_on_error: bool = False,
+        http: AsyncHTTPClient | None = None, transport: httpx.AsyncBaseTransport | None = None,
+        observers: Iterable[Observer] = (), clock: Clock | None = None,
     ) -> None:
         self.raise_on_error = raise_on_error
         if http is not None:
@@ -162,22 +158,15 @@ class DaprClient:
             return
         self.endpoint = (endpoint or dapr_endpoint()).rstrip("/")
         token = _token(api_token)
+        config = ClientConfig(timeout=timeout, retry_attempts=retry_attempts,
+                              retry_backoff_factor=retry_backoff_factor)
+        breaker = CircuitBreaker(
+            failure_threshold, recovery_timeout, name=SERVICE, half_open_max_calls=1, clock=clock
+        )
         self._http = AsyncHTTPClient(
-            self.endpoint,
-            config=ClientConfig(
-                timeout=timeout,
-                retry_attempts=retry_attempts,
-                retry_backoff_factor=retry_backoff_factor,
-            ),
-            auth=APIKeyAuth(token, name=TOKEN_HEADER) if token else None,
-            circuit_breaker=CircuitBreaker(
-                failure_threshold, recovery_timeout, name=SERVICE, half_open_max_calls=1,
-                clock=clock,
-            ),
-            service=SERVICE,
-            observers=observers,
-            transport=transport,
-            clock=clock,
+            self.endpoint, config, APIKeyAuth(token, name=TOKEN_HEADER) if token else None,
+            circuit_breaker=breaker, service=SERVICE, observers=observers,
+            transport=transport, clock=clock,
         )
         self._owned = True
 
@@ -207,13 +196,8 @@ class DaprClient:
     # -- publish / subscribe ----------------------------------------------------------
 
     async def publish_event(
-        self,
-        pubsub: str,
-        topic: str,
-        data: Any,
-        *,
-        content_type: str | None = None,
-        metadata: Mapping[str, str] | None = None,
+        self, pubsub: str, topic: str, data: Any, *,
+        content_type: str | None = None, metadata: Mapping[str, str] | None = None,
     ) -> bool:
         """Publish ``data`` to ``topic`` (``POST /v1.0/publish/{pubsub}/{topic}``).
 
@@ -227,25 +211,18 @@ class DaprClient:
             metadata: Dapr metadata, sent as ``metadata.<key>`` query parameters.
 
         Returns:
-            ``True`` when the sidecar accepted the event; ``False`` on failure
-            (unless ``raise_on_error``).
-
-        Raises:
-            ExternalServiceError: with ``raise_on_error``, the publish failed.
-            InvalidRequestError: ``pubsub`` or ``topic`` is empty.
+            ``True`` when the sidecar accepted the event, ``False`` on failure.
         """
         path = f"/v1.0/publish/{_segment('pubsub', pubsub)}/{_segment('topic', topic)}"
-        body: dict[str, Any] = {}
+        body: dict[str, Any] = {"json": data}
         if isinstance(data, (bytes, bytearray)) or (
             isinstance(data, str) and content_type and "json" not in content_type.lower()
         ):
             raw = data.encode() if isinstance(data, str) else bytes(data)
-            body["content"] = raw
-            body["headers"] = {"Content-Type": content_type or "application/octet-stream"}
-        else:
-            body["json"] = data
-            if content_type:
-                body["headers"] = {"Content-Type": content_type}
+            content_type = content_type or "application/octet-stream"
+            body = {"content": raw}
+        if content_type:
+            body["headers"] = {"Content-Type": content_type}
         response = await self._send(
             "publish_event", f"pubsub={pubsub!r} topic={topic!r}", "POST", path,
             params=_metadata(metadata), **body,
@@ -255,13 +232,8 @@ class DaprClient:
     # -- state ------------------------------------------------------------------------
 
     async def save_state(
-        self,
-        store: str,
-        key: str,
-        value: Any,
-        *,
-        etag: str | None = None,
-        metadata: Mapping[str, str] | None = None,
+        self, store: str, key: str, value: Any, *,
+        etag: str | None = None, metadata: Mapping[str, str] | None = None,
     ) -> bool:
         """Save one value (``POST /v1.0/state/{store}`` with ``[{"key", "value"}]``).
 
@@ -273,11 +245,7 @@ class DaprClient:
             metadata: per-item Dapr metadata (``ttlInSeconds`` …).
 
         Returns:
-            ``True`` when saved; ``False`` on failure (unless ``raise_on_error``).
-
-        Raises:
-            ExternalServiceError: with ``raise_on_error``, the save failed.
-            InvalidRequestError: ``store`` or ``key`` is empty.
+            ``True`` when saved, ``False`` on failure.
         """
         item = _item(key, value, etag, metadata)
         return await self._save(store, [item], f"store={store!r} key={key!r}")
@@ -292,11 +260,10 @@ class DaprClient:
             items: a mapping or ``(key, value)`` pairs.
 
         Returns:
-            ``True`` when all were saved; ``False`` on failure (unless ``raise_on_error``).
+            ``True`` when all were saved, ``False`` on failure.
 
         Raises:
-            ExternalServiceError: with ``raise_on_error``, the save failed.
-            InvalidRequestError: ``store`` or a key is empty, or ``items`` is empty.
+            InvalidRequestError: ``items`` is empty.
         """
         pairs = list(items.items() if isinstance(items, Mapping) else items)
         if not pairs:
@@ -306,18 +273,12 @@ class DaprClient:
 
     async def _save(self, store: str, body: list[dict[str, Any]], what: str) -> bool:
         path = f"/v1.0/state/{_segment('store', store)}"
-        response = await self._send(
-            "save_state", what, "POST", path, json=body, extensions=_IDEMPOTENT
-        )
+        response = await self._send("save_state", what, "POST", path, json=body, **_IDEMPOTENT)
         return response is not None
 
     async def get_state(
-        self,
-        store: str,
-        key: str,
-        *,
-        consistency: str | None = None,
-        metadata: Mapping[str, str] | None = None,
+        self, store: str, key: str, *,
+        consistency: str | None = None, metadata: Mapping[str, str] | None = None,
     ) -> Any:
         """Read one value (``GET /v1.0/state/{store}/{key}``).
 
@@ -329,12 +290,7 @@ class DaprClient:
 
         Returns:
             the value (parsed JSON, or text when it is not JSON); ``None``
-            when the key does not exist (204/404) or on failure (unless
-            ``raise_on_error``).
-
-        Raises:
-            ExternalServiceError: with ``raise_on_error``, the read failed.
-            InvalidRequestError: ``store`` or ``key`` is empty.
+            when the key does not exist (204/404) or on failure.
         """
         path = f"/v1.0/state/{_segment('store', store)}/{_segment('key', key)}"
         params = _metadata(metadata)
@@ -359,12 +315,8 @@ class DaprClient:
             parallelism: how many reads the sidecar runs at once.
 
         Returns:
-            every requested key mapped to its value, or to ``None`` when it
-            does not exist; ``None`` on failure (unless ``raise_on_error``).
-
-        Raises:
-            ExternalServiceError: with ``raise_on_error``, the read failed.
-            InvalidRequestError: ``store`` or a key is empty.
+            every requested key mapped to its value (``None`` when it does
+            not exist), or ``None`` on failure.
         """
         wanted = list(keys)
         for k in wanted:
@@ -373,20 +325,17 @@ class DaprClient:
         body: dict[str, Any] = {"keys": wanted}
         if parallelism is not None:
             body["parallelism"] = parallelism
-        response = await self._send(
-            "get_bulk_state", f"store={store!r} keys={len(wanted)}", "POST", path,
-            json=body, extensions=_IDEMPOTENT,
-        )
+        what = f"store={store!r} keys={len(wanted)}"
+        response = await self._send("get_bulk_state", what, "POST", path, json=body, **_IDEMPOTENT)
         if response is None:
             return None
         found: dict[str, Any] = dict.fromkeys(wanted)
         try:
             items = response.json_data
         except ResponseDecodeError as exc:
-            error = ExternalServiceError(
-                SERVICE, f"bulk state answer is not JSON: {exc.message}", response.status_code
-            )
-            self._failed("get_bulk_state", f"store={store!r}", error, exc)
+            msg = f"bulk state answer is not JSON: {exc.message}"
+            error = ExternalServiceError(SERVICE, msg, response.status_code, url=path)
+            self._failed("get_bulk_state", what, error, exc)
             return None
         for item in items if isinstance(items, list) else []:
             if isinstance(item, Mapping) and isinstance(item.get("key"), str):
@@ -402,11 +351,7 @@ class DaprClient:
             etag: delete only if the stored ETag matches (sent as ``If-Match``).
 
         Returns:
-            ``True`` when deleted (or absent); ``False`` on failure (unless ``raise_on_error``).
-
-        Raises:
-            ExternalServiceError: with ``raise_on_error``, the delete failed.
-            InvalidRequestError: ``store`` or ``key`` is empty.
+            ``True`` when deleted (or absent), ``False`` on failure.
         """
         path = f"/v1.0/state/{_segment('store', store)}/{_segment('key', key)}"
         headers = {"If-Match": etag} if etag else None
@@ -418,14 +363,8 @@ class DaprClient:
     # -- internals --------------------------------------------------------------------
 
     async def _send(
-        self,
-        operation: str,
-        what: str,
-        method: str,
-        path: str,
-        *,
-        missing: tuple[int, ...] = (),
-        **kwargs: Any,
+        self, operation: str, what: str, method: str, path: str, *,
+        missing: tuple[int, ...] = (), **kwargs: Any,
     ) -> HTTPResponse | None:
         """Send; return the response, or ``None`` after logging a failure (or raise)."""
         try:
@@ -448,27 +387,18 @@ class DaprClient:
         if self.raise_on_error:
             raise error from cause
         level = logging.WARNING if isinstance(cause, CircuitBreakerOpenError) else logging.ERROR
-        _log.log(
-            level,
-            "Dapr %s failed (%s): %s", operation, what, error,
-            extra={"dapr_operation": operation, "status_code": error.status_code},
-        )
+        extra = {"dapr_operation": operation, "status_code": error.status_code}
+        _log.log(level, "Dapr %s failed (%s): %s", operation, what, error, extra=extra)
 
     def __repr__(self) -> str:
         state = self.circuit_breaker.state.value
         return f"DaprClient({redact_url(self.endpoint)!r}, breaker={state})"
 
 
-def _item(
-    key: str, value: Any, etag: str | None, metadata: Mapping[str, str] | None
-) -> dict[str, Any]:
+def _item(key: str, value: Any, etag: str | None, meta: Mapping[str, str] | None) -> dict[str, Any]:
     _segment("key", key)
-    item: dict[str, Any] = {"key": key, "value": value}
-    if etag:
-        item["etag"] = etag
-    if metadata:
-        item["metadata"] = dict(metadata)
-    return item
+    extra = {"etag": etag, "metadata": dict(meta or {})}
+    return {"key": key, "value": value, **{k: v for k, v in extra.items() if v}}
 
 
 def _value(content: bytes) -> Any:
@@ -480,12 +410,8 @@ def _value(content: bytes) -> Any:
 
 @asynccontextmanager
 async def get_dapr_client(
-    *,
-    endpoint: str | None = None,
-    api_token: SecretLike | None = None,
-    raise_on_error: bool = False,
-    timeout: float = 30.0,
-    registry: ServiceRegistry | None = None,
+    *, endpoint: str | None = None, api_token: SecretLike | None = None,
+    raise_on_error: bool = False, timeout: float = 30.0, registry: ServiceRegistry | None = None,
 ) -> AsyncIterator[DaprClient]:
     """Yield a :class:`DaprClient` over the process's pooled sidecar connection.
 

@@ -118,10 +118,15 @@ class ServiceClient(AsyncHTTPClient):
 
     @asynccontextmanager
     async def stream(
-        self, method: str, url: str | httpx.URL, **kwargs: Any
+        self, method: str, url: str | httpx.URL, *, raise_for_status: bool | None = None,
+        **kwargs: Any,
     ) -> AsyncIterator[httpx.Response]:
-        """Stream a response (see :meth:`AsyncHTTPClient.stream`); failures to get it
-        are raised as :class:`~httpx_resilience.ExternalServiceError`.
+        """Stream a response (see :meth:`AsyncHTTPClient.stream`).
+
+        Raises:
+            ExternalServiceError: the response could not be obtained, or (with
+                ``raise_for_status``) it is a 4xx/5xx, whose body is then read
+                for the message.
         """
         async with contextlib.AsyncExitStack() as stack:
             try:
@@ -130,6 +135,11 @@ class ServiceClient(AsyncHTTPClient):
                 raise
             except HTTPClientError as exc:
                 raise as_external_error(self.name, exc, method.upper(), url) from exc
+            check = self.raise_for_status if raise_for_status is None else raise_for_status
+            if check and response.status_code >= 400:
+                await response.aread()
+                full = HTTPResponse.from_httpx(response, None, 0.0)
+                raise status_error(self.name, full, method.upper(), url)
             yield response
 
     async def __aenter__(self) -> ServiceClient:

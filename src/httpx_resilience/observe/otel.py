@@ -1,0 +1,356 @@
+"""``TracingObserver``: OpenTelemetry spans for each logical request and each attempt.
+
+Needs the OpenTelemetry API: ``pip install 'httpx-resilience[otel]'``.
+
+For one logical request the observer opens a CLIENT span (child of the
+caller's current span) and, under it, a CLIENT span per attempt that follows
+the HTTP client semantic conventions: ``http.request.method``,
+``server.address``, ``server.port``, ``url.full`` (redacted),
+``http.response.status_code``, ``http.request.resend_count`` on retries and
+``error.type`` on failures. Each attempt's W3C ``traceparent`` is injected
+into the outgoing request. Retries scheduled, rate-limiter waits, hedges and
+circuit-breaker transitions become span events; a bulkhead rejection is a
+short span with ``error.type``.
+
+Spans are ended on every path: an attempt's on its failure or on the end of
+the request, the request's when it finishes; a request that never reports an
+end (cancelled, refused without a report) is ended with ``error.type``
+``cancelled``/``abandoned`` when its task ends or starts another request, and
+at most ``max_open`` requests are kept open.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from ..config import HTTP_METHODS
+from .events import (
+    AttemptFailed,
+    AttemptStarted,
+    BreakerTransitioned,
+    BulkheadRejected,
+    Event,
+    HedgeFired,
+    LimiterWaited,
+    RequestFinished,
+    RetryScheduled,
+)
+from .logging import RequestTracker
+from .redactor import DEFAULT_REDACTOR, Redactor
+
+if TYPE_CHECKING:
+    from opentelemetry.propagators.textmap import TextMapPropagator
+    from opentelemetry.trace import Span, TracerProvider
+
+    from ..policies.breaker import BreakerTransition, CircuitBreaker
+
+__all__ = ["INSTALL_HINT", "TracingObserver"]
+
+INSTALL_HINT = "pip install 'httpx-resilience[otel]'"
+
+# Semantic-convention attribute names (HTTP client spans, stable since semconv 1.23).
+METHOD = "http.request.method"
+METHOD_ORIGINAL = "http.request.method_original"
+SERVER_ADDRESS = "server.address"
+SERVER_PORT = "server.port"
+URL_FULL = "url.full"
+STATUS_CODE = "http.response.status_code"
+RESEND_COUNT = "http.request.resend_count"
+ERROR_TYPE = "error.type"
+# Ours, namespaced.
+SERVICE = "httpx_resilience.service"
+REQUEST_ID = "httpx_resilience.request_id"
+ATTEMPTS = "httpx_resilience.attempts"
+
+
+def _opentelemetry() -> Any:
+    try:
+        from opentelemetry import propagate, trace
+    except ImportError as exc:
+        raise ImportError(f"OpenTelemetry tracing needs opentelemetry-api: {INSTALL_HINT}") from exc
+    return trace, propagate
+
+
+class _Request:
+    """The open spans of one logical request."""
+
+    __slots__ = ("attempt", "named", "span")
+
+    def __init__(self, span: Span) -> None:
+        self.span = span
+        self.attempt: Span | None = None
+        self.named = False  # the request span got its method/URL attributes
+
+
+def _server(url: str) -> tuple[str | None, int | None]:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None, None
+    if port is None:
+        port = {"https": 443, "http": 80}.get(parts.scheme)
+    return parts.hostname, port
+
+
+class TracingObserver:
+    """Trace each logical request and its attempts with OpenTelemetry.
+
+    Use it as an observer (``ResilientTransport(observers=[obs])``); call
+    :meth:`watch_breaker` to see a breaker's transitions as span events of the
+    request that caused them.
+
+    Args:
+        tracer_provider: the provider; the global one (as set by
+            ``trace.set_tracer_provider``, even later) when ``None``.
+        redactor: what to hide in ``url.full`` and event texts.
+        propagator: injects the context into requests; the global one
+            (``traceparent`` by default) when ``None``.
+        inject: set ``False`` to send no trace headers.
+        max_open: logical requests kept open at once; the oldest beyond it is ended.
+
+    Raises:
+        ImportError: opentelemetry-api is not installed (the message says how to install it).
+    """
+
+    def __init__(
+        self,
+        tracer_provider: TracerProvider | None = None,
+        *,
+        redactor: Redactor | None = None,
+        propagator: TextMapPropagator | None = None,
+        inject: bool = True,
+        max_open: int = 10_000,
+    ) -> None:
+        trace, propagate = _opentelemetry()
+        from .. import __version__
+
+        self._trace = trace
+        self._kind = trace.SpanKind.CLIENT
+        self._status = trace.Status
+        self._error = trace.StatusCode.ERROR
+        self.tracer = trace.get_tracer(
+            "httpx_resilience", __version__, tracer_provider=tracer_provider
+        )
+        self.redactor = redactor or DEFAULT_REDACTOR
+        self._propagator = propagator
+        self._propagate = propagate
+        self.inject = inject
+        self._tracker: RequestTracker[_Request] = RequestTracker(self._abandoned, max_open)
+        self._watched: dict[int, CircuitBreaker] = {}
+        self._attr_cache: dict[tuple[str, str, str | None], dict[str, Any]] = {}
+
+    # -- events ------------------------------------------------------------------------
+
+    def __call__(self, event: Event) -> None:
+        """Open, annotate or end spans for ``event``."""
+        if type(event) is AttemptStarted:
+            self._attempt_started(event)
+        elif type(event) is AttemptFailed:
+            req = self._tracker.get(event.request_id)
+            if req is not None and req.attempt is not None:
+                span, req.attempt = req.attempt, None
+                self._end(span, event.status_code, event.error_type, event.error)
+        elif type(event) is RequestFinished:
+            self._finished(event)
+        elif type(event) is RetryScheduled:
+            req = self._tracker.get(event.request_id)
+            if req is not None:
+                attrs: dict[str, Any] = {
+                    "httpx_resilience.attempt": event.attempt,
+                    "httpx_resilience.delay": event.delay,
+                    "httpx_resilience.reason": self.redactor.text(event.reason),
+                }
+                if event.retry_after is not None:
+                    attrs["httpx_resilience.retry_after"] = event.retry_after
+                req.span.add_event("retry_scheduled", attrs)
+        elif type(event) is LimiterWaited:
+            req = self._tracker.get(event.request_id)
+            if req is None:  # the first attempt's wait comes before it starts
+                start = time.time_ns() - int(event.waited * 1e9)
+                req = self._open(event.request_id, None, start)
+            req.span.add_event(
+                "rate_limiter_wait",
+                {"httpx_resilience.waited": event.waited, "httpx_resilience.host": event.host},
+            )
+        elif type(event) is HedgeFired:
+            req = self._tracker.get(event.request_id)
+            if req is not None:
+                req.span.add_event(
+                    "hedge_fired",
+                    {
+                        "httpx_resilience.hedge_number": event.hedge_number,
+                        "httpx_resilience.delay": event.delay,
+                    },
+                )
+        elif type(event) is BulkheadRejected:
+            self._bulkhead_rejected(event)
+        elif type(event) is BreakerTransitioned:
+            self._breaker_event(event.name, event.old_state, event.new_state, event.reason)
+
+    def _open(
+        self,
+        request_id: str | None,
+        headers: Any,
+        start_time: int | None = None,
+        name: str = "HTTP",
+    ) -> _Request:
+        """Open the logical request's span, a child of the caller's current span."""
+        trace = self._trace
+        context = None
+        if (
+            headers is not None
+            and "traceparent" in headers
+            and not trace.get_current_span().get_span_context().is_valid
+        ):
+            # No span is active, but the caller forwarded a trace context: continue it.
+            context = (self._propagator or self._propagate).extract(headers)
+        span = self.tracer.start_span(name, context=context, kind=self._kind, start_time=start_time)
+        if request_id is not None and span.is_recording():
+            span.set_attribute(REQUEST_ID, request_id)
+        req = _Request(span)
+        self._tracker.start(request_id, req)
+        return req
+
+    def _attempt_started(self, ev: AttemptStarted) -> None:
+        name = ev.method if ev.method in HTTP_METHODS else "HTTP"
+        req = self._tracker.get(ev.request_id)
+        if req is None:
+            req = self._open(ev.request_id, ev.headers, name=name)
+        if req.attempt is not None:  # the previous attempt ended without a report
+            self._end(req.attempt, None, "abandoned", None)
+        recording = req.span.is_recording()
+        attrs = self._attributes(ev) if recording else None
+        if not req.named and attrs is not None:
+            req.named = True
+            req.span.update_name(name)
+            req.span.set_attributes(attrs)
+        if ev.attempt > 1 and attrs is not None:
+            attrs = {**attrs, RESEND_COUNT: ev.attempt - 1}
+        trace = self._trace
+        span = self.tracer.start_span(
+            name, context=trace.set_span_in_context(req.span), kind=self._kind, attributes=attrs
+        )
+        req.attempt = span
+        if self.inject and ev.headers is not None:
+            context = trace.set_span_in_context(span)
+            if self._propagator is not None:
+                self._propagator.inject(ev.headers, context=context)
+            else:
+                self._propagate.inject(ev.headers, context=context)
+
+    def _attributes(self, ev: AttemptStarted) -> dict[str, Any]:
+        """The attempt's attributes, cached per (URL, method, service): a client repeats them."""
+        key = (ev.url, ev.method, ev.service)
+        attrs = self._attr_cache.get(key)
+        if attrs is not None:
+            return attrs
+        url = self.redactor.url(ev.url)
+        attrs = {URL_FULL: url}
+        if ev.method in HTTP_METHODS:
+            attrs[METHOD] = ev.method
+        else:
+            attrs[METHOD] = "_OTHER"
+            attrs[METHOD_ORIGINAL] = ev.method
+        host, port = _server(url)
+        if host is not None:
+            attrs[SERVER_ADDRESS] = host
+        if port is not None:
+            attrs[SERVER_PORT] = port
+        if ev.service is not None:
+            attrs[SERVICE] = ev.service
+        if len(self._attr_cache) >= 512:
+            self._attr_cache.clear()
+        self._attr_cache[key] = attrs
+        return attrs
+
+    def _finished(self, ev: RequestFinished) -> None:
+        req = self._tracker.finish(ev.request_id)
+        if req is None:
+            return
+        if req.attempt is not None:  # the last attempt: its outcome is the request's
+            self._end(req.attempt, ev.status_code, ev.error_type, None)
+            req.attempt = None
+        span = req.span
+        span.set_attribute(ATTEMPTS, ev.attempts)
+        error_type = ev.error_type
+        if error_type is None and ev.outcome != "success" and ev.status_code is not None:
+            error_type = str(ev.status_code)
+        self._end(span, ev.status_code, error_type, None)
+
+    def _end(
+        self, span: Span, status: int | None, error_type: str | None, error: str | None
+    ) -> None:
+        if status is not None:
+            span.set_attribute(STATUS_CODE, status)
+            if status >= 400 and error_type is None:
+                error_type = str(status)  # semconv: a 4xx/5xx is an error of a client span
+        if error_type is not None:
+            span.set_attribute(ERROR_TYPE, error_type)
+            text = self.redactor.text(error) if error else error_type
+            span.set_status(self._status(self._error, text))
+        span.end()
+
+    def _abandoned(self, req: _Request, reason: str) -> None:
+        if req.attempt is not None:
+            self._end(req.attempt, None, reason, None)
+        self._end(req.span, None, reason, None)
+
+    def abandon_current(self, reason: str = "abandoned") -> int:
+        """End the current task's unfinished request spans as ``reason`` (used by middlewares)."""
+        return self._tracker.abandon_current(reason)
+
+    def _bulkhead_rejected(self, ev: BulkheadRejected) -> None:
+        host, _, port = ev.host.rpartition(":") if ev.host.count(":") == 1 else (ev.host, "", "")
+        attrs: dict[str, Any] = {SERVER_ADDRESS: host or ev.host}
+        if port.isdigit():
+            attrs[SERVER_PORT] = int(port)
+        if ev.request_id is not None:
+            attrs[REQUEST_ID] = ev.request_id
+        span = self.tracer.start_span("HTTP", kind=self._kind, attributes=attrs)
+        span.add_event(
+            "bulkhead_rejected",
+            {
+                "httpx_resilience.max_concurrent": ev.max_concurrent,
+                "httpx_resilience.max_queue": ev.max_queue,
+            },
+        )
+        self._end(span, None, "BulkheadFullError", None)
+
+    # -- breakers ----------------------------------------------------------------------
+
+    def watch_breaker(self, breaker: CircuitBreaker) -> None:
+        """Show ``breaker``'s transitions (its per-host children's too) as span events.
+
+        Idempotent.
+        """
+        if id(breaker) not in self._watched:
+            self._watched[id(breaker)] = breaker
+            breaker.add_listener(self._on_transition)
+
+    def _on_transition(self, t: BreakerTransition) -> None:
+        self._breaker_event(t.name, t.old.value, t.new.value, t.reason)
+
+    def _breaker_event(self, name: str, old: str, new: str, reason: str) -> None:
+        """On the attempt (or request) that caused it, else on the caller's current span."""
+        req = self._tracker.current()
+        if req is not None:
+            span = req.attempt or req.span
+        else:
+            span = self._trace.get_current_span()
+            if not span.is_recording():
+                return
+        span.add_event(
+            "circuit_breaker_transition",
+            {
+                "httpx_resilience.breaker": name,
+                "httpx_resilience.old_state": old,
+                "httpx_resilience.new_state": new,
+                "httpx_resilience.reason": reason,
+            },
+        )
+
+    def __repr__(self) -> str:
+        return f"TracingObserver(open={len(self._tracker)}, inject={self.inject})"
