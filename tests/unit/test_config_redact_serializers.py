@@ -47,7 +47,7 @@ def test_client_config_unknown_and_positional_arguments() -> None:
         ClientConfig(retry_atempts=2)  # type: ignore[call-arg]
     with pytest.raises(ConfigurationError, match="keyword arguments only"):
         ClientConfig(5.0)  # type: ignore[misc]
-    with pytest.raises(ConfigurationError, match="no setting 'zzz'$"):
+    with pytest.raises(ConfigurationError, match=r"no setting 'zzz'$"):
         ClientConfig(zzz=1)  # type: ignore[call-arg]
 
 
