@@ -128,6 +128,44 @@ async def _cpu_per_request(client: httpx.AsyncClient, n: int) -> float:
     return (time.process_time_ns() - start) / n / 1000
 
 
+def _observer_alone(observer: Any, n: int) -> float:
+    """µs of CPU for one successful request's events (AttemptStarted + RequestFinished)."""
+    from httpx_resilience.observe.events import AttemptStarted, RequestFinished
+
+    pairs = [
+        (
+            AttemptStarted(str(i), "GET", URL, "bench.local", 1, 4, httpx.Headers(), "bench"),
+            RequestFinished(str(i), "GET", URL, "bench.local", 1, 0.01, "success", 200),
+        )
+        for i in range(n)
+    ]
+    start = time.process_time_ns()
+    for started, finished in pairs:
+        observer(started)
+        observer(finished)
+    return (time.process_time_ns() - start) / n / 1000
+
+
+async def observers_alone(rounds: int, n: int) -> dict[str, list[float]]:
+    """Each observer fed the two events of a successful request directly (inside a task)."""
+    from prometheus_client import CollectorRegistry
+
+    table = {
+        "LoggingObserver (DEBUG off)": LoggingObserver(_quiet_logger("bench.info", logging.INFO)),
+        "LoggingObserver (DEBUG on, NullHandler)": LoggingObserver(
+            _quiet_logger("bench.debug", logging.DEBUG)
+        ),
+        "PrometheusObserver": PrometheusObserver(CollectorRegistry()),
+        "TracingObserver, no SDK provider": TracingObserver(),
+        "TracingObserver, SDK provider (spans dropped)": TracingObserver(_discarding_provider()),
+    }
+    out: dict[str, list[float]] = {name: [] for name in table}
+    for _ in range(rounds):
+        for name, observer in table.items():
+            out[name].append(_observer_alone(observer, n))
+    return out
+
+
 async def run(rounds: int, requests: int) -> dict[str, list[float]]:
     """Interleave the variants round by round; µs of CPU per request for each."""
     table = variants()
@@ -145,18 +183,23 @@ async def run(rounds: int, requests: int) -> dict[str, list[float]]:
     return results
 
 
-def report(results: dict[str, list[float]], rounds: int, requests: int) -> str:
+def report(
+    results: dict[str, list[float]],
+    alone: dict[str, list[float]],
+    rounds: int,
+    requests: int,
+) -> str:
     """The markdown table."""
     labels = {name: label for name, (label, _) in variants().items()}
     raw = statistics.median(results["raw"])
     off = statistics.median(results["off"])
-    noop = statistics.median(results["noop"])
     lines = [
         "# Observability overhead (bench/observe_bench.py)",
         "",
         "CPU per request over an in-memory transport (a prebuilt small 200; no network),",
         "sequential requests in one task, variants interleaved round by round, medians",
-        "with min–max. The delta is the cost the observers add to the pipeline.",
+        "with min–max. Deltas are medians of per-round differences (same round, same",
+        "machine state).",
         "",
         f"- Machine: {platform.processor() or platform.machine()}, {platform.platform()}",
         f"- Python {platform.python_version()}, httpx {httpx.__version__}, "
@@ -168,10 +211,14 @@ def report(results: dict[str, list[float]], rounds: int, requests: int) -> str:
         "Δ vs no observers (µs) | Δ vs no-op observer (µs): the observer's own cost |",
         "|---|---|---|---|---|",
     ]
+    def paired(name: str, base: str) -> float:
+        # Per-round differences cancel the drift of a shared machine.
+        return statistics.median(a - b for a, b in zip(results[name], results[base], strict=True))
+
     for name, values in results.items():
         med = statistics.median(values)
-        delta = "—" if name in ("raw", "off") else f"{med - off:+.1f}"
-        own = "—" if name in ("raw", "off", "noop") else f"{med - noop:+.1f}"
+        delta = "—" if name in ("raw", "off") else f"{paired(name, 'off'):+.1f}"
+        own = "—" if name in ("raw", "off", "noop") else f"{paired(name, 'noop'):+.1f}"
         lines.append(
             f"| {labels[name]} | {med:.1f} ({min(values):.1f}–{max(values):.1f}) | "
             f"{med / raw:.3f}× | {delta} | {own} |"
@@ -180,11 +227,24 @@ def report(results: dict[str, list[float]], rounds: int, requests: int) -> str:
         "",
         f"ResilientTransport with no observers costs {off - raw:+.1f} µs/request over raw httpx "
         f"({off / raw:.3f}×): no event is built when nothing observes. Any observer makes "
-        f"the pipeline build events ({noop - off:+.1f} µs/request with a no-op observer, "
+        f"the pipeline build events ({paired('noop', 'off'):+.1f} µs/request with a no-op "
+        "observer, "
         "mostly `redact_url` run once per event); the last column is what each observer "
         "adds on top.",
         "",
+        "## Each observer alone",
+        "",
+        "The two events of one successful request (`AttemptStarted`, `RequestFinished`)",
+        "fed straight to the observer, inside a task; no pipeline, no I/O.",
+        "",
+        "| observer | CPU µs/request, median (min–max) |",
+        "|---|---|",
     ]
+    for name, values in alone.items():
+        lines.append(
+            f"| {name} | {statistics.median(values):.1f} ({min(values):.1f}–{max(values):.1f}) |"
+        )
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -196,7 +256,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=HERE / "RESULTS_observe.md")
     args = parser.parse_args(argv)
     results = asyncio.run(run(args.rounds, args.requests))
-    text = report(results, args.rounds, args.requests)
+    alone = asyncio.run(observers_alone(args.rounds, 20_000))
+    text = report(results, alone, args.rounds, args.requests)
     args.output.write_text(text, encoding="utf-8")
     print(text)
     return 0

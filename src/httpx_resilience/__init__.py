@@ -42,9 +42,19 @@ from .exceptions import (
     ResponseDecodeError,
     RetryExhaustedError,
 )
-from .middleware import LoggingMiddleware, Middleware, RequestIdMiddleware
+from .middleware import (
+    LoggingMiddleware,
+    MetricsMiddleware,
+    Middleware,
+    RequestIdMiddleware,
+    TracingMiddleware,
+)
 from .models import HTTPRequest, HTTPResponse
 from .observe.logfilter import install_httpx_log_redaction
+from .observe.logging import LoggingObserver
+from .observe.otel import TracingObserver
+from .observe.prometheus import PrometheusObserver
+from .observe.redactor import Redactor
 from .policies.breaker import BreakerTransition, CircuitBreaker, CircuitState
 from .policies.budget import RetryBudget
 from .policies.bulkhead import Bulkhead
@@ -104,11 +114,15 @@ __all__ = [
     "JSONSerializer",
     "JWTAuth",
     "LoggingMiddleware",
+    "LoggingObserver",
+    "MetricsMiddleware",
     "Middleware",
     "OAuth2ClientCredentials",
+    "PrometheusObserver",
     "RateLimitError",
     "RateLimiter",
     "RateLimiterTimeout",
+    "Redactor",
     "RequestIdMiddleware",
     "RequestNotReplayableError",
     "RequestTimeoutError",
@@ -128,6 +142,8 @@ __all__ = [
     "StoreClient",
     "TokenBucketRateLimiter",
     "TokenCache",
+    "TracingMiddleware",
+    "TracingObserver",
     "__version__",
     "get_dapr_client",
     "get_service_client",

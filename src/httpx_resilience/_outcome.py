@@ -8,6 +8,7 @@ give-up decision's error, log lines and events.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -109,10 +110,16 @@ def describe(exc: BaseException) -> str:
     return f"{name}: {text}" if text else name
 
 
+def _service(request: httpx.Request) -> str | None:
+    service = (request.extensions.get(EXTENSION_KEY) or _EMPTY).get("service")
+    return str(service) if service is not None else None
+
+
 class _Reporting:
     """Finishing a logical request: outcome extension, give-up errors, logs and events."""
 
     _clock: Clock
+    _reported: set[int]
     observers: tuple[Observer, ...]
     retry: RetryPolicy
     total_timeout: float | None
@@ -245,6 +252,23 @@ class _Reporting:
             "request_id": request_id,
         }
 
+    def _report_unfinished(
+        self, request: httpx.Request, start: float, exc: BaseException
+    ) -> None:
+        """Emit ``RequestFinished`` for a request that ended on a path that did not report it."""
+        if id(request) in self._reported:
+            self._reported.discard(id(request))
+            return
+        outcome = "cancelled" if isinstance(exc, asyncio.CancelledError) else "failure"
+        emit(
+            self.observers,
+            RequestFinished(
+                request.headers.get("x-request-id"), request.method, redact_url(request.url),
+                host_key(request.url), 0, self._clock.monotonic() - start, outcome, None,
+                type(exc).__name__, _service(request),
+            ),
+        )
+
     def _finished_with_error(
         self,
         request: httpx.Request,
@@ -254,12 +278,13 @@ class _Reporting:
         exc: BaseException,
     ) -> None:
         if self.observers:
+            self._reported.add(id(request))
             emit(
                 self.observers,
                 RequestFinished(
                     request_id, request.method, redact_url(request.url), host_key(request.url),
                     attempts, self._clock.monotonic() - start, "failure", None,
-                    type(exc).__name__,
+                    type(exc).__name__, _service(request),
                 ),
             )
 
@@ -280,12 +305,14 @@ class _Reporting:
     ) -> httpx.Response:
         elapsed = self._clock.monotonic() - start
         if self.observers:
+            self._reported.add(id(request))
             ok = not exhausted and response.status_code < 500
             emit(
                 self.observers,
                 RequestFinished(
                     request_id, request.method, redact_url(request.url), host_key(request.url),
                     attempts, elapsed, "success" if ok else "failure", response.status_code,
+                    None, _service(request),
                 ),
             )
         response.extensions[EXTENSION_KEY] = ResilienceInfo(

@@ -174,6 +174,7 @@ class ResilientTransport(_Reporting, _Hedging, httpx.AsyncBaseTransport):
         self.observers: tuple[Observer, ...] = tuple(observers)
         self._rng = rng or random.Random()
         self._trackers: dict[str, LatencyTracker] = {}
+        self._reported: set[int] = set()
         self._validate()
 
     def _validate(self) -> None:
@@ -227,6 +228,19 @@ class ResilientTransport(_Reporting, _Hedging, httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` through the pipeline; see the module docstring."""
+        if not self.observers:
+            return await self._protected(request)
+        # Every request ends in exactly one RequestFinished, whatever path it leaves by.
+        start = self._clock.monotonic()
+        try:
+            response = await self._protected(request)
+        except BaseException as exc:
+            self._report_unfinished(request, start, exc)
+            raise
+        self._reported.discard(id(request))
+        return response
+
+    async def _protected(self, request: httpx.Request) -> httpx.Response:
         bulkhead = self.bulkhead
         if bulkhead is None:
             return await self._run(request)

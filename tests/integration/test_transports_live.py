@@ -407,6 +407,22 @@ async def test_http_10_response(make: Make) -> None:
     assert response.headers["x-a"] == "1"
 
 
+async def test_head_response_has_no_body(make: Make, chaos_server: ChaosServer) -> None:
+    """HEAD gets the headers a GET would (Content-Length included) and no body."""
+    response = await send_and_read(make(), httpx.Request("HEAD", chaos_server.url_for("/head?body_size=100"), extensions=timeouts()))
+    assert response.status_code == 200 and response.content == b""
+    assert response.headers["content-length"] == "100"
+
+
+async def test_chunked_response_is_dechunked(make: Make) -> None:
+    """A chunked response arrives de-chunked, with its Transfer-Encoding header kept."""
+    raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+    async with RawServer(replying(raw)) as server:
+        response = await send_and_read(make(), httpx.Request("GET", server.url, extensions=timeouts()))
+    assert response.content == b"hello world"
+    assert response.headers["transfer-encoding"] == "chunked"
+
+
 # == bodies ===============================================================================
 
 

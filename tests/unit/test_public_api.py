@@ -24,6 +24,8 @@ EXPECTED = {
     "retry_async", "with_api_retry", "with_network_retry", "with_retry",
     "BaseAPIClient", "DaprClient", "ServiceClient", "ServiceRegistry", "StoreClient",
     "get_dapr_client", "get_service_client", "ServiceSettings", "Settings",
+    "LoggingObserver", "MetricsMiddleware", "PrometheusObserver", "Redactor",
+    "TracingMiddleware", "TracingObserver",
 }
 
 

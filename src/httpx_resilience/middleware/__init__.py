@@ -2,6 +2,14 @@
 
 from .base import Middleware
 from .logging import LoggingMiddleware
+from .metrics import MetricsMiddleware
 from .request_id import RequestIdMiddleware
+from .tracing import TracingMiddleware
 
-__all__ = ["LoggingMiddleware", "Middleware", "RequestIdMiddleware"]
+__all__ = [
+    "LoggingMiddleware",
+    "MetricsMiddleware",
+    "Middleware",
+    "RequestIdMiddleware",
+    "TracingMiddleware",
+]

@@ -76,12 +76,14 @@ def _opentelemetry() -> Any:
 class _Request:
     """The open spans of one logical request."""
 
-    __slots__ = ("attempt", "named", "span")
+    __slots__ = ("attempt", "named", "span", "traced")
 
     def __init__(self, span: Span) -> None:
         self.span = span
         self.attempt: Span | None = None
         self.named = False  # the request span got its method/URL attributes
+        # False under the API's no-op provider: nothing to record or propagate.
+        self.traced = span.get_span_context().is_valid
 
 
 def _server(url: str) -> tuple[str | None, int | None]:
@@ -219,6 +221,8 @@ class TracingObserver:
         req = self._tracker.get(ev.request_id)
         if req is None:
             req = self._open(ev.request_id, ev.headers, name=name)
+        if not req.traced:
+            return
         if req.attempt is not None:  # the previous attempt ended without a report
             self._end(req.attempt, None, "abandoned", None)
         recording = req.span.is_recording()

@@ -195,8 +195,9 @@ class PrometheusObserver:
     Use it as an observer (``ResilientTransport(observers=[obs])`` or
     ``AsyncHTTPClient(observers=[obs])``) and call :meth:`watch_breaker` for
     each circuit breaker whose state should be exported. Observers created
-    for the same registry and namespace share the metric families, so one
-    per client is fine.
+    for the same registry and namespace share the metric families and the
+    label caps (the first one's ``max_label_values`` applies), so one per
+    client is fine. Meant for one event loop, like the breaker.
 
     Args:
         registry: a ``prometheus_client.CollectorRegistry``; the default

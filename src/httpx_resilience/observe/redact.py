@@ -7,6 +7,7 @@ so that logs and exception messages never carry them.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -63,7 +64,7 @@ _EMAIL = re.compile(r"(?<![\w.+-])([\w.+-])[\w.+-]*@([\w-]+(?:\.[\w-]+)+)")
 # Phone numbers: an optional +, then 10-15 digits possibly split by spaces,
 # dots, dashes or parentheses.  Long bare digit runs (ids, timestamps) that are
 # not phone-shaped are left alone unless they start with "+".
-_PHONE = re.compile(r"(?<![\w/=])(\+?\d[\d\s().-]{8,18}\d)(?![\w/])")
+_PHONE = re.compile(r"(?<![\w=])(\+?\d[\d\s().-]{8,18}\d)(?!\w)")
 
 
 def _mask_phone(match: re.Match[str]) -> str:
@@ -101,8 +102,13 @@ def redact_url(url: object, extra_params: Iterable[str] = ()) -> str:
     """Return ``url`` as text with user-info and token-like query values redacted.
 
     Path segments are masked for e-mail addresses and phone numbers.
+    Results are cached: the same URLs recur in every log line and event.
     """
-    text = str(url)
+    return _redact_url(str(url), tuple(extra_params))
+
+
+@functools.lru_cache(maxsize=2048)
+def _redact_url(text: str, extra_params: tuple[str, ...]) -> str:
     try:
         parts = urlsplit(text)
     except ValueError:
