@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from typing import TYPE_CHECKING, Any
 
 from .auth import (
     APIKeyAuth,
@@ -80,11 +81,16 @@ from .services import (
 )
 from .settings import ServiceSettings, Settings
 from .transport import ResilienceInfo, ResilientTransport
+from .transports import default_transport, make_transport
+
+if TYPE_CHECKING:
+    from .transports.aiohttp import AiohttpTransport
 
 __version__ = "0.1.0"
 
 __all__ = [
     "APIKeyAuth",
+    "AiohttpTransport",
     "AsyncHTTPClient",
     "AuthHandler",
     "AuthenticationError",
@@ -145,8 +151,10 @@ __all__ = [
     "TracingMiddleware",
     "TracingObserver",
     "__version__",
+    "default_transport",
     "get_dapr_client",
     "get_service_client",
+    "make_transport",
     "retry_async",
     "with_api_retry",
     "with_network_retry",
@@ -155,7 +163,7 @@ __all__ = [
 
 # Public objects report the top-level package as their home, as httpx does.
 for _name in __all__:
-    _obj = globals()[_name]
+    _obj = globals().get(_name)  # AiohttpTransport is loaded on first use
     if isinstance(_obj, type) or callable(_obj):
         with contextlib.suppress(AttributeError, TypeError):
             _obj.__module__ = __name__
@@ -165,3 +173,13 @@ del _name, _obj
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 # httpx logs full URLs at INFO; keep query-string secrets out of them.
 install_httpx_log_redaction()
+
+
+def __getattr__(name: str) -> Any:
+    # AiohttpTransport imports aiohttp (an optional extra): load it on first use.
+    if name == "AiohttpTransport":
+        from .transports import AiohttpTransport
+
+        globals()[name] = AiohttpTransport
+        return AiohttpTransport
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

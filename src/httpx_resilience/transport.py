@@ -65,6 +65,7 @@ from .observe.redact import redact_url
 from .policies.budget import RetryBudget
 from .policies.hedging import HedgingPolicy, LatencyTracker
 from .policies.retry import RetryPolicy
+from .transports.factory import default_transport
 
 if TYPE_CHECKING:
     from .policies.breaker import BreakerPermit, CircuitBreaker
@@ -83,8 +84,10 @@ class ResilientTransport(_Reporting, _Hedging, httpx.AsyncBaseTransport):
     """An httpx transport that retries, paces and protects requests.
 
     Args:
-        transport: the inner transport; ``httpx.AsyncHTTPTransport`` with pool
-            limits from ``config`` when omitted.
+        transport: the inner transport; when omitted, the one ``config.transport``
+            names (``"auto"``: the aiohttp transport when the ``aiohttp`` extra is
+            installed and HTTP/2 is off, else ``httpx.AsyncHTTPTransport``), with
+            pool limits and TLS settings from ``config``.
         retry: the :class:`RetryPolicy` (``None`` → built from ``config``;
             ``RetryPolicy(max_attempts=1)`` disables retries).
         circuit_breaker: a :class:`~httpx_resilience.CircuitBreaker`.
@@ -127,15 +130,7 @@ class ResilientTransport(_Reporting, _Hedging, httpx.AsyncBaseTransport):
         cfg = config if config is not None else ClientConfig()
         self.config = cfg
         if transport is None:
-            transport = httpx.AsyncHTTPTransport(
-                verify=cfg.verify_ssl,
-                http2=cfg.http2,
-                limits=httpx.Limits(
-                    max_connections=cfg.max_connections,
-                    max_keepalive_connections=cfg.max_keepalive_connections,
-                    keepalive_expiry=cfg.keepalive_expiry,
-                ),
-            )
+            transport = default_transport(cfg)
         if not cfg.verify_ssl:
             logging.getLogger("httpx_resilience.security").warning(
                 "TLS certificate verification is disabled (verify_ssl=False): connections "

@@ -24,7 +24,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import aiohttp
+import aiohttp  # the dev extra installs it (httpx-resilience[all])
 import httpx
 import pytest
 import yarl
@@ -379,6 +379,18 @@ async def test_early_close_releases_the_connection(make: Make, chaos_server: Cha
     assert chaos_server.connections_opened == 2
 
 
+async def test_aiohttp_stream_close_is_idempotent() -> None:
+    """Closing a streamed body twice gives its pool permit back exactly once."""
+    async with ChaosServer() as server, AiohttpTransport(limits=limits(1)) as transport:
+        response = await transport.handle_async_request(
+            httpx.Request("GET", server.url_for("/s?drip=0.05&body_size=64"), extensions=timeouts())
+        )
+        assert transport._pool is not None and transport._pool.locked()
+        await response.stream.aclose()  # type: ignore[attr-defined]
+        await response.stream.aclose()  # type: ignore[attr-defined]
+        assert transport._pool._value == 1
+
+
 async def test_keep_alive_reuses_one_connection(make: Make, chaos_server: ChaosServer) -> None:
     """Sequential requests reuse a single kept-alive connection."""
     async with httpx.AsyncClient(transport=make(), base_url=chaos_server.url) as client:
@@ -472,6 +484,13 @@ async def test_post_bytes_json_form(make: Make, chaos_server: ChaosServer) -> No
     assert form.body == b"x=1+2&y=%26"
     assert form.headers["content-type"] == "application/x-www-form-urlencoded"
     assert all(r.headers["content-length"] == str(len(r.body)) for r in (raw, js, form))
+
+
+async def test_unread_byte_stream_body(make: Make, chaos_server: ChaosServer) -> None:
+    """A request built with stream=httpx.ByteStream(...) (never read) is sent intact."""
+    request = httpx.Request("PUT", chaos_server.url_for("/bs"), stream=httpx.ByteStream(b"abc"), headers={"Host": chaos_server.url.split("//")[1].rstrip("/"), "Content-Length": "3"}, extensions=timeouts())
+    await send_and_read(make(), request)
+    assert chaos_server.requests("/bs")[0].body == b"abc"
 
 
 async def test_post_async_generator_is_chunked(make: Make, chaos_server: ChaosServer) -> None:
@@ -892,8 +911,9 @@ def test_auto_falls_back_to_httpx_without_aiohttp(monkeypatch: pytest.MonkeyPatc
 
 
 def test_default_transport_follows_config() -> None:
-    """default_transport takes pool limits from the config, httpx unless told otherwise."""
-    assert type(default_transport()) is httpx.AsyncHTTPTransport
+    """default_transport takes pool limits and the kind from the config ("auto": aiohttp when installed)."""
+    assert isinstance(default_transport(), AiohttpTransport)
+    assert type(default_transport(ClientConfig(transport="httpx"))) is httpx.AsyncHTTPTransport
     cfg = ClientConfig(max_connections=9, max_keepalive_connections=4, keepalive_expiry=2.0)
     chosen = default_transport(cfg, kind="aiohttp")
     assert isinstance(chosen, AiohttpTransport)

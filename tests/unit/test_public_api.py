@@ -26,6 +26,7 @@ EXPECTED = {
     "get_dapr_client", "get_service_client", "ServiceSettings", "Settings",
     "LoggingObserver", "MetricsMiddleware", "PrometheusObserver", "Redactor",
     "TracingMiddleware", "TracingObserver",
+    "AiohttpTransport", "default_transport", "make_transport",
 }
 
 
@@ -86,6 +87,8 @@ def test_package_imports_and_works_without_extras() -> None:
         import httpx_resilience as h
         from httpx_resilience.cli import main
         client = h.AsyncHTTPClient("https://api.example.com")
+        import httpx
+        assert isinstance(client.transport._inner, httpx.AsyncHTTPTransport)  # "auto" without aiohttp
         try:
             h.JWTAuth("secret-key-of-32-bytes-minimum!!")
         except ImportError as exc:

@@ -291,11 +291,19 @@ def test_contradictory_timeouts_rejected() -> None:
         ResilientTransport(httpx.MockTransport(lambda r: httpx.Response(200)), timeout=10, total_timeout=5)
 
 
-def test_default_inner_transport_uses_config_limits() -> None:
-    """Without an inner transport, an httpx.AsyncHTTPTransport is built from ClientConfig."""
-    t = ResilientTransport(config=ClientConfig(max_connections=7, max_keepalive_connections=3))
+def test_default_inner_transport_follows_config() -> None:
+    """Without an inner transport, ClientConfig.transport picks it: httpx, or aiohttp when installed."""
+    from httpx_resilience.transports import AiohttpTransport
+
+    t = ResilientTransport(config=ClientConfig(transport="httpx", max_connections=7, max_keepalive_connections=3))
     assert isinstance(t._inner, httpx.AsyncHTTPTransport)
     assert "ResilientTransport(" in repr(t)
+    assert isinstance(ResilientTransport()._inner, AiohttpTransport)  # "auto", aiohttp installed
+    assert isinstance(ResilientTransport(config=ClientConfig(http2=True))._inner, httpx.AsyncHTTPTransport)
+    with pytest.raises(ConfigurationError, match="http2"):
+        ClientConfig(transport="aiohttp", http2=True)
+    with pytest.raises(ConfigurationError, match="transport"):
+        ClientConfig(transport="curl")  # type: ignore[arg-type]
 
 
 def test_disabling_tls_verification_logs_one_warning(caplog: pytest.LogCaptureFixture) -> None:

@@ -221,7 +221,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         data: Any
         chunked = False
         if isinstance(stream, httpx.ByteStream):
-            data = request.content or None
+            try:
+                data = request.content or None
+            except httpx.RequestNotRead:  # built as Request(stream=ByteStream(...))
+                data = b"".join(stream) or None
         else:
             data = _body(stream)
             chunked = True
@@ -351,15 +354,12 @@ class _ResponseStream(httpx.AsyncByteStream):
     async def __aiter__(self) -> AsyncIterator[bytes]:
         content = self._response.content
         try:
-            while True:
-                chunk = await content.readany()
-                if not chunk:
-                    return
+            while chunk := await content.readany():  # b"" only at the end of the body
                 yield chunk
         except Exception as exc:
             mapped = map_exception(exc, self._request, self._response)
             if mapped is None:
-                raise
+                raise  # pragma: no cover - readany() raises only aiohttp errors
             raise mapped from exc
 
     async def aclose(self) -> None:
@@ -460,29 +460,24 @@ def map_exception(
 ) -> BaseException | None:
     """The httpx exception that httpx's own transport raises for the same fault.
 
-    ======================================  ==========================================
-    aiohttp                                 httpx
-    ======================================  ==========================================
-    ConnectionTimeoutError                  ConnectTimeout
-    SocketTimeoutError, ServerTimeoutError  ReadTimeout
-    ClientHttpProxyError                    ProxyError
-    ClientConnectorError (refused, DNS,     ConnectError
-    TLS, certificate, proxy unreachable),
-    ServerFingerprintMismatch
-    ServerDisconnectedError (closed before  RemoteProtocolError
-    the response head)
-    ClientConnectionResetError (writing to  WriteError
-    a closed connection)
-    ClientOSError (ECONNRESET while         ReadError
-    reading), other ClientConnectionError
-    ClientPayloadError: reset mid-body      ReadError
-    ClientPayloadError: body cut short,     RemoteProtocolError
-    bad chunk framing
-    ClientResponseError, HttpProcessingError RemoteProtocolError
-    (malformed response head)
-    InvalidURL, NonHttpUrlClientError       UnsupportedProtocol
-    an error raised by the request body     that error itself
-    ======================================  ==========================================
+    - ``ConnectionTimeoutError`` → ``httpx.ConnectTimeout``
+    - ``SocketTimeoutError`` / ``ServerTimeoutError`` (no data within the read
+      timeout, before or during the body) → ``httpx.ReadTimeout``
+    - ``ClientHttpProxyError`` (the proxy refused ``CONNECT``) → ``httpx.ProxyError``
+    - ``ClientConnectorError`` (refused, DNS, TLS handshake or certificate,
+      proxy unreachable), ``ServerFingerprintMismatch`` → ``httpx.ConnectError``
+    - ``ServerDisconnectedError`` (closed cleanly before the response head)
+      → ``httpx.RemoteProtocolError``
+    - ``ClientConnectionResetError`` (writing to a closed connection) → ``httpx.WriteError``
+    - ``ClientOSError`` (``ECONNRESET`` while reading) and other
+      ``ClientConnectionError`` → ``httpx.ReadError``
+    - ``ClientPayloadError``: after a reset → ``httpx.ReadError``; a body cut
+      short by a clean close or broken chunk framing → ``httpx.RemoteProtocolError``
+    - ``ClientResponseError`` / ``HttpProcessingError`` (a malformed response
+      head) → ``httpx.RemoteProtocolError``
+    - ``InvalidURL`` / ``NonHttpUrlClientError`` → ``httpx.UnsupportedProtocol``
+    - an error raised by the request body's own iterator → that error itself
+    - any other ``aiohttp.ClientError`` → ``httpx.TransportError``
 
     Args:
         exc: the exception aiohttp raised.

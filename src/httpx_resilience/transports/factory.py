@@ -30,7 +30,10 @@ _DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20
 
 def aiohttp_available() -> bool:
     """Whether ``aiohttp`` can be imported (without importing it)."""
-    return importlib.util.find_spec("aiohttp") is not None
+    try:
+        return importlib.util.find_spec("aiohttp") is not None
+    except (ImportError, ValueError):  # a blocked or half-removed module
+        return False
 
 
 def make_transport(
