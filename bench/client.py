@@ -35,7 +35,7 @@ def build(variant: str, concurrency: int) -> tuple[httpx.AsyncClient, Callable[[
         from httpx_resilience import ClientConfig, ResilientTransport, RetryPolicy
 
         config = ClientConfig(
-            timeout=10.0, total_timeout=30.0,
+            timeout=10.0, total_timeout=30.0, transport="httpx",
             max_connections=max(concurrency, 1), max_keepalive_connections=max(concurrency, 1),
         )
         # Every policy of the pipeline issue on: retry + budget, attempt timeout,
