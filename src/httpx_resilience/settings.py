@@ -254,7 +254,7 @@ class Settings(BaseSettings):
     total_timeout: float | None = Field(default=None, gt=0)
     max_connections: int = Field(default=100, ge=1)
     max_keepalive_connections: int = Field(default=20, ge=0)
-    keepalive_expiry: float = Field(default=30.0, ge=0)
+    keepalive_expiry: float = Field(default=5.0, ge=0)
     retry_attempts: int = Field(default=3, ge=0, le=100)
     retry_backoff_factor: float = Field(default=1.0, ge=0)
     retry_max_delay: float = Field(default=60.0, ge=0)
