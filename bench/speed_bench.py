@@ -170,6 +170,7 @@ async def build(variant: str, url: str, concurrency: int) -> tuple[Call, Callabl
         config = ClientConfig(
             timeout=10.0, total_timeout=30.0, keepalive_expiry=KEEPALIVE_EXPIRY,
             max_connections=concurrency, max_keepalive_connections=concurrency,
+            transport="httpx",  # "auto" would pick aiohttp; this variant measures httpx's own
         )
         inner = AiohttpTransport(limits=pool_limits(concurrency)) if variant == "resilient_ours" else None
         transport = ResilientTransport(inner, config=config)

@@ -391,6 +391,8 @@ class ResilientTransport(_Reporting, _Hedging, httpx.AsyncBaseTransport):
             else:
                 duration = clock.monotonic() - t0
                 status_code = response.status_code
+                if limiter is not None:
+                    limiter.observe_response(response)  # RateLimit-* header pacing, if enabled
                 server_delay = None
                 if policy.retry_after_for(status_code):
                     server_delay = self._retry_after(response, request)

@@ -181,3 +181,17 @@ def test_contradictory_policies_rejected() -> None:
         )
     with pytest.raises(ConfigurationError, match="hedging"):
         ResilientTransport(timeout=1.0, total_timeout=2.0, hedging=HedgingPolicy(1.0, max_hedges=2))
+
+
+async def test_rate_limit_headers_pace_the_limiter(chaos_server: ChaosServer) -> None:
+    """With header_pacing, X-RateLimit-Remaining: 0 and -Reset pause the host's limiter."""
+    chaos_server.route("/quota", headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "7"})
+    clock = FakeClock()
+    limiter = TokenBucketRateLimiter(rate=100, burst=10, header_pacing=True, clock=clock)
+    async with AsyncHTTPClient(chaos_server.url, config=FAST, rate_limiter=limiter, clock=clock) as c:
+        assert (await c.get("/quota")).status_code == 200
+    assert 6.0 <= limiter.paused_for <= 7.0
+    plain = TokenBucketRateLimiter(rate=100, burst=10, clock=clock)
+    async with AsyncHTTPClient(chaos_server.url, config=FAST, rate_limiter=plain, clock=clock) as c:
+        await c.get("/quota")
+    assert plain.paused_for == 0.0
