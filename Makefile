@@ -29,9 +29,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests examples bench
 	$(BIN)/mypy --strict src
 
+# Benchmarks (minutes; nginx is installed with apt-get when missing). Each script
+# writes its own bench/RESULTS_*.md; bench/RESULTS.md gathers them.
 bench: $(STAMP)
-	$(BIN)/python -m pip install -q -e ".[bench]"
+	$(BIN)/python -m pip install -q -e ".[bench]" aiolimiter pyrate-limiter pybreaker purgatory
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/speed_bench.py
+	$(BIN)/python bench/policies_bench.py
+	$(BIN)/python bench/observe_bench.py
 
 clean:
 	rm -rf $(VENV) .coverage htmlcov

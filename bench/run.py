@@ -3,7 +3,7 @@ httpx-retries against nginx on loopback, plus retry amplification under a full o
 
 Server and client are pinned to different cores; every client run is a fresh
 process; variants are interleaved round by round and medians reported with
-min–max. Results go to bench/RESULTS.md (and bench/results.json).
+min–max. Results go to bench/RESULTS_pipeline.md.
 
 Usage: python bench/run.py [--rounds 5] [--requests 2000] [--skip-outage]
 """
@@ -266,7 +266,7 @@ def write_report(data: dict[str, Any], rounds: int, requests: int) -> None:
         ]
         for name, o in data["outage"].items():
             lines.append(f"| {name} | {o['upstream']:.0f} | {o['amplification']:.2f}× |")
-    (HERE / "RESULTS.md").write_text("\n".join(lines) + "\n")
+    (HERE / "RESULTS_pipeline.md").write_text("\n".join(lines) + "\n")
 
 
 def main() -> None:
@@ -285,7 +285,7 @@ def main() -> None:
         data["outage"] = asyncio.run(outage())
     (HERE / "results.json").write_text(json.dumps(data, indent=1))
     write_report(data, a.rounds, a.requests)
-    print((HERE / "RESULTS.md").read_text())
+    print((HERE / "RESULTS_pipeline.md").read_text())
 
 
 if __name__ == "__main__":

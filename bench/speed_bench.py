@@ -57,7 +57,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 BODY = '{"ok":true,"items":[{"id":1,"name":"a"},{"id":2,"name":"b"}]}'
 CONCURRENCY = (1, 64)
-# httpx's default keep-alive expiry, used by every variant (ClientConfig's default is 30 s,
+# httpx's default keep-alive expiry, used by every variant (ClientConfig's default was 30 s,
 # and httpcore's pool is ~2.4x slower at c=64 with it: see the report).
 KEEPALIVE_EXPIRY = 5.0
 BASE_VARIANTS = (
@@ -74,7 +74,7 @@ UVLOOP_VARIANTS = ("aiohttp@uvloop", "httpx_ours@uvloop", "resilient_ours@uvloop
 LABELS = {
     "aiohttp": "plain aiohttp.ClientSession",
     "httpx": "plain httpx.AsyncClient",
-    "httpx_ka30": "plain httpx.AsyncClient, keepalive_expiry=30 (ClientConfig's default)",
+    "httpx_ka30": "plain httpx.AsyncClient, keepalive_expiry=30 (ClientConfig's former default)",
     "httpx_aiohttp": "httpx.AsyncClient + httpx-aiohttp transport",
     "httpx_ours": "httpx.AsyncClient + our AiohttpTransport",
     "resilient": "httpx.AsyncClient + ResilientTransport (default httpx inner)",
