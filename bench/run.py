@@ -16,12 +16,9 @@ import contextlib
 import json
 import os
 import platform
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -36,98 +33,9 @@ LABELS = {
     "tenacity": "httpx under tenacity.AsyncRetrying",
     "httpx_retries": "httpx + httpx-retries RetryTransport",
 }
-BODY = '{"ok":true,"items":[{"id":1,"name":"a"},{"id":2,"name":"b"}]}'
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def ensure_nginx() -> str | None:
-    path = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-    if path is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        print("installing nginx with apt-get ...", flush=True)
-        subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True)
-        subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "nginx"], check=False, capture_output=True,
-            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-        )
-        path = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-    return path
-
-
-def pin(core: int) -> list[str]:
-    return ["taskset", "-c", str(core)] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
-
-
-class Server:
-    """nginx on 127.0.0.1 (stopped by its PID), or the ChaosServer in a subprocess as a fallback."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.dir = Path(tempfile.mkdtemp(prefix="bench-nginx-"))
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.kind = ""
-
-    def start(self) -> None:
-        nginx = ensure_nginx()
-        if nginx:
-            conf = self.dir / "nginx.conf"
-            conf.write_text(
-                f"""worker_processes 1;
-daemon off;
-master_process off;
-pid {self.dir}/nginx.pid;
-error_log {self.dir}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  keepalive_requests 1000000;
-  keepalive_timeout 75;
-  client_body_temp_path {self.dir}/body;
-  proxy_temp_path {self.dir}/proxy;
-  fastcgi_temp_path {self.dir}/fastcgi;
-  uwsgi_temp_path {self.dir}/uwsgi;
-  scgi_temp_path {self.dir}/scgi;
-  server {{
-    listen 127.0.0.1:{self.port};
-    location / {{ default_type application/json; return 200 '{BODY}'; }}
-  }}
-}}
-"""
-            )
-            self.proc = subprocess.Popen([*pin(1), nginx, "-p", str(self.dir), "-c", str(conf)])
-            self.kind = f"nginx ({subprocess.run([nginx, '-v'], capture_output=True, text=True).stderr.strip()})"
-        else:
-            code = (
-                "from httpx_resilience.testing import ChaosServer;import time;"
-                f"s=ChaosServer(port={self.port}).start();s.route('/', body={BODY!r});time.sleep(1e6)"
-            )
-            self.proc = subprocess.Popen([*pin(1), sys.executable, "-c", code])
-            self.kind = "ChaosServer subprocess (nginx unavailable)"
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            try:
-                if httpx.get(self.url, timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise SystemExit(f"benchmark server did not start ({self.kind})")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
+from _nginx import Server, pin  # noqa: E402  (bench/ is the script's folder)
 
 
 def run_client(variant: str, url: str, requests: int, concurrency: int) -> dict[str, Any]:

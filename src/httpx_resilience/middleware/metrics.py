@@ -9,31 +9,17 @@ Needs ``pip install 'httpx-resilience[prometheus]'``.
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any
 
-from .base import Middleware
+from ._observed import ObserverMiddleware, attach_observer
 
 if TYPE_CHECKING:
-    from ..client import AsyncHTTPClient
-    from ..models import HTTPRequest
     from ..observe.prometheus import PrometheusObserver
 
 __all__ = ["MetricsMiddleware", "attach_observer"]
 
 
-def attach_observer(client: Any, observer: Any) -> bool:
-    """Add ``observer`` to ``client.transport.observers`` once; whether it is attached."""
-    transport = getattr(client, "transport", None)
-    observers = getattr(transport, "observers", None)
-    if not isinstance(observers, tuple):
-        return False
-    if observer not in observers:
-        transport.observers = (*observers, observer)  # type: ignore[union-attr]
-    return True
-
-
-class MetricsMiddleware(Middleware):
+class MetricsMiddleware(ObserverMiddleware):
     """Export the client's requests, retries, latencies and breaker state to Prometheus.
 
     See :mod:`httpx_resilience.observe.prometheus` for the metrics and labels.
@@ -67,22 +53,4 @@ class MetricsMiddleware(Middleware):
             from ..observe.prometheus import PrometheusObserver
 
             observer = PrometheusObserver(registry, namespace)
-        self.observer = observer
-
-    async def process_request(
-        self, request: HTTPRequest, client: AsyncHTTPClient
-    ) -> HTTPRequest:
-        """Attach the observer (and watch the breaker) on the client's first request."""
-        if attach_observer(client, self.observer):
-            breaker = getattr(client, "circuit_breaker", None)
-            if breaker is not None:
-                self.observer.watch_breaker(breaker)
-        return request
-
-    async def process_error(self, error: BaseException, request: HTTPRequest) -> None:
-        """Count a request that ended without a report (cancelled, refused) exactly once."""
-        reason = "cancelled" if isinstance(error, asyncio.CancelledError) else "abandoned"
-        self.observer.abandon_current(reason)
-
-    def __repr__(self) -> str:
-        return f"MetricsMiddleware({self.observer!r})"
+        self.observer: PrometheusObserver = observer

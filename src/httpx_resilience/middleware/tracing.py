@@ -9,25 +9,21 @@ Needs ``pip install 'httpx-resilience[otel]'``.
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
-from .base import Middleware
-from .metrics import attach_observer
+from ._observed import ObserverMiddleware
 
 if TYPE_CHECKING:
     from opentelemetry.propagators.textmap import TextMapPropagator
     from opentelemetry.trace import TracerProvider
 
-    from ..client import AsyncHTTPClient
-    from ..models import HTTPRequest
     from ..observe.otel import TracingObserver
     from ..observe.redactor import Redactor
 
 __all__ = ["TracingMiddleware"]
 
 
-class TracingMiddleware(Middleware):
+class TracingMiddleware(ObserverMiddleware):
     """Trace each request of the client and its attempts with OpenTelemetry.
 
     Args:
@@ -53,22 +49,4 @@ class TracingMiddleware(Middleware):
             from ..observe.otel import TracingObserver
 
             observer = TracingObserver(tracer_provider, redactor=redactor, propagator=propagator)
-        self.observer = observer
-
-    async def process_request(
-        self, request: HTTPRequest, client: AsyncHTTPClient
-    ) -> HTTPRequest:
-        """Attach the observer (and watch the breaker) on the client's first request."""
-        if attach_observer(client, self.observer):
-            breaker = getattr(client, "circuit_breaker", None)
-            if breaker is not None:
-                self.observer.watch_breaker(breaker)
-        return request
-
-    async def process_error(self, error: BaseException, request: HTTPRequest) -> None:
-        """End at once the spans of a request that ended without a report (cancelled, refused)."""
-        reason = "cancelled" if isinstance(error, asyncio.CancelledError) else "abandoned"
-        self.observer.abandon_current(reason)
-
-    def __repr__(self) -> str:
-        return f"TracingMiddleware({self.observer!r})"
+        self.observer: TracingObserver = observer
