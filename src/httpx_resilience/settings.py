@@ -23,11 +23,9 @@ environment variable (and the field), never a raw pydantic traceback.
 from __future__ import annotations
 
 import difflib
-import importlib
-import logging
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,17 +34,21 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic import model_validator as _model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
+from ._settings_errors import (
+    ENV_PREFIX,
+    from_settings_error,
+    from_validation_error,
+    warn_unknown_env,
+)
+from ._settings_errors import env_var_for as env_var_for  # re-exported: imported from here
+from ._settings_toml import deep_merge, read_config_file
 from .config import ClientConfig
 from .exceptions import ConfigurationError
 from .observe.redact import redact_url
 
 __all__ = ["ENV_PREFIX", "ServiceSettings", "Settings", "service_key"]
 
-ENV_PREFIX = "HTTP_CLIENT_"
-
-_log = logging.getLogger("httpx_resilience.settings")
 _SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_SECRET_WORDS = ("key", "token", "secret", "password")
 _HOST = re.compile(r"[A-Za-z0-9._:-]+")  # a name, IPv4 or IPv6 (httpx drops the brackets)
 
 
@@ -64,11 +66,6 @@ def service_key(name: str) -> str:
             field="services",
         )
     return name.lower().replace("-", "_")
-
-
-def env_var_for(*path: object) -> str:
-    """The environment variable that sets the field at ``path`` (``HTTP_CLIENT_A__B``)."""
-    return ENV_PREFIX + "__".join(str(p).upper() for p in path)
 
 
 class ServiceSettings(BaseModel):
@@ -271,10 +268,15 @@ class Settings(BaseSettings):
             super().__init__(**values)
         except ValidationError as exc:
             from_file = values.get("config_file") or os.environ.get(env_var_for("config_file"))
-            raise _from_validation_error(exc, from_file=bool(from_file)) from None
+            raise from_validation_error(
+                exc,
+                from_file=bool(from_file),
+                fields=Settings.model_fields,
+                service_fields=ServiceSettings.model_fields,
+            ) from None
         except SettingsError as exc:
-            raise _from_settings_error(exc) from None
-        _warn_unknown_env(os.environ)
+            raise from_settings_error(exc) from None
+        warn_unknown_env(os.environ, Settings.model_fields)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise _frozen(type(self).__name__, name)
@@ -286,7 +288,7 @@ class Settings(BaseSettings):
             return data
         path = data.get("config_file")
         if path is not None and str(path).strip():
-            data = _deep_merge(_read_config_file(Path(str(path))), data)
+            data = deep_merge(read_config_file(Path(str(path)), Settings.model_fields), data)
         services = data.get("services")
         if isinstance(services, Mapping):
             data["services"] = _normalize_services(services)
@@ -346,69 +348,7 @@ class Settings(BaseSettings):
         )
 
 
-# -- the TOML file ------------------------------------------------------------------------
-
-
-def _toml_loads() -> Callable[[str], dict[str, Any]]:
-    """``tomllib.loads`` (Python 3.11+) or ``tomli.loads`` (3.10)."""
-    for module_name in ("tomllib", "tomli"):
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        loads: Callable[[str], dict[str, Any]] = module.loads
-        return loads
-    raise ConfigurationError(
-        f"Reading {env_var_for('config_file')} needs Python 3.11+ (tomllib) or the tomli "
-        "package on Python 3.10: pip install tomli",
-        field="config_file",
-    )
-
-
-def _read_config_file(path: Path) -> dict[str, Any]:
-    where = f"{env_var_for('config_file')}={str(path)!r}"
-    loads = _toml_loads()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigurationError(
-            f"Cannot read the config file {where}: {exc.strerror or exc}; point it at a "
-            "readable TOML file or unset it",
-            field="config_file",
-        ) from None
-    try:
-        data = loads(text)
-    except ValueError as exc:  # TOMLDecodeError is a ValueError; its text has line/column
-        raise ConfigurationError(
-            f"The config file {where} is not valid TOML: {exc}", field="config_file"
-        ) from None
-    for key in data:
-        if key not in Settings.model_fields or key == "config_file":
-            close = difflib.get_close_matches(key, list(Settings.model_fields), n=1)
-            maybe = f"; did you mean {close[0]!r}?" if close and close[0] != key else ""
-            raise ConfigurationError(
-                f"The config file {where} cannot set {key!r}{maybe}", field=key
-            )
-    services = data.get("services", {})
-    if not isinstance(services, dict) or not all(isinstance(v, dict) for v in services.values()):
-        raise ConfigurationError(
-            f"The config file {where}: 'services' must hold one [services.<name>] table per "
-            "service, e.g. [services.master-data] with base_url = \"https://...\"",
-            field="services",
-        )
-    return data
-
-
-def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """``override`` over ``base``, merging nested mappings key by key."""
-    merged = dict(base)
-    for key, value in override.items():
-        old = merged.get(key)
-        if isinstance(old, Mapping) and isinstance(value, Mapping):
-            merged[key] = _deep_merge(old, value)
-        else:
-            merged[key] = value
-    return merged
+# -- service names ------------------------------------------------------------------------
 
 
 def _normalize_services(services: Mapping[Any, Any]) -> dict[str, Any]:
@@ -417,7 +357,7 @@ def _normalize_services(services: Mapping[Any, Any]) -> dict[str, Any]:
         key = service_key(str(name))
         if key in out:
             if isinstance(out[key], Mapping) and isinstance(value, Mapping):
-                out[key] = _deep_merge(out[key], value)
+                out[key] = deep_merge(out[key], value)
                 continue
             raise ConfigurationError(
                 f"Service {name!r} is configured twice (as {key!r}); names are "
@@ -426,80 +366,3 @@ def _normalize_services(services: Mapping[Any, Any]) -> dict[str, Any]:
             )
         out[key] = value
     return out
-
-
-# -- error messages -----------------------------------------------------------------------
-
-
-def _from_validation_error(exc: ValidationError, *, from_file: bool) -> ConfigurationError:
-    problems: list[str] = []
-    first_field: str | None = None
-    for err in exc.errors(include_url=False):
-        ctx = err.get("ctx") or {}
-        inner = ctx.get("error")
-        if isinstance(inner, ConfigurationError):
-            return inner  # already names the variable and the fix
-        loc = tuple(str(p) for p in err["loc"])
-        first_field = first_field or ".".join(loc)
-        problems.append(_describe_error(err["type"], loc, err["msg"], err.get("input")))
-    text = "; ".join(problems)
-    if from_file:
-        text += f" (a value may come from the TOML file named by {env_var_for('config_file')})"
-    return ConfigurationError(f"Invalid HTTP client settings: {text}", field=first_field)
-
-
-def _describe_error(kind: str, loc: tuple[str, ...], msg: str, value: Any) -> str:
-    name = ".".join(loc)
-    where = f"{env_var_for(*loc)} ({name})" if loc else "settings"
-    if kind == "extra_forbidden":
-        parent = ServiceSettings if len(loc) == 3 and loc[0] == "services" else Settings
-        close = difflib.get_close_matches(loc[-1], list(parent.model_fields), n=1)
-        maybe = f"; did you mean {close[0]!r}?" if close else ""
-        return f"{where} is not a setting{maybe}"
-    if kind == "missing":  # only a service's base_url is required
-        return f"{where} is required: service {loc[1]!r} has settings but no {loc[-1]}"
-    text = msg[0].lower() + msg[1:] if msg else "is invalid"
-    text = text.removeprefix("value error, ")
-    shown = "" if "got " in text else _show(loc, value)
-    return f"{where}: {text}{shown}"
-
-
-def _show(loc: tuple[str, ...], value: Any) -> str:
-    if any(word in part.lower() for part in loc for word in _SECRET_WORDS):
-        return ""  # never echo a credential
-    if isinstance(value, str):
-        return f" (got {redact_url(value)[:60]!r})"
-    return f" (got {value!r})" if isinstance(value, (int, float)) else ""
-
-
-def _from_settings_error(exc: SettingsError) -> ConfigurationError:
-    match = re.search(r'field "([^"]+)"', str(exc))
-    field = match.group(1) if match else None
-    var = env_var_for(field) if field else f"an {ENV_PREFIX}* variable"
-    hint = (
-        f" Give JSON, or set one value per variable such as "
-        f"{env_var_for('services', 'name', 'base_url')}"
-        if field == "services"
-        else ""
-    )
-    return ConfigurationError(f"{var} could not be parsed: {exc}.{hint}", field=field)
-
-
-_WARNED: set[str] = set()  # each stray variable is reported once per process
-
-
-def _warn_unknown_env(environ: Mapping[str, str]) -> None:
-    fields = list(Settings.model_fields)
-    for var in environ:
-        if not var.upper().startswith(ENV_PREFIX) or var in _WARNED:
-            continue
-        name = var[len(ENV_PREFIX) :].split("__", 1)[0].lower()
-        if name in Settings.model_fields:
-            continue
-        _WARNED.add(var)
-        close = difflib.get_close_matches(name, fields, n=1)
-        maybe = f"; did you mean {env_var_for(close[0])}?" if close else ""
-        _log.warning(
-            "%s matches no HTTP client setting and is ignored%s", var, maybe,
-            extra={"env_var": var},
-        )

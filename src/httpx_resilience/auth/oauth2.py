@@ -37,57 +37,24 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import logging
 import math
-import re
-from base64 import b64encode
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
-from urllib.parse import quote_plus
+from typing import Literal
 
 import httpx
 
 from .._clock import SYSTEM_CLOCK, Clock
-from ..exceptions import AuthenticationError, ConfigurationError
-from ..observe.redact import REDACTED, mask_pii, redact_url
+from ..exceptions import ConfigurationError
+from ..observe.redact import redact_url
+from ._oauth2_token import BorrowedTransport, TokenRequest
 from ._secret import Secret, SecretLike, is_secret_like
-from .base import AuthHandler, _credential_problem
+from .base import AuthHandler
 from .cache import CachedToken, InMemoryTokenCache, TokenCache, token_fingerprint
 
 __all__ = ["OAuth2ClientCredentials"]
 
-logger = logging.getLogger("httpx_resilience.auth")
-
 _AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 _RESERVED_PARAMS = frozenset({"grant_type", "client_id", "client_secret", "scope", "audience"})
-# RFC 6749 §5.2: error codes are %x20-21 / %x23-5B / %x5D-7E.
-_ERROR_CODE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]{1,64}")
-_MAX_DESCRIPTION = 200
-# The token request authenticates itself (Basic header or form fields); a
-# no-op Auth keeps a caller-supplied client's own auth out of it.
-_NO_AUTH = httpx.Auth()
-
-
-class _Borrowed(httpx.AsyncBaseTransport):
-    """A caller's transport lent to a short-lived client, which must not close it."""
-
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self._inner = inner
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await self._inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        """Leave the transport open: its owner closes it."""
-
-
-_HINTS = {
-    "invalid_client": "Check client_id, client_secret and auth_method",
-    "unauthorized_client": "This client may not use the client_credentials grant",
-    "invalid_scope": "Check the requested scope",
-    "invalid_request": "Check scope, audience and extra_params",
-    "unsupported_grant_type": "The token endpoint does not offer the client_credentials grant",
-}
 
 
 def _number(value: object, field: str, *, minimum: float, inclusive: bool = True) -> float:
@@ -100,23 +67,6 @@ def _number(value: object, field: str, *, minimum: float, inclusive: bool = True
     raise ConfigurationError(
         f"OAuth2ClientCredentials: {field} must be a number {bound}, got {value!r}", field=field
     )
-
-
-def _parse_expires_in(value: object) -> float:
-    number: float | None = None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            number = None
-    if number is None or not math.isfinite(number) or number < 0:
-        raise AuthenticationError(
-            "OAuth2 token response: field 'expires_in' must be a non-negative number of seconds, "
-            f"got {type(value).__name__}"
-        )
-    return number
 
 
 class OAuth2ClientCredentials(AuthHandler):
@@ -342,148 +292,33 @@ class OAuth2ClientCredentials(AuthHandler):
             await self._cache.set(self.cache_key, token, token.expires_at - self._clock.wall())
             return token
 
-    def _request_parts(self) -> tuple[dict[str, str], dict[str, str]]:
-        data = {"grant_type": "client_credentials"}
-        if self.scope:
-            data["scope"] = self.scope
-        if self.audience:
-            data["audience"] = self.audience
-        data.update(self._extra)
-        headers = {"Accept": "application/json"}
-        secret = self._client_secret.get_secret_value()
-        if self.auth_method == "client_secret_basic":
-            # RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding.
-            pair = f"{quote_plus(self.client_id)}:{quote_plus(secret)}".encode()
-            headers["Authorization"] = "Basic " + b64encode(pair).decode("ascii")
-        else:
-            data["client_id"] = self.client_id
-            data["client_secret"] = secret
-        return data, headers
+    def _token_request(self) -> TokenRequest:
+        """The token request the handler's current settings describe."""
+        return TokenRequest(
+            token_url=self.token_url,
+            client_id=self.client_id,
+            client_secret=self._client_secret,
+            auth_method=self.auth_method,
+            scope=self.scope,
+            audience=self.audience,
+            extra=self._extra,
+            timeout=self.timeout,
+            retry_attempts=self.retry_attempts,
+            retry_backoff=self.retry_backoff,
+            default_expires_in=self.default_expires_in,
+            clock=self._clock,
+        )
 
     async def _fetch(self) -> CachedToken:
+        token_request = self._token_request()
         if self._client is not None:
-            return await self._fetch_with(self._client)
+            return await token_request.send(self._client)
         # Token requests are rare (one per token lifetime), so a client per fetch
         # costs little and leaves the handler with no connections to close and no
         # tie to one event loop.
-        transport = None if self._transport is None else _Borrowed(self._transport)
+        transport = None if self._transport is None else BorrowedTransport(self._transport)
         async with httpx.AsyncClient(transport=transport, timeout=self.timeout) as client:
-            return await self._fetch_with(client)
-
-    async def _fetch_with(self, client: httpx.AsyncClient) -> CachedToken:
-        data, headers = self._request_parts()
-        shown = redact_url(self.token_url)
-        last_exc: Exception | None = None
-        last_response: httpx.Response | None = None
-        reason = ""
-        for attempt in range(1, self.retry_attempts + 1):
-            try:
-                response = await client.post(
-                    self.token_url, data=data, headers=headers, auth=_NO_AUTH, timeout=self.timeout
-                )
-            except httpx.TransportError as exc:
-                last_exc, last_response = exc, None
-                reason = type(exc).__name__
-            else:
-                if response.status_code != 429 and response.status_code < 500:
-                    return self._parse(response)
-                last_exc, last_response = None, response
-                reason = f"HTTP {response.status_code}"
-            if attempt < self.retry_attempts:
-                delay = self.retry_backoff * 2 ** (attempt - 1)
-                logger.warning(
-                    "OAuth2 token endpoint %s failed (%s); retrying in %.1f s (attempt %d/%d)",
-                    shown,
-                    reason,
-                    delay,
-                    attempt,
-                    self.retry_attempts,
-                )
-                await self._clock.sleep(delay)
-        error, description = self._error_fields(last_response)
-        message = (
-            f"OAuth2 token endpoint unavailable after {self.retry_attempts} attempt(s): {reason}"
-        )
-        if error:
-            message += f" ({error}{': ' + description if description else ''})"
-        raise AuthenticationError(
-            message,
-            error=error,
-            status_code=None if last_response is None else last_response.status_code,
-            method="POST",
-            url=self.token_url,
-            hint="The token endpoint is down or overloaded; try again later",
-        ) from last_exc
-
-    def _scrub(self, text: str) -> str:
-        # A careless server may echo what it was sent; the secret is never empty.
-        text = text.replace(self._client_secret.get_secret_value(), REDACTED)
-        text = mask_pii(" ".join(text.split()))
-        if len(text) > _MAX_DESCRIPTION:
-            text = text[: _MAX_DESCRIPTION - 1] + "…"
-        return text
-
-    def _error_fields(self, response: httpx.Response | None) -> tuple[str | None, str | None]:
-        if response is None:
-            return None, None
-        try:
-            body = response.json()
-        except ValueError:
-            return None, None
-        if not isinstance(body, dict):
-            return None, None
-        error = body.get("error")
-        code = error if isinstance(error, str) and _ERROR_CODE.fullmatch(error) else None
-        description = body.get("error_description")
-        text = self._scrub(description) if isinstance(description, str) and description else None
-        return code, text
-
-    def _parse(self, response: httpx.Response) -> CachedToken:
-        status = response.status_code
-        if not 200 <= status < 300:
-            error, description = self._error_fields(response)
-            detail = f"HTTP {status}"
-            if error:
-                detail += f" {error}"
-            if description:
-                detail += f": {description}"
-            raise AuthenticationError(
-                f"OAuth2 token request refused: {detail}",
-                error=error,
-                status_code=status,
-                method="POST",
-                url=self.token_url,
-                hint=_HINTS.get(error or "", "Check the client credentials and token_url"),
-            )
-        try:
-            body: Any = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise AuthenticationError(
-                "OAuth2 token response is not a JSON object",
-                status_code=status,
-                method="POST",
-                url=self.token_url,
-            )
-        token = body.get("access_token")
-        if not isinstance(token, str) or _credential_problem(token):
-            raise AuthenticationError(
-                "OAuth2 token response: field 'access_token' is missing or not a usable string",
-                status_code=status,
-                method="POST",
-                url=self.token_url,
-            )
-        raw = body.get("expires_in")
-        lifetime = self.default_expires_in if raw is None else _parse_expires_in(raw)
-        now = self._clock.wall()
-        logger.debug(
-            "OAuth2: obtained an access token for client_id %r from %s (expires in %.0f s)",
-            self.client_id,
-            redact_url(self.token_url),
-            lifetime,
-        )
-        return CachedToken(access_token=Secret(token), expires_at=now + lifetime, issued_at=now)
+            return await token_request.send(client)
 
     # -- AuthHandler --------------------------------------------------------------
 

@@ -34,14 +34,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import ssl
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
 import httpx
 
 try:
     import aiohttp
-    from aiohttp import http_exceptions as _http_exceptions
     from yarl import URL as _YarlURL
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     raise ImportError(
@@ -49,6 +48,8 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     ) from exc
 
 from ..exceptions import ConfigurationError
+from ._aiohttp_errors import map_exception
+from ._aiohttp_streams import Releaser, ResponseStream, request_body
 
 __all__ = ["AiohttpTransport", "map_exception"]
 
@@ -61,8 +62,6 @@ _NO_TIMEOUT: Final = aiohttp.ClientTimeout()
 _HTTP_11: Final = b"HTTP/1.1"
 _URL_CACHE_SIZE: Final = 512
 _TIMEOUT_CACHE_SIZE: Final = 64
-
-Releaser = Callable[[], None]
 
 
 def _noop() -> None:
@@ -226,7 +225,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             except httpx.RequestNotRead:  # built as Request(stream=ByteStream(...))
                 data = b"".join(stream) or None
         else:
-            data = _body(stream)
+            data = request_body(stream)
             chunked = True
         headers = _headers(request.headers.raw, chunked)
 
@@ -273,7 +272,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return httpx.Response(
             response.status,
             headers=response.raw_headers,
-            stream=_ResponseStream(response, request, release),
+            stream=ResponseStream(response, request, release),
             extensions=extensions,
         )
 
@@ -338,55 +337,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         )
 
 
-class _ResponseStream(httpx.AsyncByteStream):
-    """The body of an aiohttp response, read as it arrives; closing frees the connection."""
-
-    __slots__ = ("_closed", "_release", "_request", "_response")
-
-    def __init__(
-        self, response: aiohttp.ClientResponse, request: httpx.Request, release: Releaser
-    ) -> None:
-        self._response = response
-        self._request = request
-        self._release = release
-        self._closed = False
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        content = self._response.content
-        try:
-            while chunk := await content.readany():  # b"" only at the end of the body
-                yield chunk
-        except Exception as exc:
-            mapped = map_exception(exc, self._request, self._response)
-            if mapped is None:
-                raise  # pragma: no cover - readany() raises only aiohttp errors
-            raise mapped from exc
-
-    async def aclose(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        response = self._response
-        try:
-            if response.content.at_eof():
-                response.release()  # read to the end: the connection goes back to the pool
-            else:
-                response.close()  # closed early: the connection cannot be reused
-        finally:
-            self._release()
-
-
 # -- requests ----------------------------------------------------------------------------
-
-
-async def _body(stream: httpx.AsyncByteStream | httpx.SyncByteStream) -> AsyncIterator[bytes]:
-    """A streamed request body (async generator, multipart) as aiohttp reads it."""
-    if isinstance(stream, httpx.AsyncByteStream):
-        async for chunk in stream:
-            yield chunk
-    else:
-        for chunk in stream:
-            yield chunk
 
 
 def _headers(raw: list[tuple[bytes, bytes]], chunked: bool) -> list[tuple[str, str]]:
@@ -448,90 +399,3 @@ def _proxy_options(proxy: str | httpx.URL | httpx.Proxy | None) -> dict[str, Any
     if headers:
         options["proxy_headers"] = headers
     return options
-
-
-# -- errors ------------------------------------------------------------------------------
-
-
-def map_exception(
-    exc: BaseException,
-    request: httpx.Request,
-    response: aiohttp.ClientResponse | None = None,
-) -> BaseException | None:
-    """The httpx exception that httpx's own transport raises for the same fault.
-
-    - ``ConnectionTimeoutError`` → ``httpx.ConnectTimeout``
-    - ``SocketTimeoutError`` / ``ServerTimeoutError`` (no data within the read
-      timeout, before or during the body) → ``httpx.ReadTimeout``
-    - ``ClientHttpProxyError`` (the proxy refused ``CONNECT``) → ``httpx.ProxyError``
-    - ``ClientConnectorError`` (refused, DNS, TLS handshake or certificate,
-      proxy unreachable), ``ServerFingerprintMismatch`` → ``httpx.ConnectError``
-    - ``ServerDisconnectedError`` (closed cleanly before the response head)
-      → ``httpx.RemoteProtocolError``
-    - ``ClientConnectionResetError`` (writing to a closed connection) → ``httpx.WriteError``
-    - ``ClientOSError`` (``ECONNRESET`` while reading) and other
-      ``ClientConnectionError`` → ``httpx.ReadError``
-    - ``ClientPayloadError``: after a reset → ``httpx.ReadError``; a body cut
-      short by a clean close or broken chunk framing → ``httpx.RemoteProtocolError``
-    - ``ClientResponseError`` / ``HttpProcessingError`` (a malformed response
-      head) → ``httpx.RemoteProtocolError``
-    - ``InvalidURL`` / ``NonHttpUrlClientError`` → ``httpx.UnsupportedProtocol``
-    - an error raised by the request body's own iterator → that error itself
-    - any other ``aiohttp.ClientError`` → ``httpx.TransportError``
-
-    Args:
-        exc: the exception aiohttp raised.
-        request: the request, attached to the httpx exception.
-        response: the response whose body was being read, if any (used to tell
-            a reset from a clean close).
-
-    Returns:
-        The exception to raise, or ``None`` when ``exc`` is not aiohttp's (it
-        propagates unchanged: cancellation, errors from the caller's code).
-    """
-    message = str(exc) or type(exc).__name__
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return httpx.ConnectTimeout(message, request=request)
-    if isinstance(exc, aiohttp.ServerTimeoutError):
-        return httpx.ReadTimeout(message, request=request)
-    if isinstance(exc, aiohttp.ClientHttpProxyError):
-        return httpx.ProxyError(message, request=request)
-    if isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ServerFingerprintMismatch)):
-        return httpx.ConnectError(message, request=request)
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return httpx.RemoteProtocolError(
-            f"Server disconnected without sending a response ({message})", request=request
-        )
-    if isinstance(exc, (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError)):
-        return httpx.UnsupportedProtocol(message, request=request)
-    if isinstance(exc, aiohttp.ClientConnectionError):
-        cause = exc.__cause__
-        if cause is not None and not isinstance(cause, (OSError, aiohttp.ClientError)):
-            return cause  # the request body's own iterator failed: raise its error
-        if isinstance(exc, aiohttp.ClientConnectionResetError):
-            return httpx.WriteError(message, request=request)
-        return httpx.ReadError(message, request=request)
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        if _was_reset(exc, response):
-            return httpx.ReadError(message, request=request)
-        return httpx.RemoteProtocolError(message, request=request)
-    if isinstance(exc, (aiohttp.ClientResponseError, _http_exceptions.HttpProcessingError)):
-        return httpx.RemoteProtocolError(message, request=request)
-    if isinstance(exc, aiohttp.ClientError):
-        return httpx.TransportError(message, request=request)
-    return None
-
-
-def _was_reset(exc: BaseException, response: aiohttp.ClientResponse | None) -> bool:
-    """Whether a body error came from a reset connection (httpx: ``ReadError``).
-
-    aiohttp reports both a reset and a clean close mid-body as
-    ``ClientPayloadError``; the connection's own error, or the OS error named
-    in the message, tells them apart.
-    """
-    connection = response.connection if response is not None else None
-    protocol = connection.protocol if connection is not None else None
-    if protocol is not None and isinstance(protocol.exception(), OSError):
-        return True
-    text = str(exc)
-    return "ConnectionResetError" in text or "BrokenPipeError" in text
