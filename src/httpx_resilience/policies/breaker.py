@@ -17,45 +17,24 @@ Any other async code can use :meth:`CircuitBreaker.call`.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Iterable
-from dataclasses import dataclass
 from typing import Generic, Literal, ParamSpec, TypeVar, overload
 
 import httpx
 
 from .._clock import SYSTEM_CLOCK, Clock
-from ..exceptions import (
-    BulkheadFullError,
-    CircuitBreakerOpenError,
-    ConfigurationError,
-    HTTPClientError,
-    RateLimiterTimeout,
-)
+from ..exceptions import CircuitBreakerOpenError, ConfigurationError, HTTPClientError
+from ._breaker_events import BreakerTransition, announce
+from ._breaker_failures import FailurePredicate, FailureRules
 from ._breaker_machine import PROBE, REFUSED, BreakerMachine, BreakerSettings, Change, CircuitState
+from ._breaker_permit import BreakerPermit
+from ._breaker_registry import child_for
 
 __all__ = ["BreakerPermit", "BreakerTransition", "CircuitBreaker", "CircuitState"]
 
-logger = logging.getLogger("httpx_resilience.breaker")
-
 P = ParamSpec("P")
 T = TypeVar("T")
-
-FailurePredicate = Callable[[httpx.Response | None, BaseException | None], "bool | None"]
-"""``(response, exception) -> True | False | None``; ``None`` defers to the default rules."""
-
-# Our own refusals say nothing about the upstream's health, and a cancelled
-# call has no outcome; a configuration error is the caller's bug, not the
-# upstream's.
-_NEVER_FAILURES: tuple[type[BaseException], ...] = (
-    asyncio.CancelledError,
-    CircuitBreakerOpenError,
-    RateLimiterTimeout,
-    BulkheadFullError,
-    ConfigurationError,
-)
 
 _CLOSED = CircuitState.CLOSED
 _OPEN = CircuitState.OPEN
@@ -80,75 +59,6 @@ class _Setting(Generic[T]):
             return self
         value: T = getattr(obj._machine.settings, self._name)
         return value
-
-
-@dataclass(frozen=True, slots=True)
-class BreakerTransition:
-    """One state change of a breaker, as delivered to listeners.
-
-    Attributes:
-        name: the breaker's name (its key when it is a per-host child).
-        old: the state before.
-        new: the state after.
-        at: when it happened, on the breaker's monotonic clock.
-        reason: why, in words ("5 consecutive failures", "half-open probe failed").
-    """
-
-    name: str
-    old: CircuitState
-    new: CircuitState
-    at: float
-    reason: str
-
-
-class BreakerPermit:
-    """The right to make one call, returned by :meth:`CircuitBreaker.acquire`.
-
-    End it with exactly one of :meth:`success`, :meth:`failure` or
-    :meth:`release`; later calls are no-ops, so ``finally: permit.release()``
-    after a recorded outcome is safe.
-    """
-
-    __slots__ = ("_breaker", "_done", "_generation", "_probe")
-
-    def __init__(self, breaker: CircuitBreaker, generation: int, probe: bool) -> None:
-        self._breaker = breaker
-        self._generation = generation
-        self._probe = probe
-        self._done = False
-
-    @property
-    def is_probe(self) -> bool:
-        """Whether this call is a half-open probe (its outcome decides the state)."""
-        return self._probe
-
-    @property
-    def done(self) -> bool:
-        """Whether the permit has been ended."""
-        return self._done
-
-    def success(self, duration: float) -> None:
-        """The call succeeded after ``duration`` seconds (slow calls still count as slow)."""
-        if not self._done:
-            self._done = True
-            self._breaker._record(self._generation, self._probe, False, duration)
-
-    def failure(self, duration: float) -> None:
-        """The call failed after ``duration`` seconds."""
-        if not self._done:
-            self._done = True
-            self._breaker._record(self._generation, self._probe, True, duration)
-
-    def release(self) -> None:
-        """The call ended without an outcome (cancelled, a hedge that lost): record nothing."""
-        if not self._done:
-            self._done = True
-            if self._probe:
-                self._breaker._machine.release(self._generation, True)
-
-    def __repr__(self) -> str:
-        kind = "probe" if self._probe else "call"
-        return f"<BreakerPermit {kind} of {self._breaker.name!r} done={self._done}>"
 
 
 class CircuitBreaker:
@@ -208,13 +118,10 @@ class CircuitBreaker:
     __slots__ = (
         "_children",
         "_clock",
-        "_expected",
-        "_failure_statuses",
-        "_failure_types",
         "_listeners",
         "_machine",
         "_max_keys",
-        "_predicate",
+        "_rules",
         "_scope",
         "name",
     )
@@ -251,35 +158,7 @@ class CircuitBreaker:
             slow_call_duration=slow_call_duration,
             slow_call_rate_threshold=slow_call_rate_threshold,
         )
-        expected = (
-            expected_exception if isinstance(expected_exception, tuple) else (expected_exception,)
-        )
-        if not expected or not all(
-            isinstance(t, type) and issubclass(t, BaseException) for t in expected
-        ):
-            raise ConfigurationError(
-                "expected_exception must be an exception class or a non-empty tuple of them, "
-                f"got {expected_exception!r}",
-                field="expected_exception",
-            )
-        statuses: frozenset[int] | None = None
-        if failure_statuses is not None:
-            statuses = frozenset(failure_statuses)
-            bad = [
-                s
-                for s in statuses
-                if not isinstance(s, int) or isinstance(s, bool) or not 100 <= s <= 599
-            ]
-            if bad:
-                raise ConfigurationError(
-                    f"failure_statuses must be HTTP status codes in 100..599, got {sorted(bad)!r}",
-                    field="failure_statuses",
-                )
-        if failure_predicate is not None and not callable(failure_predicate):
-            raise ConfigurationError(
-                "failure_predicate must be callable(response, exception) -> bool | None",
-                field="failure_predicate",
-            )
+        rules = FailureRules(expected_exception, failure_statuses, failure_predicate)
         if scope not in ("global", "host"):
             raise ConfigurationError(
                 f"scope must be 'global' or 'host', got {scope!r}", field="scope"
@@ -297,10 +176,7 @@ class CircuitBreaker:
             )
         self.name = name
         self._machine = BreakerMachine(settings)
-        self._expected = expected
-        self._failure_types: tuple[type[BaseException], ...] = (httpx.TransportError, *expected)
-        self._failure_statuses = statuses
-        self._predicate = failure_predicate
+        self._rules = rules
         self._scope = scope
         self._max_keys = max_keys
         self._listeners = fns
@@ -335,7 +211,7 @@ class CircuitBreaker:
     @property
     def expected_exception(self) -> tuple[type[BaseException], ...]:
         """The exception types counted as failures besides ``httpx.TransportError``."""
-        return self._expected
+        return self._rules.expected
 
     @property
     def scope(self) -> Literal["global", "host"]:
@@ -382,27 +258,13 @@ class CircuitBreaker:
         children = self._children
         if children is None:
             return self
-        child = children.get(key)
-        if child is not None:
-            children.move_to_end(key)
-            return child
-        if len(children) >= self._max_keys:
-            victim = next((k for k, c in children.items() if c._machine.state is _CLOSED), None)
-            if victim is None:
-                victim = next(iter(children))
-            del children[victim]
-        child = self._spawn(key)
-        children[key] = child
-        return child
+        return child_for(children, key, self._max_keys, self._spawn, _is_closed)
 
     def _spawn(self, key: str) -> CircuitBreaker:
         child = object.__new__(CircuitBreaker)
         child.name = key
         child._machine = BreakerMachine(self._machine.settings)
-        child._expected = self._expected
-        child._failure_types = self._failure_types
-        child._failure_statuses = self._failure_statuses
-        child._predicate = self._predicate
+        child._rules = self._rules
         child._scope = "global"
         child._max_keys = self._max_keys
         child._listeners = self._listeners  # shared on purpose: one place to observe all hosts
@@ -442,17 +304,7 @@ class CircuitBreaker:
         The ``failure_predicate`` decides first (unless it returns ``None``);
         then the status: in ``failure_statuses``, or any 5xx by default.
         """
-        if self._predicate is not None:
-            verdict = self._predicate(response, None)
-            if verdict is not None:
-                return bool(verdict)
-        return self._status_is_failure(response.status_code)
-
-    def _status_is_failure(self, status: int) -> bool:
-        statuses = self._failure_statuses
-        if statuses is None:
-            return 500 <= status <= 599
-        return status in statuses
+        return self._rules.is_failure_response(response)
 
     def is_failure_exception(self, exc: BaseException) -> bool:
         """Whether ``exc`` counts as a failure.
@@ -464,20 +316,7 @@ class CircuitBreaker:
         ``status_code``, or ``httpx.HTTPStatusError``'s response): only a
         failure status counts.
         """
-        if isinstance(exc, _NEVER_FAILURES):
-            return False
-        if self._predicate is not None:
-            verdict = self._predicate(None, exc)
-            if verdict is not None:
-                return bool(verdict)
-        if not isinstance(exc, self._failure_types):
-            return False
-        if isinstance(exc, httpx.HTTPStatusError):
-            return self._status_is_failure(exc.response.status_code)
-        status = getattr(exc, "status_code", None)
-        if isinstance(status, int) and not isinstance(status, bool):
-            return self._status_is_failure(status)
-        return True
+        return self._rules.is_failure_exception(exc)
 
     async def call(
         self, func: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
@@ -561,28 +400,7 @@ class CircuitBreaker:
             self._emit(change, now)
 
     def _emit(self, change: Change, now: float) -> None:
-        old, new, reason = change
-        logger.warning(
-            "circuit breaker %r: %s -> %s (%s)",
-            self.name,
-            old.value,
-            new.value,
-            reason,
-            extra={
-                "breaker": self.name,
-                "old_state": old.value,
-                "new_state": new.value,
-                "reason": reason,
-            },
-        )
-        if not self._listeners:
-            return
-        event = BreakerTransition(self.name, old, new, now, reason)
-        for fn in tuple(self._listeners):
-            try:
-                fn(event)
-            except Exception:
-                logger.exception("circuit breaker %r: listener %r raised; ignored", self.name, fn)
+        announce(self.name, self._listeners, change, now)
 
     def __repr__(self) -> str:
         m = self._machine
@@ -598,3 +416,8 @@ class CircuitBreaker:
         if self._children is not None:
             text += f" keys={len(self._children)}/{self._max_keys}"
         return text + ">"
+
+
+def _is_closed(breaker: CircuitBreaker) -> bool:
+    """Whether ``breaker`` may be evicted first from its parent's LRU (it is CLOSED)."""
+    return breaker._machine.state is _CLOSED

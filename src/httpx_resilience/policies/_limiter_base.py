@@ -1,0 +1,74 @@
+"""The rate limiter interface, and the argument checks the built-in limiters share.
+
+:class:`RateLimiter` is what the transport talks to; the built-in
+:class:`~httpx_resilience.policies.limiter.TokenBucketRateLimiter` and
+:class:`~httpx_resilience.policies.limiter.SlidingWindowRateLimiter` implement
+it on top of :class:`~httpx_resilience.policies._limiter_queue.QueuedLimiter`.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+
+import httpx
+
+from ..exceptions import ConfigurationError
+
+__all__ = ["RateLimiter", "check_count", "check_seconds"]
+
+
+class RateLimiter(abc.ABC):
+    """The interface of a client-side rate limiter (seed 001's ABC).
+
+    Subclass it to plug in your own; :meth:`for_key`, :meth:`pause` and
+    :meth:`observe_response` have harmless defaults.
+    """
+
+    @abc.abstractmethod
+    async def acquire(self, tokens: int = 1) -> float:
+        """Wait until ``tokens`` may be spent, spend them, and return the seconds waited.
+
+        Raises:
+            RateLimiterTimeout: the wait would exceed ``max_wait``; nothing was granted.
+            ConfigurationError: ``tokens`` is < 1 or more than the limiter can ever grant.
+        """
+
+    @abc.abstractmethod
+    def is_configured(self) -> bool:
+        """Whether the limiter actually limits (a disabled one may say ``False``)."""
+
+    def try_acquire(self, tokens: int = 1) -> bool:
+        """Take ``tokens`` at once if that needs no waiting; ``False`` (nothing taken) otherwise.
+
+        The pipeline calls this first so the common case costs no timer; the
+        default says ``False`` and :meth:`acquire` is used.
+        """
+        return False
+
+    def for_key(self, key: str) -> RateLimiter:
+        """The limiter for ``key`` (a host); the default shares one limiter for all keys."""
+        return self
+
+    def pause(self, seconds: float) -> None:
+        """Grant nothing for ``seconds`` (server-driven pacing); the default ignores it."""
+
+    def observe_response(self, response: httpx.Response) -> None:
+        """Learn from a response's rate-limit headers; the default ignores them."""
+
+
+def check_count(value: object, field: str, minimum: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ConfigurationError(
+            f"{field} must be an integer >= {minimum}, got {value!r}", field=field
+        )
+    return value
+
+
+def check_seconds(value: object, field: str, *, allow_zero: bool) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+        if math.isfinite(seconds) and (seconds > 0 or (allow_zero and seconds == 0)):
+            return seconds
+    bound = ">= 0" if allow_zero else "> 0"
+    raise ConfigurationError(f"{field} must be a finite number {bound}, got {value!r}", field=field)

@@ -1,0 +1,335 @@
+"""The shared base of the built-in limiters: a fair FIFO queue of waiters with one timer.
+
+Waiters are served strictly first-in-first-out (a later small request never
+overtakes an earlier big one): only the waiter at the head of the queue
+sleeps, on the injected clock, until it can be granted; the others wait on a
+future until the head leaves. Tokens are taken only at the moment of the
+grant, so a cancelled or refused waiter leaks nothing.
+
+``max_wait`` is decided up front from a :class:`Schedule`, a simulation of
+the grants ahead of a new request; only :meth:`QueuedLimiter.pause` can push
+grants later, and it re-checks the queued waiters then. The subclasses
+(:mod:`~httpx_resilience.policies._token_bucket`,
+:mod:`~httpx_resilience.policies._sliding_window`) supply the arithmetic.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import math
+from collections import OrderedDict, deque
+from typing import Literal
+
+import httpx
+
+from .._clock import SYSTEM_CLOCK, Clock
+from ..exceptions import ConfigurationError, RateLimiterTimeout
+from ._limiter_base import RateLimiter, check_count, check_seconds
+from ._ratelimit_headers import header_pause
+
+__all__ = ["EPS", "QueuedLimiter", "Schedule"]
+
+EPS = 1e-9
+"""Seconds of float noise tolerated when deciding that a wait is over."""
+
+
+class _Waiter:
+    """One queued ``acquire`` call."""
+
+    __slots__ = ("dead", "deadline", "future", "head", "tokens")
+
+    def __init__(self, tokens: int, deadline: float, future: asyncio.Future[None]) -> None:
+        self.tokens = tokens
+        self.deadline = deadline
+        self.future = future
+        self.head = False  # promoted to the front: it sleeps and grants itself
+        self.dead = False  # left the queue (granted, refused or cancelled)
+
+
+class Schedule(abc.ABC):
+    """A simulation of future grants, used to predict when a waiter will be served."""
+
+    @abc.abstractmethod
+    def grant_time(self, tokens: int) -> float:
+        """When ``tokens`` would be granted after everything committed so far."""
+
+    @abc.abstractmethod
+    def commit(self, tokens: int, at: float) -> None:
+        """Account for a grant of ``tokens`` at ``at``."""
+
+
+class QueuedLimiter(RateLimiter):
+    """The FIFO queue, ``max_wait``, ``pause``, header pacing and per-key children.
+
+    Subclasses supply the arithmetic: :meth:`_try_take`, :meth:`_wait_for`,
+    :meth:`_take`, :meth:`_schedule` and :meth:`_is_idle`.
+    """
+
+    def __init__(
+        self,
+        capacity: int,
+        *,
+        max_wait: float | None,
+        scope: Literal["global", "host"],
+        max_keys: int,
+        header_pacing: bool,
+        clock: Clock | None,
+    ) -> None:
+        if max_wait is not None:
+            max_wait = check_seconds(max_wait, "max_wait", allow_zero=True)
+        if scope not in ("global", "host"):
+            raise ConfigurationError(
+                f"scope must be 'global' or 'host', got {scope!r}", field="scope"
+            )
+        check_count(max_keys, "max_keys", 1)
+        self._capacity = capacity
+        self._max_wait = max_wait
+        self._scope: Literal["global", "host"] = scope
+        self._max_keys = max_keys
+        self._header_pacing = bool(header_pacing)
+        self._clock: Clock = clock if clock is not None else SYSTEM_CLOCK
+        self._queue: deque[_Waiter] = deque()
+        self._live = 0  # waiters not yet dead
+        self._queued_tokens = 0  # tokens asked for by live waiters
+        self._paused_until = -math.inf
+        self._children: OrderedDict[str, QueuedLimiter] | None = (
+            OrderedDict() if scope == "host" else None
+        )
+
+    # -- subclass arithmetic -------------------------------------------------------
+
+    @abc.abstractmethod
+    def _try_take(self, tokens: int, now: float) -> bool:
+        """Take ``tokens`` now if they are available (no waiters, not paused)."""
+
+    @abc.abstractmethod
+    def _wait_for(self, tokens: int, now: float) -> float:
+        """Seconds until ``tokens`` are available, ignoring pauses and the queue."""
+
+    @abc.abstractmethod
+    def _take(self, tokens: int, now: float) -> None:
+        """Spend ``tokens`` at ``now`` (only after ``_wait_for`` said they are there)."""
+
+    @abc.abstractmethod
+    def _schedule(self, now: float, start: float) -> Schedule:
+        """A simulation of grants from ``now``, none earlier than ``start``."""
+
+    @abc.abstractmethod
+    def _is_idle(self, now: float) -> bool:
+        """Whether forgetting this limiter loses nothing (full bucket, empty log)."""
+
+    @abc.abstractmethod
+    def _spawn(self) -> QueuedLimiter:
+        """A fresh limiter with the same settings (a per-key child)."""
+
+    def _estimate(self, tokens: int, now: float) -> float:
+        """When a new request for ``tokens``, queued behind the live waiters, is granted."""
+        sched = self._schedule(now, max(now, self._paused_until))
+        for w in self._queue:
+            if not w.dead:
+                sched.commit(w.tokens, sched.grant_time(w.tokens))
+        return sched.grant_time(tokens)
+
+    # -- the contract --------------------------------------------------------------
+
+    def is_configured(self) -> bool:
+        """``True``: this limiter limits."""
+        return True
+
+    def try_acquire(self, tokens: int = 1) -> bool:
+        """Take ``tokens`` now when no one is queued, nothing is paused and they are there."""
+        if type(tokens) is not int or not 1 <= tokens <= self._capacity:
+            return False
+        now = self._clock.monotonic()
+        return not self._live and now >= self._paused_until and self._try_take(tokens, now)
+
+    @property
+    def capacity(self) -> int:
+        """The most tokens one ``acquire`` can ask for."""
+        return self._capacity
+
+    @property
+    def max_wait(self) -> float | None:
+        """The longest ``acquire`` waits before refusing (``None``: no limit)."""
+        return self._max_wait
+
+    @property
+    def waiters(self) -> int:
+        """How many ``acquire`` calls are queued."""
+        return self._live
+
+    @property
+    def paused_for(self) -> float:
+        """Seconds left of a :meth:`pause` (0 when not paused)."""
+        return max(0.0, self._paused_until - self._clock.monotonic())
+
+    async def acquire(self, tokens: int = 1) -> float:
+        """Wait (fairly, FIFO) until ``tokens`` may be spent; return the seconds waited.
+
+        Args:
+            tokens: how many tokens this request costs (≥ 1, ≤ the capacity).
+
+        Raises:
+            RateLimiterTimeout: the grant would come later than ``max_wait``
+                (decided up front, or when a :meth:`pause` pushes it later);
+                nothing was granted.
+            ConfigurationError: ``tokens`` is < 1 or exceeds the capacity (it
+                could never be granted).
+        """
+        if type(tokens) is not int:
+            check_count(tokens, "tokens", 1)
+        if not 1 <= tokens <= self._capacity:
+            self._bad_tokens(tokens)
+        now = self._clock.monotonic()
+        if not self._live and now >= self._paused_until and self._try_take(tokens, now):
+            return 0.0
+        return await self._wait(tokens, now)
+
+    def _bad_tokens(self, tokens: int) -> None:
+        if tokens < 1:
+            raise ConfigurationError(f"tokens must be >= 1, got {tokens}", field="tokens")
+        raise ConfigurationError(
+            f"cannot acquire {tokens} tokens: this limiter grants at most {self._capacity} "
+            f"at once ({self!r}); raise its capacity or split the request",
+            field="tokens",
+        )
+
+    async def _wait(self, tokens: int, start: float) -> float:
+        clock = self._clock
+        deadline = math.inf
+        if self._max_wait is not None:
+            needed = self._estimate(tokens, start) - start
+            if needed > self._max_wait + EPS:
+                raise self._timeout(tokens, 0.0, needed)
+            deadline = start + self._max_wait
+        if not self._live:
+            self._queue.clear()  # only dead waiters are left in it
+        waiter = _Waiter(tokens, deadline, asyncio.get_running_loop().create_future())
+        self._queue.append(waiter)
+        self._live += 1
+        self._queued_tokens += tokens
+        self._promote()
+        try:
+            await waiter.future  # done at once when the queue was empty
+            while True:
+                now = clock.monotonic()
+                if waiter.dead:  # refused by pause() while it slept
+                    raise self._timeout(tokens, now - start, max(0.0, self._paused_until - now))
+                wait = max(self._paused_until - now, self._wait_for(tokens, now))
+                if wait <= EPS:
+                    self._take(tokens, now)
+                    return now - start
+                if now + wait > deadline + EPS:  # pragma: no cover - pause() refuses first
+                    raise self._timeout(tokens, now - start, wait)
+                await clock.sleep(wait)
+        finally:
+            self._leave(waiter)
+
+    def _promote(self) -> None:
+        """Make the first live waiter the head, which then sleeps and grants itself."""
+        q = self._queue
+        while q:
+            w = q[0]
+            if w.dead:
+                q.popleft()
+                continue
+            if not w.head:
+                w.head = True
+                if not w.future.done():
+                    w.future.set_result(None)
+            return
+
+    def _leave(self, waiter: _Waiter) -> None:
+        if not waiter.dead:
+            waiter.dead = True
+            self._live -= 1
+            self._queued_tokens -= waiter.tokens
+        if waiter.head:
+            self._promote()
+
+    def _timeout(self, tokens: int, waited: float, needed: float) -> RateLimiterTimeout:
+        return RateLimiterTimeout(
+            f"rate limiter would wait {waited + needed:.3f} s for {tokens} token(s), "
+            f"more than max_wait={self._max_wait} s",
+            waited=waited,
+            needed=needed,
+        )
+
+    def pause(self, seconds: float) -> None:
+        """Grant nothing until ``seconds`` from now (a 429/503 ``Retry-After``).
+
+        Pauses never shorten one another. Queued waiters whose ``max_wait``
+        the pause now exceeds are refused with
+        :class:`~httpx_resilience.RateLimiterTimeout` at once (a head that is
+        already sleeping is refused when it wakes).
+
+        Raises:
+            ConfigurationError: ``seconds`` is negative or not finite.
+        """
+        seconds = check_seconds(seconds, "seconds", allow_zero=True)
+        now = self._clock.monotonic()
+        until = now + seconds
+        if until <= self._paused_until:
+            return
+        self._paused_until = until
+        if self._max_wait is None or not self._live:
+            return
+        sched = self._schedule(now, until)
+        for w in self._queue:
+            if w.dead:
+                continue
+            at = sched.grant_time(w.tokens)
+            if at <= w.deadline + EPS:
+                sched.commit(w.tokens, at)
+                continue
+            w.dead = True
+            self._live -= 1
+            self._queued_tokens -= w.tokens
+            if not w.future.done():  # a head already promoted notices `dead` itself
+                waited = now - (w.deadline - self._max_wait)
+                w.future.set_exception(self._timeout(w.tokens, waited, at - now))
+
+    def observe_response(self, response: httpx.Response) -> None:
+        """Pause until the server's window resets when it says none are left.
+
+        Only with ``header_pacing=True`` (otherwise a no-op). Understood:
+        ``RateLimit: "name";r=0;t=30`` with ``RateLimit-Policy`` (IETF draft
+        08+), ``RateLimit: limit=10, remaining=0, reset=30`` (draft 07),
+        ``RateLimit-Remaining``/``RateLimit-Reset`` (earlier drafts) and
+        ``X-RateLimit-Remaining``/``X-RateLimit-Reset`` (reset as delta
+        seconds or a Unix time). ``Retry-After`` is the transport's job
+        (it calls :meth:`pause`).
+        """
+        if not self._header_pacing:
+            return
+        seconds = header_pause(response.headers, self._clock.wall())
+        if seconds is not None and seconds > 0:
+            self.pause(seconds)
+
+    def for_key(self, key: str) -> RateLimiter:
+        """The limiter for ``key``: ``self`` (``scope="global"``) or a per-key child.
+
+        Children have the same settings and are kept in a bounded LRU of
+        ``max_keys``; when full, the least recently used idle child (full
+        bucket, nobody waiting) is evicted first.
+        """
+        children = self._children
+        if children is None:
+            return self
+        child = children.get(key)
+        if child is not None:
+            children.move_to_end(key)
+            return child
+        if len(children) >= self._max_keys:
+            now = self._clock.monotonic()
+            victim = next((k for k, c in children.items() if c._is_idle(now)), None)
+            if victim is None:
+                victim = next((k for k, c in children.items() if not c._live), next(iter(children)))
+            del children[victim]
+        child = self._spawn()
+        children[key] = child
+        return child
+
+    def _is_paused(self, now: float) -> bool:
+        return now < self._paused_until
