@@ -194,14 +194,9 @@ def run_demo(
         )
 
     table = Table(title="Same requests, same faults")
-    for col in ("client", "success", "upstream", "p50", "p99", "wall", "failures"):
-        table.add_column(
-            col,
-            justify="left" if col in ("client", "failures") else "right",
-            no_wrap=col != "failures",
-        )
+    for col in ("client", "success", "upstream", "p50", "p99", "wall"):
+        table.add_column(col, justify="left" if col == "client" else "right", no_wrap=True)
     for r in (plain, ours):
-        failures = ", ".join(f"{k} ×{v}" for k, v in r.errors.most_common(3)) or "-"
         table.add_row(
             r.client,
             f"{r.success_rate:.1%}",
@@ -209,9 +204,11 @@ def run_demo(
             f"{r.percentile(0.5) * 1000:.0f} ms",
             f"{r.percentile(0.99) * 1000:.0f} ms",
             f"{r.wall_time:.1f} s",
-            failures,
         )
     console.print(table)
+    for r in (plain, ours):
+        failures = ", ".join(f"{k} ×{v}" for k, v in r.errors.most_common(4)) or "none"
+        console.print(f"  {r.client} failures: {failures}")
     console.print(
         f"httpx-resilience turned {plain.success_rate:.1%} into [bold green]"
         f"{ours.success_rate:.1%}[/] success, sending {ours.upstream_requests} requests "
