@@ -35,7 +35,7 @@ LABELS = {
 }
 
 
-from _nginx import Server, pin  # noqa: E402  (bench/ is the script's folder)
+from _nginx import Server, cpu_model, pin  # noqa: E402  (bench/ is the script's folder)
 
 
 def run_client(variant: str, url: str, requests: int, concurrency: int) -> dict[str, Any]:
@@ -110,14 +110,7 @@ async def outage(logical: int = 1000, concurrency: int = 50) -> dict[str, dict[s
 
 
 def machine() -> dict[str, str]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     import httpx_resilience
 
     return {

@@ -321,7 +321,7 @@ async def micro(iterations: int = 20_000) -> dict[str, float]:
 
 # == orchestration ========================================================================
 
-from _nginx import Server, pin  # noqa: E402  (bench/ is the script's folder)
+from _nginx import Server, cpu_model, pin  # noqa: E402  (bench/ is the script's folder)
 
 
 def run_one(variant: str, url: str, requests: int, concurrency: int, warmup: int) -> dict[str, Any]:
@@ -366,14 +366,7 @@ def machine() -> dict[str, str]:
     import aiohttp
     import httpx
 
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     versions = {"httpx": httpx.__version__, "aiohttp": aiohttp.__version__}
     for name in ("httpx_aiohttp", "uvloop", "tenacity"):
         try:

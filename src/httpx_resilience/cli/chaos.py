@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import time
+import threading
 
 from ..testing.chaos import ChaosServer
 
@@ -17,7 +17,7 @@ def run_chaos(port: int = 0, duration: float = 0.0) -> int:
         print(f"  try: curl '{server.url}/x?status=503,503,200'")
         print("       or ?latency=0.5, ?reset=before_headers, ?retry_after=3, ?hang=1")
         if duration > 0:
-            time.sleep(duration)
+            threading.Event().wait(duration)  # the server runs in its own thread
         else:  # pragma: no cover - interactive
             with contextlib.suppress(KeyboardInterrupt):
                 server.serve_forever()

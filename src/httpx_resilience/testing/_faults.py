@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import random
-import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -20,6 +19,8 @@ from email.utils import format_datetime, formatdate
 from types import MappingProxyType
 from typing import Any, Final, Literal, TypeAlias
 from urllib.parse import parse_qsl
+
+from .._clock import SYSTEM_CLOCK
 
 __all__ = [
     "_DEFAULT_ROUTE",
@@ -349,7 +350,7 @@ def _route_from_query(path: str, query: str) -> Route | None:
             elif key == "retry_after":
                 fault["retry_after"] = value
             elif key == "retry_after_date":
-                fault["retry_after"] = formatdate(time.time() + float(value), usegmt=True)
+                fault["retry_after"] = formatdate(SYSTEM_CLOCK.wall() + float(value), usegmt=True)
             elif key == "reset":
                 fault["reset"] = "before_headers" if value.lower() in _TRUE else value
             elif key in ("drip_chunk", "body_size"):

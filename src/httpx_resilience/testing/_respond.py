@@ -11,6 +11,7 @@ import asyncio
 import json
 from typing import Any, Final
 
+from .._clock import SYSTEM_CLOCK
 from ._faults import Fault, _format_retry_after
 from ._http import _REASONS, _json, _reset
 from ._records import RecordedRequest
@@ -72,7 +73,7 @@ async def _respond(
 ) -> bool:
     """Answer one request with ``fault``; return whether the connection stays open."""
     if fault.latency > 0:
-        await asyncio.sleep(fault.latency)
+        await SYSTEM_CLOCK.sleep(fault.latency)
     if fault.hang:
         # Read (and drop) until the client closes; stop() cancels us otherwise.
         while await reader.read(65536):
@@ -115,14 +116,14 @@ async def _respond(
     if fault.reset == "after_headers":
         writer.write(head)
         await writer.drain()
-        await asyncio.sleep(_AFTER_HEADERS_PAUSE)
+        await SYSTEM_CLOCK.sleep(_AFTER_HEADERS_PAUSE)
         _reset(writer)
         return False
     if fault.drip > 0 and body:
         writer.write(head)
         await writer.drain()
         for start in range(0, len(body), fault.drip_chunk):
-            await asyncio.sleep(fault.drip)
+            await SYSTEM_CLOCK.sleep(fault.drip)
             writer.write(body[start : start + fault.drip_chunk])
             await writer.drain()
     else:

@@ -33,11 +33,11 @@ import asyncio
 import contextlib
 import logging
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Final
 
+from .._clock import SYSTEM_CLOCK
 from ._faults import Body, Fault, FaultMix, ResetMode, RetryAfter, Route
 from ._http import _HEAD_LIMIT, _BadRequest, _parse_head, _read_body, _simple_response
 from ._ledger import _Ledger
@@ -419,7 +419,7 @@ class ChaosServer:
             except asyncio.LimitOverrunError:
                 writer.write(_simple_response(431, "request head too large"))
                 return
-            at = time.monotonic()
+            at = SYSTEM_CLOCK.monotonic()
             method, target, version, raw_headers = _parse_head(head)
             headers = RecordedHeaders(raw_headers)
             path, _, query = target.partition("?")
