@@ -135,9 +135,11 @@ class ClientConfig:
         request_id_header: header carrying one id per logical request; ``None`` disables it.
         http2: enable HTTP/2 (needs the ``h2`` package; implies the httpx transport).
         transport: the inner transport when none is given: ``"httpx"``
-            (``httpx.AsyncHTTPTransport``), ``"aiohttp"`` (needs the
-            ``aiohttp`` extra; several times cheaper per request) or ``"auto"``
-            (aiohttp when installed and HTTP/2 is off, else httpx).
+            (``httpx.AsyncHTTPTransport``), ``"native"`` (our HTTP/1.1 client
+            over asyncio and httptools; needs the ``fast`` extra; the cheapest
+            per request), ``"aiohttp"`` (needs the ``aiohttp`` extra) or
+            ``"auto"`` (with HTTP/2 off: native when httptools is installed,
+            else aiohttp when installed, else httpx).
         cookies: keep cookies the server sets and send them back (a cookie
             jar, as a browser would). Off by default: API clients are usually stateless.
         headers: default headers sent on every request.
@@ -162,7 +164,7 @@ class ClientConfig:
     retry_budget_ttl: float = 10.0
     request_id_header: str | None = "X-Request-Id"
     http2: bool = False
-    transport: Literal["httpx", "aiohttp", "auto"] = "auto"
+    transport: Literal["httpx", "native", "aiohttp", "auto"] = "auto"
     cookies: bool = False
     headers: Mapping[str, str] | None = None
 
@@ -196,15 +198,16 @@ class ClientConfig:
         object.__setattr__(
             self, "retry_methods", normalize_methods("retry_methods", self.retry_methods)
         )
-        if self.transport not in ("httpx", "aiohttp", "auto"):
+        if self.transport not in ("httpx", "native", "aiohttp", "auto"):
             raise ConfigurationError(
-                f"transport must be 'httpx', 'aiohttp' or 'auto', got {self.transport!r}",
+                "transport must be 'httpx', 'native', 'aiohttp' or 'auto', "
+                f"got {self.transport!r}",
                 field="transport",
             )
-        if self.transport == "aiohttp" and self.http2:
+        if self.transport in ("native", "aiohttp") and self.http2:
             raise ConfigurationError(
-                "http2=True needs transport='httpx' (or 'auto'): the aiohttp transport "
-                "speaks HTTP/1.1 only",
+                f"http2=True needs transport='httpx' (or 'auto'): the {self.transport} "
+                "transport speaks HTTP/1.1 only",
                 field="http2",
             )
         if self.max_keepalive_connections > self.max_connections:

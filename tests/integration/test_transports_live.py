@@ -13,6 +13,7 @@ import contextlib
 import datetime
 import gzip
 import importlib
+import importlib.util
 import ipaddress
 import json
 import socket
@@ -40,15 +41,16 @@ from httpx_resilience import (
 from httpx_resilience.testing import ChaosServer
 from httpx_resilience.transports import (
     AiohttpTransport,
-    aiohttp_available,
+    NativeTransport,
     default_transport,
     make_transport,
+    native_available,
 )
 from httpx_resilience.transports import aiohttp as aiohttp_module
 from httpx_resilience.transports import factory as factory_module
 from httpx_resilience.transports.aiohttp import map_exception
 
-KINDS = ("httpx", "aiohttp")
+KINDS = ("httpx", "native", "aiohttp")
 FAST = ClientConfig(timeout=2.0, retry_backoff_factor=0.01, retry_max_delay=0.05, retry_jitter="none")
 NO_RETRY = RetryPolicy(max_attempts=1)
 READ_02 = httpx.Timeout(5.0, read=0.2)
@@ -865,6 +867,14 @@ def test_import_without_aiohttp_gives_the_install_hint(monkeypatch: pytest.Monke
         importlib.import_module("httpx_resilience.transports.aiohttp")
 
 
+def test_import_without_httptools_gives_the_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without httptools, importing NativeTransport fails with the pip extra to install."""
+    monkeypatch.setitem(sys.modules, "httptools", None)
+    monkeypatch.delitem(sys.modules, "httpx_resilience.transports.native")
+    with pytest.raises(ImportError, match=r"pip install 'httpx-resilience\[fast\]'"):
+        importlib.import_module("httpx_resilience.transports.native")
+
+
 def test_transports_package_lazy_attributes() -> None:
     """The package exposes AiohttpTransport lazily and lists its public names."""
     import httpx_resilience.transports as pkg
@@ -879,40 +889,51 @@ def test_transports_package_lazy_attributes() -> None:
 
 
 async def test_make_transport_kinds() -> None:
-    """"httpx" and "aiohttp" build what they say; "auto" prefers aiohttp unless HTTP/2 is asked for."""
+    """Each kind builds what it says; "auto" prefers native, then aiohttp, unless HTTP/2 or SOCKS is asked for."""
     built = [
         make_transport("httpx"),
+        make_transport("native", verify=False, limits=limits(4)),
         make_transport("aiohttp", verify=False, limits=limits(5)),
         make_transport("auto"),
         make_transport("auto", http2=True),
     ]
     assert type(built[0]) is httpx.AsyncHTTPTransport
-    assert isinstance(built[1], AiohttpTransport) and built[1].limits.max_connections == 5
-    assert isinstance(built[2], AiohttpTransport) is aiohttp_available()
-    assert type(built[3]) is httpx.AsyncHTTPTransport
+    assert isinstance(built[1], NativeTransport) and built[1].limits.max_connections == 4
+    assert isinstance(built[2], AiohttpTransport) and built[2].limits.max_connections == 5
+    assert isinstance(built[3], NativeTransport) is native_available()
+    assert type(built[4]) is httpx.AsyncHTTPTransport
     for transport in built:
         await transport.aclose()
+    # SOCKS goes to httpx's transport (which asks for httpx[socks] when socksio is missing).
+    if importlib.util.find_spec("socksio") is None:
+        with pytest.raises(ImportError, match="socks"):
+            make_transport("auto", proxy="socks5://127.0.0.1:1080")
+    else:  # pragma: no cover - depends on what is installed
+        assert type(make_transport("auto", proxy="socks5://127.0.0.1:1080")) is httpx.AsyncHTTPTransport
 
 
-def test_make_transport_errors() -> None:
-    """An unknown kind and HTTP/2 over aiohttp are configuration errors naming the field."""
+@pytest.mark.parametrize("kind", ["native", "aiohttp"])
+def test_make_transport_errors(kind: str) -> None:
+    """An unknown kind and HTTP/2 over an HTTP/1.1-only transport are configuration errors naming the field."""
     with pytest.raises(ConfigurationError) as info:
         make_transport("curl")  # type: ignore[arg-type]
     assert info.value.field == "transport"
     with pytest.raises(ConfigurationError) as info:
-        make_transport("aiohttp", http2=True)
+        make_transport(kind, http2=True)  # type: ignore[arg-type]
     assert info.value.field == "http2"
 
 
-def test_auto_falls_back_to_httpx_without_aiohttp(monkeypatch: pytest.MonkeyPatch) -> None:
-    """"auto" without aiohttp installed builds httpx's transport."""
+def test_auto_falls_back_to_aiohttp_then_httpx(monkeypatch: pytest.MonkeyPatch) -> None:
+    """"auto" without httptools builds the aiohttp transport; without either, httpx's."""
+    monkeypatch.setattr(factory_module, "native_available", lambda: False)
+    assert isinstance(make_transport("auto"), AiohttpTransport)
     monkeypatch.setattr(factory_module, "aiohttp_available", lambda: False)
     assert type(make_transport("auto")) is httpx.AsyncHTTPTransport
 
 
 def test_default_transport_follows_config() -> None:
-    """default_transport takes pool limits and the kind from the config ("auto": aiohttp when installed)."""
-    assert isinstance(default_transport(), AiohttpTransport)
+    """default_transport takes pool limits and the kind from the config ("auto": native when installed)."""
+    assert isinstance(default_transport(), NativeTransport)
     assert type(default_transport(ClientConfig(transport="httpx"))) is httpx.AsyncHTTPTransport
     cfg = ClientConfig(max_connections=9, max_keepalive_connections=4, keepalive_expiry=2.0)
     chosen = default_transport(cfg, kind="aiohttp")

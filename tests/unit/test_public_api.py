@@ -67,7 +67,7 @@ def test_every_public_object_has_a_docstring() -> None:
 BLOCK_EXTRAS = textwrap.dedent(
     """
     import importlib.abc, sys
-    BLOCKED = ("redis", "prometheus_client", "opentelemetry", "jwt", "aiohttp", "rich", "uvloop")
+    BLOCKED = ("redis", "prometheus_client", "opentelemetry", "jwt", "aiohttp", "httptools", "rich", "uvloop")
 
     class Blocker(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path=None, target=None):
@@ -88,7 +88,7 @@ def test_package_imports_and_works_without_extras() -> None:
         from httpx_resilience.cli import main
         client = h.AsyncHTTPClient("https://api.example.com")
         import httpx
-        assert isinstance(client.transport._inner, httpx.AsyncHTTPTransport)  # "auto" without aiohttp
+        assert isinstance(client.transport._inner, httpx.AsyncHTTPTransport)  # "auto" without httptools or aiohttp
         try:
             h.JWTAuth("secret-key-of-32-bytes-minimum!!")
         except ImportError as exc:

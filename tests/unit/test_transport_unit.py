@@ -292,16 +292,17 @@ def test_contradictory_timeouts_rejected() -> None:
 
 
 def test_default_inner_transport_follows_config() -> None:
-    """Without an inner transport, ClientConfig.transport picks it: httpx, or aiohttp when installed."""
-    from httpx_resilience.transports import AiohttpTransport
+    """Without an inner transport, ClientConfig.transport picks it: httpx, or native when installed."""
+    from httpx_resilience.transports import NativeTransport
 
     t = ResilientTransport(config=ClientConfig(transport="httpx", max_connections=7, max_keepalive_connections=3))
     assert isinstance(t._inner, httpx.AsyncHTTPTransport)
     assert "ResilientTransport(" in repr(t)
-    assert isinstance(ResilientTransport()._inner, AiohttpTransport)  # "auto", aiohttp installed
+    assert isinstance(ResilientTransport()._inner, NativeTransport)  # "auto", httptools installed
     assert isinstance(ResilientTransport(config=ClientConfig(http2=True))._inner, httpx.AsyncHTTPTransport)
-    with pytest.raises(ConfigurationError, match="http2"):
-        ClientConfig(transport="aiohttp", http2=True)
+    for kind in ("native", "aiohttp"):
+        with pytest.raises(ConfigurationError, match="http2"):
+            ClientConfig(transport=kind, http2=True)
     with pytest.raises(ConfigurationError, match="transport"):
         ClientConfig(transport="curl")  # type: ignore[arg-type]
 

@@ -1,14 +1,17 @@
 """Inner transports for :class:`~httpx_resilience.ResilientTransport` and plain httpx.
 
+- :class:`NativeTransport`: an ``httpx.AsyncBaseTransport`` speaking HTTP/1.1
+  over asyncio with httptools' C parser: the cheapest per request. It needs
+  the ``fast`` extra: ``pip install 'httpx-resilience[fast]'``.
 - :class:`AiohttpTransport`: an ``httpx.AsyncBaseTransport`` that sends requests
   through ``aiohttp`` (HTTP/1.1, C parser, a cheaper connection pool). It needs
   the ``aiohttp`` extra: ``pip install 'httpx-resilience[aiohttp]'``.
-- :func:`make_transport` / :func:`default_transport`: pick httpx's own
-  transport or the aiohttp one by name (``"httpx"``, ``"aiohttp"``, ``"auto"``).
+- :func:`make_transport` / :func:`default_transport`: pick one by name
+  (``"httpx"``, ``"native"``, ``"aiohttp"``, ``"auto"``).
 
-Importing this package never imports aiohttp; :class:`AiohttpTransport` is
-loaded on first access, and raises :class:`ImportError` with the install hint
-when aiohttp is missing.
+Importing this package imports neither httptools nor aiohttp; the transports
+are loaded on first access, and raise :class:`ImportError` with the install
+hint when their library is missing.
 """
 
 from __future__ import annotations
@@ -16,23 +19,35 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .factory import TransportKind, aiohttp_available, default_transport, make_transport
+from .factory import (
+    TransportKind,
+    aiohttp_available,
+    default_transport,
+    make_transport,
+    native_available,
+)
 
 if TYPE_CHECKING:
     from .aiohttp import AiohttpTransport
+    from .native import NativeTransport
 
 __all__ = [
     "AiohttpTransport",
+    "NativeTransport",
     "TransportKind",
     "aiohttp_available",
     "default_transport",
     "make_transport",
+    "native_available",
 ]
+
+_LAZY = {"AiohttpTransport": ".aiohttp", "NativeTransport": ".native"}
 
 
 def __getattr__(name: str) -> Any:
-    if name == "AiohttpTransport":
-        value = importlib.import_module(".aiohttp", __name__).AiohttpTransport
+    module = _LAZY.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module, __name__), name)
         globals()[name] = value  # later lookups skip this function
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,9 +1,12 @@
-"""Pick the inner transport by name: httpx's own, the aiohttp one, or whichever is installed.
+"""Pick the inner transport by name: httpx's own, the native one, the aiohttp one, or the best installed.
 
 ``"httpx"`` is ``httpx.AsyncHTTPTransport`` (HTTP/1.1 and HTTP/2, SOCKS with
-``httpx[socks]``); ``"aiohttp"`` is :class:`~httpx_resilience.transports.AiohttpTransport`
-(HTTP/1.1, several times cheaper per request, needs the ``aiohttp`` extra);
-``"auto"`` takes aiohttp when it is installed and HTTP/2 is not asked for.
+``httpx[socks]``); ``"native"`` is :class:`~httpx_resilience.transports.NativeTransport`
+(HTTP/1.1 over asyncio with httptools' parser, the cheapest per request, needs
+the ``fast`` extra); ``"aiohttp"`` is :class:`~httpx_resilience.transports.AiohttpTransport`
+(HTTP/1.1, needs the ``aiohttp`` extra); ``"auto"`` takes native, then aiohttp,
+whichever is installed first, when neither HTTP/2 nor a SOCKS proxy is asked
+for, and httpx's own otherwise.
 """
 
 from __future__ import annotations
@@ -19,21 +22,36 @@ from ..exceptions import ConfigurationError
 if TYPE_CHECKING:
     from ..config import ClientConfig
 
-__all__ = ["TransportKind", "aiohttp_available", "default_transport", "make_transport"]
+__all__ = [
+    "TransportKind",
+    "aiohttp_available",
+    "default_transport",
+    "make_transport",
+    "native_available",
+]
 
-TransportKind = Literal["httpx", "aiohttp", "auto"]
-"""The inner transport to build: ``"httpx"``, ``"aiohttp"`` or ``"auto"``."""
+TransportKind = Literal["httpx", "native", "aiohttp", "auto"]
+"""The inner transport to build: ``"httpx"``, ``"native"``, ``"aiohttp"`` or ``"auto"``."""
 
 _KINDS: tuple[str, ...] = get_args(TransportKind)
 _DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
 
-def aiohttp_available() -> bool:
-    """Whether ``aiohttp`` can be imported (without importing it)."""
+def _installed(module: str) -> bool:
     try:
-        return importlib.util.find_spec("aiohttp") is not None
+        return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):  # a blocked or half-removed module
         return False
+
+
+def aiohttp_available() -> bool:
+    """Whether ``aiohttp`` can be imported (without importing it)."""
+    return _installed("aiohttp")
+
+
+def native_available() -> bool:
+    """Whether ``httptools`` (what :class:`NativeTransport` parses with) can be imported."""
+    return _installed("httptools")
 
 
 def make_transport(
@@ -47,9 +65,11 @@ def make_transport(
     """Build an inner transport.
 
     Args:
-        kind: ``"httpx"`` (``httpx.AsyncHTTPTransport``), ``"aiohttp"``
+        kind: ``"httpx"`` (``httpx.AsyncHTTPTransport``), ``"native"``
+            (:class:`~httpx_resilience.transports.NativeTransport`), ``"aiohttp"``
             (:class:`~httpx_resilience.transports.AiohttpTransport`) or
-            ``"auto"`` (aiohttp when installed and ``http2`` is off, else httpx).
+            ``"auto"`` (with ``http2`` off and no SOCKS proxy: native when
+            httptools is installed, else aiohttp when installed; else httpx).
         verify: TLS verification: ``True``, ``False``, an ``ssl.SSLContext``
             or a CA bundle path.
         limits: connection pool limits.
@@ -57,8 +77,10 @@ def make_transport(
         proxy: an HTTP(S) proxy URL or ``httpx.Proxy``.
 
     Raises:
-        ConfigurationError: an unknown ``kind``, or ``http2=True`` with ``"aiohttp"``.
-        ImportError: ``"aiohttp"`` without aiohttp installed (with the install hint).
+        ConfigurationError: an unknown ``kind``, or ``http2=True`` with ``"native"``
+            or ``"aiohttp"``.
+        ImportError: ``"native"`` without httptools or ``"aiohttp"`` without
+            aiohttp installed (with the install hint).
     """
     if kind not in _KINDS:
         raise ConfigurationError(
@@ -66,18 +88,31 @@ def make_transport(
             field="transport",
         )
     if kind == "auto":
-        kind = "aiohttp" if not http2 and aiohttp_available() else "httpx"
+        kind = "httpx" if http2 or _socks(proxy) else (
+            "native" if native_available() else "aiohttp" if aiohttp_available() else "httpx"
+        )
+    if kind != "httpx" and http2:
+        raise ConfigurationError(
+            f"the {kind} transport speaks HTTP/1.1 only; use transport='httpx' "
+            "(or 'auto') for http2=True",
+            field="http2",
+        )
+    if kind == "native":
+        from .native import NativeTransport
+
+        return NativeTransport(verify=verify, limits=limits, proxy=proxy)
     if kind == "aiohttp":
-        if http2:
-            raise ConfigurationError(
-                "the aiohttp transport speaks HTTP/1.1 only; use transport='httpx' "
-                "(or 'auto') for http2=True",
-                field="http2",
-            )
         from .aiohttp import AiohttpTransport
 
         return AiohttpTransport(verify=verify, limits=limits, proxy=proxy)
     return httpx.AsyncHTTPTransport(verify=verify, limits=limits, http2=http2, proxy=proxy)
+
+
+def _socks(proxy: str | httpx.URL | httpx.Proxy | None) -> bool:
+    if proxy is None:
+        return False
+    url = proxy.url if isinstance(proxy, httpx.Proxy) else httpx.URL(proxy)
+    return url.scheme not in ("http", "https")
 
 
 def default_transport(

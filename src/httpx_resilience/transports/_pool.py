@@ -1,0 +1,254 @@
+"""The connection pool of :class:`~httpx_resilience.transports.NativeTransport`.
+
+Rules, as httpcore's pool keeps them:
+
+- at most ``max_connections`` connections are open (idle, in use or being
+  opened); a caller that finds none free waits in FIFO order, at most the pool
+  timeout (``httpx.PoolTimeout``);
+- a freed connection goes straight to the first waiter: the connection itself
+  when the waiter wants the same origin, otherwise its slot (the connection is
+  closed and the waiter opens its own), so nobody who arrives later jumps the
+  queue;
+- idle connections are kept per origin, the most recently used first, at most
+  ``max_keepalive_connections`` of them, and are not reused after
+  ``keepalive_expiry`` seconds idle; one the server closed while idle leaves
+  the pool at once;
+- when the pool is full of idle connections to other origins, the oldest of
+  them is closed to make room.
+
+Decisions only: opening a connection is the ``connect`` callable's job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+
+from ._h1 import H1Connection, Origin
+
+__all__ = ["ConnectionPool"]
+
+Connect = Callable[[Origin, "float | None", httpx.Request], Awaitable[H1Connection]]
+
+
+class ConnectionPool:
+    """Hands out :class:`H1Connection` objects per origin under the connection limits."""
+
+    __slots__ = (
+        "_all",
+        "_connect",
+        "_expiry",
+        "_idle",
+        "_idle_count",
+        "_loop",
+        "_max",
+        "_max_idle",
+        "_open",
+        "_waiters",
+    )
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        connect: Connect,
+        *,
+        max_connections: int | None,
+        max_keepalive_connections: int | None,
+        keepalive_expiry: float | None,
+    ) -> None:
+        self._loop = loop
+        self._connect = connect
+        self._max = max_connections
+        self._max_idle = max_keepalive_connections
+        self._expiry = keepalive_expiry
+        self._idle: dict[Origin, list[H1Connection]] = {}
+        self._idle_count = 0
+        self._open = 0  # counted against max_connections: idle, in use and connecting
+        self._waiters: deque[tuple[Origin, asyncio.Future[H1Connection | None]]] = deque()
+        self._all: set[H1Connection] = set()
+
+    # -- taking a connection ------------------------------------------------------------
+
+    async def acquire(self, origin: Origin, timeouts: dict[str, Any], request: httpx.Request) -> H1Connection:
+        """A connection to ``origin``: an idle one, a new one, or one freed while waiting.
+
+        Raises:
+            httpx.PoolTimeout: no connection became free within the pool timeout.
+            httpx.ConnectError, httpx.ConnectTimeout: opening a connection failed.
+        """
+        stack = self._idle.get(origin)
+        if stack:
+            conn = self._pop_idle(stack)
+            if conn is not None:
+                return conn
+        maximum = self._max
+        if maximum is None or self._open < maximum:
+            self._open += 1
+        elif self._idle_count:
+            self._evict_oldest()  # its slot becomes ours
+        else:
+            handed = await self._wait(origin, timeouts.get("pool"), request)
+            if handed is not None:
+                return handed
+            # a slot was handed over: _open already counts it
+        try:
+            conn = await self._connect(origin, timeouts.get("connect"), request)
+        except BaseException:
+            self._free_slot()
+            raise
+        self._all.add(conn)
+        return conn
+
+    def _pop_idle(self, stack: list[H1Connection]) -> H1Connection | None:
+        expiry = self._expiry
+        now = self._loop.time()
+        while stack:
+            conn = stack.pop()
+            self._idle_count -= 1
+            if not conn.closed and (expiry is None or now - conn.idle_since <= expiry):
+                return conn
+            self._discard(conn)
+        return None
+
+    async def _wait(
+        self, origin: Origin, timeout: float | None, request: httpx.Request
+    ) -> H1Connection | None:
+        fut: asyncio.Future[H1Connection | None] = self._loop.create_future()
+        entry = (origin, fut)
+        self._waiters.append(entry)
+        timer = (
+            self._loop.call_later(timeout, _expire, fut, timeout, self._max, request)
+            if timeout is not None
+            else None
+        )
+        try:
+            return await fut
+        except BaseException:
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                # Handed a connection or a slot just as we gave up: pass it on.
+                handed = fut.result()
+                if handed is None:
+                    self._free_slot()
+                else:
+                    self.release(handed, True)
+            else:
+                try:
+                    self._waiters.remove(entry)
+                except ValueError:  # pragma: no cover - removed when it was handed over
+                    pass
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    # -- giving it back -----------------------------------------------------------------
+
+    def release(self, conn: H1Connection, reusable: bool) -> None:
+        """Return ``conn`` after its response; ``reusable=False`` closes it."""
+        waiter = self._next_waiter()
+        if reusable and not conn.closed:
+            if waiter is not None:
+                origin, fut = waiter
+                if origin == conn.origin:
+                    fut.set_result(conn)
+                    return
+                self._discard(conn, keep_slot=True)
+                fut.set_result(None)
+                return
+            if self._max_idle is not None and self._idle_count >= self._max_idle:
+                self._discard(conn)
+                return
+            conn.idle_since = self._loop.time()
+            self._idle.setdefault(conn.origin, []).append(conn)
+            self._idle_count += 1
+            return
+        if waiter is not None:
+            self._discard(conn, keep_slot=True)
+            waiter[1].set_result(None)
+        else:
+            self._discard(conn)
+
+    def lost(self, conn: H1Connection) -> None:
+        """``conn`` was closed by the peer; an idle one leaves the pool now."""
+        stack = self._idle.get(conn.origin)
+        if stack and conn in stack:
+            stack.remove(conn)
+            self._idle_count -= 1
+            self._discard(conn)
+
+    def _next_waiter(self) -> tuple[Origin, asyncio.Future[H1Connection | None]] | None:
+        waiters = self._waiters
+        while waiters:
+            entry = waiters.popleft()
+            if not entry[1].done():
+                return entry
+        return None
+
+    def _discard(self, conn: H1Connection, *, keep_slot: bool = False) -> None:
+        """Close ``conn``; its slot is freed (and offered to a waiter) unless kept."""
+        conn.close()
+        self._all.discard(conn)
+        if not keep_slot:
+            self._free_slot()
+
+    def _free_slot(self) -> None:
+        waiter = self._next_waiter()
+        if waiter is not None:
+            waiter[1].set_result(None)  # the slot passes to the waiter
+        else:
+            self._open -= 1
+
+    def _evict_oldest(self) -> None:
+        oldest: H1Connection | None = None
+        for stack in self._idle.values():
+            if stack and (oldest is None or stack[0].idle_since < oldest.idle_since):
+                oldest = stack[0]
+        assert oldest is not None
+        self._idle[oldest.origin].remove(oldest)
+        self._idle_count -= 1
+        self._discard(oldest, keep_slot=True)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    @property
+    def open_connections(self) -> int:
+        """Connections counted against the limit (idle, in use and being opened)."""
+        return self._open
+
+    @property
+    def idle_connections(self) -> int:
+        """Connections kept alive, waiting for a request."""
+        return self._idle_count
+
+    def close(self) -> None:
+        """Close every connection; waiters fail with ``httpx.PoolTimeout``-free ``RuntimeError``."""
+        for conn in list(self._all):
+            conn.close()
+        self._all.clear()
+        self._idle.clear()
+        self._idle_count = 0
+        self._open = 0
+        while self._waiters:
+            _, fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_exception(RuntimeError("The transport was closed while waiting for a connection"))
+
+
+def _expire(
+    fut: asyncio.Future[H1Connection | None],
+    timeout: float,
+    maximum: int | None,
+    request: httpx.Request,
+) -> None:
+    if not fut.done():
+        fut.set_exception(
+            httpx.PoolTimeout(
+                f"No connection became free within the pool timeout ({timeout:g} s; "
+                f"max_connections={maximum})",
+                request=request,
+            )
+        )
