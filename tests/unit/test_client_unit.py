@@ -328,3 +328,34 @@ async def test_closed_client_refuses_requests() -> None:
     await c.aclose()
     with pytest.raises(RuntimeError, match="closed"):
         await c.get("x")
+
+
+class _StreamTransport(httpx.AsyncBaseTransport):
+    """Answers with an unread body stream, as a network transport does."""
+
+    def __init__(self, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+        self.body = body
+        self.headers = headers
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers=self.headers, stream=httpx.ByteStream(self.body))
+
+
+async def test_streamed_bodies_are_read_and_decoded() -> None:
+    """Plain bodies are read as they are; Content-Encoding bodies are still decoded."""
+    import gzip
+
+    plain = b'{"ok": true}'
+    ctype = (b"Content-Type", b"application/json")
+    async with AsyncHTTPClient(transport=_StreamTransport(plain, [ctype])) as c:
+        r = await c.get("https://api.test/x")
+    raw = r._raw
+    assert raw is not None and r.content == plain and r.json_data == {"ok": True}
+    assert raw.content == plain and raw.is_stream_consumed and raw.is_closed
+    assert raw.num_bytes_downloaded == len(plain) and r.text == plain.decode()
+    assert [chunk async for chunk in raw.aiter_bytes()] == [plain]
+
+    gz = [ctype, (b"Content-Encoding", b"gzip")]
+    async with AsyncHTTPClient(transport=_StreamTransport(gzip.compress(plain), gz)) as c:
+        r = await c.get("https://api.test/x")
+    assert r.content == plain and r.json_data == {"ok": True}
