@@ -13,12 +13,17 @@ Client variants (each at concurrency 1 and 64, same pool size and timeouts):
 - ``httpx_ka30``       the same with ``keepalive_expiry=30`` (``ClientConfig``'s default; every
                        other variant uses httpx's 5 s)
 - ``httpx_aiohttp``    ``httpx.AsyncClient`` over the ``httpx-aiohttp`` package (if installed)
+- ``httpx_native``     ``httpx.AsyncClient`` over our ``NativeTransport``
 - ``httpx_ours``       ``httpx.AsyncClient`` over our ``AiohttpTransport``
 - ``resilient``        ``httpx.AsyncClient(transport=ResilientTransport())`` (default httpx inner)
+- ``resilient_native`` ``ResilientTransport(NativeTransport(...))`` under ``httpx.AsyncClient``
 - ``resilient_ours``   ``ResilientTransport(AiohttpTransport(...))`` under ``httpx.AsyncClient``
-- ``client_full``      ``AsyncHTTPClient(transport=AiohttpTransport(...))`` with every policy on:
-                       retry + budget, ``CircuitBreaker()``, ``TokenBucketRateLimiter(rate=1e6,
-                       burst=10_000)``, request id, ``total_timeout``
+- ``client_native``    ``AsyncHTTPClient`` with every policy on (retry + budget,
+                       ``CircuitBreaker()``, ``TokenBucketRateLimiter(rate=1e6, burst=10_000)``,
+                       request id, ``total_timeout``) over ``NativeTransport``: what
+                       ``transport="auto"`` picks with the ``fast`` extra
+- ``client_full``      the same over ``AiohttpTransport``
+- ``client_httpx``     the same over httpx's own transport (``transport="httpx"``)
 - ``<variant>@uvloop`` the same under uvloop (if installed), for the fastest variants
 
 Then the pipeline's own no-failure cost, in one process without sockets:
@@ -62,21 +67,29 @@ BASE_VARIANTS = (
     "httpx",
     "httpx_ka30",
     "httpx_aiohttp",
+    "httpx_native",
     "httpx_ours",
     "resilient",
+    "resilient_native",
     "resilient_ours",
+    "client_native",
     "client_full",
+    "client_httpx",
 )
-UVLOOP_VARIANTS = ("aiohttp@uvloop", "httpx_ours@uvloop", "resilient_ours@uvloop", "client_full@uvloop")
+UVLOOP_VARIANTS = ("aiohttp@uvloop", "httpx_native@uvloop", "client_native@uvloop", "client_full@uvloop")
 LABELS = {
     "aiohttp": "plain aiohttp.ClientSession",
     "httpx": "plain httpx.AsyncClient",
     "httpx_ka30": "plain httpx.AsyncClient, keepalive_expiry=30 (ClientConfig's former default)",
     "httpx_aiohttp": "httpx.AsyncClient + httpx-aiohttp transport",
+    "httpx_native": "httpx.AsyncClient + our NativeTransport",
     "httpx_ours": "httpx.AsyncClient + our AiohttpTransport",
     "resilient": "httpx.AsyncClient + ResilientTransport (default httpx inner)",
+    "resilient_native": "httpx.AsyncClient + ResilientTransport(NativeTransport)",
     "resilient_ours": "httpx.AsyncClient + ResilientTransport(AiohttpTransport)",
-    "client_full": "AsyncHTTPClient(transport=AiohttpTransport), every policy on",
+    "client_native": "AsyncHTTPClient over NativeTransport (\"auto\"), every policy on",
+    "client_full": "AsyncHTTPClient over AiohttpTransport, every policy on",
+    "client_httpx": "AsyncHTTPClient over httpx's transport, every policy on",
 }
 
 
@@ -124,25 +137,31 @@ async def build(variant: str, url: str, concurrency: int) -> tuple[Call, Callabl
 
         return aio_get, session.close
 
-    if variant == "client_full":
+    if variant in ("client_native", "client_full", "client_httpx"):
         from httpx_resilience import (
             AsyncHTTPClient,
             CircuitBreaker,
             ClientConfig,
             TokenBucketRateLimiter,
         )
-        from httpx_resilience.transports import AiohttpTransport
+        from httpx_resilience.transports import AiohttpTransport, NativeTransport
 
         config = ClientConfig(
             timeout=10.0, total_timeout=30.0, keepalive_expiry=KEEPALIVE_EXPIRY,
             max_connections=concurrency, max_keepalive_connections=concurrency,
+            transport="native" if variant == "client_native" else "httpx",
+        )
+        inner: httpx.AsyncBaseTransport | None = (
+            AiohttpTransport(limits=pool_limits(concurrency)) if variant == "client_full" else None
         )
         client = AsyncHTTPClient(
             config=config,
             circuit_breaker=CircuitBreaker(),
             rate_limiter=TokenBucketRateLimiter(rate=1e6, burst=10_000),
-            transport=AiohttpTransport(limits=pool_limits(concurrency)),
+            transport=inner,
         )
+        if variant == "client_native":
+            assert isinstance(client.transport._inner, NativeTransport)
 
         async def full_get() -> int:
             return (await client.get(url)).status_code
@@ -160,17 +179,25 @@ async def build(variant: str, url: str, concurrency: int) -> tuple[Call, Callabl
         from httpx_resilience.transports import AiohttpTransport
 
         transport = AiohttpTransport(limits=pool_limits(concurrency))
-    elif variant in ("resilient", "resilient_ours"):
+    elif variant == "httpx_native":
+        from httpx_resilience.transports import NativeTransport
+
+        transport = NativeTransport(limits=pool_limits(concurrency))
+    elif variant in ("resilient", "resilient_ours", "resilient_native"):
         from httpx_resilience import ClientConfig, ResilientTransport
-        from httpx_resilience.transports import AiohttpTransport
+        from httpx_resilience.transports import AiohttpTransport, NativeTransport
 
         config = ClientConfig(
             timeout=10.0, total_timeout=30.0, keepalive_expiry=KEEPALIVE_EXPIRY,
             max_connections=concurrency, max_keepalive_connections=concurrency,
             transport="httpx",  # "auto" would pick aiohttp; this variant measures httpx's own
         )
-        inner = AiohttpTransport(limits=pool_limits(concurrency)) if variant == "resilient_ours" else None
-        transport = ResilientTransport(inner, config=config)
+        inner_t: httpx.AsyncBaseTransport | None = (
+            AiohttpTransport(limits=pool_limits(concurrency)) if variant == "resilient_ours"
+            else NativeTransport(limits=pool_limits(concurrency)) if variant == "resilient_native"
+            else None
+        )
+        transport = ResilientTransport(inner_t, config=config)
     else:
         raise SystemExit(f"unknown variant {variant!r}")
     if variant == "httpx_ka30":
@@ -424,18 +451,33 @@ def report(data: dict[str, Any], rounds: int, requests: int, warmup: int) -> str
                 f"{statistics.median(rps[v]) / base_httpx:.2f}× | {statistics.median(rps[v]) / base_aio:.2f}× | {errors} |"
             )
         lines.append("")
-    goal = runs.get("client_full")
-    if goal:
-        full64 = statistics.median(r["requests"] / r["wall_s"] for r in goal["64"])
-        httpx64 = statistics.median(r["requests"] / r["wall_s"] for r in runs["httpx"]["64"])
-        aio64 = statistics.median(r["requests"] / r["wall_s"] for r in runs["aiohttp"]["64"])
-        lines += [
-            "## Goal check (c=64, default asyncio loop)",
-            "",
-            f"- `AsyncHTTPClient` + every policy over `AiohttpTransport`: {full64:.0f} req/s = "
-            f"{full64 / httpx64:.2f}× plain httpx (goal ≥ 5×), {full64 / aio64:.2f}× plain aiohttp (goal ≥ 0.8×).",
-            "",
-        ]
+    if "client_native" in runs or "client_full" in runs:
+        def median_rps(v: str, c: str) -> float:
+            return statistics.median(r["requests"] / r["wall_s"] for r in runs[v][c])
+
+        def median_cpu(v: str, c: str) -> float:
+            return statistics.median(r["cpu_s"] / r["requests"] * 1e6 for r in runs[v][c])
+
+        lines += ["## Goal check (default asyncio loop)", ""]
+        for v, name in (("client_native", "`NativeTransport` (what `\"auto\"` picks)"),
+                        ("client_full", "`AiohttpTransport`")):
+            if v not in runs:
+                continue
+            lines.append(
+                f"- `AsyncHTTPClient` + every policy over {name}: at c=64 {median_rps(v, '64'):.0f} req/s = "
+                f"{median_rps(v, '64') / median_rps('httpx', '64'):.2f}× plain httpx (goal ≥ 5×), "
+                f"{median_rps(v, '64') / median_rps('aiohttp', '64'):.2f}× plain aiohttp (goal ≥ 0.8×); "
+                f"sequentially {median_rps(v, '1') / median_rps('httpx', '1'):.2f}× plain httpx (goal ≥ 1.5×)."
+            )
+        for inner, bare in (("resilient_native", "httpx_native"), ("resilient", "httpx")):
+            if inner in runs and bare in runs:
+                lines.append(
+                    f"- `ResilientTransport` under plain `httpx.AsyncClient` vs the same client over the bare "
+                    f"inner transport ({label(bare)}): CPU per request "
+                    f"{median_cpu(inner, '1') / median_cpu(bare, '1'):.3f}× at c=1, "
+                    f"{median_cpu(inner, '64') / median_cpu(bare, '64'):.3f}× at c=64 (goal ≤ 1.05×)."
+                )
+        lines.append("")
     mic = data.get("micro")
     if mic:
         lines += [
