@@ -85,6 +85,7 @@ from .transports import default_transport, make_transport
 
 if TYPE_CHECKING:
     from .transports.aiohttp import AiohttpTransport
+    from .transports.native import NativeTransport
 
 __version__ = "0.1.0"
 
@@ -123,6 +124,7 @@ __all__ = [
     "LoggingObserver",
     "MetricsMiddleware",
     "Middleware",
+    "NativeTransport",
     "OAuth2ClientCredentials",
     "PrometheusObserver",
     "RateLimitError",
@@ -163,7 +165,7 @@ __all__ = [
 
 # Public objects report the top-level package as their home, as httpx does.
 for _name in __all__:
-    _obj = globals().get(_name)  # AiohttpTransport is loaded on first use
+    _obj = globals().get(_name)  # the optional transports are loaded on first use
     if isinstance(_obj, type) or callable(_obj):
         with contextlib.suppress(AttributeError, TypeError):
             _obj.__module__ = __name__
@@ -176,10 +178,11 @@ install_httpx_log_redaction()
 
 
 def __getattr__(name: str) -> Any:
-    # AiohttpTransport imports aiohttp (an optional extra): load it on first use.
-    if name == "AiohttpTransport":
-        from .transports import AiohttpTransport
+    # The optional transports import aiohttp / httptools (extras): load them on first use.
+    if name in ("AiohttpTransport", "NativeTransport"):
+        from . import transports
 
-        globals()[name] = AiohttpTransport
-        return AiohttpTransport
+        value = getattr(transports, name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,7 +26,7 @@ EXPECTED = {
     "get_dapr_client", "get_service_client", "ServiceSettings", "Settings",
     "LoggingObserver", "MetricsMiddleware", "PrometheusObserver", "Redactor",
     "TracingMiddleware", "TracingObserver",
-    "AiohttpTransport", "default_transport", "make_transport",
+    "AiohttpTransport", "NativeTransport", "default_transport", "make_transport",
 }
 
 
