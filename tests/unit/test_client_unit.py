@@ -359,3 +359,31 @@ async def test_streamed_bodies_are_read_and_decoded() -> None:
     async with AsyncHTTPClient(transport=_StreamTransport(gzip.compress(plain), gz)) as c:
         r = await c.get("https://api.test/x")
     assert r.content == plain and r.json_data == {"ok": True}
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE", "POST", "PUT"])
+@pytest.mark.parametrize("content", [None, b"", b'{"a":1}'])
+@pytest.mark.parametrize(
+    "headers", [{}, {"Host": "other"}, {"accept": "text/plain", "Content-Length": "7"}]
+)
+async def test_requests_are_laid_out_as_httpx_lays_them_out(
+    method: str, content: bytes | None, headers: dict[str, str]
+) -> None:
+    """Header order and values, body and stream match httpx.AsyncClient.build_request."""
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200)
+
+    cfg = ClientConfig(headers={"X-Default": "1"})
+    async with client(handler, config=cfg) as c:
+        for _ in range(2):  # the second request reuses the cached layout
+            await c.request(method, "items?q=1", content=content, headers=headers)
+        expected = c.httpx_client.build_request(
+            method, "items?q=1", content=content, headers=headers
+        )
+    for request in sent:
+        assert request.headers.raw[:-1] == expected.headers.raw
+        assert request.headers.raw[-1][0] == b"X-Request-Id"
+        assert request.url == expected.url and request.content == expected.content
