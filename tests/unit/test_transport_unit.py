@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 
 import httpx
@@ -23,7 +24,12 @@ from httpx_resilience.observe.events import (
 from httpx_resilience.policies.budget import RetryBudget
 from httpx_resilience.policies.retry import RetryPolicy
 from httpx_resilience.testing.clock import FakeClock
-from httpx_resilience.transport import ResilienceInfo, ResilientTransport
+from httpx_resilience.transport import (
+    ResilienceInfo,
+    ResilientTransport,
+    _scan_headers,
+    new_request_id,
+)
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -71,6 +77,51 @@ async def test_same_request_id_on_every_attempt() -> None:
     ids = [r.headers["x-request-id"] for r in seen]
     assert ids[0] == ids[1] and len(ids[0]) == 36
     assert ids[2] == "mine"
+
+
+def test_request_ids_are_uuid4_strings() -> None:
+    """Generated ids read back as version-4 UUIDs in their hyphenated form."""
+    ids = {new_request_id() for _ in range(200)}
+    assert len(ids) == 200
+    for rid in ids:
+        parsed = uuid.UUID(rid)
+        assert str(parsed) == rid and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+
+
+@pytest.mark.parametrize(
+    "pairs",
+    [
+        [],
+        [("X-Request-Id", "abc"), ("Idempotency-Key", "k")],
+        [("x-request-id", "a"), ("X-REQUEST-ID", "b")],
+        [("X-Request-Id", "é".encode())],
+        [("Other", "é".encode()), ("X-Request-Id", "ok")],
+        [("X-Request-Id", "")],
+    ],
+)
+@pytest.mark.parametrize("name", ["X-Request-Id", None, "X-Ünï"])
+def test_header_scan_matches_httpx_lookups(
+    pairs: list[tuple[str, str | bytes]], name: str | None
+) -> None:
+    """The one-pass scan answers as Headers.get and ``in`` do (or fails as they fail)."""
+
+    def lookups() -> object:
+        headers = httpx.Headers(pairs)
+        try:
+            return (
+                headers.get(name) if name is not None else None,
+                "idempotency-key" in headers,
+            )
+        except UnicodeError as exc:
+            return type(exc)
+
+    def scan() -> object:
+        try:
+            return _scan_headers(httpx.Headers(pairs), name)
+        except UnicodeError as exc:
+            return type(exc)
+
+    assert scan() == lookups()
 
 
 async def test_exhausted_status_returns_last_response_marked() -> None:
