@@ -116,20 +116,27 @@ class HTTPResponse:
     def from_httpx(
         cls, response: httpx.Response, request: HTTPRequest | None, elapsed: float
     ) -> HTTPResponse:
-        """Build from a read ``httpx.Response``."""
-        info = response.extensions.get("resilience")
-        return cls(
-            response.status_code,
-            response.headers,
-            response.content,
-            request=request,
-            elapsed=elapsed,
-            attempts=getattr(info, "attempts", 1),
-            request_id=getattr(info, "request_id", None),
-            url=str(response.request.url) if response.request is not None else "",
-            extensions=dict(response.extensions),
-            raw=response,
-        )
+        """Build from a read ``httpx.Response``.
+
+        The response's ``Headers`` object is shared rather than copied: the
+        raw response is only reachable through this model, and a copy costs
+        a full re-normalisation of every header on each request.
+        """
+        extensions = response.extensions
+        info = extensions.get("resilience")
+        self = cls.__new__(cls)
+        self.status_code = response.status_code
+        self.headers = response.headers
+        self.content = response.content
+        self.request = request
+        self.elapsed = elapsed
+        self.attempts = getattr(info, "attempts", 1)
+        self.request_id = getattr(info, "request_id", None)
+        self.url = str(response.request.url) if response.request is not None else ""
+        self.extensions = dict(extensions)
+        self._raw = response
+        self._json = _UNSET
+        return self
 
     @property
     def text(self) -> str:
