@@ -314,20 +314,19 @@ class AsyncHTTPClient:
     # -- internals --------------------------------------------------------------------
 
     def _build(self, req: HTTPRequest, *, stream: bool) -> httpx.Request:
-        given = [n for n in ("json", "data", "content") if getattr(req, n) is not None]
-        if len(given) > 1:
+        if (req.json is not None) + (req.data is not None) + (req.content is not None) > 1:
+            given = [n for n in ("json", "data", "content") if getattr(req, n) is not None]
             raise InvalidRequestError(
                 f"Give only one of {', '.join(given)} as the body",
                 method=req.method,
                 url=req.url,
             )
         headers = dict(req.headers)
-        lower = {k.lower() for k in headers}
         content: Any = req.content
         data: Any = None
         if req.json is not None:
             content = self._json.dumps(req.json)
-            if "content-type" not in lower:
+            if not _has_header(headers, "content-type"):
                 headers["Content-Type"] = self._json.content_type
         elif req.data is not None:
             if req.files is not None or not isinstance(req.data, Mapping):
@@ -337,7 +336,7 @@ class AsyncHTTPClient:
                     data = req.data
             else:
                 content = self._form.dumps(req.data)
-                if "content-type" not in lower:
+                if not _has_header(headers, "content-type"):
                     headers["Content-Type"] = self._form.content_type
         if req.idempotency_key is not None:
             headers["Idempotency-Key"] = req.idempotency_key
@@ -617,7 +616,13 @@ def _read_in_memory(response: httpx.Response) -> bool:
     return True
 
 
+def _has_header(headers: Mapping[str, str], lower_name: str) -> bool:
+    return any(k.lower() == lower_name for k in headers)
+
+
 def _check_method(method: str) -> str:
+    if type(method) is str and method in HTTP_METHODS:
+        return method  # the common case: already a known, upper-case method
     if not isinstance(method, str) or not _TOKEN.match(method):
         raise InvalidRequestError(
             f"{method!r} is not an HTTP method",

@@ -357,8 +357,9 @@ class ResilientTransport(_Reporting, _Hedging, httpx.AsyncBaseTransport):
             remaining = deadline - now if deadline is not None else None
             if remaining is not None and remaining <= 0:
                 raise self._deadline_error(request, total_timeout, attempt - 1, last_exc)
-            if limiter is not None:
-                waited = await self._acquire_limiter(limiter, remaining, request, total_timeout)
+            # A permit at hand costs neither a coroutine nor another clock reading.
+            if limiter is not None and not limiter.try_acquire():
+                waited = await self._wait_for_limiter(limiter, remaining, request, total_timeout)
                 total_wait += waited
                 if waited > 0 and self.observers:
                     emit(self.observers, LimiterWaited(key, waited, request_id))
@@ -579,15 +580,14 @@ class ResilientTransport(_Reporting, _Hedging, httpx.AsyncBaseTransport):
             ) from exc
         return response
 
-    async def _acquire_limiter(
+    async def _wait_for_limiter(
         self,
         limiter: RateLimiter,
         remaining: float | None,
         request: httpx.Request,
         total_timeout: float | None,
     ) -> float:
-        if limiter.try_acquire():
-            return 0.0
+        """Queue for a permit (``try_acquire`` found none), within the total deadline."""
         if remaining is None:
             return await limiter.acquire()
         try:
