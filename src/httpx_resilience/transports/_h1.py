@@ -13,7 +13,8 @@ Faults surface as the ``httpx`` exception httpcore raises for the same fault:
 - a reset (``ECONNRESET``) while waiting or reading → ``ReadError``;
 - nothing arrives for the read timeout → ``ReadTimeout``; the request cannot
   be written for the write timeout → ``WriteTimeout``;
-- a malformed response → ``RemoteProtocolError``.
+- a malformed response, or a ``101 Switching Protocols`` answer (no Upgrade
+  support) → ``RemoteProtocolError``.
 
 Imported only by :mod:`httpx_resilience.transports.native`, which checks first
 that httptools is installed.
@@ -130,12 +131,7 @@ class H1Connection(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except HttpParserUpgrade:
-            self._fail(
-                httpx.RemoteProtocolError(
-                    "The server switched protocols (Upgrade), which NativeTransport does not support",
-                    request=self._request,
-                )
-            )
+            self._fail(_upgrade_error(self._request))
         except HttpParserError as exc:
             self._fail(
                 httpx.RemoteProtocolError(f"Malformed HTTP response: {exc}", request=self._request)
@@ -186,6 +182,12 @@ class H1Connection(asyncio.Protocol):
     # -- httptools callbacks ------------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        if self._complete:
+            # Another message in the same read as the finished answer (an
+            # unsolicited 408, pipelined garbage): stop parsing before it
+            # overwrites the answer's status and headers. feed_data raises, and
+            # data_received closes the connection so it is never reused.
+            raise _UnexpectedMessage
         self._headers = []
         self._reason = b""
 
@@ -197,7 +199,12 @@ class H1Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         status = self._parser.get_status_code()
-        if status < 200 and status != 101:
+        if status == 101:
+            # llhttp ends the message at this head, so without this the caller
+            # would get an empty 101 response on a connection nobody can use.
+            self._fail(_upgrade_error(self._request))
+            return
+        if status < 200:
             self._interim = True  # 100 Continue, 103 Early Hints: the real answer follows
             return
         self._status = status
@@ -265,7 +272,9 @@ class H1Connection(asyncio.Protocol):
         if self.loop.time() < deadline:
             self._timer = self.loop.call_at(deadline, self._on_read_timer)
             return
-        self._fail(httpx.ReadTimeout(f"No data received within {timeout:g} s", request=self._request))
+        self._fail(
+            httpx.ReadTimeout(f"No data received within {timeout:g} s", request=self._request)
+        )
 
     def _arm_timer(self, timeout: float | None) -> None:
         if timeout is not None and self._timer is None:
@@ -306,7 +315,9 @@ class H1Connection(asyncio.Protocol):
             finally:
                 self._drain = None
         if self.closed and self._error is None and not self._head_done:
-            raise httpx.WriteError("The connection closed while the request was written", request=self._request)
+            raise httpx.WriteError(
+                "The connection closed while the request was written", request=self._request
+            )
 
     # -- the request side ---------------------------------------------------------------
 
@@ -450,6 +461,17 @@ class BodyStream(httpx.AsyncByteStream):
         if not reusable:
             conn.close()
         self._release(conn, reusable)
+
+
+class _UnexpectedMessage(Exception):
+    """Raised in a parser callback to stop parsing (httptools raises an HttpParserError)."""
+
+
+def _upgrade_error(request: httpx.Request | None) -> httpx.RemoteProtocolError:
+    return httpx.RemoteProtocolError(
+        "The server switched protocols (101 Upgrade), which NativeTransport does not support",
+        request=request,
+    )
 
 
 async def _aiter(stream: httpx.SyncByteStream) -> AsyncIterator[bytes]:
