@@ -22,6 +22,7 @@ Decisions only: opening a connection is the ``connect`` callable's job.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -73,7 +74,9 @@ class ConnectionPool:
 
     # -- taking a connection ------------------------------------------------------------
 
-    async def acquire(self, origin: Origin, timeouts: dict[str, Any], request: httpx.Request) -> H1Connection:
+    async def acquire(
+        self, origin: Origin, timeouts: dict[str, Any], request: httpx.Request
+    ) -> H1Connection:
         """A connection to ``origin``: an idle one, a new one, or one freed while waiting.
 
         Raises:
@@ -136,10 +139,8 @@ class ConnectionPool:
                 else:
                     self.release(handed, True)
             else:
-                try:
+                with contextlib.suppress(ValueError):  # removed when it was handed over
                     self._waiters.remove(entry)
-                except ValueError:  # pragma: no cover - removed when it was handed over
-                    pass
             raise
         finally:
             if timer is not None:
@@ -235,7 +236,9 @@ class ConnectionPool:
         while self._waiters:
             _, fut = self._waiters.popleft()
             if not fut.done():
-                fut.set_exception(RuntimeError("The transport was closed while waiting for a connection"))
+                fut.set_exception(
+                    RuntimeError("The transport was closed while waiting for a connection")
+                )
 
 
 def _expire(

@@ -199,7 +199,9 @@ class NativeTransport(httpx.AsyncBaseTransport):
             extensions=extensions,
         )
 
-    def _serialize(self, request: httpx.Request, origin: Origin) -> tuple[bytes, bytes | None, bool]:
+    def _serialize(
+        self, request: httpx.Request, origin: Origin
+    ) -> tuple[bytes, bytes | None, bool]:
         """The request head, the body when it is in memory, and whether to frame it chunked.
 
         Raises:
@@ -286,7 +288,7 @@ class NativeTransport(httpx.AsyncBaseTransport):
         sni: str,
         request: httpx.Request,
     ) -> None:
-        """Connect to the proxy; for an ``https`` origin, open a ``CONNECT`` tunnel and start TLS."""
+        """Connect to the proxy; for an ``https`` origin, open a ``CONNECT`` tunnel, then TLS."""
         loop = asyncio.get_running_loop()
         purl = proxy.url
         phost = purl.raw_host.decode("ascii")
@@ -309,7 +311,9 @@ class NativeTransport(httpx.AsyncBaseTransport):
             return
         authority = f"{host}:{port}".encode("ascii")
         head = b"CONNECT %b HTTP/1.1\r\nHost: %b\r\n%b\r\n" % (
-            authority, authority, self._proxy_headers
+            authority,
+            authority,
+            self._proxy_headers,
         )
         status, _, extensions, _ = await conn.exchange(
             request, head, b"", False, _NO_TIMEOUTS, head_only=True
@@ -327,13 +331,17 @@ class NativeTransport(httpx.AsyncBaseTransport):
             self._ssl_context(),
             server_hostname=sni,
         )
-        conn.transport = transport  # type: ignore[assignment]
+        conn.transport = transport
 
     def _ssl_context(self) -> ssl.SSLContext:
         ctx = self._ssl
         if ctx is None:
             verify = self.verify
-            ctx = verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify=verify)
+            ctx = (
+                verify
+                if isinstance(verify, ssl.SSLContext)
+                else httpx.create_ssl_context(verify=verify)
+            )
             if not isinstance(verify, ssl.SSLContext):
                 ctx.set_alpn_protocols(["http/1.1"])
             self._ssl = ctx
