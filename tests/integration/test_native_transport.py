@@ -412,6 +412,40 @@ async def test_keepalive_expiry(native: Callable[..., NativeTransport]) -> None:
         assert pool_of(transport).open_connections == 1
 
 
+async def test_expired_idle_connections_are_retired_when_another_is_released(native: Callable[..., NativeTransport]) -> None:
+    """Releasing a connection closes the idle ones past keepalive_expiry at once, not when they are next reached."""
+    transport = native(limits=limits(None, expiry=0.05))
+    async with Wire(keep_alive()) as wire:
+        await asyncio.gather(fetch(transport, wire.request("/a")), fetch(transport, wire.request("/b")))
+        assert pool_of(transport).idle_connections == 2
+        await asyncio.sleep(0.1)
+        # Both are expired; the request takes (and retires) one, opens a third, releases it:
+        # the other expired one at the bottom of the stack is closed on that release.
+        await fetch(transport, wire.request("/c"))
+        assert pool_of(transport).idle_connections == 1 and pool_of(transport).open_connections == 1
+        await asyncio.wait_for(asyncio.gather(*(p.client_closed.wait() for p in wire.peers[:2])), WAIT)
+
+
+async def test_handed_over_connection_closed_before_the_waiter_runs_is_replaced(
+    native: Callable[..., NativeTransport],
+) -> None:
+    """A waiter handed a kept-alive connection that closes before it runs opens a fresh one in its slot: no error."""
+    transport = native(limits=limits(1))
+    async with Wire(keep_alive()) as wire:
+        await fetch(transport, wire.request("/warm"))
+        pool = pool_of(transport)
+        conn = pool._idle[next(iter(pool._idle))][-1]
+        first = await pool.acquire(conn.origin, {}, wire.request())
+        waiter = asyncio.create_task(pool.acquire(conn.origin, {}, wire.request()))
+        await settle()
+        pool.release(first, True)  # handed to the waiter ...
+        first.close()  # ... and closed before the waiter runs
+        second = await asyncio.wait_for(waiter, WAIT)
+        assert second is not first and not second.closed
+        assert pool.open_connections == 1 and wire.connections == 2
+        pool.release(second, True)
+
+
 async def test_connection_closed_by_server_while_idle_leaves_the_pool(native: Callable[..., NativeTransport]) -> None:
     """The server closes a kept-alive connection: it leaves the pool at once and the next request opens a new one."""
 
@@ -885,8 +919,8 @@ async def test_early_answer_stops_a_streamed_body(native: Callable[..., NativeTr
         assert pool_of(transport).open_connections == 0
 
 
-async def test_server_reset_while_writing_is_write_error(native: Callable[..., NativeTransport]) -> None:
-    """The server resets the connection while a large body is still being written: WriteError."""
+async def test_server_reset_while_writing_is_read_error(native: Callable[..., NativeTransport]) -> None:
+    """The server resets the connection while a large body is still being written: ReadError, as httpcore reports it."""
 
     async def reset_after_head(wire: Wire, peer: Peer) -> None:
         await peer.reader.readuntil(b"\r\n\r\n")
@@ -895,7 +929,7 @@ async def test_server_reset_while_writing_is_write_error(native: Callable[..., N
 
     transport = native()
     async with Wire(reset_after_head) as wire:
-        with pytest.raises(httpx.WriteError):
+        with pytest.raises(httpx.ReadError):
             await transport.handle_async_request(wire.request("/up", "POST", content=b"x" * (32 * 1024 * 1024)))
         assert pool_of(transport).open_connections == 0
 

@@ -165,9 +165,9 @@ class H1Connection(asyncio.Protocol):
             self._wake()
         drain = self._drain
         if drain is not None and not drain.done():
-            drain.set_exception(
-                httpx.WriteError(str(exc) if exc else "connection closed", request=request)
-            )
+            # As httpcore does after a failed write: stop writing and report
+            # what reading the answer finds (the early response, or the reset).
+            drain.set_result(None)
         self._on_lost(self)
 
     def pause_writing(self) -> None:

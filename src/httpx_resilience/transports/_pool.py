@@ -96,7 +96,11 @@ class ConnectionPool:
         else:
             handed = await self._wait(origin, timeouts.get("pool"), request)
             if handed is not None:
-                return handed
+                if not handed.closed:
+                    return handed
+                # The server closed it between the hand-over and now: its slot
+                # is ours, so open a fresh connection in it.
+                self._all.discard(handed)
             # a slot was handed over: _open already counts it
         try:
             conn = await self._connect(origin, timeouts.get("connect"), request)
@@ -163,9 +167,16 @@ class ConnectionPool:
             if self._max_idle is not None and self._idle_count >= self._max_idle:
                 self._discard(conn)
                 return
-            conn.idle_since = self._loop.time()
-            self._idle.setdefault(conn.origin, []).append(conn)
+            now = conn.idle_since = self._loop.time()
+            stack = self._idle.setdefault(conn.origin, [])
+            stack.append(conn)
             self._idle_count += 1
+            expiry = self._expiry
+            # The least recently used sit at the bottom: retire the expired ones
+            # now rather than keep their sockets (and slots) until they are reached.
+            while expiry is not None and now - stack[0].idle_since > expiry:
+                self._idle_count -= 1
+                self._discard(stack.pop(0))
             return
         if waiter is not None:
             self._discard(conn, keep_slot=True)

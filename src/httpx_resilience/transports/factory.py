@@ -1,4 +1,4 @@
-"""Pick the inner transport by name: httpx's own, the native one, the aiohttp one, or the best installed.
+"""Pick the inner transport by name (httpx, native, aiohttp) or the best one installed.
 
 ``"httpx"`` is ``httpx.AsyncHTTPTransport`` (HTTP/1.1 and HTTP/2, SOCKS with
 ``httpx[socks]``); ``"native"`` is :class:`~httpx_resilience.transports.NativeTransport`
