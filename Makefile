@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/profile_bench.py
 	$(BIN)/python bench/policies_bench.py
 	$(BIN)/python bench/observe_bench.py
+	$(BIN)/python bench/combine.py
 
 clean:
 	rm -rf $(VENV) .coverage htmlcov
