@@ -14,26 +14,17 @@ from typing import Any
 
 import httpx
 
+from ._client_errors import raise_for_outcome, translate_error
 from ._clock import SYSTEM_CLOCK, Clock
 from .config import HTTP_METHODS, ClientConfig
-from .exceptions import (
-    ConfigurationError,
-    HTTPClientError,
-    HTTPRequestError,
-    HTTPResponseError,
-    InvalidRequestError,
-    RateLimitError,
-    RequestNotReplayableError,
-    RequestTimeoutError,
-    RetryExhaustedError,
-)
+from .exceptions import ConfigurationError, InvalidRequestError
 from .middleware.base import Middleware
 from .models import HTTPRequest, HTTPResponse
 from .observe.events import Observer
 from .observe.redact import redact_url
 from .policies.retry import RetryPolicy
 from .serializers import FormSerializer, JSONSerializer
-from .transport import EXTENSION_KEY, ResilienceInfo, ResilientTransport
+from .transport import EXTENSION_KEY, ResilientTransport
 
 __all__ = ["AsyncHTTPClient"]
 
@@ -238,7 +229,7 @@ class AsyncHTTPClient:
         try:
             raw = await self._send(self._build(req, stream=False))
         except BaseException as exc:
-            err = self._translate(exc, req)
+            err = translate_error(exc, req, self.service)
             for middleware in self.middlewares:
                 await middleware.process_error(err, req)
             if err is exc:
@@ -247,7 +238,7 @@ class AsyncHTTPClient:
         response = HTTPResponse.from_httpx(raw, req, self._clock.monotonic() - start)
         for middleware in reversed(self.middlewares):
             response = await middleware.process_response(response, req)
-        self._raise_for_outcome(response, req)
+        raise_for_outcome(response, req, self.service)
         return response
 
     async def get(self, url: str | httpx.URL, **kwargs: Any) -> HTTPResponse:
@@ -302,7 +293,7 @@ class AsyncHTTPClient:
         try:
             raw = await self._client.send(self._build(req, stream=True), stream=True)
         except BaseException as exc:
-            err = self._translate(exc, req)
+            err = translate_error(exc, req, self.service)
             if err is exc:
                 raise
             raise err from exc
@@ -507,66 +498,6 @@ class AsyncHTTPClient:
         if not _read_in_memory(response):
             await response.aread()
         return response
-
-    def _translate(self, exc: BaseException, req: HTTPRequest) -> BaseException:
-        """Map a raw httpx error onto our tree (ours pass through unchanged)."""
-        if isinstance(exc, HTTPClientError):
-            if exc.service is None and self.service:
-                exc.service = self.service
-            return exc
-        kw: dict[str, Any] = {"service": self.service}
-        request = getattr(exc, "_request", None)
-        if isinstance(exc, httpx.TimeoutException):
-            return RequestTimeoutError(
-                f"{type(exc).__name__}: {exc}", timeout=None, phase="attempt",
-                request=request, **kw,
-            )
-        if isinstance(exc, httpx.UnsupportedProtocol):
-            return InvalidRequestError(
-                f"Unsupported URL scheme: {exc}", method=req.method, url=req.url, **kw
-            )
-        if isinstance(exc, httpx.StreamError):
-            return RequestNotReplayableError(
-                f"The request body stream could not be sent again: {exc}",
-                request=request, **kw,
-            )
-        if isinstance(exc, httpx.RequestError):
-            return HTTPRequestError(
-                f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
-                request=request, method=req.method, url=req.url,
-                hint="Check that the upstream is reachable", **kw,
-            )
-        return exc
-
-    def _raise_for_outcome(self, response: HTTPResponse, req: HTTPRequest) -> None:
-        info = response.extensions.get(EXTENSION_KEY)
-        retry_after = info.retry_after if isinstance(info, ResilienceInfo) else None
-        if response.status_code == 429:
-            raise RateLimitError(
-                429,
-                f"HTTP 429 Too Many Requests after {response.attempts} attempt(s)",
-                response,
-                retry_after=retry_after,
-                service=self.service,
-            )
-        if isinstance(info, ResilienceInfo) and info.exhausted:
-            cause = HTTPResponseError(
-                response.status_code,
-                f"HTTP {response.status_code} {response.reason_phrase}",
-                response,
-            )
-            err = RetryExhaustedError(
-                f"HTTP {response.status_code} {response.reason_phrase} after "
-                f"{response.attempts} attempt(s) (stopped: {info.stop_reason})",
-                attempts=response.attempts,
-                last_response=response,
-                retry_after=retry_after,
-                method=req.method,
-                url=response.url or req.url,
-                service=self.service,
-                hint="The upstream keeps failing; check its health or raise retry_attempts",
-            )
-            raise err from cause
 
     def __repr__(self) -> str:
         return f"AsyncHTTPClient(base_url={redact_url(self.base_url)!r}, service={self.service!r})"
