@@ -16,6 +16,7 @@ import httpx
 
 from ._client_errors import raise_for_outcome, translate_error
 from ._clock import SYSTEM_CLOCK, Clock
+from ._request_build import _RequestBuilding
 from .config import HTTP_METHODS, ClientConfig
 from .exceptions import ConfigurationError, InvalidRequestError
 from .middleware.base import Middleware
@@ -24,16 +25,14 @@ from .observe.events import Observer
 from .observe.redact import redact_url
 from .policies.retry import RetryPolicy
 from .serializers import FormSerializer, JSONSerializer
-from .transport import EXTENSION_KEY, ResilientTransport
+from .transport import ResilientTransport
 
 __all__ = ["AsyncHTTPClient"]
 
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-# httpx sends ``Content-Length: 0`` for these methods when there is no body.
-_EMPTY_BODY_LENGTH = frozenset({"POST", "PUT", "PATCH"})
 
 
-class AsyncHTTPClient:
+class AsyncHTTPClient(_RequestBuilding):
     """An async HTTP client with retries, deadlines, breaker, limiter, bulkhead and hedging.
 
     Args:
@@ -124,12 +123,11 @@ class AsyncHTTPClient:
         # redirects and a cookie jar need AsyncClient's machinery.
         self._lean = not cfg.follow_redirects and not cfg.cookies
         self._auth = auth
+        # The lean path's caches (see _request_build).
         self._timeout_ext = httpx.Timeout(cfg.timeout).as_dict()
-        self._url_cache: dict[str, httpx.URL] = {}
-        # The Host header plus the client's default headers, per netloc, as
-        # httpx.Request would lay them out; rebuilt when the defaults change.
-        self._host_headers: dict[bytes, httpx.Headers] = {}
-        self._default_raw: list[tuple[bytes, bytes]] = []
+        self._url_cache = {}
+        self._host_headers = {}
+        self._default_raw = []
         self._client = httpx.AsyncClient(
             base_url=base_url,
             auth=auth,
@@ -304,164 +302,6 @@ class AsyncHTTPClient:
 
     # -- internals --------------------------------------------------------------------
 
-    def _build(self, req: HTTPRequest, *, stream: bool) -> httpx.Request:
-        if (req.json is not None) + (req.data is not None) + (req.content is not None) > 1:
-            given = [n for n in ("json", "data", "content") if getattr(req, n) is not None]
-            raise InvalidRequestError(
-                f"Give only one of {', '.join(given)} as the body",
-                method=req.method,
-                url=req.url,
-            )
-        headers = dict(req.headers)
-        content: Any = req.content
-        data: Any = None
-        if req.json is not None:
-            content = self._json.dumps(req.json)
-            if not _has_header(headers, "content-type"):
-                headers["Content-Type"] = self._json.content_type
-        elif req.data is not None:
-            if req.files is not None or not isinstance(req.data, Mapping):
-                if isinstance(req.data, (bytes, str)):
-                    content = req.data
-                else:
-                    data = req.data
-            else:
-                content = self._form.dumps(req.data)
-                if not _has_header(headers, "content-type"):
-                    headers["Content-Type"] = self._form.content_type
-        if req.idempotency_key is not None:
-            headers["Idempotency-Key"] = req.idempotency_key
-        ext: dict[str, Any] = dict(req.extensions)
-        res = dict(ext.get(EXTENSION_KEY) or {})
-        if req.timeout is not None:
-            res["timeout"] = req.timeout
-        if stream:
-            res["stream"] = True
-        if self.service:
-            res.setdefault("service", self.service)
-        ext[EXTENSION_KEY] = res
-        try:
-            if self._lean and not stream:
-                request = self._build_lean(req, content, data, headers, ext)
-            else:
-                request = self._client.build_request(
-                    req.method,
-                    req.url,
-                    content=content,
-                    data=data,
-                    files=req.files,
-                    headers=headers,
-                    params=req.params or None,
-                    timeout=req.timeout if req.timeout is not None else httpx.USE_CLIENT_DEFAULT,
-                    extensions=ext,
-                )
-        except (httpx.InvalidURL, TypeError, ValueError) as exc:
-            raise InvalidRequestError(
-                f"Cannot build the request: {exc}", method=req.method, url=req.url
-            ) from exc
-        url = request.url
-        if url.scheme not in ("http", "https") or not url.host:
-            raise InvalidRequestError(
-                f"URL {redact_url(req.url)!r} has no http(s) scheme or host",
-                method=req.method,
-                hint="Give an absolute URL such as 'https://api.example.com/items', "
-                "or set base_url on the client",
-            )
-        return request
-
-    def _build_lean(
-        self,
-        req: HTTPRequest,
-        content: Any,
-        data: Any,
-        headers: dict[str, str],
-        ext: dict[str, Any],
-    ) -> httpx.Request:
-        """Build the ``httpx.Request`` as ``AsyncClient.build_request`` would, without the client.
-
-        Same URL joining (the base URL always ends in ``/``; a relative path
-        is appended to it), the client's default headers, the timeout extension.
-        """
-        url = self._url_cache.get(req.url)
-        if url is None:
-            url = httpx.URL(req.url)
-            if url.is_relative_url:
-                base = self._client.base_url
-                url = base.copy_with(raw_path=base.raw_path + url.raw_path.lstrip(b"/"))
-            # URL parsing is the largest cost of building a request; paths repeat.
-            if len(self._url_cache) >= 512:
-                self._url_cache.clear()
-            self._url_cache[req.url] = url
-        if req.params:
-            url = url.copy_merge_params(req.params)
-        ext["timeout"] = (
-            self._timeout_ext
-            if req.timeout is None
-            else httpx.Timeout(req.timeout).as_dict()
-        )
-        method = req.method
-        if (
-            data is None
-            and req.files is None
-            and url.host
-            and (
-                (content is None and method not in _EMPTY_BODY_LENGTH)
-                or (type(content) is bytes and content)
-            )
-        ):
-            return self._build_in_memory(method, url, content, headers, ext)
-        merged = self._client.headers.copy()
-        if headers:
-            merged.update(headers)
-        return httpx.Request(
-            method, url, content=content, data=data, files=req.files,
-            headers=merged, extensions=ext,
-        )
-
-    def _build_in_memory(
-        self,
-        method: str,
-        url: httpx.URL,
-        content: bytes | None,
-        headers: dict[str, str],
-        ext: dict[str, Any],
-    ) -> httpx.Request:
-        """Build a request with no body or a bytes body, as ``httpx.Request(content=...)`` would.
-
-        ``httpx.Request(content=...)`` encodes the body, then normalises every
-        header twice to put ``Host`` first and add ``Content-Length`` (most of
-        its ~8 µs). ``httpx.Request(stream=...)`` (public API) takes headers
-        as they are; they are laid out here the same way: ``Host``, the
-        client's defaults, the caller's headers (replacing defaults of the same
-        name), then ``Content-Length`` for a non-empty body unless given.
-        Bodyless POST/PUT/PATCH (httpx adds ``Content-Length: 0`` after
-        ``Host``) and every other body take the ordinary constructor.
-        """
-        defaults = self._client.headers.raw
-        if defaults != self._default_raw:
-            # Someone changed httpx_client.headers: the cached layouts are stale.
-            self._default_raw = defaults
-            self._host_headers.clear()
-        netloc = url.netloc
-        base = self._host_headers.get(netloc)
-        if base is None:
-            base = httpx.Headers([(b"Host", netloc), *defaults])
-            if len(self._host_headers) >= 64:
-                self._host_headers.clear()
-            self._host_headers[netloc] = base
-        if headers or content is not None:
-            merged = httpx.Headers(base)
-            if headers:
-                merged.update(headers)
-            if content is not None:
-                merged.setdefault("Content-Length", str(len(content)))
-            base = merged
-        request = httpx.Request(
-            method, url, headers=base, stream=httpx.ByteStream(content or b""), extensions=ext
-        )
-        request.read()  # as the content= constructor does, so request.content is there
-        return request
-
     async def _send(self, request: httpx.Request) -> httpx.Response:
         """Send through the pipeline: directly on the lean path, else via ``httpx.AsyncClient``."""
         if not self._lean:
@@ -545,10 +385,6 @@ def _read_in_memory(response: httpx.Response) -> bool:
     response.is_stream_consumed = True
     response.is_closed = True  # what aread()'s aclose() does; a ByteStream has nothing to close
     return True
-
-
-def _has_header(headers: Mapping[str, str], lower_name: str) -> bool:
-    return any(k.lower() == lower_name for k in headers)
 
 
 def _check_method(method: str) -> str:
