@@ -3,6 +3,11 @@
 It composes an ``httpx.AsyncClient`` whose transport is a
 :class:`~httpx_resilience.ResilientTransport`; middlewares run once per logical
 request around it, and every failure surfaces as one of our typed errors.
+
+This module is the facade and the request flow; the parts live beside it:
+building the ``httpx.Request`` (``_request_build``), sending it, on the lean
+path without ``httpx.AsyncClient`` (``_lean_send``), and mapping failures and
+outcomes onto our errors (``_client_errors``).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import httpx
 
 from ._client_errors import raise_for_outcome, translate_error
 from ._clock import SYSTEM_CLOCK, Clock
+from ._lean_send import _LeanSending
 from ._request_build import _RequestBuilding
 from .config import HTTP_METHODS, ClientConfig
 from .exceptions import ConfigurationError, InvalidRequestError
@@ -32,7 +38,7 @@ __all__ = ["AsyncHTTPClient"]
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
-class AsyncHTTPClient(_RequestBuilding):
+class AsyncHTTPClient(_RequestBuilding, _LeanSending):
     """An async HTTP client with retries, deadlines, breaker, limiter, bulkhead and hedging.
 
     Args:
@@ -300,91 +306,8 @@ class AsyncHTTPClient(_RequestBuilding):
         finally:
             await raw.aclose()
 
-    # -- internals --------------------------------------------------------------------
-
-    async def _send(self, request: httpx.Request) -> httpx.Response:
-        """Send through the pipeline: directly on the lean path, else via ``httpx.AsyncClient``."""
-        if not self._lean:
-            try:
-                return await self._client.send(request)
-            finally:
-                if not self.config.cookies:
-                    self._client.cookies.clear()
-        if self._client.is_closed:
-            raise RuntimeError("Cannot send a request, as the client has been closed.")
-        auth = self._auth
-        if auth is None:
-            return await self._send_once(request)
-        # Drive the httpx.Auth generator flow, as httpx.AsyncClient does: it
-        # may answer a response (a 401, say) with another request.
-        if auth.requires_request_body:
-            await request.aread()
-        flow = auth.async_auth_flow(request)
-        try:
-            request = await flow.__anext__()
-            while True:
-                response = await self._send_once(request)
-                try:
-                    request = await flow.asend(response)
-                except StopAsyncIteration:
-                    return response
-                await response.aclose()
-        finally:
-            await flow.aclose()
-
-    async def _send_once(self, request: httpx.Request) -> httpx.Response:
-        response = await self.transport.handle_async_request(request)
-        response.request = request
-        if not _read_in_memory(response):
-            await response.aread()
-        return response
-
     def __repr__(self) -> str:
         return f"AsyncHTTPClient(base_url={redact_url(self.base_url)!r}, service={self.service!r})"
-
-
-def _can_set_content() -> bool:
-    """Whether this httpx keeps a read body in ``Response._content`` (checked once, at import)."""
-    probe = httpx.Response(200, content=b"probe")
-    return (
-        getattr(probe, "_content", None) == b"probe"
-        and getattr(probe, "_num_bytes_downloaded", None) is not None
-    )
-
-
-_CAN_SET_CONTENT = _can_set_content()
-
-
-def _read_in_memory(response: httpx.Response) -> bool:
-    """Mark an in-memory, unencoded body as read without httpx's streaming machinery.
-
-    The pipeline hands back bodies buffered in an ``httpx.ByteStream``;
-    ``aread()`` still walks three async generators, two chunkers, a decoder and
-    three context managers for them (a fifth of a request's CPU time). When
-    no ``Content-Encoding`` needs decoding, the raw bytes *are* the content,
-    so this leaves the response as ``aread()`` would: content set, stream
-    consumed, closed. It sets httpx's private ``_content`` (there is no public
-    setter), so it is only used when the import-time probe found that httpx
-    keeps the body there; otherwise, and for any other response, it returns
-    ``False`` and the caller reads the body the public way.
-    """
-    stream = response.stream
-    if (
-        not _CAN_SET_CONTENT
-        or type(stream) is not httpx.ByteStream  # a subclass may iterate differently
-        or response.is_stream_consumed
-        or response.is_closed
-    ):
-        return False
-    for key, _ in response.headers.raw:
-        if key.lower() == b"content-encoding":
-            return False  # httpx's decoders must run
-    body = b"".join(stream)  # ByteStream iterates its bytes synchronously (public API)
-    response._content = body
-    response._num_bytes_downloaded = len(body)
-    response.is_stream_consumed = True
-    response.is_closed = True  # what aread()'s aclose() does; a ByteStream has nothing to close
-    return True
 
 
 def _check_method(method: str) -> str:

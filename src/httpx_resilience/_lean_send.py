@@ -1,0 +1,126 @@
+"""Sending a request: on the lean path straight into the pipeline, else via ``httpx.AsyncClient``.
+
+With no redirects to follow and no cookie jar to keep (the usual set-up),
+:class:`~httpx_resilience.AsyncHTTPClient` skips ``httpx.AsyncClient.send``
+and its layers and calls :class:`~httpx_resilience.ResilientTransport`
+itself, doing what ``AsyncClient`` would have done around it:
+
+* drive the ``httpx.Auth`` flow (a 401 may be answered with another request);
+* set ``response.request`` and read the body.
+
+Reading the body is the other large per-request cost: the pipeline already
+holds it in memory, so :func:`_read_in_memory` marks it read without httpx's
+streaming machinery when nothing needs decoding.
+
+The methods stay methods of the client (a mixin), so no call is added per request.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import httpx
+
+from .config import ClientConfig
+
+if TYPE_CHECKING:
+    from .transport import ResilientTransport
+
+__all__: list[str] = []
+
+
+class _LeanSending:
+    """The sending half of :class:`~httpx_resilience.AsyncHTTPClient` (a mixin).
+
+    The attributes are set in ``AsyncHTTPClient.__init__``.
+    """
+
+    config: ClientConfig
+    transport: ResilientTransport
+    _client: httpx.AsyncClient
+    # The client's auth, driven here on the lean path (AsyncClient drives it otherwise).
+    _auth: httpx.Auth | None
+    # True when the client drives the transport itself (no redirects, no cookies).
+    _lean: bool
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        """Send through the pipeline: directly on the lean path, else via ``httpx.AsyncClient``."""
+        if not self._lean:
+            try:
+                return await self._client.send(request)
+            finally:
+                if not self.config.cookies:
+                    self._client.cookies.clear()
+        if self._client.is_closed:
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
+        auth = self._auth
+        if auth is None:
+            return await self._send_once(request)
+        # Drive the httpx.Auth generator flow, as httpx.AsyncClient does: it
+        # may answer a response (a 401, say) with another request.
+        if auth.requires_request_body:
+            await request.aread()
+        flow = auth.async_auth_flow(request)
+        try:
+            request = await flow.__anext__()
+            while True:
+                response = await self._send_once(request)
+                try:
+                    request = await flow.asend(response)
+                except StopAsyncIteration:
+                    return response
+                await response.aclose()
+        finally:
+            await flow.aclose()
+
+    async def _send_once(self, request: httpx.Request) -> httpx.Response:
+        """One pass through the pipeline; then, as ``AsyncClient.send``, set the request, read."""
+        response = await self.transport.handle_async_request(request)
+        response.request = request
+        if not _read_in_memory(response):
+            await response.aread()
+        return response
+
+
+def _can_set_content() -> bool:
+    """Whether this httpx keeps a read body in ``Response._content`` (checked once, at import)."""
+    probe = httpx.Response(200, content=b"probe")
+    return (
+        getattr(probe, "_content", None) == b"probe"
+        and getattr(probe, "_num_bytes_downloaded", None) is not None
+    )
+
+
+_CAN_SET_CONTENT = _can_set_content()
+
+
+def _read_in_memory(response: httpx.Response) -> bool:
+    """Mark an in-memory, unencoded body as read without httpx's streaming machinery.
+
+    The pipeline hands back bodies buffered in an ``httpx.ByteStream``;
+    ``aread()`` still walks three async generators, two chunkers, a decoder and
+    three context managers for them (a fifth of a request's CPU time). When
+    no ``Content-Encoding`` needs decoding, the raw bytes *are* the content,
+    so this leaves the response as ``aread()`` would: content set, stream
+    consumed, closed. It sets httpx's private ``_content`` (there is no public
+    setter), so it is only used when the import-time probe found that httpx
+    keeps the body there; otherwise, and for any other response, it returns
+    ``False`` and the caller reads the body the public way.
+    """
+    stream = response.stream
+    if (
+        not _CAN_SET_CONTENT
+        or type(stream) is not httpx.ByteStream  # a subclass may iterate differently
+        or response.is_stream_consumed
+        or response.is_closed
+    ):
+        return False
+    for key, _ in response.headers.raw:
+        if key.lower() == b"content-encoding":
+            return False  # httpx's decoders must run
+    body = b"".join(stream)  # ByteStream iterates its bytes synchronously (public API)
+    response._content = body
+    response._num_bytes_downloaded = len(body)
+    response.is_stream_consumed = True
+    response.is_closed = True  # what aread()'s aclose() does; a ByteStream has nothing to close
+    return True
