@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -43,6 +42,7 @@ from ._outcome import (
     host_key,
     is_replayable,
 )
+from ._request_id import new_request_id, scan_headers
 from ._timeout import timeout_scope
 from .auth.base import strip_foreign_credentials
 from .config import ClientConfig, check_number
@@ -78,46 +78,6 @@ _log = logging.getLogger("httpx_resilience.retry")
 
 _PHASES = ("connect", "read", "write", "pool")
 _EMPTY: Mapping[str, Any] = {}
-
-
-def new_request_id() -> str:
-    """A random request id: a version-4 UUID, hyphenated, exactly as ``str(uuid.uuid4())``.
-
-    Built from the hex of 16 random bytes with the version and variant bits
-    set, skipping ``uuid.UUID``'s validation (2.5 µs → 1.1 µs per request).
-    """
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
-    raw[8] = (raw[8] & 0x3F) | 0x80  # the RFC 4122 variant
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def _scan_headers(headers: httpx.Headers, rid_header: str | None) -> tuple[str | None, bool]:
-    """``(headers.get(rid_header), "idempotency-key" in headers)`` in one pass over the raw headers.
-
-    The first lookup on a fresh ``httpx.Headers`` works out its text
-    encoding by decoding every name and value (most of 2 µs per request);
-    ASCII bytes read the same in each encoding httpx may pick (ASCII, UTF-8,
-    Latin-1), so they are decoded here directly. A name or value that is not
-    ASCII takes the ordinary lookups.
-    """
-    if rid_header is not None and not rid_header.isascii():
-        return headers.get(rid_header), "idempotency-key" in headers
-    rid_key = rid_header.lower().encode("ascii") if rid_header is not None else None
-    found: list[bytes] = []
-    idempotent = False
-    for name, value in headers.raw:
-        lower = name.lower()
-        if lower == rid_key:
-            found.append(value)
-        if lower == b"idempotency-key":
-            idempotent = True
-    if rid_header is None or not found:
-        return None, idempotent
-    if all(v.isascii() for v in found):
-        return ", ".join([v.decode("ascii") for v in found]), idempotent
-    return headers.get(rid_header), idempotent
 
 
 class ResilientTransport(_Reporting, _Hedging, httpx.AsyncBaseTransport):
@@ -311,7 +271,7 @@ class ResilientTransport(_Reporting, _Hedging, httpx.AsyncBaseTransport):
 
         headers = request.headers
         rid_header = self.request_id_header
-        request_id, has_idempotency_key = _scan_headers(headers, rid_header)
+        request_id, has_idempotency_key = scan_headers(headers, rid_header)
         if rid_header is not None and request_id is None:
             request_id = new_request_id()
             headers[rid_header] = request_id

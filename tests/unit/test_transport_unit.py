@@ -14,6 +14,7 @@ from httpx_resilience import (
     RequestNotReplayableError,
     RetryExhaustedError,
 )
+from httpx_resilience._request_id import new_request_id, scan_headers
 from httpx_resilience.config import ClientConfig
 from httpx_resilience.observe.events import (
     AttemptFailed,
@@ -24,12 +25,7 @@ from httpx_resilience.observe.events import (
 from httpx_resilience.policies.budget import RetryBudget
 from httpx_resilience.policies.retry import RetryPolicy
 from httpx_resilience.testing.clock import FakeClock
-from httpx_resilience.transport import (
-    ResilienceInfo,
-    ResilientTransport,
-    _scan_headers,
-    new_request_id,
-)
+from httpx_resilience.transport import ResilienceInfo, ResilientTransport
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -117,7 +113,7 @@ def test_header_scan_matches_httpx_lookups(
 
     def scan() -> object:
         try:
-            return _scan_headers(httpx.Headers(pairs), name)
+            return scan_headers(httpx.Headers(pairs), name)
         except UnicodeError as exc:
             return type(exc)
 
