@@ -23,7 +23,6 @@ to read, and only the headers are covered by the retry loop.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 from collections.abc import Mapping, Sequence
@@ -37,17 +36,15 @@ from ._outcome import (
     EXTENSION_KEY,
     ResilienceInfo,
     _Reporting,
-    buffer_response,
     describe,
     host_key,
     is_replayable,
 )
 from ._request_id import new_request_id, scan_headers
-from ._timeout import timeout_scope
+from ._stages import _Stages
 from .auth.base import strip_foreign_credentials
 from .config import ClientConfig, check_number
 from .exceptions import (
-    BulkheadFullError,
     ConfigurationError,
     RequestNotReplayableError,
     RequestTimeoutError,
@@ -55,7 +52,6 @@ from .exceptions import (
 from .observe.events import (
     AttemptFailed,
     AttemptStarted,
-    BulkheadRejected,
     LimiterWaited,
     Observer,
     RetryScheduled,
@@ -68,7 +64,7 @@ from .policies.retry import RetryPolicy
 from .transports.factory import default_transport
 
 if TYPE_CHECKING:
-    from .policies.breaker import BreakerPermit, CircuitBreaker
+    from .policies.breaker import CircuitBreaker
     from .policies.bulkhead import Bulkhead
     from .policies.limiter import RateLimiter
 
@@ -76,11 +72,10 @@ __all__ = ["EXTENSION_KEY", "ResilienceInfo", "ResilientTransport", "host_key"]
 
 _log = logging.getLogger("httpx_resilience.retry")
 
-_PHASES = ("connect", "read", "write", "pool")
 _EMPTY: Mapping[str, Any] = {}
 
 
-class ResilientTransport(_Reporting, _Hedging, httpx.AsyncBaseTransport):
+class ResilientTransport(_Reporting, _Hedging, _Stages, httpx.AsyncBaseTransport):
     """An httpx transport that retries, paces and protects requests.
 
     Args:
@@ -234,28 +229,6 @@ class ResilientTransport(_Reporting, _Hedging, httpx.AsyncBaseTransport):
             raise
         self._reported.discard(id(request))
         return response
-
-    async def _protected(self, request: httpx.Request) -> httpx.Response:
-        bulkhead = self.bulkhead
-        if bulkhead is None:
-            return await self._run(request)
-        try:
-            await bulkhead.acquire()
-        except BulkheadFullError as exc:
-            exc._request = request
-            if self.observers:
-                emit(
-                    self.observers,
-                    BulkheadRejected(
-                        host_key(request.url), exc.max_concurrent, exc.max_queue,
-                        request.headers.get(self.request_id_header or "x-request-id"),
-                    ),
-                )
-            raise
-        try:
-            return await self._run(request)
-        finally:
-            bulkhead.release()
 
     # -- the retry loop ---------------------------------------------------------------
 
@@ -467,99 +440,6 @@ class ResilientTransport(_Reporting, _Hedging, httpx.AsyncBaseTransport):
             previous_delay = delay
             await clock.sleep(delay)
             total_wait += delay
-
-    async def _attempt(
-        self,
-        request: httpx.Request,
-        timeout: float | None,
-        phase: str,
-        stream_mode: bool,
-        breaker: CircuitBreaker | None,
-    ) -> httpx.Response:
-        """One attempt: breaker permit → inner transport → the breaker records the outcome."""
-        if breaker is None:
-            return await self._send_once(request, timeout, phase, stream_mode)
-        permit: BreakerPermit = breaker.acquire()
-        t0 = self._clock.monotonic()
-        try:
-            response = await self._send_once(request, timeout, phase, stream_mode)
-        except asyncio.CancelledError:
-            permit.release()
-            raise
-        except Exception as exc:
-            duration = self._clock.monotonic() - t0
-            if breaker.is_failure_exception(exc):
-                permit.failure(duration)
-            else:
-                permit.success(duration)
-            raise
-        duration = self._clock.monotonic() - t0
-        if breaker.is_failure_response(response):
-            permit.failure(duration)
-        else:
-            permit.success(duration)
-        return response
-
-    async def _send_once(
-        self, request: httpx.Request, timeout: float | None, phase: str, stream_mode: bool
-    ) -> httpx.Response:
-        """One attempt through the inner transport, bounded by ``timeout``."""
-        if timeout is None:
-            response = await self._inner.handle_async_request(request)
-            if not stream_mode:
-                response = await buffer_response(response)
-            return response
-        # httpx's own per-phase timeouts are clamped to the attempt's budget so a
-        # slow connect still surfaces as ConnectTimeout (safe to retry); the scope
-        # below is the backstop for the sum of the phases.
-        phases = request.extensions.get("timeout")
-        if phases is not None:
-            clamped = {
-                k: (timeout if (v := phases.get(k)) is None or v > timeout else v)
-                for k in _PHASES
-            }
-            request.extensions = {**request.extensions, "timeout": clamped}
-        try:
-            async with timeout_scope(timeout * 1.01 + 0.002):
-                response = await self._inner.handle_async_request(request)
-                if not stream_mode:
-                    response = await buffer_response(response)
-        except TimeoutError as exc:
-            if phase == "total":
-                raise RequestTimeoutError(
-                    f"Total deadline of {self._effective_total(request):g} s passed",
-                    timeout=self._effective_total(request),
-                    phase="total",
-                    request=request,
-                ) from exc
-            raise RequestTimeoutError(
-                f"Attempt timed out after {timeout:g} s",
-                timeout=timeout,
-                phase="attempt",
-                request=request,
-            ) from exc
-        return response
-
-    async def _wait_for_limiter(
-        self,
-        limiter: RateLimiter,
-        remaining: float | None,
-        request: httpx.Request,
-        total_timeout: float | None,
-    ) -> float:
-        """Queue for a permit (``try_acquire`` found none), within the total deadline."""
-        if remaining is None:
-            return await limiter.acquire()
-        try:
-            async with timeout_scope(remaining):
-                return await limiter.acquire()
-        except TimeoutError as exc:
-            raise RequestTimeoutError(
-                f"Total deadline of {total_timeout:g} s passed while waiting for the rate limiter",
-                timeout=total_timeout,
-                phase="total",
-                request=request,
-            ) from exc
 
     def __repr__(self) -> str:
         return (
