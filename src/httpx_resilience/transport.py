@@ -40,6 +40,7 @@ from ._outcome import (
     host_key,
     is_replayable,
 )
+from ._pipeline_checks import check_pipeline
 from ._request_id import new_request_id, scan_headers
 from ._stages import _Stages
 from .auth.base import strip_foreign_credentials
@@ -165,43 +166,8 @@ class ResilientTransport(_Reporting, _Hedging, _Stages, httpx.AsyncBaseTransport
         self._rng = rng or random.Random()
         self._trackers: dict[str, LatencyTracker] = {}
         self._reported: set[int] = set()
-        self._validate()
-
-    def _validate(self) -> None:
-        """Reject contradictory set-ups at construction, like Polly's standard handler."""
-        t, total = self.timeout, self.total_timeout
-        if t is not None and total is not None and t > total:
-            raise ConfigurationError(
-                f"timeout ({t:g} s, one attempt) must be <= total_timeout ({total:g} s)",
-                field="timeout",
-            )
-        cb = self.circuit_breaker
-        window = getattr(cb, "window_size", None)
-        if (
-            cb is not None
-            and t is not None
-            and getattr(cb, "window_type", None) == "time"
-            and isinstance(window, (int, float))
-            and getattr(cb, "failure_rate_threshold", None) is not None
-            and window < 2 * t
-        ):
-            raise ConfigurationError(
-                f"circuit breaker window_size ({window:g} s) must be at least twice the "
-                f"attempt timeout ({t:g} s), or slow attempts never fill the window",
-                field="window_size",
-            )
-        h = self.hedging
-        if (
-            h is not None
-            and total is not None
-            and isinstance(h.delay, (int, float))
-            and h.max_hedges * h.delay >= total
-        ):
-            raise ConfigurationError(
-                f"hedging max_hedges × delay ({h.max_hedges} × {h.delay:g} s) must be "
-                f"< total_timeout ({total:g} s)",
-                field="hedging",
-            )
+        # Contradictory set-ups fail here, not on the first request.
+        check_pipeline(self.timeout, self.total_timeout, self.circuit_breaker, self.hedging)
 
     # -- httpx seam -------------------------------------------------------------------
 
