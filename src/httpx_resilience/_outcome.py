@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from .exceptions import RequestTimeoutError, RetryExhaustedError
-from .observe.events import Observer, RequestFinished, emit
+from .observe.events import Observer, RequestFinished, RetryScheduled, emit
 from .observe.redact import redact_url
 from .policies.retry import RetryPolicy, parse_retry_after
 
@@ -227,6 +227,44 @@ class _Reporting:
         ext = request.extensions.get(EXTENSION_KEY) or _EMPTY
         policy: RetryPolicy = ext.get("retry") or self.retry
         return policy
+
+    def _retry_scheduled(
+        self,
+        request: httpx.Request,
+        request_id: str | None,
+        key: str,
+        attempt: int,
+        max_attempts: int,
+        delay: float,
+        cause: str,
+        server_delay: float | None,
+        status_code: int | None,
+        last_exc: BaseException | None,
+    ) -> None:
+        """Announce a retry about to sleep: the warning log line and ``RetryScheduled``.
+
+        Only on the retry path (a sleep follows), so the call costs nothing
+        that matters; the first attempt's success never comes here.
+        """
+        method = request.method
+        _log.warning(
+            "Attempt %d/%d failed: %s. Retrying in %.2f s [%s %s]",
+            attempt, max_attempts, cause, delay, method, redact_url(request.url),
+            extra={
+                **self._extra(request, request_id, attempt, max_attempts),
+                "delay": delay,
+                "status_code": status_code,
+                "error_type": type(last_exc).__name__ if last_exc is not None else None,
+            },
+        )
+        if self.observers:
+            emit(
+                self.observers,
+                RetryScheduled(
+                    request_id, method, redact_url(request.url), key, attempt,
+                    max_attempts, delay, cause, server_delay,
+                ),
+            )
 
     def _log_giveup(self, request: httpx.Request, attempts: int, text: str) -> None:
         _log.error(

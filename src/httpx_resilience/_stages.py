@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from .policies.bulkhead import Bulkhead
     from .policies.limiter import RateLimiter
 
-__all__: list[str] = []
+__all__ = ["total_deadline_error"]
 
 # httpx's per-phase timeout keys, each clamped to the attempt's budget.
 _PHASES = ("connect", "read", "write", "pool")
@@ -174,3 +174,24 @@ class _Stages:
                 phase="total",
                 request=request,
             ) from exc
+
+
+def total_deadline_error(
+    exc: BaseException, total_timeout: float | None, attempt: int, request: httpx.Request
+) -> RequestTimeoutError:
+    """The total deadline's error for a timeout of an attempt it had cut short.
+
+    When less than an attempt timeout is left, ``_send_once`` clamps httpx's
+    per-phase timeouts to what is left; one of them firing (a ``ReadTimeout``,
+    say) then means the deadline passed, and it must be reported as such,
+    not retried as an ordinary attempt timeout. ``exc`` becomes the cause.
+    """
+    err = RequestTimeoutError(
+        f"Total deadline of {total_timeout:g} s passed during attempt "
+        f"{attempt} ({type(exc).__name__})",
+        timeout=total_timeout,
+        phase="total",
+        request=request,
+    )
+    err.__cause__ = exc
+    return err

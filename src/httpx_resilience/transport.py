@@ -19,6 +19,11 @@ Responses are read inside the attempt (so an error while reading the body is
 retried and counted by the attempt timeout). A request marked
 ``{"resilience": {"stream": True}}`` is not buffered: its body is the caller's
 to read, and only the headers are covered by the retry loop.
+
+This module holds the construction and the retry loop; the stages around an
+attempt (``_stages``), hedging (``_hedge``), reporting (``_outcome``), the
+request id (``_request_id``) and the construction checks
+(``_pipeline_checks``) live beside it.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from ._outcome import (
 )
 from ._pipeline_checks import check_pipeline
 from ._request_id import new_request_id, scan_headers
-from ._stages import _Stages
+from ._stages import _Stages, total_deadline_error
 from .auth.base import strip_foreign_credentials
 from .config import ClientConfig, check_number
 from .exceptions import (
@@ -55,7 +60,6 @@ from .observe.events import (
     AttemptStarted,
     LimiterWaited,
     Observer,
-    RetryScheduled,
     emit,
 )
 from .observe.redact import redact_url
@@ -294,15 +298,7 @@ class ResilientTransport(_Reporting, _Hedging, _Stages, httpx.AsyncBaseTransport
                     and isinstance(exc, httpx.TimeoutException)
                     and not (isinstance(exc, RequestTimeoutError) and exc.phase == "total")
                 ):
-                    total_exc = RequestTimeoutError(
-                        f"Total deadline of {total_timeout:g} s passed during attempt "
-                        f"{attempt} ({type(exc).__name__})",
-                        timeout=total_timeout,
-                        phase="total",
-                        request=request,
-                    )
-                    total_exc.__cause__ = exc
-                    exc = total_exc
+                    exc = total_deadline_error(exc, total_timeout, attempt, request)
                 if isinstance(exc, RequestTimeoutError) and exc.phase == "total":
                     exc.attempts = attempt
                     self._finished_with_error(request, request_id, attempt, start, exc)
@@ -383,24 +379,10 @@ class ResilientTransport(_Reporting, _Hedging, _Stages, httpx.AsyncBaseTransport
                     request, request_id, attempt, max_attempts, start, stop, cause,
                     failed_response, last_exc, total_wait, retry_after, delay, breaker,
                 )
-            _log.warning(
-                "Attempt %d/%d failed: %s. Retrying in %.2f s [%s %s]",
-                attempt, max_attempts, cause, delay, method, redact_url(request.url),
-                extra={
-                    **self._extra(request, request_id, attempt, max_attempts),
-                    "delay": delay,
-                    "status_code": status_code,
-                    "error_type": type(last_exc).__name__ if last_exc is not None else None,
-                },
+            self._retry_scheduled(
+                request, request_id, key, attempt, max_attempts, delay, cause,
+                server_delay, status_code, last_exc,
             )
-            if self.observers:
-                emit(
-                    self.observers,
-                    RetryScheduled(
-                        request_id, method, redact_url(request.url), key, attempt,
-                        max_attempts, delay, cause, server_delay,
-                    ),
-                )
             if failed_response is not None:
                 await failed_response.aclose()
             previous_delay = delay
