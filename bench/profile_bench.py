@@ -83,9 +83,11 @@ BUCKET_NOTES = {
     "self time of `transports/_h1.py:data_received`, the function that calls `feed_data` (a few "
     "lines of ours plus the C parsing; the parser's Python callbacks stay in `ours: transports/`)",
     "ours: transports/": "`httpx_resilience/transports/` (our inner transports)",
-    "ours: pipeline": "`httpx_resilience/transport.py`, `_outcome.py`, `policies/` "
+    "ours: pipeline": "`httpx_resilience/transport.py`, `_outcome.py`, `_stages.py`, "
+    "`_request_id.py`, `_pipeline_checks.py`, `policies/` "
     "(+ the pipeline's helpers `_timeout.py`, `_clock.py`, `_hedge.py`)",
-    "ours: facade": "`httpx_resilience/client.py`, `models.py`, `middleware/`",
+    "ours: facade": "`httpx_resilience/client.py`, `_request_build.py`, `_lean_send.py`, "
+    "`_client_errors.py`, `models.py`, `middleware/`",
     "ours: other modules": "any other `httpx_resilience/` file (config, observe, auth, ...)",
     "asyncio + selectors + socket I/O": "stdlib `asyncio/`, `selectors.py`, `socket.py`, `ssl.py`; "
     "builtins of `_socket`, `select`, `_ssl`, `_asyncio`, `_contextvars` (socket send/recv, "
@@ -103,8 +105,11 @@ SHORT = {
 STDLIB = str(Path(sysconfig.get_paths()["stdlib"]).resolve())
 AIOHTTP_PKGS = ("aiohttp", "yarl", "multidict", "propcache", "frozenlist", "aiosignal", "aiohappyeyeballs")
 ASYNCIO_BUILTIN_MODULES = ("_socket", "socket", "select", "_ssl", "ssl", "_asyncio", "_contextvars", "_selectors")
-PIPELINE_FILES = ("transport.py", "_outcome.py", "_timeout.py", "_clock.py", "_hedge.py")
-FACADE_FILES = ("client.py", "models.py")
+PIPELINE_FILES = (
+    "transport.py", "_outcome.py", "_stages.py", "_request_id.py", "_pipeline_checks.py",
+    "_timeout.py", "_clock.py", "_hedge.py",
+)
+FACADE_FILES = ("client.py", "models.py", "_request_build.py", "_lean_send.py", "_client_errors.py")
 # httptools' parser is Cython: cProfile sees no call event for ``feed_data``, so the parsing time
 # is the self time of the function that calls it; that function's self time goes to httptools.
 PARSER_HOSTS = (("httpx_resilience/transports/_h1.py", "data_received"),)

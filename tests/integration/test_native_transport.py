@@ -614,6 +614,30 @@ def test_second_event_loop_is_refused() -> None:
 # == the protocol ===========================================================================
 
 
+async def test_response_split_into_one_byte_reads(native: Callable[..., NativeTransport]) -> None:
+    """A response arriving one byte per read (status line, headers, chunked body) is parsed whole, then reused."""
+    raw = (
+        b"HTTP/1.1 418 I'm a teapot\r\nX-Long-Header-Name: a value, split\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+    )
+
+    async def trickle(wire: Wire, peer: Peer) -> None:
+        while (seen := await peer.request()) is not None:
+            wire.seen.append(seen)
+            for i in range(len(raw)):
+                await peer.send(raw[i : i + 1])
+                await asyncio.sleep(0)
+
+    transport = native()
+    async with Wire(trickle) as wire:
+        for _ in range(2):
+            response = await fetch(transport, wire.request())
+            assert response.status_code == 418 and response.content == b"hello world"
+            assert response.extensions["reason_phrase"] == b"I'm a teapot"
+            assert response.headers["x-long-header-name"] == "a value, split"
+        assert wire.connections == 1
+
+
 async def test_head_with_content_length_then_reuse(native: Callable[..., NativeTransport]) -> None:
     """HEAD answered with Content-Length and no body completes; the next request reuses the connection."""
 

@@ -192,7 +192,8 @@ class H1Connection(asyncio.Protocol):
         self._reason = b""
 
     def on_status(self, status: bytes) -> None:
-        self._reason = status
+        # Called once per received span: a status line split across reads comes in parts.
+        self._reason += status
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
