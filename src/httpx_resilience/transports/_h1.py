@@ -23,6 +23,7 @@ that httptools is installed.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Final
 
@@ -37,6 +38,7 @@ Origin = tuple[str, str, int]
 _HIGH_WATER: Final = 256 * 1024  # buffered body bytes before reading pauses
 _NO_BODY_STATUS: Final = frozenset({204, 304})
 _HTTP_VERSIONS: Final = {"1.1": b"HTTP/1.1", "1.0": b"HTTP/1.0"}
+_OBS_FOLD: Final = re.compile(rb"\r\n[ \t]+")
 
 
 class H1Connection(asyncio.Protocol):
@@ -53,6 +55,7 @@ class H1Connection(asyncio.Protocol):
         "_complete",
         "_drain",
         "_error",
+        "_head_data",
         "_head_done",
         "_head_only",
         "_headers",
@@ -108,6 +111,7 @@ class H1Connection(asyncio.Protocol):
         self._chunks: list[bytes] = []
         self._buffered = 0
         self._head_done = False
+        self._head_data: list[bytes] = []  # what arrived before the head was whole (obs-fold retry)
         self._complete = False
         self._interim = False
         self._keep_alive = False
@@ -128,11 +132,15 @@ class H1Connection(asyncio.Protocol):
             return
         if self._timer is not None:
             self._last_read = self.loop.time()
+        if not self._head_done:
+            self._head_data.append(data)
         try:
             self._parser.feed_data(data)
         except HttpParserUpgrade:
             self._fail(_upgrade_error(self._request))
         except HttpParserError as exc:
+            if not self._head_done and self._reparse_unfolded():
+                return
             self._fail(
                 httpx.RemoteProtocolError(f"Malformed HTTP response: {exc}", request=self._request)
             )
@@ -196,6 +204,11 @@ class H1Connection(asyncio.Protocol):
         self._reason += status
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self._head_done:
+            return  # a trailer field after a chunked body: dropped, as httpcore drops them
+        if value and value[-1] in b" \t":
+            # Whitespace after the value is not part of it (RFC 9110 §5.5); h11 strips it too.
+            value = value.rstrip(b" \t")
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
@@ -205,11 +218,31 @@ class H1Connection(asyncio.Protocol):
             # would get an empty 101 response on a connection nobody can use.
             self._fail(_upgrade_error(self._request))
             return
+        # Refused as h11 refuses them: a status below 100 (llhttp takes "099")
+        # would pass for an interim response and the request would wait for a
+        # final one until the read timeout; a Transfer-Encoding other than one
+        # "chunked" would hand over a body still transfer-coded (or read to the
+        # close) as if it were the body.
+        problem = (
+            f"status code {status}"
+            if status < 100
+            else "a Transfer-Encoding other than one 'chunked'"
+            if _bad_transfer_encoding(self._headers)
+            else None
+        )
+        if problem is not None:
+            self._fail(
+                httpx.RemoteProtocolError(
+                    f"Malformed HTTP response: {problem}", request=self._request
+                )
+            )
+            return
         if status < 200:
             self._interim = True  # 100 Continue, 103 Early Hints: the real answer follows
             return
         self._status = status
         self._head_done = True
+        self._head_data = []
         if self._head_only:
             # A HEAD (or CONNECT) answer has no body whatever its Content-Length
             # says; llhttp cannot be told, so a fresh parser takes the next message.
@@ -253,6 +286,28 @@ class H1Connection(asyncio.Protocol):
             self._error = error
             self._wake()
         self.close()
+
+    def _reparse_unfolded(self) -> bool:
+        """Parse the head received so far again with its obs-folds unfolded; whether that worked.
+
+        llhttp refuses a header continued on the next line (obs-fold) unless
+        told to be lenient about every header value (which would also let CR
+        and NUL through). RFC 9112 §5.2 says a user agent must replace each
+        obs-fold with a space, and h11 does, so a fresh parser is fed the head
+        with that done. Later reads go on feeding it raw bytes: another fold
+        in them fails again, and the whole head is re-parsed again.
+        """
+        raw = b"".join(self._head_data)
+        unfolded = _unfold(raw)
+        if unfolded == raw:
+            return False
+        self._parser = parser = HttpResponseParser(self)
+        self._interim = False
+        try:
+            parser.feed_data(unfolded)
+        except (HttpParserError, HttpParserUpgrade):
+            return False
+        return True
 
     def _until_close(self) -> bool:
         """Whether the body is delimited by the connection closing (no length, not chunked)."""
@@ -466,6 +521,41 @@ class BodyStream(httpx.AsyncByteStream):
 
 class _UnexpectedMessage(Exception):
     """Raised in a parser callback to stop parsing (httptools raises an HttpParserError)."""
+
+
+def _bad_transfer_encoding(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether ``Transfer-Encoding`` is there but is anything else than one ``chunked``."""
+    seen = False
+    for name, value in headers:
+        if len(name) == 17 and name.lower() == b"transfer-encoding":
+            if seen or value.strip().lower() != b"chunked":
+                return True
+            seen = True
+    return False
+
+
+def _unfold(raw: bytes) -> bytes:
+    """``raw`` with each obs-fold (CR LF then spaces or tabs) in its heads replaced by one space.
+
+    Only header lines change: never a status line (a header line that starts
+    with a space stays an error), never the body after the final head.
+    Interim (1xx) heads before it are unfolded too.
+    """
+    parts: list[bytes] = []
+    pos = 0
+    while pos < len(raw):
+        first = raw.find(b"\r\n", pos)
+        if first < 0:
+            break  # still in the status line
+        end = raw.find(b"\r\n\r\n", first)
+        end = len(raw) if end < 0 else end + 4
+        parts += (raw[pos : first + 2], _OBS_FOLD.sub(b" ", raw[first + 2 : end]))
+        final = raw[pos + 9 : pos + 10] != b"1"  # "HTTP/1.1 1xx": an interim head
+        pos = end
+        if final:
+            break
+    parts.append(raw[pos:])
+    return b"".join(parts)
 
 
 def _upgrade_error(request: httpx.Request | None) -> httpx.RemoteProtocolError:
