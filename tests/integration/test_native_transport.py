@@ -1270,3 +1270,51 @@ async def test_repr_tracks_the_pool(native: Callable[..., NativeTransport]) -> N
     await transport.aclose()
     assert "idle" in repr(transport) and transport.pool is None
 
+
+
+# == Unix domain sockets ======================================================================
+
+
+async def test_unix_domain_socket(native: Callable[..., NativeTransport], tmp_path: Path) -> None:
+    """uds= sends every request over the socket, keeps the URL's Host header, and reuses the connection."""
+    seen: list[Seen] = []
+    accepted = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal accepted
+        accepted += 1
+        try:
+            while (request := await read_request(reader)) is not None:
+                seen.append(request)
+                writer.write(ok(b"via socket"))
+                await writer.drain()
+        finally:
+            writer.close()
+
+    path = str(tmp_path / "api.sock")
+    server = await asyncio.start_unix_server(serve, path)
+    try:
+        transport = native(uds=path)
+        for _ in range(2):
+            response = await fetch(transport, httpx.Request("GET", "http://docker/v1/info", extensions=timeouts()))
+            assert response.content == b"via socket"
+        assert accepted == 1 and [s.target for s in seen] == ["/v1/info", "/v1/info"]
+        assert seen[0].header("host") == "docker"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_unix_domain_socket_missing_is_connect_error(native: Callable[..., NativeTransport], tmp_path: Path) -> None:
+    """A uds path nobody listens on is httpx.ConnectError naming the socket."""
+    missing = str(tmp_path / "nobody.sock")
+    with pytest.raises(httpx.ConnectError, match=r"nobody\.sock"):
+        await fetch(native(uds=missing), httpx.Request("GET", "http://localhost/", extensions=timeouts()))
+
+
+def test_unix_domain_socket_with_proxy_is_a_configuration_error() -> None:
+    """uds together with a proxy or a local address is refused, naming the field."""
+    for extra in ({"proxy": "http://127.0.0.1:3128"}, {"local_address": "127.0.0.1"}):
+        with pytest.raises(ConfigurationError) as info:
+            NativeTransport(uds="/tmp/x.sock", **extra)  # type: ignore[arg-type]
+        assert info.value.field == "uds"

@@ -89,6 +89,9 @@ class NativeTransport(httpx.AsyncBaseTransport):
             ``httpx.Proxy`` (its ``auth`` and ``headers`` are sent to the
             proxy); HTTPS targets are tunnelled with ``CONNECT``.
         local_address: the local IP address to connect from.
+        uds: a Unix domain socket path to connect to instead of the URL's host
+            and port (a Docker or sidecar socket); the URL still gives the
+            ``Host`` header, and ``https`` still means TLS over the socket.
 
     Raises:
         ConfigurationError: a SOCKS or otherwise unsupported proxy.
@@ -101,10 +104,17 @@ class NativeTransport(httpx.AsyncBaseTransport):
         limits: httpx.Limits = DEFAULT_LIMITS,
         proxy: str | httpx.URL | httpx.Proxy | None = None,
         local_address: str | None = None,
+        uds: str | None = None,
     ) -> None:
+        if uds is not None and (proxy is not None or local_address is not None):
+            raise ConfigurationError(
+                "uds connects to a local socket: give it without proxy or local_address",
+                field="uds",
+            )
         self.verify = verify
         self.limits = limits
         self.local_address = local_address
+        self.uds = uds
         self.proxy: httpx.Proxy | None = _proxy(proxy)
         self._proxy_headers = _proxy_headers(self.proxy) if self.proxy is not None else b""
         self._ssl: ssl.SSLContext | None = None
@@ -255,7 +265,15 @@ class NativeTransport(httpx.AsyncBaseTransport):
         sni = request.extensions.get("sni_hostname") or host
         proxy = self.proxy
         try:
-            if proxy is None:
+            if self.uds is not None:
+                coro = loop.create_unix_connection(
+                    lambda: conn,
+                    self.uds,
+                    ssl=self._ssl_context() if tls else None,
+                    server_hostname=sni if tls else None,
+                )
+                await (coro if timeout is None else asyncio.wait_for(coro, timeout))
+            elif proxy is None:
                 coro = loop.create_connection(
                     lambda: conn,
                     host,
@@ -274,7 +292,8 @@ class NativeTransport(httpx.AsyncBaseTransport):
             ) from None
         except (OSError, ssl.SSLError) as exc:
             conn.close()
-            raise httpx.ConnectError(_describe(exc, host, port), request=request) from exc
+            where = f"the socket {self.uds}" if self.uds is not None else None
+            raise httpx.ConnectError(_describe(exc, host, port, where), request=request) from exc
         except BaseException:
             conn.close()
             raise
@@ -409,8 +428,8 @@ def _proxy_headers(proxy: httpx.Proxy) -> bytes:
     return b"".join(name + b": " + value + b"\r\n" for name, value in headers)
 
 
-def _describe(exc: BaseException, host: str, port: int) -> str:
+def _describe(exc: BaseException, host: str, port: int, where: str | None = None) -> str:
     if isinstance(exc, socket.gaierror):
         return f"Cannot resolve {host!r}: {exc}"
     text = str(exc) or type(exc).__name__
-    return f"{text} (connecting to {host}:{port})"
+    return f"{text} (connecting to {where or f'{host}:{port}'})"
