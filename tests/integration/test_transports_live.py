@@ -784,7 +784,7 @@ def test_aiohttp_proxy_options() -> None:
     transport = AiohttpTransport(proxy=httpx.Proxy("http://u:p%40ss@proxy.local:3128", headers={"X-P": "1"}))
     options = transport._request_options
     assert options["proxy"] == "http://proxy.local:3128"
-    assert options["proxy_headers"] == {"x-p": "1", "Proxy-Authorization": "Basic dTpwQHNz"}
+    assert options["proxy_headers"] == {"X-P": "1", "Proxy-Authorization": "Basic dTpwQHNz"}
     assert AiohttpTransport(proxy="http://proxy.local:3128")._request_options == {"proxy": "http://proxy.local:3128"}
 
 

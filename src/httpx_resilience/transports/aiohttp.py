@@ -32,7 +32,6 @@ supported.
 from __future__ import annotations
 
 import asyncio
-import base64
 import ssl
 from collections.abc import Mapping
 from typing import Any, Final
@@ -50,11 +49,9 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
 from ..exceptions import ConfigurationError
 from ._aiohttp_errors import map_exception
 from ._aiohttp_streams import Releaser, ResponseStream, request_body
+from ._common import DEFAULT_LIMITS, http_proxy, proxy_header_pairs
 
 __all__ = ["AiohttpTransport", "map_exception"]
-
-DEFAULT_LIMITS: Final = httpx.Limits(max_connections=100, max_keepalive_connections=20)
-"""The same defaults as ``httpx.AsyncHTTPTransport``."""
 
 # httpx already sets these (or deliberately leaves them out): aiohttp must not add its own.
 _SKIP_AUTO_HEADERS: Final = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
@@ -379,23 +376,12 @@ def _proxy_options(proxy: str | httpx.URL | httpx.Proxy | None) -> dict[str, Any
     Raises:
         ConfigurationError: a proxy scheme aiohttp cannot use (SOCKS).
     """
-    if proxy is None:
+    checked = http_proxy(proxy, "AiohttpTransport")
+    if checked is None:
         return {}
-    if not isinstance(proxy, httpx.Proxy):
-        proxy = httpx.Proxy(proxy)
-    url = proxy.url
-    if url.scheme not in ("http", "https"):
-        raise ConfigurationError(
-            f"AiohttpTransport supports HTTP(S) proxies only, not {url.scheme}:// "
-            "(use the httpx transport with httpx[socks] for SOCKS)",
-            field="proxy",
-        )
-    headers = dict(proxy.headers)
-    if proxy.auth is not None:
-        user, password = proxy.auth
-        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-        headers["Proxy-Authorization"] = f"Basic {token}"
-    options: dict[str, Any] = {"proxy": str(proxy.url.copy_with(username=None, password=None))}
+    options: dict[str, Any] = {"proxy": str(checked.url.copy_with(username=None, password=None))}
+    pairs = proxy_header_pairs(checked)
+    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in pairs}
     if headers:
         options["proxy_headers"] = headers
     return options

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 import httpx
 
 from ..exceptions import ConfigurationError
+from ._common import DEFAULT_LIMITS
 
 if TYPE_CHECKING:
     from ..config import ClientConfig
@@ -34,7 +35,6 @@ TransportKind = Literal["httpx", "native", "aiohttp", "auto"]
 """The inner transport to build: ``"httpx"``, ``"native"``, ``"aiohttp"`` or ``"auto"``."""
 
 _KINDS: tuple[str, ...] = get_args(TransportKind)
-_DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
 
 def _installed(module: str) -> bool:
@@ -58,7 +58,7 @@ def make_transport(
     kind: TransportKind = "auto",
     *,
     verify: ssl.SSLContext | str | bool = True,
-    limits: httpx.Limits = _DEFAULT_LIMITS,
+    limits: httpx.Limits = DEFAULT_LIMITS,
     http2: bool = False,
     proxy: str | httpx.URL | httpx.Proxy | None = None,
 ) -> httpx.AsyncBaseTransport:

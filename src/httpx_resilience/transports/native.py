@@ -36,7 +36,6 @@ skipped.
 from __future__ import annotations
 
 import asyncio
-import base64
 import socket
 import ssl
 from typing import Any, Final
@@ -51,13 +50,11 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     ) from exc
 
 from ..exceptions import ConfigurationError
+from ._common import DEFAULT_LIMITS, http_proxy, proxy_header_pairs
 from ._h1 import BodyStream, H1Connection, Origin
 from ._pool import ConnectionPool
 
 __all__ = ["NativeTransport"]
-
-DEFAULT_LIMITS: Final = httpx.Limits(max_connections=100, max_keepalive_connections=20)
-"""The same defaults as ``httpx.AsyncHTTPTransport``."""
 
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 _NO_TIMEOUTS: Final[dict[str, Any]] = {}
@@ -115,8 +112,9 @@ class NativeTransport(httpx.AsyncBaseTransport):
         self.limits = limits
         self.local_address = local_address
         self.uds = uds
-        self.proxy: httpx.Proxy | None = _proxy(proxy)
-        self._proxy_headers = _proxy_headers(self.proxy) if self.proxy is not None else b""
+        self.proxy: httpx.Proxy | None = http_proxy(proxy, "NativeTransport")
+        pairs = proxy_header_pairs(self.proxy) if self.proxy is not None else []
+        self._proxy_headers = b"".join(name + b": " + value + b"\r\n" for name, value in pairs)
         self._ssl: ssl.SSLContext | None = None
         self._pool: ConnectionPool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -397,35 +395,6 @@ def _absolute_target(url: httpx.URL) -> bytes:
         host = b"[" + host + b"]"
     port = b":%d" % url.port if url.port else b""
     return b"%b://%b%b%b" % (url.raw_scheme, host, port, url.raw_path)
-
-
-def _proxy(proxy: str | httpx.URL | httpx.Proxy | None) -> httpx.Proxy | None:
-    """Validate the proxy setting.
-
-    Raises:
-        ConfigurationError: a proxy scheme other than ``http``/``https`` (SOCKS).
-    """
-    if proxy is None:
-        return None
-    if not isinstance(proxy, httpx.Proxy):
-        proxy = httpx.Proxy(proxy)
-    if proxy.url.scheme not in ("http", "https"):
-        raise ConfigurationError(
-            f"NativeTransport supports HTTP(S) proxies only, not {proxy.url.scheme}:// "
-            "(use transport='httpx' with httpx[socks] for SOCKS)",
-            field="proxy",
-        )
-    return proxy
-
-
-def _proxy_headers(proxy: httpx.Proxy) -> bytes:
-    """The proxy's own headers (``Proxy-Authorization`` from its credentials) as header lines."""
-    headers = list(proxy.headers.raw)
-    if proxy.auth is not None:
-        user, password = proxy.auth
-        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-        headers.append((b"Proxy-Authorization", f"Basic {token}".encode("ascii")))
-    return b"".join(name + b": " + value + b"\r\n" for name, value in headers)
 
 
 def _describe(exc: BaseException, host: str, port: int, where: str | None = None) -> str:

@@ -1,0 +1,51 @@
+"""What every inner transport of ours reads the same way: default pool limits and the proxy setting.
+
+``NativeTransport`` and ``AiohttpTransport`` (and the factory) take httpx's
+``limits=`` and ``proxy=`` arguments; the defaults and the rules for a proxy
+(HTTP(S) only; its credentials become a ``Proxy-Authorization`` header) live
+here once.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Final
+
+import httpx
+
+from ..exceptions import ConfigurationError
+
+__all__ = ["DEFAULT_LIMITS", "http_proxy", "proxy_header_pairs"]
+
+DEFAULT_LIMITS: Final = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+"""The same defaults as ``httpx.AsyncHTTPTransport``."""
+
+
+def http_proxy(proxy: str | httpx.URL | httpx.Proxy | None, transport: str) -> httpx.Proxy | None:
+    """The proxy setting as an ``httpx.Proxy`` (``None`` for none).
+
+    Raises:
+        ConfigurationError: a proxy scheme other than ``http``/``https`` (SOCKS),
+            naming ``transport`` and the way out.
+    """
+    if proxy is None:
+        return None
+    if not isinstance(proxy, httpx.Proxy):
+        proxy = httpx.Proxy(proxy)
+    if proxy.url.scheme not in ("http", "https"):
+        raise ConfigurationError(
+            f"{transport} supports HTTP(S) proxies only, not {proxy.url.scheme}:// "
+            "(use transport='httpx' with httpx[socks] for SOCKS)",
+            field="proxy",
+        )
+    return proxy
+
+
+def proxy_header_pairs(proxy: httpx.Proxy) -> list[tuple[bytes, bytes]]:
+    """The headers sent to the proxy: its own, plus ``Proxy-Authorization`` from its credentials."""
+    headers = list(proxy.headers.raw)
+    if proxy.auth is not None:
+        user, password = proxy.auth
+        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        headers.append((b"Proxy-Authorization", f"Basic {token}".encode("ascii")))
+    return headers
