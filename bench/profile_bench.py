@@ -245,29 +245,12 @@ def func_label(func: Any) -> str:
 
 async def profiled_run(variant: str, url: str, requests: int, concurrency: int, warmup: int) -> dict[str, Any]:
     call, close = await speed_bench.build(variant, url, concurrency)
-    errors = 0
-
-    async def drive(total: int) -> None:
-        remaining = total
-
-        async def worker() -> None:
-            nonlocal remaining, errors
-            while remaining > 0:
-                remaining -= 1
-                try:
-                    if await call() != 200:
-                        errors += 1
-                except Exception:
-                    errors += 1
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-
     profiler = cProfile.Profile(time.process_time)
     try:
-        await drive(warmup)
+        errors = await speed_bench.drive(call, warmup, concurrency)
         cpu0, wall0 = time.process_time(), time.perf_counter()
         profiler.enable()
-        await drive(requests)
+        errors += await speed_bench.drive(call, requests, concurrency)
         profiler.disable()
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     finally:

@@ -213,29 +213,31 @@ async def build(variant: str, url: str, concurrency: int) -> tuple[Call, Callabl
     return httpx_get, client.aclose
 
 
-async def run_client(variant: str, url: str, requests: int, concurrency: int, warmup: int) -> dict[str, Any]:
-    call, close = await build(variant.partition("@")[0], url, concurrency)
+async def drive(call: Call, total: int, concurrency: int) -> int:
+    """Send ``total`` requests with ``concurrency`` workers; the number that failed."""
+    remaining = total
     errors = 0
 
-    async def drive(total: int) -> None:
-        remaining = total
-
-        async def worker() -> None:
-            nonlocal remaining, errors
-            while remaining > 0:
-                remaining -= 1
-                try:
-                    if await call() != 200:
-                        errors += 1
-                except Exception:
+    async def worker() -> None:
+        nonlocal remaining, errors
+        while remaining > 0:
+            remaining -= 1
+            try:
+                if await call() != 200:
                     errors += 1
+            except Exception:
+                errors += 1
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return errors
 
+
+async def run_client(variant: str, url: str, requests: int, concurrency: int, warmup: int) -> dict[str, Any]:
+    call, close = await build(variant.partition("@")[0], url, concurrency)
     try:
-        await drive(warmup)
+        errors = await drive(call, warmup, concurrency)
         cpu0, wall0 = time.process_time(), time.perf_counter()
-        await drive(requests)
+        errors += await drive(call, requests, concurrency)
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     finally:
         await close()
