@@ -85,7 +85,7 @@ BUCKET_NOTES = {
     "ours: transports/": "`httpx_resilience/transports/` (our inner transports)",
     "ours: pipeline": "`httpx_resilience/transport.py`, `_outcome.py`, `_stages.py`, "
     "`_request_id.py`, `_pipeline_checks.py`, `policies/` "
-    "(+ the pipeline's helpers `_timeout.py`, `_clock.py`, `_hedge.py`)",
+    "(+ the pipeline's helpers `_timeout.py`, `clock.py`, `_hedge.py`)",
     "ours: facade": "`httpx_resilience/client.py`, `_request_build.py`, `_lean_send.py`, "
     "`_client_errors.py`, `models.py`, `middleware/`",
     "ours: other modules": "any other `httpx_resilience/` file (config, observe, auth, ...)",

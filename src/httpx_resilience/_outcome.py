@@ -22,7 +22,7 @@ from .observe.redact import redact_url
 from .policies.retry import RetryPolicy, parse_retry_after
 
 if TYPE_CHECKING:
-    from ._clock import Clock
+    from .clock import Clock
     from .policies.breaker import CircuitBreaker
 
 __all__ = [

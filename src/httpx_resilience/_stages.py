@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from ._clock import Clock
 from ._outcome import buffer_response, host_key
 from ._timeout import timeout_scope
+from .clock import Clock
 from .exceptions import BulkheadFullError, RequestTimeoutError
 from .observe.events import BulkheadRejected, Observer, emit
 

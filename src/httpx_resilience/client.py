@@ -20,9 +20,9 @@ from typing import Any
 import httpx
 
 from ._client_errors import raise_for_outcome, translate_error
-from ._clock import SYSTEM_CLOCK, Clock
 from ._lean_send import _LeanSending
 from ._request_build import _RequestBuilding
+from .clock import SYSTEM_CLOCK, Clock
 from .config import HTTP_METHODS, ClientConfig
 from .exceptions import ConfigurationError, InvalidRequestError
 from .middleware.base import Middleware

@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ._clock import SYSTEM_CLOCK, Clock
 from ._hedge import _Hedging
 from ._outcome import (
     EXTENSION_KEY,
@@ -49,6 +48,7 @@ from ._pipeline_checks import check_pipeline
 from ._request_id import new_request_id, scan_headers
 from ._stages import _Stages, total_deadline_error
 from .auth.base import strip_foreign_credentials
+from .clock import SYSTEM_CLOCK, Clock
 from .config import ClientConfig, check_number
 from .exceptions import (
     ConfigurationError,

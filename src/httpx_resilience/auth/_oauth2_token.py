@@ -23,7 +23,7 @@ from urllib.parse import quote_plus
 
 import httpx
 
-from .._clock import Clock
+from ..clock import Clock
 from ..exceptions import AuthenticationError
 from ..observe.redact import REDACTED, mask_pii, redact_url
 from ._secret import Secret

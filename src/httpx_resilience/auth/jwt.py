@@ -22,7 +22,7 @@ from typing import Any, TypeAlias
 
 import httpx
 
-from .._clock import SYSTEM_CLOCK, Clock
+from ..clock import SYSTEM_CLOCK, Clock
 from ..exceptions import AuthenticationError, ConfigurationError
 from ._secret import Secret, SecretLike, is_secret_like, reveal
 from .base import AuthHandler

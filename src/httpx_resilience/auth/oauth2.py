@@ -43,7 +43,7 @@ from typing import Literal
 
 import httpx
 
-from .._clock import SYSTEM_CLOCK, Clock
+from ..clock import SYSTEM_CLOCK, Clock
 from ..exceptions import ConfigurationError
 from ..observe.redact import redact_url
 from ._oauth2_token import BorrowedTransport, TokenRequest

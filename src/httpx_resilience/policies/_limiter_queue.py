@@ -23,7 +23,7 @@ from typing import Literal
 
 import httpx
 
-from .._clock import SYSTEM_CLOCK, Clock
+from ..clock import SYSTEM_CLOCK, Clock
 from ..exceptions import ConfigurationError, RateLimiterTimeout
 from ._limiter_base import RateLimiter, check_count, check_seconds
 from ._ratelimit_headers import header_pause

@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Literal
 
-from .._clock import Clock
+from ..clock import Clock
 from ._limiter_base import check_count, check_seconds
 from ._limiter_queue import EPS, QueuedLimiter, Schedule
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from .._clock import Clock
+from ..clock import Clock
 from ._limiter_base import check_count, check_seconds
 from ._limiter_queue import QueuedLimiter, Schedule
 

@@ -23,7 +23,7 @@ from typing import Generic, Literal, ParamSpec, TypeVar, overload
 
 import httpx
 
-from .._clock import SYSTEM_CLOCK, Clock
+from ..clock import SYSTEM_CLOCK, Clock
 from ..exceptions import CircuitBreakerOpenError, ConfigurationError, HTTPClientError
 from ._breaker_events import BreakerTransition, announce
 from ._breaker_failures import FailurePredicate, FailureRules

@@ -16,7 +16,7 @@ import math
 from collections import deque
 from types import TracebackType
 
-from .._clock import SYSTEM_CLOCK, Clock
+from ..clock import SYSTEM_CLOCK, Clock
 from ..exceptions import BulkheadFullError, ConfigurationError
 
 __all__ = ["Bulkhead"]

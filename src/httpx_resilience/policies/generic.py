@@ -23,7 +23,7 @@ from typing import Any, Literal, ParamSpec, TypeVar
 
 import httpx
 
-from .._clock import SYSTEM_CLOCK, Clock
+from ..clock import SYSTEM_CLOCK, Clock
 from ..config import JitterKind
 from ..exceptions import (
     BulkheadFullError,

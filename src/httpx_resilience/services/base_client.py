@@ -28,8 +28,8 @@ from typing import Any, ClassVar
 
 import httpx
 
-from .._clock import Clock
 from ..client import AsyncHTTPClient
+from ..clock import Clock
 from ..config import DEFAULT_RETRY_METHODS, ClientConfig, JitterKind
 from ..exceptions import (
     CircuitBreakerOpenError,

@@ -38,10 +38,10 @@ from urllib.parse import quote
 
 import httpx
 
-from .._clock import Clock
 from ..auth import APIKeyAuth
 from ..auth._secret import SecretLike, reveal
 from ..client import AsyncHTTPClient
+from ..clock import Clock
 from ..config import ClientConfig
 from ..exceptions import (
     CircuitBreakerOpenError,

@@ -30,8 +30,8 @@ from typing import Any
 
 import httpx
 
-from .._clock import Clock
 from ..client import AsyncHTTPClient
+from ..clock import Clock
 from ..exceptions import ConfigurationError, HTTPClientError, InvalidRequestError
 from ..middleware.base import Middleware
 from ..models import HTTPResponse

@@ -27,9 +27,9 @@ from urllib.parse import quote
 
 import httpx
 
-from .._clock import Clock
 from ..auth import BearerAuth
 from ..auth._secret import SecretLike
+from ..clock import Clock
 from ..exceptions import ConfigurationError, ExternalServiceError, InvalidRequestError
 from ..observe.events import Observer
 from ..observe.redact import mask_pii

@@ -20,7 +20,7 @@ from types import MappingProxyType
 from typing import Any, Final, Literal, TypeAlias
 from urllib.parse import parse_qsl
 
-from .._clock import SYSTEM_CLOCK
+from ..clock import SYSTEM_CLOCK
 
 __all__ = [
     "_DEFAULT_ROUTE",

@@ -11,7 +11,7 @@ import asyncio
 import json
 from typing import Any, Final
 
-from .._clock import SYSTEM_CLOCK
+from ..clock import SYSTEM_CLOCK
 from ._faults import Fault, _format_retry_after
 from ._http import _REASONS, _json, _reset
 from ._records import RecordedRequest

@@ -37,7 +37,7 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Final
 
-from .._clock import SYSTEM_CLOCK
+from ..clock import SYSTEM_CLOCK
 from ._faults import Body, Fault, FaultMix, ResetMode, RetryAfter, Route
 from ._http import _HEAD_LIMIT, _BadRequest, _parse_head, _read_body, _simple_response
 from ._ledger import _Ledger

@@ -8,7 +8,7 @@ __all__ = ["FakeClock"]
 
 
 class FakeClock:
-    """A :class:`~httpx_resilience._clock.Clock` for tests; sleeping advances time at once.
+    """A :class:`~httpx_resilience.clock.Clock` for tests; sleeping advances time at once.
 
     ``sleep(s)`` records ``s`` in :attr:`sleeps`, moves :meth:`monotonic` and
     :meth:`wall` forward by ``s`` and yields to the event loop once, so
