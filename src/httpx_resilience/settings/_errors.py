@@ -1,4 +1,4 @@
-"""Settings problems, told by environment variable: errors and warnings for :mod:`.settings`.
+"""Settings problems, told by environment variable: the errors and warnings of ``Settings``.
 
 Every setting is named by the ``HTTP_CLIENT_*`` variable that sets it
 (:func:`env_var_for`). A pydantic ``ValidationError`` or a pydantic-settings
@@ -19,8 +19,8 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from .exceptions import ConfigurationError
-from .observe.redact import redact_url
+from ..exceptions import ConfigurationError
+from ..observe.redact import redact_url
 
 __all__ = [
     "ENV_PREFIX",

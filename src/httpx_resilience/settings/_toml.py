@@ -16,8 +16,8 @@ from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
-from ._settings_errors import env_var_for
-from .exceptions import ConfigurationError
+from ..exceptions import ConfigurationError
+from ._errors import env_var_for
 
 __all__ = ["deep_merge", "read_config_file", "toml_loads"]
 

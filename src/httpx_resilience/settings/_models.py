@@ -1,23 +1,10 @@
-"""``Settings``: client defaults and named services from the environment (or a TOML file).
+"""The settings models: :class:`Settings` (defaults) and :class:`ServiceSettings` (one service).
 
-Every field is read from an ``HTTP_CLIENT_``-prefixed environment variable
-(``HTTP_CLIENT_TIMEOUT=10``); named services use ``__`` as the nesting
-delimiter::
-
-    HTTP_CLIENT_SERVICES__MASTER_DATA__BASE_URL=https://master-data.internal
-    HTTP_CLIENT_SERVICES__MASTER_DATA__API_KEY=...          # a SecretStr
-    HTTP_CLIENT_SERVICES__MASTER_DATA__TIMEOUT=5
-    HTTP_CLIENT_CONFIG_FILE=/etc/app/http.toml              # optional
-
-The TOML file may set any field at the top level and a ``[services.<name>]``
-table per service. Priority, highest first: keyword arguments, environment,
-the TOML file, the defaults; service tables are merged key by key, so the file
-can hold the URLs and the environment the secrets. Service names are
-case-insensitive and ``-`` equals ``_`` (``"master-data"`` is the service
-configured by ``HTTP_CLIENT_SERVICES__MASTER_DATA__*``).
-
-Every problem raises :class:`~httpx_resilience.ConfigurationError` naming the
-environment variable (and the field), never a raw pydantic traceback.
+The two are one concept and refer to each other (``Settings.services`` holds
+``ServiceSettings``; a service's fields fall back to its ``Settings``), so they
+share this module. Reading the TOML file is :mod:`._toml`'s job, service names
+:mod:`._names`' and turning pydantic's errors into ``ConfigurationError``
+:mod:`._errors`'.
 """
 
 from __future__ import annotations
@@ -34,38 +21,22 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic import model_validator as _model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
-from ._settings_errors import (
+from ..config import ClientConfig
+from ..exceptions import ConfigurationError
+from ..observe.redact import redact_url
+from ._errors import (
     ENV_PREFIX,
+    env_var_for,
     from_settings_error,
     from_validation_error,
     warn_unknown_env,
 )
-from ._settings_errors import env_var_for as env_var_for  # re-exported: imported from here
-from ._settings_toml import deep_merge, read_config_file
-from .config import ClientConfig
-from .exceptions import ConfigurationError
-from .observe.redact import redact_url
+from ._names import normalize_services, service_key
+from ._toml import deep_merge, read_config_file
 
-__all__ = ["ENV_PREFIX", "ServiceSettings", "Settings", "service_key"]
+__all__ = ["ServiceSettings", "Settings"]
 
-_SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _HOST = re.compile(r"[A-Za-z0-9._:-]+")  # a name, IPv4 or IPv6 (httpx drops the brackets)
-
-
-def service_key(name: str) -> str:
-    """The canonical form of a service name: lower-case, ``-`` → ``_``.
-
-    Raises:
-        ConfigurationError: the name is empty or has characters other than
-            letters, digits, ``_``, ``-`` and ``.``.
-    """
-    if not isinstance(name, str) or not _SERVICE_NAME.match(name):
-        raise ConfigurationError(
-            f"service name {name!r} is invalid: use letters, digits, '-', '_' or '.', "
-            "e.g. 'master-data'",
-            field="services",
-        )
-    return name.lower().replace("-", "_")
 
 
 class ServiceSettings(BaseModel):
@@ -175,8 +146,8 @@ class ServiceSettings(BaseModel):
             ConfigurationError: a credential is malformed, or PyJWT is missing
                 for ``jwt_secret``.
         """
-        from .auth import APIKeyAuth, BearerAuth, FallbackAuth, JWTAuth
-        from .auth.base import AuthHandler
+        from ..auth import APIKeyAuth, BearerAuth, FallbackAuth, JWTAuth
+        from ..auth.base import AuthHandler
 
         key: AuthHandler | None = None
         if self.api_key is not None:
@@ -291,7 +262,7 @@ class Settings(BaseSettings):
             data = deep_merge(read_config_file(Path(str(path)), Settings.model_fields), data)
         services = data.get("services")
         if isinstance(services, Mapping):
-            data["services"] = _normalize_services(services)
+            data["services"] = normalize_services(services)
         return data
 
     @_model_validator(mode="after")
@@ -346,23 +317,3 @@ class Settings(BaseSettings):
             retry_max_delay=self.retry_max_delay,
             retry_jitter=self.retry_jitter,
         )
-
-
-# -- service names ------------------------------------------------------------------------
-
-
-def _normalize_services(services: Mapping[Any, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, value in services.items():
-        key = service_key(str(name))
-        if key in out:
-            if isinstance(out[key], Mapping) and isinstance(value, Mapping):
-                out[key] = deep_merge(out[key], value)
-                continue
-            raise ConfigurationError(
-                f"Service {name!r} is configured twice (as {key!r}); names are "
-                "case-insensitive and '-' equals '_'",
-                field="services",
-            )
-        out[key] = value
-    return out
