@@ -9,7 +9,8 @@
 
 from __future__ import annotations
 
-from .base_client import BaseAPIClient, as_external_error, status_error
+from ._errors import as_external_error, status_error
+from .base_client import BaseAPIClient
 from .dapr import DaprClient, dapr_endpoint, get_dapr_client
 from .registry import (
     ServiceClient,

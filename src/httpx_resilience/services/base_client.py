@@ -17,12 +17,15 @@ single error type, :class:`~httpx_resilience.ExternalServiceError`::
 
 Non-idempotent methods (POST, PATCH) are retried only when nothing was sent or
 when an ``idempotency_key=`` is given: the pipeline enforces it.
+
+How a failure becomes an ``ExternalServiceError`` (:func:`as_external_error`,
+:func:`status_error`) lives in :mod:`._errors`, shared with the registry's
+clients and Dapr; both are importable from here as before.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
@@ -32,7 +35,6 @@ from ..client import AsyncHTTPClient
 from ..clock import Clock
 from ..config import DEFAULT_RETRY_METHODS, ClientConfig, JitterKind
 from ..exceptions import (
-    CircuitBreakerOpenError,
     ConfigurationError,
     ExternalServiceError,
     HTTPClientError,
@@ -42,117 +44,16 @@ from ..exceptions import (
 from ..middleware.base import Middleware
 from ..models import HTTPResponse
 from ..observe.events import Observer
-from ..observe.redact import mask_pii, redact_url
+from ..observe.redact import redact_url
 from ..policies.breaker import CircuitBreaker, CircuitState
 from ..policies.retry import RetryPolicy
 from ..settings import ServiceSettings, Settings, env_var_for, service_key
+from ._errors import as_external_error, not_json_error, status_error
 
 __all__ = ["BaseAPIClient", "as_external_error", "status_error"]
 
 #: Statuses :class:`BaseAPIClient` retries: 429 and every 5xx (seed 003's matrix).
 RETRY_STATUSES: frozenset[int] = frozenset({429, *range(500, 600)})
-
-_DETAIL_KEYS = ("detail", "message", "error", "error_description", "title")
-_MAX_DETAIL = 200
-
-
-def _where(method: str | None, url: object) -> dict[str, Any]:
-    kw: dict[str, Any] = {}
-    if method:
-        kw["method"] = method
-    if url:
-        kw["url"] = url
-    return kw
-
-
-def as_external_error(
-    service: str, exc: HTTPClientError, method: str | None = None, url: object = None
-) -> ExternalServiceError:
-    """Wrap one of our errors as the service's :class:`ExternalServiceError`.
-
-    The status code (when the failure was a status), the method, the redacted
-    URL and the hint are carried over; chain the result ``from exc``.
-
-    Args:
-        service: the service's name.
-        exc: the error to wrap.
-        method: the HTTP method, when ``exc`` does not know it.
-        url: the URL, when ``exc`` does not know it.
-    """
-    if isinstance(exc, ExternalServiceError):
-        return exc
-    status = getattr(exc, "status_code", None)
-    status = status if isinstance(status, int) and not isinstance(status, bool) else None
-    hint: str | None
-    if isinstance(exc, CircuitBreakerOpenError):
-        message = (
-            f"circuit breaker is open after repeated failures; the request was not sent "
-            f"(next probe in {exc.retry_in:.1f} s)"
-        )
-        hint = "Wait for the service to recover; calls fail fast meanwhile"
-    else:
-        message = f"request failed: {type(exc).__name__}: {exc.message}"
-        hint = exc.hint
-    return ExternalServiceError(
-        service,
-        message,
-        status,
-        hint=hint,
-        **_where(exc.method or method, exc.url or url),
-    )
-
-
-def _detail(response: HTTPResponse) -> str:
-    """A short, PII-masked excerpt of an error body (the server's own message when JSON)."""
-    text = response.content[:4096].decode("utf-8", "replace").strip()
-    if not text:
-        return ""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
-    if isinstance(data, Mapping):
-        for key in _DETAIL_KEYS:
-            value = data.get(key)
-            if isinstance(value, str) and value:
-                text = value
-                break
-    text = " ".join(text.split())
-    if len(text) > _MAX_DETAIL:
-        text = text[: _MAX_DETAIL - 1] + "…"
-    return f": {mask_pii(text)}"
-
-
-def status_error(
-    service: str, response: HTTPResponse, method: str | None = None, url: object = None
-) -> ExternalServiceError:
-    """The :class:`ExternalServiceError` for an error status (4xx/5xx).
-
-    The message holds the status, its reason and a short excerpt of the body
-    (the ``detail``/``message``/``error`` field of a JSON body), PII-masked.
-
-    Args:
-        service: the service's name.
-        response: the error response.
-        method: the HTTP method.
-        url: the URL (the response's own when omitted).
-    """
-    code = response.status_code
-    if code >= 500:
-        hint = "The service failed; it may recover, try again later"
-    elif code in (401, 403):
-        hint = "The service refused the credentials; check the API key or token"
-    else:
-        hint = "The service rejected the request; fix it before sending again"
-    req_method = response.request.method if response.request is not None else None
-    return ExternalServiceError(
-        service,
-        f"HTTP {code} {response.reason_phrase}{_detail(response)}",
-        code,
-        hint=hint,
-        **_where(method or req_method, response.url or url),
-    )
-
 
 class BaseAPIClient:
     """Base class for a client of one external service.
@@ -392,12 +293,7 @@ class BaseAPIClient:
         try:
             return response.json_data
         except ResponseDecodeError as exc:
-            error = ExternalServiceError(
-                self.service_name,
-                f"returned a body that is not valid JSON: {exc.message}",
-                response.status_code,
-                **_where(response.request.method if response.request else None, response.url),
-            )
+            error = not_json_error(self.service_name, response, exc)
             self.on_error(error)
             raise error from exc
 

@@ -23,23 +23,24 @@ The client's breaker opens after 3 consecutive failures and probes again after
 60 s. State reads, writes and deletes are idempotent and retried; a publish is
 retried only when it certainly was not sent (a connection error), since a
 retry after a 5xx could deliver the event twice.
+
+This module holds the client and :func:`get_dapr_client`; finding the sidecar
+(:func:`dapr_endpoint`, the token) is ``_dapr_endpoint``'s job and the API's
+paths, parameters and bodies ``_dapr_wire``'s.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import os
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
 from ..auth import APIKeyAuth
-from ..auth._secret import SecretLike, reveal
+from ..auth._secret import SecretLike
 from ..client import AsyncHTTPClient
 from ..clock import Clock
 from ..config import ClientConfig
@@ -55,7 +56,17 @@ from ..models import HTTPResponse
 from ..observe.events import Observer
 from ..observe.redact import redact_url
 from ..policies.breaker import CircuitBreaker
-from .base_client import as_external_error, status_error
+from ._dapr_endpoint import TOKEN_HEADER, dapr_endpoint, resolve_token
+from ._dapr_wire import (
+    IDEMPOTENT,
+    bulk_values,
+    metadata_params,
+    path_segment,
+    publish_body,
+    state_item,
+    state_value,
+)
+from ._errors import as_external_error, status_error
 from .registry import ServiceRegistry, default_registry
 
 __all__ = ["DaprClient", "dapr_endpoint", "get_dapr_client"]
@@ -63,56 +74,6 @@ __all__ = ["DaprClient", "dapr_endpoint", "get_dapr_client"]
 _log = logging.getLogger("httpx_resilience.dapr")
 
 SERVICE = "dapr"
-TOKEN_HEADER = "dapr-api-token"
-# State writes are upserts and bulk reads are reads: safe to retry although they are POSTs.
-_IDEMPOTENT: Mapping[str, Any] = {"extensions": {"resilience": {"idempotent": True}}}
-
-
-def dapr_endpoint(environ: Mapping[str, str] | None = None) -> str:
-    """The sidecar's HTTP endpoint from the environment.
-
-    ``DAPR_HTTP_ENDPOINT`` when set, else
-    ``http://${DAPR_RUNTIME_HOST:-127.0.0.1}:${DAPR_HTTP_PORT:-3500}``.
-
-    Raises:
-        ConfigurationError: ``DAPR_HTTP_ENDPOINT`` is not an http(s) URL, or
-            ``DAPR_HTTP_PORT`` is not a port number.
-    """
-    env = os.environ if environ is None else environ
-    endpoint = env.get("DAPR_HTTP_ENDPOINT", "").strip()
-    if endpoint:
-        url = httpx.URL(endpoint)
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ConfigurationError(
-                f"DAPR_HTTP_ENDPOINT must be an http(s) URL such as 'http://127.0.0.1:3500', "
-                f"got {redact_url(endpoint)!r}",
-                field="DAPR_HTTP_ENDPOINT",
-            )
-        return endpoint.rstrip("/")
-    host = env.get("DAPR_RUNTIME_HOST", "").strip() or "127.0.0.1"
-    raw = env.get("DAPR_HTTP_PORT", "").strip() or "3500"
-    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
-        raise ConfigurationError(
-            f"DAPR_HTTP_PORT must be a port number 1-65535, got {raw!r}", field="DAPR_HTTP_PORT"
-        )
-    host = f"[{host}]" if ":" in host else host
-    return f"http://{host}:{int(raw)}"
-
-
-def _token(api_token: SecretLike | None) -> str | None:
-    if api_token is not None:
-        return reveal(api_token) or None
-    return os.environ.get("DAPR_API_TOKEN", "").strip() or None
-
-
-def _segment(kind: str, value: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidRequestError(f"Dapr {kind} must be a non-empty string, got {value!r}")
-    return quote(value, safe="")
-
-
-def _metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
-    return {f"metadata.{k}": str(v) for k, v in (metadata or {}).items()}
 
 
 class DaprClient:
@@ -157,7 +118,7 @@ class DaprClient:
             self._owned = False
             return
         self.endpoint = (endpoint or dapr_endpoint()).rstrip("/")
-        token = _token(api_token)
+        token = resolve_token(api_token)
         config = ClientConfig(timeout=timeout, retry_attempts=retry_attempts,
                               retry_backoff_factor=retry_backoff_factor)
         breaker = CircuitBreaker(
@@ -213,19 +174,11 @@ class DaprClient:
         Returns:
             ``True`` when the sidecar accepted the event, ``False`` on failure.
         """
-        path = f"/v1.0/publish/{_segment('pubsub', pubsub)}/{_segment('topic', topic)}"
-        body: dict[str, Any] = {"json": data}
-        if isinstance(data, (bytes, bytearray)) or (
-            isinstance(data, str) and content_type and "json" not in content_type.lower()
-        ):
-            raw = data.encode() if isinstance(data, str) else bytes(data)
-            content_type = content_type or "application/octet-stream"
-            body = {"content": raw}
-        if content_type:
-            body["headers"] = {"Content-Type": content_type}
+        path = f"/v1.0/publish/{path_segment('pubsub', pubsub)}/{path_segment('topic', topic)}"
+        body = publish_body(data, content_type)
         response = await self._send(
             "publish_event", f"pubsub={pubsub!r} topic={topic!r}", "POST", path,
-            params=_metadata(metadata), **body,
+            params=metadata_params(metadata), **body,
         )
         return response is not None
 
@@ -247,7 +200,7 @@ class DaprClient:
         Returns:
             ``True`` when saved, ``False`` on failure.
         """
-        item = _item(key, value, etag, metadata)
+        item = state_item(key, value, etag, metadata)
         return await self._save(store, [item], f"store={store!r} key={key!r}")
 
     async def save_bulk_state(
@@ -268,12 +221,12 @@ class DaprClient:
         pairs = list(items.items() if isinstance(items, Mapping) else items)
         if not pairs:
             raise InvalidRequestError("save_bulk_state: give at least one (key, value)")
-        body = [_item(k, v, None, None) for k, v in pairs]
+        body = [state_item(k, v, None, None) for k, v in pairs]
         return await self._save(store, body, f"store={store!r} keys={len(body)}")
 
     async def _save(self, store: str, body: list[dict[str, Any]], what: str) -> bool:
-        path = f"/v1.0/state/{_segment('store', store)}"
-        response = await self._send("save_state", what, "POST", path, json=body, **_IDEMPOTENT)
+        path = f"/v1.0/state/{path_segment('store', store)}"
+        response = await self._send("save_state", what, "POST", path, json=body, **IDEMPOTENT)
         return response is not None
 
     async def get_state(
@@ -292,8 +245,8 @@ class DaprClient:
             the value (parsed JSON, or text when it is not JSON); ``None``
             when the key does not exist (204/404) or on failure.
         """
-        path = f"/v1.0/state/{_segment('store', store)}/{_segment('key', key)}"
-        params = _metadata(metadata)
+        path = f"/v1.0/state/{path_segment('store', store)}/{path_segment('key', key)}"
+        params = metadata_params(metadata)
         if consistency:
             params["consistency"] = consistency
         response = await self._send(
@@ -302,7 +255,7 @@ class DaprClient:
         )
         if response is None or response.status_code in (204, 404):
             return None
-        return _value(response.content)
+        return state_value(response.content)
 
     async def get_bulk_state(
         self, store: str, keys: Iterable[str], *, parallelism: int | None = None
@@ -320,16 +273,15 @@ class DaprClient:
         """
         wanted = list(keys)
         for k in wanted:
-            _segment("key", k)
-        path = f"/v1.0/state/{_segment('store', store)}/bulk"
+            path_segment("key", k)
+        path = f"/v1.0/state/{path_segment('store', store)}/bulk"
         body: dict[str, Any] = {"keys": wanted}
         if parallelism is not None:
             body["parallelism"] = parallelism
         what = f"store={store!r} keys={len(wanted)}"
-        response = await self._send("get_bulk_state", what, "POST", path, json=body, **_IDEMPOTENT)
+        response = await self._send("get_bulk_state", what, "POST", path, json=body, **IDEMPOTENT)
         if response is None:
             return None
-        found: dict[str, Any] = dict.fromkeys(wanted)
         try:
             items = response.json_data
         except ResponseDecodeError as exc:
@@ -337,10 +289,7 @@ class DaprClient:
             error = ExternalServiceError(SERVICE, msg, response.status_code, url=path)
             self._failed("get_bulk_state", what, error, exc)
             return None
-        for item in items if isinstance(items, list) else []:
-            if isinstance(item, Mapping) and isinstance(item.get("key"), str):
-                found[item["key"]] = item.get("data")
-        return found
+        return bulk_values(wanted, items)
 
     async def delete_state(self, store: str, key: str, *, etag: str | None = None) -> bool:
         """Delete one value (``DELETE /v1.0/state/{store}/{key}``); a missing key is fine.
@@ -353,7 +302,7 @@ class DaprClient:
         Returns:
             ``True`` when deleted (or absent), ``False`` on failure.
         """
-        path = f"/v1.0/state/{_segment('store', store)}/{_segment('key', key)}"
+        path = f"/v1.0/state/{path_segment('store', store)}/{path_segment('key', key)}"
         headers = {"If-Match": etag} if etag else None
         response = await self._send(
             "delete_state", f"store={store!r} key={key!r}", "DELETE", path, headers=headers
@@ -395,19 +344,6 @@ class DaprClient:
         return f"DaprClient({redact_url(self.endpoint)!r}, breaker={state})"
 
 
-def _item(key: str, value: Any, etag: str | None, meta: Mapping[str, str] | None) -> dict[str, Any]:
-    _segment("key", key)
-    extra = {"etag": etag, "metadata": dict(meta or {})}
-    return {"key": key, "value": value, **{k: v for k, v in extra.items() if v}}
-
-
-def _value(content: bytes) -> Any:
-    try:
-        return json.loads(content)
-    except ValueError:
-        return content.decode("utf-8", "replace")
-
-
 @asynccontextmanager
 async def get_dapr_client(
     *, endpoint: str | None = None, api_token: SecretLike | None = None,
@@ -432,7 +368,7 @@ async def get_dapr_client(
     """
     reg = registry if registry is not None else default_registry()
     url = (endpoint or dapr_endpoint()).rstrip("/")
-    token = _token(api_token)
+    token = resolve_token(api_token)
     digest = hashlib.sha256(token.encode()).hexdigest()[:16] if token else None
 
     def build() -> AsyncHTTPClient:

@@ -39,7 +39,7 @@ from ..observe.events import Observer
 from ..observe.redact import redact_url
 from ..policies.breaker import CircuitBreaker
 from ..settings import Settings, service_key
-from .base_client import as_external_error, status_error
+from ._errors import as_external_error, status_error
 
 __all__ = [
     "ServiceClient",
