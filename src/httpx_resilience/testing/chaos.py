@@ -20,29 +20,29 @@ headers and body, which lets a test prove that a POST was sent exactly once or
 that every attempt carried the same ``Idempotency-Key``. Each response
 carries ``x-chaos-n``: the request's number on its route, from 1.
 
-This module is the server itself; its parts live in private modules:
+This module is the server's interface; its parts live in private modules:
 ``_faults`` (:class:`Fault`, :class:`FaultMix`, :class:`Route` and how a
 route answers), ``_records`` (what was received), ``_ledger`` (counts and
-records behind one lock), ``_http`` (request parsing, raw answers) and
+records behind one lock), ``_thread`` (the event loop in a daemon thread and
+its start and stop), ``_connection`` (one connection's requests read,
+recorded and answered), ``_http`` (request parsing, raw answers) and
 ``_respond`` (a fault written to the wire).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-import threading
+import functools
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any, Final
+from typing import Final
 
-from ..clock import SYSTEM_CLOCK
+from ._connection import _serve_connection
 from ._faults import Body, Fault, FaultMix, ResetMode, RetryAfter, Route
-from ._http import _HEAD_LIMIT, _BadRequest, _parse_head, _read_body, _simple_response
+from ._http import _HEAD_LIMIT
 from ._ledger import _Ledger
 from ._records import RecordedHeaders, RecordedRequest
-from ._respond import _respond
+from ._thread import _ServerThread
 
 __all__ = [
     "ChaosServer",
@@ -53,8 +53,6 @@ __all__ = [
     "ResetMode",
     "Route",
 ]
-
-logger = logging.getLogger(__name__)
 
 _STOP_JOIN_TIMEOUT: Final = 5.0
 
@@ -89,13 +87,14 @@ class ChaosServer:
         self, host: str = "127.0.0.1", port: int = 0, *, max_records: int | None = 10_000
     ) -> None:
         self.host = host
-        self._requested_port = port
-        self._port: int | None = None
         self._ledger = _Ledger(max_records)  # routes, counts and records, behind one lock
-        self._lifecycle = threading.Lock()  # serialises start() / stop()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._connections: dict[asyncio.StreamWriter, asyncio.Task[Any]] = {}
+        self._server = _ServerThread(  # the event loop in a daemon thread
+            host,
+            port,
+            functools.partial(_serve_connection, ledger=self._ledger),
+            name=f"httpx-resilience-chaos-{id(self):x}",
+            limit=_HEAD_LIMIT,
+        )
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -109,24 +108,7 @@ class ChaosServer:
             OSError: when the address cannot be bound.
             RuntimeError: when the server thread does not come up within 10 s.
         """
-        with self._lifecycle:
-            if self._thread is not None:
-                return self
-            ready = threading.Event()
-            failure: list[BaseException] = []
-            thread = threading.Thread(
-                target=self._run,
-                args=(ready, failure),
-                name=f"httpx-resilience-chaos-{id(self):x}",
-                daemon=True,
-            )
-            thread.start()
-            if not ready.wait(timeout=10.0):
-                raise RuntimeError("ChaosServer: the server thread did not start within 10 s")
-            if failure:
-                thread.join(1.0)
-                raise failure[0]
-            self._thread = thread
+        self._server.start()
         return self
 
     def stop(self, timeout: float = _STOP_JOIN_TIMEOUT) -> None:
@@ -138,23 +120,11 @@ class ChaosServer:
         Args:
             timeout: how long to wait for the server thread.
         """
-        with self._lifecycle:
-            thread, loop = self._thread, self._loop
-            if thread is None:
-                return
-            self._thread = None
-            if loop is not None:
-                with contextlib.suppress(RuntimeError):  # loop already closed
-                    loop.call_soon_threadsafe(loop.stop)
-            if thread is not threading.current_thread():
-                thread.join(timeout)
-            if thread.is_alive():
-                logger.warning("ChaosServer: the server thread did not stop within %.1f s", timeout)
-            self._port = None
+        self._server.stop(timeout)
 
     def serve_forever(self) -> None:
         """Start (if needed) and block until :meth:`stop` is called or Ctrl-C."""
-        thread = self.start()._thread
+        thread = self.start()._server.thread
         try:
             while thread is not None and thread.is_alive():
                 thread.join(0.5)
@@ -188,7 +158,7 @@ class ChaosServer:
     @property
     def running(self) -> bool:
         """Whether the server is accepting connections."""
-        return self._thread is not None
+        return self._server.thread is not None
 
     @property
     def port(self) -> int:
@@ -197,11 +167,12 @@ class ChaosServer:
         Raises:
             RuntimeError: when the server is not running.
         """
-        if self._port is None:
+        port = self._server.port
+        if port is None:
             raise RuntimeError(
                 "ChaosServer is not running: call start() or use `with ChaosServer() as server:`"
             )
-        return self._port
+        return port
 
     @property
     def url(self) -> str:
@@ -332,105 +303,6 @@ class ChaosServer:
         return self._ledger.requests(path)
 
     def __repr__(self) -> str:
-        where = self.url if self._port is not None else "stopped"
+        where = self.url if self._server.port is not None else "stopped"
         ledger = self._ledger
         return f"ChaosServer({where}, routes={ledger.route_count}, requests={ledger.total})"
-
-    # -- server thread -----------------------------------------------------
-
-    def _run(self, ready: threading.Event, failure: list[BaseException]) -> None:
-        loop = asyncio.new_event_loop()
-        try:
-            server = loop.run_until_complete(
-                asyncio.start_server(
-                    self._on_connection,
-                    self.host,
-                    self._requested_port,
-                    limit=_HEAD_LIMIT,
-                    backlog=1024,
-                )
-            )
-        except BaseException as exc:  # reported to start() in the caller's thread
-            failure.append(exc)
-            loop.close()
-            ready.set()
-            return
-        self._port = int(server.sockets[0].getsockname()[1])
-        self._loop = loop
-        ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            try:
-                loop.run_until_complete(self._shutdown(server))
-            finally:
-                self._loop = None
-                loop.close()
-
-    async def _shutdown(self, server: asyncio.AbstractServer) -> None:
-        server.close()
-        tasks = list(self._connections.values())
-        for writer, task in list(self._connections.items()):
-            writer.transport.abort()
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=2.0)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(server.wait_closed(), timeout=1.0)
-        leftovers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for task in leftovers:
-            task.cancel()
-        if leftovers:
-            await asyncio.wait(leftovers, timeout=1.0)
-
-    async def _on_connection(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections[writer] = task
-        serial = self._ledger.open_connection()
-        try:
-            await self._serve(reader, writer, serial)
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            pass  # the client went away or sent garbage: nothing left to answer
-        except _BadRequest as exc:
-            with contextlib.suppress(ConnectionError):
-                writer.write(_simple_response(400, str(exc)))
-        except asyncio.CancelledError:
-            # stop() cancelled us. End normally: asyncio's own done-callback for
-            # start_server handlers calls task.exception(), which on some 3.11
-            # releases logs a spurious error for a cancelled task.
-            pass
-        except Exception:  # pragma: no cover - a bug in the server itself
-            logger.exception("ChaosServer: connection handler failed")
-        finally:
-            self._connections.pop(writer, None)
-            writer.close()
-
-    async def _serve(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, serial: int
-    ) -> None:
-        while True:
-            try:
-                head = await reader.readuntil(b"\r\n\r\n")
-            except asyncio.IncompleteReadError:
-                return  # closed between requests: the normal end of keep-alive
-            except asyncio.LimitOverrunError:
-                writer.write(_simple_response(431, "request head too large"))
-                return
-            at = SYSTEM_CLOCK.monotonic()
-            method, target, version, raw_headers = _parse_head(head)
-            headers = RecordedHeaders(raw_headers)
-            path, _, query = target.partition("?")
-            fault, n = self._ledger.admit(path, query, target, at)
-            body = await _read_body(reader, writer, headers)
-            request = RecordedRequest(method, path, query, headers, body, at, serial)
-            self._ledger.record(request)
-            connection = headers.get("connection", "").lower()
-            keep_alive = "close" not in connection and (
-                version == "HTTP/1.1" or "keep-alive" in connection
-            )
-            keep_alive = await _respond(reader, writer, request, fault, n, keep_alive)
-            if not keep_alive:
-                return
