@@ -36,9 +36,14 @@ def attach_observer(client: Any, observer: Any) -> bool:
 
 class ObserverMiddleware(Middleware):
     """Attach :attr:`observer` to the client's pipeline on its first request and
-    watch its circuit breaker; close, at once, a request that ended unreported."""
+    watch its circuit breaker; close, at once, a request that ended unreported.
 
-    observer: _WatchingObserver
+    Args:
+        observer: the observer to attach (subclasses build it from their own arguments).
+    """
+
+    def __init__(self, observer: _WatchingObserver) -> None:
+        self.observer = observer
 
     async def process_request(
         self, request: HTTPRequest, client: AsyncHTTPClient

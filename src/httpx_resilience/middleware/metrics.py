@@ -42,6 +42,8 @@ class MetricsMiddleware(ObserverMiddleware):
                         circuit_breaker=CircuitBreaker(5, 30, name="store_api"))
     """
 
+    observer: PrometheusObserver
+
     def __init__(
         self,
         registry: Any = None,
@@ -53,4 +55,4 @@ class MetricsMiddleware(ObserverMiddleware):
             from ..observe.prometheus import PrometheusObserver
 
             observer = PrometheusObserver(registry, namespace)
-        self.observer: PrometheusObserver = observer
+        super().__init__(observer)

@@ -37,6 +37,8 @@ class TracingMiddleware(ObserverMiddleware):
         ImportError: opentelemetry-api is not installed (the message says how to install it).
     """
 
+    observer: TracingObserver
+
     def __init__(
         self,
         tracer_provider: TracerProvider | None = None,
@@ -49,4 +51,4 @@ class TracingMiddleware(ObserverMiddleware):
             from ..observe.otel import TracingObserver
 
             observer = TracingObserver(tracer_provider, redactor=redactor, propagator=propagator)
-        self.observer: TracingObserver = observer
+        super().__init__(observer)
