@@ -20,19 +20,19 @@ from httpx_resilience.exceptions import (
     RateLimiterTimeout,
     RetryExhaustedError,
 )
-from httpx_resilience.policies._breaker_machine import (
-    ADMITTED,
-    PROBE,
-    REFUSED,
-    BreakerMachine,
-    BreakerSettings,
-)
 from httpx_resilience.policies.breaker import (
     BreakerPermit,
     BreakerTransition,
     CircuitBreaker,
     CircuitState,
 )
+from httpx_resilience.policies.breaker._machine import (
+    ADMITTED,
+    PROBE,
+    REFUSED,
+    BreakerMachine,
+)
+from httpx_resilience.policies.breaker._settings import BreakerSettings
 from httpx_resilience.testing.clock import FakeClock
 
 CLOSED, OPEN, HALF_OPEN = CircuitState.CLOSED, CircuitState.OPEN, CircuitState.HALF_OPEN

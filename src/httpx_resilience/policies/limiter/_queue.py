@@ -9,8 +9,8 @@ grant, so a cancelled or refused waiter leaks nothing.
 ``max_wait`` is decided up front from a :class:`Schedule`, a simulation of
 the grants ahead of a new request; only :meth:`QueuedLimiter.pause` can push
 grants later, and it re-checks the queued waiters then. The subclasses
-(:mod:`~httpx_resilience.policies._token_bucket`,
-:mod:`~httpx_resilience.policies._sliding_window`) supply the arithmetic.
+(:mod:`~httpx_resilience.policies.limiter._token_bucket`,
+:mod:`~httpx_resilience.policies.limiter._sliding_window`) supply the arithmetic.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from typing import Literal
 
 import httpx
 
-from ..clock import SYSTEM_CLOCK, Clock
-from ..exceptions import ConfigurationError, RateLimiterTimeout
-from ._limiter_base import RateLimiter, check_count, check_seconds
+from ...clock import SYSTEM_CLOCK, Clock
+from ...exceptions import ConfigurationError, RateLimiterTimeout
+from ._base import RateLimiter, check_count, check_seconds
 from ._ratelimit_headers import header_pause
 
 __all__ = ["EPS", "QueuedLimiter", "Schedule"]

@@ -2,16 +2,16 @@
 
 The bucket is refilled lazily from the injected clock on every look, so it
 needs no timer of its own; queueing, ``max_wait`` and pauses come from
-:class:`~httpx_resilience.policies._limiter_queue.QueuedLimiter`.
+:class:`~httpx_resilience.policies.limiter._queue.QueuedLimiter`.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from ..clock import Clock
-from ._limiter_base import check_count, check_seconds
-from ._limiter_queue import QueuedLimiter, Schedule
+from ...clock import Clock
+from ._base import check_count, check_seconds
+from ._queue import QueuedLimiter, Schedule
 
 __all__ = ["TokenBucketRateLimiter"]
 

@@ -4,16 +4,34 @@
 hands out a :class:`BreakerPermit`; the caller ends it with the call's
 outcome, which the permit reports back to its breaker (stamped with the
 breaker's generation, so an outcome from before a transition is ignored).
+
+The permit knows its breaker only as a :class:`PermitIssuer`, the three
+members it uses, and does not import the module that defines the breaker.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from .breaker import CircuitBreaker
+    from ._machine import BreakerMachine
 
-__all__ = ["BreakerPermit"]
+__all__ = ["BreakerPermit", "PermitIssuer"]
+
+
+class PermitIssuer(Protocol):
+    """What a permit reports to (a :class:`~httpx_resilience.CircuitBreaker` is one)."""
+
+    @property
+    def name(self) -> str:
+        """The breaker's name, for the permit's repr."""
+
+    @property
+    def _machine(self) -> BreakerMachine:
+        """The state machine; an unended probe frees its slot there."""
+
+    def _record(self, generation: int, probe: bool, failed: bool, duration: float) -> None:
+        """Record a call's outcome (ignored when ``generation`` is stale)."""
 
 
 class BreakerPermit:
@@ -26,7 +44,7 @@ class BreakerPermit:
 
     __slots__ = ("_breaker", "_done", "_generation", "_probe")
 
-    def __init__(self, breaker: CircuitBreaker, generation: int, probe: bool) -> None:
+    def __init__(self, breaker: PermitIssuer, generation: int, probe: bool) -> None:
         self._breaker = breaker
         self._generation = generation
         self._probe = probe

@@ -4,7 +4,10 @@
 transition from ``(settings, state, event, now)``; the caller passes ``now``
 in, so the whole machine is unit-testable without an event loop or a clock.
 :class:`~httpx_resilience.policies.breaker.CircuitBreaker` is the thin edge
-that reads the clock, raises, logs and notifies listeners.
+that reads the clock, raises, logs and notifies listeners. Also here: the
+states (:class:`CircuitState`), the verdicts of :meth:`BreakerMachine.try_admit`
+and the :class:`Change` a transition returns. The settings it obeys are in
+:mod:`._settings`, its sliding windows in :mod:`._windows`.
 
 The rules:
 
@@ -26,17 +29,16 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
-from ..exceptions import ConfigurationError
+from ._settings import BreakerSettings
+from ._windows import CountWindow, TimeWindow
 
 __all__ = [
     "ADMITTED",
     "PROBE",
     "REFUSED",
     "BreakerMachine",
-    "BreakerSettings",
     "Change",
     "CircuitState",
 ]
@@ -75,187 +77,6 @@ class Change(NamedTuple):
 
 def _plural(n: int, what: str) -> str:
     return f"{n} {what}{'' if n == 1 else 's'}"
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _check_rate(value: float | None, field: str) -> None:
-    if value is None:
-        return
-    if not _is_number(value) or not 0.0 < value <= 1.0:
-        raise ConfigurationError(
-            f"{field} must be a fraction in (0, 1] (0.5 means 50 %), got {value!r}", field=field
-        )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BreakerSettings:
-    """The validated, immutable settings of a circuit breaker.
-
-    See :class:`~httpx_resilience.policies.breaker.CircuitBreaker` for the
-    meaning of each field.
-
-    Raises:
-        ConfigurationError: a value is out of range; the message names the
-            field and the allowed range.
-    """
-
-    failure_threshold: int = 5
-    recovery_timeout: float = 60.0
-    half_open_max_calls: int = 1
-    failure_rate_threshold: float | None = None
-    window_type: Literal["count", "time"] = "count"
-    window_size: float = 100
-    minimum_calls: int = 10
-    slow_call_duration: float | None = None
-    slow_call_rate_threshold: float | None = None
-
-    def __post_init__(self) -> None:
-        for field in ("failure_threshold", "half_open_max_calls", "minimum_calls"):
-            value = getattr(self, field)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigurationError(
-                    f"{field} must be an integer >= 1, got {value!r}", field=field
-                )
-        rt = self.recovery_timeout
-        if not _is_number(rt) or not 0.0 < rt < math.inf:
-            raise ConfigurationError(
-                f"recovery_timeout must be a finite number of seconds > 0, got {rt!r}",
-                field="recovery_timeout",
-            )
-        _check_rate(self.failure_rate_threshold, "failure_rate_threshold")
-        _check_rate(self.slow_call_rate_threshold, "slow_call_rate_threshold")
-        if self.window_type not in ("count", "time"):
-            raise ConfigurationError(
-                f"window_type must be 'count' or 'time', got {self.window_type!r}",
-                field="window_type",
-            )
-        ws = self.window_size
-        if not _is_number(ws) or not 0.0 < ws < math.inf:
-            raise ConfigurationError(
-                f"window_size must be a finite number > 0 (calls or seconds), got {ws!r}",
-                field="window_size",
-            )
-        if self.window_type == "count":
-            if ws != int(ws):
-                raise ConfigurationError(
-                    f"window_size must be a whole number of calls for window_type='count', "
-                    f"got {ws!r}",
-                    field="window_size",
-                )
-            if self.uses_window and self.minimum_calls > ws:
-                raise ConfigurationError(
-                    f"minimum_calls ({self.minimum_calls}) must be <= window_size ({ws:g}) "
-                    "for a count window, otherwise the rate rules can never trip",
-                    field="minimum_calls",
-                )
-        scd = self.slow_call_duration
-        if scd is not None and (not _is_number(scd) or not 0.0 < scd < math.inf):
-            raise ConfigurationError(
-                f"slow_call_duration must be a finite number of seconds > 0, got {scd!r}",
-                field="slow_call_duration",
-            )
-        if (scd is None) != (self.slow_call_rate_threshold is None):
-            field = "slow_call_rate_threshold" if scd is not None else "slow_call_duration"
-            raise ConfigurationError(
-                "slow_call_duration and slow_call_rate_threshold go together: set both "
-                "(e.g. 2.0 and 0.5) or neither",
-                field=field,
-            )
-
-    @property
-    def uses_window(self) -> bool:
-        """Whether a rate rule (failures or slow calls) needs the sliding window."""
-        return self.failure_rate_threshold is not None or self.slow_call_rate_threshold is not None
-
-
-class _CountWindow:
-    """The outcomes of the last ``size`` calls, in a ring; O(1) per call, no allocation."""
-
-    __slots__ = ("_idx", "_ring", "failures", "slow", "total")
-
-    def __init__(self, size: int) -> None:
-        # Each slot holds a bit set: 1 = failed, 2 = slow, 4 = occupied.
-        self._ring = [0] * size
-        self._idx = 0
-        self.total = 0
-        self.failures = 0
-        self.slow = 0
-
-    def record(self, failed: bool, slow: bool, now: float) -> None:
-        old = self._ring[self._idx]
-        if old:
-            self.total -= 1
-            self.failures -= old & 1
-            self.slow -= (old >> 1) & 1
-        self._ring[self._idx] = 4 | failed | (slow << 1)
-        self._idx = (self._idx + 1) % len(self._ring)
-        self.total += 1
-        self.failures += failed
-        self.slow += slow
-
-    def roll(self, now: float) -> None:
-        """Count windows do not age; present for symmetry with :class:`_TimeWindow`."""
-
-    def clear(self) -> None:
-        self._ring = [0] * len(self._ring)
-        self._idx = 0
-        self.total = self.failures = self.slow = 0
-
-
-class _TimeWindow:
-    """The outcomes of the last ``seconds``, aggregated in buckets.
-
-    Buckets are ``seconds / n`` wide (n between 10 and 120, about one per
-    second), so a call is forgotten between ``seconds - width`` and
-    ``seconds`` after it ended: the usual trade of precision for O(1) memory.
-    """
-
-    __slots__ = ("_fail", "_head", "_n", "_slow", "_tot", "_width", "failures", "slow", "total")
-
-    def __init__(self, seconds: float) -> None:
-        self._n = min(max(math.ceil(seconds), 10), 120)
-        self._width = seconds / self._n
-        self._tot = [0] * self._n
-        self._fail = [0] * self._n
-        self._slow = [0] * self._n
-        # Far in the past: the first roll clears every bucket.
-        self._head = -(1 << 62)
-        self.total = self.failures = self.slow = 0
-
-    def roll(self, now: float) -> None:
-        """Forget the buckets that fell out of the window by ``now``."""
-        epoch = math.floor(now / self._width)
-        if epoch <= self._head:
-            return
-        if epoch - self._head >= self._n:
-            self.clear()
-        else:
-            for e in range(self._head + 1, epoch + 1):
-                i = e % self._n
-                self.total -= self._tot[i]
-                self.failures -= self._fail[i]
-                self.slow -= self._slow[i]
-                self._tot[i] = self._fail[i] = self._slow[i] = 0
-        self._head = epoch
-
-    def record(self, failed: bool, slow: bool, now: float) -> None:
-        self.roll(now)
-        i = self._head % self._n
-        self._tot[i] += 1
-        self._fail[i] += failed
-        self._slow[i] += slow
-        self.total += 1
-        self.failures += failed
-        self.slow += slow
-
-    def clear(self) -> None:
-        self._tot = [0] * self._n
-        self._fail = [0] * self._n
-        self._slow = [0] * self._n
-        self.total = self.failures = self.slow = 0
 
 
 class BreakerMachine:
@@ -303,13 +124,13 @@ class BreakerMachine:
         self.slow_after = (
             settings.slow_call_duration if settings.slow_call_duration is not None else math.inf
         )
-        self._window: _CountWindow | _TimeWindow | None = None
+        self._window: CountWindow | TimeWindow | None = None
         if settings.uses_window:
             if settings.window_type == "count":
-                self._window = _CountWindow(int(settings.window_size))
+                self._window = CountWindow(int(settings.window_size))
             else:
-                self._window = _TimeWindow(float(settings.window_size))
-        self.needs_time = isinstance(self._window, _TimeWindow)
+                self._window = TimeWindow(float(settings.window_size))
+        self.needs_time = isinstance(self._window, TimeWindow)
 
     def window_counts(self, now: float) -> tuple[int, int, int]:
         """``(calls, failures, slow calls)`` in the sliding window as of ``now``."""

@@ -3,7 +3,7 @@
 :class:`RateLimiter` is what the transport talks to; the built-in
 :class:`~httpx_resilience.policies.limiter.TokenBucketRateLimiter` and
 :class:`~httpx_resilience.policies.limiter.SlidingWindowRateLimiter` implement
-it on top of :class:`~httpx_resilience.policies._limiter_queue.QueuedLimiter`.
+it on top of :class:`~httpx_resilience.policies.limiter._queue.QueuedLimiter`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import math
 
 import httpx
 
-from ..exceptions import ConfigurationError
+from ...exceptions import ConfigurationError
 
 __all__ = ["RateLimiter", "check_count", "check_seconds"]
 

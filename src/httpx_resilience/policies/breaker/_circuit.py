@@ -1,64 +1,37 @@
-"""The circuit breaker: stop calling an upstream that keeps failing, probe it, recover.
+"""The :class:`CircuitBreaker` itself: the edge around the pure state machine.
 
-:class:`CircuitBreaker` is the edge around the pure
-:class:`~httpx_resilience.policies._breaker_machine.BreakerMachine`: it reads the
-injected clock, classifies outcomes (status codes, exceptions, a predicate),
-raises :class:`~httpx_resilience.CircuitBreakerOpenError`, logs every
-transition and delivers it to listeners.
-
-The transport uses it in three steps, all synchronous and cheap::
-
-    permit = breaker.for_key(host).acquire()   # raises when open: nothing is sent
-    ...                                        # send the request
-    permit.success(duration)                   # or .failure(duration) or .release()
-
-Any other async code can use :meth:`CircuitBreaker.call`.
+:class:`CircuitBreaker` wraps a
+:class:`~httpx_resilience.policies.breaker._machine.BreakerMachine`: it reads
+the injected clock, classifies outcomes (:mod:`._failures`), raises
+:class:`~httpx_resilience.CircuitBreakerOpenError`, hands out permits
+(:mod:`._permit`), keeps per-key children (:mod:`._registry`) and announces
+every transition (:mod:`._events`).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Iterable
-from typing import Generic, Literal, ParamSpec, TypeVar, overload
+from typing import Literal, ParamSpec, TypeVar
 
 import httpx
 
-from ..clock import SYSTEM_CLOCK, Clock
-from ..exceptions import CircuitBreakerOpenError, ConfigurationError, HTTPClientError
-from ._breaker_events import BreakerTransition, announce
-from ._breaker_failures import FailurePredicate, FailureRules
-from ._breaker_machine import PROBE, REFUSED, BreakerMachine, BreakerSettings, Change, CircuitState
-from ._breaker_permit import BreakerPermit
-from ._breaker_registry import child_for
+from ...clock import SYSTEM_CLOCK, Clock
+from ...exceptions import CircuitBreakerOpenError, ConfigurationError, HTTPClientError
+from ._events import BreakerTransition, announce
+from ._failures import FailurePredicate, FailureRules
+from ._machine import PROBE, REFUSED, BreakerMachine, Change, CircuitState
+from ._permit import BreakerPermit
+from ._registry import child_for
+from ._settings import BreakerSettings, Setting, check_options
 
-__all__ = ["BreakerPermit", "BreakerTransition", "CircuitBreaker", "CircuitState"]
+__all__ = ["CircuitBreaker"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 _CLOSED = CircuitState.CLOSED
 _OPEN = CircuitState.OPEN
-
-
-class _Setting(Generic[T]):
-    """A typed, read-only attribute forwarding to the breaker's :class:`BreakerSettings`."""
-
-    def __init__(self, doc: str) -> None:
-        self.__doc__ = doc
-        self._name = ""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self._name = name
-
-    @overload
-    def __get__(self, obj: None, owner: type) -> _Setting[T]: ...
-    @overload
-    def __get__(self, obj: CircuitBreaker, owner: type) -> T: ...
-    def __get__(self, obj: CircuitBreaker | None, owner: type) -> _Setting[T] | T:
-        if obj is None:
-            return self
-        value: T = getattr(obj._machine.settings, self._name)
-        return value
 
 
 class CircuitBreaker:
@@ -159,21 +132,7 @@ class CircuitBreaker:
             slow_call_rate_threshold=slow_call_rate_threshold,
         )
         rules = FailureRules(expected_exception, failure_statuses, failure_predicate)
-        if scope not in ("global", "host"):
-            raise ConfigurationError(
-                f"scope must be 'global' or 'host', got {scope!r}", field="scope"
-            )
-        if not isinstance(max_keys, int) or isinstance(max_keys, bool) or max_keys < 1:
-            raise ConfigurationError(
-                f"max_keys must be an integer >= 1, got {max_keys!r}", field="max_keys"
-            )
-        if not isinstance(name, str) or not name:
-            raise ConfigurationError(f"name must be a non-empty string, got {name!r}", field="name")
-        fns = list(listeners)
-        if not all(callable(fn) for fn in fns):
-            raise ConfigurationError(
-                "listeners must be callables taking a BreakerTransition", field="listeners"
-            )
+        fns = check_options(scope, max_keys, name, listeners)
         self.name = name
         self._machine = BreakerMachine(settings)
         self._rules = rules
@@ -192,19 +151,19 @@ class CircuitBreaker:
         """The validated, immutable state-machine settings."""
         return self._machine.settings
 
-    failure_threshold: _Setting[int] = _Setting("Consecutive failures that open the breaker.")
-    recovery_timeout: _Setting[float] = _Setting("Seconds an open breaker waits before probes.")
-    half_open_max_calls: _Setting[int] = _Setting(
+    failure_threshold: Setting[int] = Setting("Consecutive failures that open the breaker.")
+    recovery_timeout: Setting[float] = Setting("Seconds an open breaker waits before probes.")
+    half_open_max_calls: Setting[int] = Setting(
         "Concurrent half-open probes (and the successes needed to close)."
     )
-    failure_rate_threshold: _Setting[float | None] = _Setting(
+    failure_rate_threshold: Setting[float | None] = Setting(
         "The window's failure rate that opens the breaker, or None."
     )
-    window_type: _Setting[Literal["count", "time"]] = _Setting("``'count'`` or ``'time'``.")
-    window_size: _Setting[float] = _Setting("The sliding window, in calls or seconds.")
-    minimum_calls: _Setting[int] = _Setting("Calls in the window before a rate rule can trip.")
-    slow_call_duration: _Setting[float | None] = _Setting("Seconds after which a call is slow.")
-    slow_call_rate_threshold: _Setting[float | None] = _Setting(
+    window_type: Setting[Literal["count", "time"]] = Setting("``'count'`` or ``'time'``.")
+    window_size: Setting[float] = Setting("The sliding window, in calls or seconds.")
+    minimum_calls: Setting[int] = Setting("Calls in the window before a rate rule can trip.")
+    slow_call_duration: Setting[float | None] = Setting("Seconds after which a call is slow.")
+    slow_call_rate_threshold: Setting[float | None] = Setting(
         "The slow-call rate that opens the breaker, or None."
     )
 

@@ -2,7 +2,7 @@
 
 It keeps a log of grant times, one entry per token, so the guarantee holds
 for every window, not only aligned ones; queueing, ``max_wait`` and pauses
-come from :class:`~httpx_resilience.policies._limiter_queue.QueuedLimiter`.
+come from :class:`~httpx_resilience.policies.limiter._queue.QueuedLimiter`.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Literal
 
-from ..clock import Clock
-from ._limiter_base import check_count, check_seconds
-from ._limiter_queue import EPS, QueuedLimiter, Schedule
+from ...clock import Clock
+from ._base import check_count, check_seconds
+from ._queue import EPS, QueuedLimiter, Schedule
 
 __all__ = ["SlidingWindowRateLimiter"]
 

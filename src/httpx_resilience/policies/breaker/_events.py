@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from ._breaker_machine import Change, CircuitState
+from ._machine import Change, CircuitState
 
 __all__ = ["BreakerTransition", "announce"]
 

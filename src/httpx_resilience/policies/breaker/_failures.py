@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection
 
 import httpx
 
-from ..exceptions import (
+from ...exceptions import (
     BulkheadFullError,
     CircuitBreakerOpenError,
     ConfigurationError,

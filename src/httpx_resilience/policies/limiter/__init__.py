@@ -13,7 +13,7 @@ Only :meth:`RateLimiter.pause` (a server's ``Retry-After`` or rate-limit
 headers) can push grants later; it re-checks the queued waiters then.
 """
 
-from ._limiter_base import RateLimiter
+from ._base import RateLimiter
 from ._sliding_window import SlidingWindowRateLimiter
 from ._token_bucket import TokenBucketRateLimiter
 
