@@ -28,7 +28,7 @@ from httpx_resilience import __version__
 from httpx_resilience.observe.logging import LoggingObserver
 from httpx_resilience.observe.otel import TracingObserver
 from httpx_resilience.observe.prometheus import PrometheusObserver
-from httpx_resilience.transport import ResilientTransport
+from httpx_resilience.pipeline import ResilientTransport
 
 HERE = Path(__file__).resolve().parent
 URL = "http://bench.local/items?page=2"

@@ -56,6 +56,7 @@ from .observe.logging import LoggingObserver
 from .observe.otel import TracingObserver
 from .observe.prometheus import PrometheusObserver
 from .observe.redactor import Redactor
+from .pipeline import ResilienceInfo, ResilientTransport
 from .policies.breaker import BreakerTransition, CircuitBreaker, CircuitState
 from .policies.budget import RetryBudget
 from .policies.bulkhead import Bulkhead
@@ -80,7 +81,6 @@ from .services import (
     get_service_client,
 )
 from .settings import ServiceSettings, Settings
-from .transport import ResilienceInfo, ResilientTransport
 from .transports import default_transport, make_transport
 
 if TYPE_CHECKING:

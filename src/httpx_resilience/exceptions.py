@@ -26,14 +26,11 @@ and what to do next.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
 from .observe.redact import redact_url
-
-if TYPE_CHECKING:
-    from .models import HTTPResponse
 
 __all__ = [
     "AuthenticationError",
@@ -189,7 +186,7 @@ class RateLimitError(HTTPResponseError):
         self,
         status_code: int,
         message: str,
-        response: HTTPResponse | Any = None,
+        response: Any = None,
         *,
         retry_after: float | None = None,
         **kw: Any,

@@ -37,8 +37,8 @@ from httpx_resilience.observe.logging import LoggingObserver
 from httpx_resilience.observe.otel import TracingObserver
 from httpx_resilience.observe.prometheus import PrometheusObserver
 from httpx_resilience.observe.redactor import Redactor
+from httpx_resilience.pipeline import ResilientTransport
 from httpx_resilience.testing import ChaosServer, FakeClock, Fault
-from httpx_resilience.transport import ResilientTransport
 
 FAST = ClientConfig(
     timeout=2.0, retry_backoff_factor=0.01, retry_max_delay=0.05, retry_jitter="none"

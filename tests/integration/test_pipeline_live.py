@@ -19,9 +19,9 @@ from httpx_resilience import (
     RetryExhaustedError,
     RetryPolicy,
 )
+from httpx_resilience.pipeline import ResilientTransport
 from httpx_resilience.policies.budget import RetryBudget
 from httpx_resilience.testing import ChaosServer, FakeClock, Fault
-from httpx_resilience.transport import ResilientTransport
 
 FAST = ClientConfig(timeout=2.0, retry_backoff_factor=0.01, retry_max_delay=0.05, retry_jitter="none")
 

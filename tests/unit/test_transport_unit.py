@@ -14,7 +14,6 @@ from httpx_resilience import (
     RequestNotReplayableError,
     RetryExhaustedError,
 )
-from httpx_resilience._request_id import new_request_id, scan_headers
 from httpx_resilience.config import ClientConfig
 from httpx_resilience.observe.events import (
     AttemptFailed,
@@ -22,10 +21,11 @@ from httpx_resilience.observe.events import (
     RequestFinished,
     RetryScheduled,
 )
+from httpx_resilience.pipeline import ResilienceInfo, ResilientTransport
+from httpx_resilience.pipeline._request_id import new_request_id, scan_headers
 from httpx_resilience.policies.budget import RetryBudget
 from httpx_resilience.policies.retry import RetryPolicy
 from httpx_resilience.testing.clock import FakeClock
-from httpx_resilience.transport import ResilienceInfo, ResilientTransport
 
 Handler = Callable[[httpx.Request], httpx.Response]
 

@@ -10,7 +10,7 @@ import sys
 from ..client import AsyncHTTPClient
 from ..config import ClientConfig
 from ..exceptions import HTTPClientError
-from ..transport import ResilienceInfo
+from ..pipeline import ResilienceInfo
 
 __all__ = ["run_request"]
 

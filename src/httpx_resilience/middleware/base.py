@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from abc import ABC
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..client import AsyncHTTPClient
     from ..models import HTTPRequest, HTTPResponse
 
 __all__ = ["Middleware"]
@@ -20,12 +19,14 @@ class Middleware(ABC):  # noqa: B024 - both hooks have defaults; override what y
     order on the final response (after retries). Both run once per logical
     request, not per attempt. The defaults pass their argument through, so a
     subclass overrides only what it needs.
+
+    ``process_request`` receives the :class:`~httpx_resilience.AsyncHTTPClient`
+    sending the request. It is typed ``Any`` here because the client itself
+    depends on this class; an override may annotate it as ``AsyncHTTPClient``.
     """
 
-    async def process_request(
-        self, request: HTTPRequest, client: AsyncHTTPClient
-    ) -> HTTPRequest:
-        """Return the request to send (it may be changed in place)."""
+    async def process_request(self, request: HTTPRequest, client: Any) -> HTTPRequest:
+        """Return the request to send (it may be changed in place); ``client`` is the sender."""
         return request
 
     async def process_response(

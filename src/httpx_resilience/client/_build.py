@@ -12,10 +12,10 @@ timeout extension. Building it costs most of a request's CPU time, so two
 caches keep the repeated work out: parsed URLs per URL string, and the
 ``Host`` + default-header layout per netloc. A bodyless or bytes-body request
 skips ``httpx.Request``'s header normalisation entirely (see
-:meth:`_RequestBuilding._build_in_memory`).
+:meth:`RequestBuilder._build_in_memory`).
 
-Kept apart from the client so the facade reads as the request flow; the
-methods stay methods of the client (a mixin), so no call is added per request.
+:class:`RequestBuilder` owns those caches; the facade holds one and calls
+:meth:`RequestBuilder.build` once per request.
 """
 
 from __future__ import annotations
@@ -25,41 +25,62 @@ from typing import Any
 
 import httpx
 
-from ._outcome import EXTENSION_KEY
-from .exceptions import InvalidRequestError
-from .models import HTTPRequest
-from .observe.redact import redact_url
-from .serializers import FormSerializer, JSONSerializer
+from ..exceptions import InvalidRequestError
+from ..models import HTTPRequest
+from ..observe.redact import redact_url
+from ..pipeline import EXTENSION_KEY
+from ..serializers import FormSerializer, JSONSerializer
 
-__all__: list[str] = []
+__all__ = ["RequestBuilder"]
 
 # httpx sends ``Content-Length: 0`` for these methods when there is no body.
 _EMPTY_BODY_LENGTH = frozenset({"POST", "PUT", "PATCH"})
 
 
-class _RequestBuilding:
-    """The request-building half of :class:`~httpx_resilience.AsyncHTTPClient` (a mixin).
+class RequestBuilder:
+    """Builds the ``httpx.Request`` for each :class:`HTTPRequest` of one client.
 
-    The attributes are set in ``AsyncHTTPClient.__init__``.
+    Args:
+        client: the client's ``httpx.AsyncClient``: its ``base_url`` and
+            default headers (read on every build, so changes to them apply),
+            and its ``build_request`` off the lean path.
+        service: the upstream's name, put in the ``"resilience"`` extension.
+        lean: build the request here (no redirects, no cookie jar) rather
+            than through ``client.build_request``.
+        timeout: the client-wide timeout (seconds) for the timeout extension.
     """
 
-    service: str | None
-    _client: httpx.AsyncClient
-    _json: JSONSerializer
-    _form: FormSerializer
-    # True when the client drives the transport itself (no redirects, no cookies).
-    _lean: bool
-    # The client-wide timeout extension, shared by every request without its own.
-    _timeout_ext: dict[str, float | None]
-    # Parsed (and base-joined) URLs per URL string: parsing is the largest cost.
-    _url_cache: dict[str, httpx.URL]
-    # The Host header plus the client's default headers, per netloc, as
-    # httpx.Request would lay them out; rebuilt when the defaults change.
-    _host_headers: dict[bytes, httpx.Headers]
-    # The default headers the cached layouts were built from.
-    _default_raw: list[tuple[bytes, bytes]]
+    __slots__ = (
+        "_client",
+        "_default_raw",
+        "_form",
+        "_host_headers",
+        "_json",
+        "_lean",
+        "_timeout_ext",
+        "_url_cache",
+        "service",
+    )
 
-    def _build(self, req: HTTPRequest, *, stream: bool) -> httpx.Request:
+    def __init__(
+        self, client: httpx.AsyncClient, service: str | None, *, lean: bool, timeout: float | None
+    ) -> None:
+        self._client = client
+        self.service = service
+        self._lean = lean
+        self._json = JSONSerializer()
+        self._form = FormSerializer()
+        # The client-wide timeout extension, shared by every request without its own.
+        self._timeout_ext = httpx.Timeout(timeout).as_dict()
+        # Parsed (and base-joined) URLs per URL string: parsing is the largest cost.
+        self._url_cache: dict[str, httpx.URL] = {}
+        # The Host header plus the client's default headers, per netloc, as
+        # httpx.Request would lay them out; rebuilt when the defaults change.
+        self._host_headers: dict[bytes, httpx.Headers] = {}
+        # The default headers the cached layouts were built from.
+        self._default_raw: list[tuple[bytes, bytes]] = []
+
+    def build(self, req: HTTPRequest, *, stream: bool) -> httpx.Request:
         """Encode the body, compose the ``"resilience"`` extension, build the ``httpx.Request``.
 
         Raises:

@@ -4,10 +4,11 @@ It composes an ``httpx.AsyncClient`` whose transport is a
 :class:`~httpx_resilience.ResilientTransport`; middlewares run once per logical
 request around it, and every failure surfaces as one of our typed errors.
 
-This module is the facade and the request flow; the parts live beside it:
-building the ``httpx.Request`` (``_request_build``), sending it, on the lean
-path without ``httpx.AsyncClient`` (``_lean_send``), and mapping failures and
-outcomes onto our errors (``_client_errors``).
+This module is the facade and the request flow; it composes the parts that
+live beside it: a :class:`~._build.RequestBuilder` (the ``httpx.Request``), a
+:class:`~._send.Sender` (through the pipeline, on the lean path without
+``httpx.AsyncClient``), and the mapping of failures and outcomes onto our
+errors (``_errors``).
 """
 
 from __future__ import annotations
@@ -19,26 +20,25 @@ from typing import Any
 
 import httpx
 
-from ._client_errors import raise_for_outcome, translate_error
-from ._lean_send import _LeanSending
-from ._request_build import _RequestBuilding
-from .clock import SYSTEM_CLOCK, Clock
-from .config import HTTP_METHODS, ClientConfig
-from .exceptions import ConfigurationError, InvalidRequestError
-from .middleware.base import Middleware
-from .models import HTTPRequest, HTTPResponse
-from .observe.events import Observer
-from .observe.redact import redact_url
-from .policies.retry import RetryPolicy
-from .serializers import FormSerializer, JSONSerializer
-from .transport import ResilientTransport
+from ..clock import SYSTEM_CLOCK, Clock
+from ..config import HTTP_METHODS, ClientConfig
+from ..exceptions import ConfigurationError, InvalidRequestError
+from ..middleware.base import Middleware
+from ..models import HTTPRequest, HTTPResponse
+from ..observe.events import Observer
+from ..observe.redact import redact_url
+from ..pipeline import ResilientTransport
+from ..policies.retry import RetryPolicy
+from ._build import RequestBuilder
+from ._errors import raise_for_outcome, translate_error
+from ._send import Sender
 
 __all__ = ["AsyncHTTPClient"]
 
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
-class AsyncHTTPClient(_RequestBuilding, _LeanSending):
+class AsyncHTTPClient:
     """An async HTTP client with retries, deadlines, breaker, limiter, bulkhead and hedging.
 
     Args:
@@ -100,7 +100,6 @@ class AsyncHTTPClient(_RequestBuilding, _LeanSending):
                 field="auth",
             )
         self.base_url = base_url
-        self.service = service or (httpx.URL(base_url).host if base_url else None)
         self.middlewares: tuple[Middleware, ...] = tuple(middlewares)
         for m in self.middlewares:
             if not isinstance(m, Middleware):
@@ -122,18 +121,7 @@ class AsyncHTTPClient(_RequestBuilding, _LeanSending):
             observers=tuple(observers),
             clock=self._clock,
         )
-        self._json = JSONSerializer()
-        self._form = FormSerializer()
         cfg = self.config
-        # The lean path drives the transport directly (no AsyncClient layers);
-        # redirects and a cookie jar need AsyncClient's machinery.
-        self._lean = not cfg.follow_redirects and not cfg.cookies
-        self._auth = auth
-        # The lean path's caches (see _request_build).
-        self._timeout_ext = httpx.Timeout(cfg.timeout).as_dict()
-        self._url_cache = {}
-        self._host_headers = {}
-        self._default_raw = []
         self._client = httpx.AsyncClient(
             base_url=base_url,
             auth=auth,
@@ -142,6 +130,27 @@ class AsyncHTTPClient(_RequestBuilding, _LeanSending):
             follow_redirects=cfg.follow_redirects,
             transport=self.transport,
         )
+        # The lean path drives the transport directly (no AsyncClient layers);
+        # redirects and a cookie jar need AsyncClient's machinery.
+        lean = not cfg.follow_redirects and not cfg.cookies
+        self._builder = RequestBuilder(
+            self._client,
+            service or (httpx.URL(base_url).host if base_url else None),
+            lean=lean,
+            timeout=cfg.timeout,
+        )
+        self._sender = Sender(
+            self.transport, self._client, auth, lean=lean, keep_cookies=cfg.cookies
+        )
+
+    @property
+    def service(self) -> str | None:
+        """The upstream's name, shown in errors, logs and metrics."""
+        return self._builder.service
+
+    @service.setter
+    def service(self, value: str | None) -> None:
+        self._builder.service = value
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -231,7 +240,7 @@ class AsyncHTTPClient(_RequestBuilding, _LeanSending):
             req = await middleware.process_request(req, self)
         start = self._clock.monotonic()
         try:
-            raw = await self._send(self._build(req, stream=False))
+            raw = await self._sender.send(self._builder.build(req, stream=False))
         except BaseException as exc:
             err = translate_error(exc, req, self.service)
             for middleware in self.middlewares:
@@ -295,7 +304,7 @@ class AsyncHTTPClient(_RequestBuilding, _LeanSending):
         for middleware in self.middlewares:
             req = await middleware.process_request(req, self)
         try:
-            raw = await self._client.send(self._build(req, stream=True), stream=True)
+            raw = await self._client.send(self._builder.build(req, stream=True), stream=True)
         except BaseException as exc:
             err = translate_error(exc, req, self.service)
             if err is exc:

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .exceptions import ConfigurationError
+from ..exceptions import ConfigurationError
 
 if TYPE_CHECKING:
-    from .policies.breaker import CircuitBreaker
-    from .policies.hedging import HedgingPolicy
+    from ..policies.breaker import CircuitBreaker
+    from ..policies.hedging import HedgingPolicy
 
 __all__ = ["check_pipeline"]
 

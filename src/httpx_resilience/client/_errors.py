@@ -22,8 +22,7 @@ from typing import Any
 
 import httpx
 
-from ._outcome import EXTENSION_KEY, ResilienceInfo
-from .exceptions import (
+from ..exceptions import (
     HTTPClientError,
     HTTPRequestError,
     HTTPResponseError,
@@ -33,7 +32,8 @@ from .exceptions import (
     RequestTimeoutError,
     RetryExhaustedError,
 )
-from .models import HTTPRequest, HTTPResponse
+from ..models import HTTPRequest, HTTPResponse
+from ..pipeline import EXTENSION_KEY, ResilienceInfo
 
 __all__ = ["raise_for_outcome", "translate_error"]
 

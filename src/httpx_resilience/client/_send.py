@@ -12,44 +12,56 @@ Reading the body is the other large per-request cost: the pipeline already
 holds it in memory, so :func:`_read_in_memory` marks it read without httpx's
 streaming machinery when nothing needs decoding.
 
-The methods stay methods of the client (a mixin), so no call is added per request.
+:class:`Sender` holds what sending needs (the transport, the httpx client,
+the auth) and nothing else; the facade calls :meth:`Sender.send` once per
+request.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import httpx
 
-from .config import ClientConfig
-
-if TYPE_CHECKING:
-    from .transport import ResilientTransport
-
-__all__: list[str] = []
+__all__ = ["Sender"]
 
 
-class _LeanSending:
-    """The sending half of :class:`~httpx_resilience.AsyncHTTPClient` (a mixin).
+class Sender:
+    """Sends the requests of one client through its pipeline.
 
-    The attributes are set in ``AsyncHTTPClient.__init__``.
+    Args:
+        transport: the client's pipeline (a ``ResilientTransport``).
+        client: the client's ``httpx.AsyncClient`` (used off the lean path,
+            and for its closed state).
+        auth: the client's auth, driven here on the lean path
+            (``httpx.AsyncClient`` drives it otherwise).
+        lean: drive the transport directly (no redirects to follow, no cookie jar).
+        keep_cookies: keep the cookies a response sets (the ``cookies`` setting);
+            otherwise the jar is emptied after each request off the lean path.
     """
 
-    config: ClientConfig
-    transport: ResilientTransport
-    _client: httpx.AsyncClient
-    # The client's auth, driven here on the lean path (AsyncClient drives it otherwise).
-    _auth: httpx.Auth | None
-    # True when the client drives the transport itself (no redirects, no cookies).
-    _lean: bool
+    __slots__ = ("_auth", "_client", "_keep_cookies", "_lean", "_transport")
 
-    async def _send(self, request: httpx.Request) -> httpx.Response:
+    def __init__(
+        self,
+        transport: httpx.AsyncBaseTransport,
+        client: httpx.AsyncClient,
+        auth: httpx.Auth | None,
+        *,
+        lean: bool,
+        keep_cookies: bool,
+    ) -> None:
+        self._transport = transport
+        self._client = client
+        self._auth = auth
+        self._lean = lean
+        self._keep_cookies = keep_cookies
+
+    async def send(self, request: httpx.Request) -> httpx.Response:
         """Send through the pipeline: directly on the lean path, else via ``httpx.AsyncClient``."""
         if not self._lean:
             try:
                 return await self._client.send(request)
             finally:
-                if not self.config.cookies:
+                if not self._keep_cookies:
                     self._client.cookies.clear()
         if self._client.is_closed:
             raise RuntimeError("Cannot send a request, as the client has been closed.")
@@ -75,7 +87,7 @@ class _LeanSending:
 
     async def _send_once(self, request: httpx.Request) -> httpx.Response:
         """One pass through the pipeline; then, as ``AsyncClient.send``, set the request, read."""
-        response = await self.transport.handle_async_request(request)
+        response = await self._transport.handle_async_request(request)
         response.request = request
         if not _read_in_memory(response):
             await response.aread()

@@ -1,0 +1,16 @@
+"""The client facade: :class:`AsyncHTTPClient` and the parts it composes.
+
+Where things live::
+
+    _client.py   AsyncHTTPClient: the facade and the request flow
+                 (middlewares → build → send → outcome)
+    _build.py    RequestBuilder: HTTPRequest → httpx.Request (body, extension, lean build)
+    _send.py     Sender: through the pipeline, on the lean path without httpx.AsyncClient
+    _errors.py   failures and outcomes mapped onto the exception tree
+"""
+
+from __future__ import annotations
+
+from ._client import AsyncHTTPClient
+
+__all__ = ["AsyncHTTPClient"]

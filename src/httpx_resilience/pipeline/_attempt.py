@@ -1,0 +1,192 @@
+"""One attempt: breaker → attempt timeout → inner transport; the limiter's wait before it.
+
+The retry loop of :class:`~httpx_resilience.ResilientTransport` decides
+*whether* to try again; :class:`AttemptRunner` makes *one try*::
+
+    breaker permit → attempt timeout → inner transport → [read the body] → the breaker records
+
+* the breaker's permit records the attempt's outcome and duration, and is
+  released unrecorded when the attempt is cancelled (a hedge that lost);
+* the attempt timeout clamps httpx's per-phase timeouts to the attempt's
+  budget and bounds their sum; a timeout that the total deadline imposed is
+  reported as the total deadline's;
+* the body is read inside the attempt (unless the request streams), so an
+  error in the middle of it is a retryable read failure.
+
+:func:`wait_for_limiter` queues for a rate-limiter permit within what is left
+of the total deadline (the loop takes a permit at hand itself, without a
+coroutine). The runner holds only the inner transport and the clock; what
+varies per request comes in the :class:`RequestState`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import httpx
+
+from ..clock import Clock
+from ..exceptions import RequestTimeoutError
+from ._outcome import buffer_response
+from ._state import RequestState
+from ._timeout import timeout_scope
+
+if TYPE_CHECKING:
+    from ..policies.breaker import BreakerPermit
+    from ..policies.limiter import RateLimiter
+
+__all__ = ["AttemptRunner", "total_deadline_error", "wait_for_limiter"]
+
+# httpx's per-phase timeout keys, each clamped to the attempt's budget.
+_PHASES = ("connect", "read", "write", "pool")
+
+
+class AttemptRunner:
+    """Sends one attempt of a request through the breaker and the attempt timeout.
+
+    Args:
+        inner: the transport that sends (``NativeTransport``, httpx's, ...).
+        clock: the time source for the breaker's durations.
+    """
+
+    __slots__ = ("clock", "inner")
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, clock: Clock) -> None:
+        self.inner = inner
+        self.clock = clock
+
+    async def run(self, s: RequestState, timeout: float | None, phase: str) -> httpx.Response:
+        """One attempt: breaker permit → :meth:`send` → the breaker records the outcome.
+
+        Args:
+            s: the request's state (request, breaker, stream mode, total timeout).
+            timeout: seconds this attempt may take, or ``None``.
+            phase: ``"total"`` when ``timeout`` is what is left of the total
+                deadline (then its expiry is the deadline's), else ``"attempt"``.
+        """
+        breaker = s.breaker
+        if breaker is None:
+            return await self.send(s, timeout, phase)
+        permit: BreakerPermit = breaker.acquire()
+        clock = self.clock
+        t0 = clock.monotonic()
+        try:
+            response = await self.send(s, timeout, phase)
+        except asyncio.CancelledError:
+            permit.release()
+            raise
+        except Exception as exc:
+            duration = clock.monotonic() - t0
+            if breaker.is_failure_exception(exc):
+                permit.failure(duration)
+            else:
+                permit.success(duration)
+            raise
+        duration = clock.monotonic() - t0
+        if breaker.is_failure_response(response):
+            permit.failure(duration)
+        else:
+            permit.success(duration)
+        return response
+
+    async def send(self, s: RequestState, timeout: float | None, phase: str) -> httpx.Response:
+        """One attempt through the inner transport, bounded by ``timeout``."""
+        request = s.request
+        inner = self.inner
+        if timeout is None:
+            response = await inner.handle_async_request(request)
+            if not s.stream_mode:
+                response = await buffer_response(response)
+            return response
+        # httpx's own per-phase timeouts are clamped to the attempt's budget so a
+        # slow connect still surfaces as ConnectTimeout (safe to retry); the scope
+        # below is the backstop for the sum of the phases.
+        phases = request.extensions.get("timeout")
+        if phases is not None:
+            clamped = _clamp(phases, timeout)
+            if clamped is not None:
+                request.extensions = {**request.extensions, "timeout": clamped}
+        try:
+            async with timeout_scope(timeout * 1.01 + 0.002):
+                response = await inner.handle_async_request(request)
+                if not s.stream_mode:
+                    response = await buffer_response(response)
+        except TimeoutError as exc:
+            if phase == "total":
+                total = s.total_timeout or 0.0
+                raise RequestTimeoutError(
+                    f"Total deadline of {total:g} s passed",
+                    timeout=total,
+                    phase="total",
+                    request=request,
+                ) from exc
+            raise RequestTimeoutError(
+                f"Attempt timed out after {timeout:g} s",
+                timeout=timeout,
+                phase="attempt",
+                request=request,
+            ) from exc
+        return response
+
+
+def _clamp(phases: dict[str, float | None], timeout: float) -> dict[str, float | None] | None:
+    """httpx's per-phase timeouts with each capped at ``timeout``; ``None`` when none needs it.
+
+    httpx's client puts a fresh ``{"connect": ..., "read": ..., ...}`` on every
+    request; when each phase already fits the attempt (the usual set-up: the
+    same timeout both ways), the request is left as it is rather than given a
+    copy of its extensions per attempt.
+    """
+    for k in _PHASES:
+        v = phases.get(k)
+        if v is None or v > timeout:
+            return {
+                k: (timeout if (v := phases.get(k)) is None or v > timeout else v)
+                for k in _PHASES
+            }
+    return None
+
+
+async def wait_for_limiter(
+    limiter: RateLimiter, remaining: float | None, s: RequestState
+) -> float:
+    """Queue for a permit (``try_acquire`` found none), within the total deadline.
+
+    Returns the seconds waited; raises the total deadline's
+    :class:`RequestTimeoutError` when the deadline passes first.
+    """
+    if remaining is None:
+        return await limiter.acquire()
+    try:
+        async with timeout_scope(remaining):
+            return await limiter.acquire()
+    except TimeoutError as exc:
+        raise RequestTimeoutError(
+            f"Total deadline of {s.total_timeout:g} s passed while waiting for the rate limiter",
+            timeout=s.total_timeout,
+            phase="total",
+            request=s.request,
+        ) from exc
+
+
+def total_deadline_error(
+    exc: BaseException, total_timeout: float | None, attempt: int, request: httpx.Request
+) -> RequestTimeoutError:
+    """The total deadline's error for a timeout of an attempt it had cut short.
+
+    When less than an attempt timeout is left, :meth:`AttemptRunner.send`
+    clamps httpx's per-phase timeouts to what is left; one of them firing (a
+    ``ReadTimeout``, say) then means the deadline passed, and it must be
+    reported as such, not retried as an ordinary attempt timeout. ``exc``
+    becomes the cause.
+    """
+    err = RequestTimeoutError(
+        f"Total deadline of {total_timeout:g} s passed during attempt "
+        f"{attempt} ({type(exc).__name__})",
+        timeout=total_timeout,
+        phase="total",
+        request=request,
+    )
+    err.__cause__ = exc
+    return err

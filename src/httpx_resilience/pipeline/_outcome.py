@@ -1,0 +1,100 @@
+"""What a request carries in and out of the pipeline, and the facts read from it.
+
+The outcome record (:class:`ResilienceInfo`, ``response.extensions["resilience"]``),
+the key per-host policies use, whether a body can be sent again, and reading
+a response body inside the attempt. Plain functions and a frozen record: no
+state, no I/O but :func:`buffer_response`'s read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+__all__ = [
+    "EXTENSION_KEY",
+    "ResilienceInfo",
+    "buffer_response",
+    "describe",
+    "host_key",
+    "is_replayable",
+]
+
+# The one namespaced extension key: per-request overrides in, ResilienceInfo out.
+EXTENSION_KEY = "resilience"
+
+
+@dataclass(frozen=True, slots=True)
+class ResilienceInfo:
+    """What happened to one logical request: ``response.extensions["resilience"]``.
+
+    Attributes:
+        attempts: attempts made (hedges included).
+        elapsed: seconds from the start of the pipeline to the final response.
+        total_wait: seconds spent sleeping between attempts and waiting for the limiter.
+        request_id: the ``X-Request-Id`` sent (the same on every attempt).
+        breaker_state: the breaker's state after the request, if there is a breaker.
+        retry_after: the last ``Retry-After`` the server gave, in seconds.
+        exhausted: the final response is a retryable status that was not retried further.
+        stop_reason: why retrying stopped: ``"attempts"``, ``"budget"``,
+            ``"deadline"`` or ``"retry_after_too_long"``; ``None`` when it did not need to.
+        hedges: hedged attempts started.
+        attempts_with_hedges: attempts plus hedges: requests sent upstream.
+    """
+
+    attempts: int
+    elapsed: float
+    total_wait: float
+    request_id: str | None
+    breaker_state: str | None = None
+    retry_after: float | None = None
+    exhausted: bool = False
+    stop_reason: str | None = None
+    hedges: int = 0
+    attempts_with_hedges: int = 0
+
+
+def is_replayable(request: httpx.Request) -> bool:
+    """Whether the body can be sent again (bytes, or a stream not yet consumed)."""
+    stream = request.stream
+    if isinstance(stream, httpx.ByteStream):
+        return True
+    if type(stream).__name__ == "MultipartStream":
+        return True  # httpx re-renders multipart bodies, seeking file fields back to 0
+    return not getattr(stream, "_is_stream_consumed", True)
+
+
+def host_key(url: httpx.URL) -> str:
+    """The key that per-host policies use: ``host`` or ``host:port``."""
+    port = url.port
+    return f"{url.host}:{port}" if port is not None else url.host
+
+
+async def buffer_response(response: httpx.Response) -> httpx.Response:
+    """Read the raw body now (inside the attempt) and put it back as an in-memory stream.
+
+    Reading here makes an error in the middle of the body a retryable read
+    failure and lets the attempt timeout cover the body. The raw (still
+    encoded) bytes are kept, so httpx decodes them once as usual, and the
+    response stays unread so httpx's client times and reads it as always.
+    A response already in memory (``httpx.ByteStream``, or read by the inner
+    transport, like ``httpx.MockTransport``'s) is returned as it is.
+    """
+    stream = response.stream
+    if response.is_stream_consumed or isinstance(stream, httpx.ByteStream):
+        return response
+    assert isinstance(stream, httpx.AsyncByteStream)
+    try:
+        chunks = [chunk async for chunk in stream]
+    finally:
+        await stream.aclose()
+    response.stream = httpx.ByteStream(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+    return response
+
+
+def describe(exc: BaseException) -> str:
+    """``"ReadTimeout: timed out"``: the error's class and message, for logs and errors."""
+    text = str(exc)
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name

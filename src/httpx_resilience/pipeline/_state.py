@@ -1,0 +1,141 @@
+"""One logical request's progress through the retry loop: the loop's only mutable state.
+
+:class:`~httpx_resilience.ResilientTransport` builds one :class:`RequestState`
+when a request enters the loop and hands it to its collaborators (the attempt
+runner, the hedger, the reporter) instead of a dozen loose arguments. The
+first block of fields is fixed for the request once it starts (what was asked,
+which per-host policies apply, when the deadline falls); the second block is
+the progress so far, changed only by the loop; the third is what the latest
+attempt produced, which the retry decision and the reports read.
+
+A ``__slots__`` class rather than a dataclass: it is built on every request,
+and a plain ``__init__`` is the cheapest way to build it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+if TYPE_CHECKING:
+    from ..policies.breaker import CircuitBreaker
+    from ..policies.hedging import HedgingPolicy, LatencyTracker
+    from ..policies.limiter import RateLimiter
+    from ..policies.retry import RetryPolicy
+
+__all__ = ["RequestState"]
+
+
+class RequestState:
+    """The per-request state of the retry loop.
+
+    Attributes:
+        request: the ``httpx.Request`` being sent (the same object on every attempt).
+        ext: the request's ``extensions["resilience"]`` overrides (empty when none).
+        policy: the :class:`RetryPolicy` in force (the override, else the transport's).
+        request_id: the id sent in the request-id header (``None`` when that is off).
+        key: the host key per-host policies use (``host`` or ``host:port``).
+        idempotent: the request may be retried whatever its method (an
+            ``Idempotency-Key`` or the ``idempotent`` override).
+        stream_mode: the body is the caller's to read; only the headers are retried.
+        start: the clock reading when the request entered the loop.
+        attempt_timeout: seconds for one attempt, or ``None``.
+        total_timeout: seconds for the whole request, or ``None``.
+        deadline: ``start + total_timeout``, or ``None``.
+        breaker: this host's breaker, or ``None``.
+        limiter: this host's limiter, or ``None``.
+        hedging: the hedging policy when it applies to this request, else ``None``.
+        tracker: the latency tracker adaptive hedging reads (with ``hedging``).
+        attempt: attempts started so far (1 during the first).
+        hedges: hedged copies started so far.
+        total_wait: seconds slept between attempts and waited for limiter permits.
+        previous_delay: the last backoff delay (decorrelated jitter reads it).
+        retry_after: the last ``Retry-After`` the server gave, in seconds.
+        last_exc: the latest attempt's exception (``None`` after a response).
+        cause: the latest failure, described for logs and errors.
+        status_code: the latest attempt's status (``None`` after an exception).
+        server_delay: the delay the latest response asked for (``Retry-After``).
+    """
+
+    __slots__ = (
+        "attempt",
+        "attempt_timeout",
+        "breaker",
+        "cause",
+        "deadline",
+        "ext",
+        "hedges",
+        "hedging",
+        "idempotent",
+        "key",
+        "last_exc",
+        "limiter",
+        "policy",
+        "previous_delay",
+        "request",
+        "request_id",
+        "retry_after",
+        "server_delay",
+        "start",
+        "status_code",
+        "stream_mode",
+        "total_timeout",
+        "total_wait",
+        "tracker",
+    )
+
+    def __init__(
+        self,
+        request: httpx.Request,
+        ext: Mapping[str, Any],
+        policy: RetryPolicy,
+        request_id: str | None,
+        key: str,
+        idempotent: bool,
+        start: float,
+        attempt_timeout: float | None,
+        total_timeout: float | None,
+    ) -> None:
+        self.request = request
+        self.ext = ext
+        self.policy = policy
+        self.request_id = request_id
+        self.key = key
+        self.idempotent = idempotent
+        self.stream_mode = bool(ext.get("stream", False))
+        self.start = start
+        self.attempt_timeout = attempt_timeout
+        self.total_timeout = total_timeout
+        self.deadline = start + total_timeout if total_timeout is not None else None
+        self.breaker: CircuitBreaker | None = None
+        self.limiter: RateLimiter | None = None
+        self.hedging: HedgingPolicy | None = None
+        self.tracker: LatencyTracker | None = None
+        self.attempt = 0
+        self.hedges = 0
+        self.total_wait = 0.0
+        self.previous_delay: float | None = None
+        self.retry_after: float | None = None
+        self.last_exc: BaseException | None = None
+        self.cause = ""
+        self.status_code: int | None = None
+        self.server_delay: float | None = None
+
+    @property
+    def max_attempts(self) -> int:
+        """The policy's attempt limit."""
+        return self.policy.max_attempts
+
+    @property
+    def service(self) -> str | None:
+        """The upstream's name from the ``service`` override, for events."""
+        service = self.ext.get("service")
+        return str(service) if service is not None else None
+
+    def __repr__(self) -> str:
+        return (
+            f"RequestState({self.request.method} {self.key}, attempt={self.attempt}/"
+            f"{self.policy.max_attempts}, waited={self.total_wait:.3f}s, hedges={self.hedges})"
+        )

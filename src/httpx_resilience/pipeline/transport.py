@@ -1,0 +1,390 @@
+"""``ResilientTransport``: the resilience pipeline as an ``httpx.AsyncBaseTransport``.
+
+It wraps an inner transport (by default the one ``config.transport`` names)
+and runs, for one logical request::
+
+    bulkhead → total deadline → for each attempt:
+        rate limiter → circuit breaker → [hedging] → attempt timeout → inner transport
+        → classify → breaker records → retry? (budget, deadline, Retry-After) → sleep
+
+so any ``httpx.AsyncClient(transport=ResilientTransport(...))`` gets the same
+behaviour as :class:`~httpx_resilience.AsyncHTTPClient`.
+
+Per-request overrides go in ``request.extensions["resilience"]`` (a mapping
+with any of ``retry``, ``timeout``, ``total_timeout``, ``idempotent``,
+``stream``, ``hedging``, ``service``, ``auth``); the outcome comes out as
+``response.extensions["resilience"]``, a :class:`ResilienceInfo`.
+
+Responses are read inside the attempt (so an error while reading the body is
+retried and counted by the attempt timeout). A request marked
+``{"resilience": {"stream": True}}`` is not buffered: its body is the caller's
+to read, and only the headers are covered by the retry loop.
+
+This module holds the construction and the loop, which shows the order;
+the work is done by collaborators the transport builds and owns:
+:class:`~._attempt.AttemptRunner` (breaker, attempt timeout, inner send),
+:class:`~._hedge.Hedger` (racing copies), :class:`~._report.Reporter`
+(events, logs, the outcome and the give-up errors) and the pure
+:func:`~._decision.decide_retry`, over one :class:`~._state.RequestState`
+per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from ..auth.base import strip_foreign_credentials
+from ..clock import SYSTEM_CLOCK, Clock
+from ..config import ClientConfig, check_number
+from ..exceptions import (
+    BulkheadFullError,
+    ConfigurationError,
+    RequestNotReplayableError,
+    RequestTimeoutError,
+)
+from ..observe.events import Observer
+from ..policies.budget import RetryBudget
+from ..policies.hedging import HedgingPolicy
+from ..policies.retry import RetryPolicy
+from ..transports.factory import default_transport
+from ._attempt import AttemptRunner, total_deadline_error, wait_for_limiter
+from ._checks import check_pipeline
+from ._decision import decide_retry
+from ._hedge import Hedger
+from ._outcome import EXTENSION_KEY, describe, host_key, is_replayable
+from ._report import Reporter
+from ._request_id import new_request_id, scan_headers
+from ._state import RequestState
+
+if TYPE_CHECKING:
+    from ..policies.breaker import CircuitBreaker
+    from ..policies.bulkhead import Bulkhead
+    from ..policies.limiter import RateLimiter
+
+__all__ = ["ResilientTransport"]
+
+_EMPTY: Mapping[str, Any] = {}
+
+
+class ResilientTransport(httpx.AsyncBaseTransport):
+    """An httpx transport that retries, paces and protects requests.
+
+    Args:
+        transport: the inner transport; when omitted, the one ``config.transport``
+            names (``"auto"``: the aiohttp transport when the ``aiohttp`` extra is
+            installed and HTTP/2 is off, else ``httpx.AsyncHTTPTransport``), with
+            pool limits and TLS settings from ``config``.
+        retry: the :class:`RetryPolicy` (``None`` → built from ``config``;
+            ``RetryPolicy(max_attempts=1)`` disables retries).
+        circuit_breaker: a :class:`~httpx_resilience.CircuitBreaker`.
+        rate_limiter: a :class:`~httpx_resilience.RateLimiter`; every attempt
+            (retries and hedges too) takes a permit.
+        bulkhead: a :class:`~httpx_resilience.Bulkhead` capping concurrent requests.
+        hedging: a :class:`~httpx_resilience.HedgingPolicy` for idempotent requests.
+        timeout: seconds for one attempt (``None`` → ``config.timeout``).
+        total_timeout: seconds for the whole logical request (``None`` →
+            ``config.total_timeout``).
+        retry_budget: the :class:`RetryBudget` (``None`` → one built from
+            ``config``); pass ``False`` to disable the budget.
+        config: a :class:`~httpx_resilience.ClientConfig` supplying defaults.
+        observers: callables receiving :mod:`~httpx_resilience.observe.events` records.
+        clock: the time source (a ``FakeClock`` in tests).
+        rng: the random source for jitter.
+
+    Raises:
+        ConfigurationError: contradictory settings (for example an attempt
+            timeout longer than the total timeout).
+    """
+
+    def __init__(
+        self,
+        transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        circuit_breaker: CircuitBreaker | None = None,
+        rate_limiter: RateLimiter | None = None,
+        bulkhead: Bulkhead | None = None,
+        hedging: HedgingPolicy | None = None,
+        timeout: float | None = None,
+        total_timeout: float | None = None,
+        retry_budget: RetryBudget | bool | None = None,
+        config: ClientConfig | None = None,
+        observers: Sequence[Observer] = (),
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        cfg = config if config is not None else ClientConfig()
+        self.config = cfg
+        if transport is None:
+            transport = default_transport(cfg)
+        if not cfg.verify_ssl:
+            logging.getLogger("httpx_resilience.security").warning(
+                "TLS certificate verification is disabled (verify_ssl=False): connections "
+                "can be intercepted. Use it only against test servers.",
+                extra={"verify_ssl": False},
+            )
+        self._inner = transport
+        self.retry = retry if retry is not None else RetryPolicy.from_config(cfg)
+        if not isinstance(self.retry, RetryPolicy):
+            raise ConfigurationError(
+                f"retry must be a RetryPolicy, got {type(self.retry).__name__}", field="retry"
+            )
+        self.circuit_breaker = circuit_breaker
+        self.rate_limiter = rate_limiter
+        self.bulkhead = bulkhead
+        self.hedging = hedging
+        self.timeout = timeout if timeout is not None else cfg.timeout
+        self.total_timeout = total_timeout if total_timeout is not None else cfg.total_timeout
+        check_number("timeout", self.timeout, minimum=0, exclusive_min=True, optional=True)
+        check_number(
+            "total_timeout", self.total_timeout, minimum=0, exclusive_min=True, optional=True
+        )
+        self._clock = clock or SYSTEM_CLOCK
+        if retry_budget is None or retry_budget is True:
+            self.retry_budget: RetryBudget | None = RetryBudget(
+                cfg.retry_budget_ratio,
+                cfg.retry_budget_min_per_second,
+                cfg.retry_budget_ttl,
+                clock=self._clock,
+            )
+        elif retry_budget is False:
+            self.retry_budget = None
+        else:
+            self.retry_budget = retry_budget
+        self.request_id_header = cfg.request_id_header
+        self._rng = rng or random.Random()
+        # Contradictory set-ups fail here, not on the first request.
+        check_pipeline(self.timeout, self.total_timeout, self.circuit_breaker, self.hedging)
+        # The collaborators: each gets what it needs here, and nothing else of ours.
+        self._reporter = Reporter(self._clock, tuple(observers))
+        self._attempts = AttemptRunner(transport, self._clock)
+        self._hedger = Hedger(self._attempts, self._reporter, self.retry_budget)
+
+
+    @property
+    def observers(self) -> tuple[Observer, ...]:
+        """The event hooks; assign a new sequence to replace them."""
+        return self._reporter.observers
+
+    @observers.setter
+    def observers(self, value: Iterable[Observer]) -> None:
+        self._reporter.observers = tuple(value)
+
+    # -- httpx seam -------------------------------------------------------------------
+
+    async def __aenter__(self) -> ResilientTransport:
+        await self._inner.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self._inner.__aexit__(*exc)
+
+    async def aclose(self) -> None:
+        """Close the inner transport (and its connection pool)."""
+        await self._inner.aclose()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` through the pipeline; see the module docstring."""
+        reporter = self._reporter
+        if not reporter.observers:
+            return await self._bulkhead(request)
+        # Every request ends in exactly one RequestFinished, whatever path it leaves by.
+        start = self._clock.monotonic()
+        try:
+            response = await self._bulkhead(request)
+        except BaseException as exc:
+            reporter.unfinished(request, start, exc)
+            raise
+        reporter.finished(request)
+        return response
+
+    # -- the pipeline -----------------------------------------------------------------
+
+    async def _bulkhead(self, request: httpx.Request) -> httpx.Response:
+        """The bulkhead: one slot for the whole logical request, retries included."""
+        bulkhead = self.bulkhead
+        if bulkhead is None:
+            return await self._run(request)
+        try:
+            await bulkhead.acquire()
+        except BulkheadFullError as exc:
+            exc._request = request
+            self._reporter.bulkhead_rejected(request, exc, self.request_id_header)
+            raise
+        try:
+            return await self._run(request)
+        finally:
+            bulkhead.release()
+
+    async def _run(self, request: httpx.Request) -> httpx.Response:
+        """The retry loop: deadline → per attempt: limiter → breaker → hedge → timeout → send
+        → classify → decide → sleep."""
+        clock, reporter = self._clock, self._reporter
+        s = self._start(request)  # the total deadline starts now
+        while True:
+            s.attempt += 1
+            if s.attempt > 1:
+                await self._prepare_retry(s)
+            # What is left of the deadline bounds the limiter's wait and the attempt.
+            remaining = None
+            if s.deadline is not None:
+                remaining = s.deadline - clock.monotonic()
+                if remaining <= 0:
+                    reporter.deadline_passed(s)
+            limiter = s.limiter
+            # A permit at hand costs neither a coroutine nor another clock reading.
+            if limiter is not None and not limiter.try_acquire():
+                waited = await wait_for_limiter(limiter, remaining, s)
+                s.total_wait += waited
+                reporter.limiter_waited(s, waited)
+                if s.deadline is not None:
+                    remaining = s.deadline - clock.monotonic()
+            timeout, phase = s.attempt_timeout, "attempt"
+            if remaining is not None and (timeout is None or remaining < timeout):
+                timeout, phase = remaining, "total"
+            reporter.attempt_started(s)
+            t0 = clock.monotonic()
+            try:
+                if s.hedging is not None:  # breaker → [hedge] → attempt timeout → send
+                    response = await self._hedger.race(s, s.hedging, timeout, phase)
+                else:
+                    response = await self._attempts.run(s, timeout, phase)
+            except Exception as exc:
+                self._classify_error(s, exc, clock.monotonic() - t0, phase)  # raises if final
+                failed: httpx.Response | None = None
+            else:
+                if self._is_final(s, response, clock.monotonic() - t0):
+                    return reporter.finish(s, response)
+                failed = response
+            budget = self.retry_budget
+            decision = decide_retry(
+                s.policy, s.attempt, server_delay=s.server_delay,
+                previous_delay=s.previous_delay, now=clock.monotonic(), deadline=s.deadline,
+                budget_left=budget.available(s.key) if budget is not None else None,
+                rng=self._rng,
+            )
+            if decision.stop is not None:
+                return reporter.give_up(s, decision, failed)
+            if budget is not None:
+                budget.try_spend(s.key)  # the retry the decision counted on
+            reporter.retry_scheduled(s, decision.delay)
+            if failed is not None:
+                await failed.aclose()
+            s.previous_delay = decision.delay
+            await clock.sleep(decision.delay)
+            s.total_wait += decision.delay
+
+    # -- the steps of the loop --------------------------------------------------------
+
+    def _start(self, request: httpx.Request) -> RequestState:
+        """Open the request's state: overrides, request id, host key, per-host policies."""
+        ext: Mapping[str, Any] = request.extensions.get(EXTENSION_KEY) or _EMPTY
+        headers = request.headers
+        rid_header = self.request_id_header
+        request_id, has_idempotency_key = scan_headers(headers, rid_header)
+        if rid_header is not None and request_id is None:
+            request_id = new_request_id()
+            headers[rid_header] = request_id
+        key = host_key(request.url)
+        s = RequestState(
+            request,
+            ext,
+            ext.get("retry") or self.retry,
+            request_id,
+            key,
+            bool(ext.get("idempotent", False)) or has_idempotency_key,
+            self._clock.monotonic(),
+            ext.get("timeout", self.timeout),
+            ext.get("total_timeout", self.total_timeout),
+        )
+        if self.retry_budget is not None:
+            self.retry_budget.record_request(key)
+        if self.circuit_breaker is not None:
+            s.breaker = self.circuit_breaker.for_key(key)
+        if self.rate_limiter is not None:
+            s.limiter = self.rate_limiter.for_key(key)
+        hedging = ext.get("hedging", self.hedging)
+        if hedging is not None and (s.idempotent or hedging.applies_to(request.method)):
+            s.hedging = hedging
+            s.tracker = self._hedger.tracker(key)
+        if "auth_origin" in ext:
+            # A redirect may have moved the request to another origin: send no
+            # credentials there (httpx itself keeps X-API-KEY and Proxy-Authorization).
+            strip_foreign_credentials(request)
+        return s
+
+    async def _prepare_retry(self, s: RequestState) -> None:
+        """Before a retry: the body must be replayable; per-attempt auth signs again."""
+        request = s.request
+        if not is_replayable(request):
+            raise RequestNotReplayableError(
+                "A retry was due but the request body is a stream that was already "
+                "sent; it is not re-sent empty",
+                request=request,
+                hint="Send bytes/json/data (replayable) or disable retries for it",
+            ) from s.last_exc
+        auth = s.ext.get("auth")
+        if auth is not None and getattr(auth, "per_attempt", False):
+            await auth.prepare_request(request)
+
+    def _classify_error(
+        self, s: RequestState, exc: Exception, duration: float, phase: str
+    ) -> None:
+        """Record an attempt's exception; raise it (or the deadline's) when it ends the request."""
+        # A clamped per-phase timeout firing means it is the deadline that passed.
+        if (
+            phase == "total"
+            and isinstance(exc, httpx.TimeoutException)
+            and not (isinstance(exc, RequestTimeoutError) and exc.phase == "total")
+        ):
+            exc = total_deadline_error(exc, s.total_timeout, s.attempt, s.request)
+        if isinstance(exc, RequestTimeoutError) and exc.phase == "total":
+            exc.attempts = s.attempt
+            self._reporter.fail(s, exc)
+            raise exc
+        retryable = s.policy.should_retry_exception(
+            exc, s.request.method, idempotency_key=s.idempotent
+        )
+        s.last_exc = exc
+        s.status_code = s.server_delay = None
+        self._reporter.attempt_failed(s, duration, exc)
+        if not retryable:
+            self._reporter.fail(s, exc, give_up=f"{describe(exc)} (not retryable)")
+            raise exc
+        s.cause = describe(exc)
+
+    def _is_final(self, s: RequestState, response: httpx.Response, duration: float) -> bool:
+        """Read an attempt's response (pacing, ``Retry-After``); whether it ends the request."""
+        status_code = response.status_code
+        limiter, policy = s.limiter, s.policy
+        if limiter is not None:
+            limiter.observe_response(response)  # RateLimit-* header pacing, if enabled
+        server_delay = None
+        if policy.retry_after_for(status_code):
+            server_delay = self._reporter.retry_after(response, s.request)
+            if server_delay is not None:
+                s.retry_after = server_delay
+                if limiter is not None and server_delay > 0:
+                    limiter.pause(server_delay)
+        if not policy.should_retry_status(
+            status_code, s.request.method, idempotency_key=s.idempotent
+        ):
+            if s.tracker is not None:
+                s.tracker.observe(duration)
+            return True
+        s.status_code, s.server_delay, s.last_exc = status_code, server_delay, None
+        s.cause = f"HTTP {status_code} {response.reason_phrase}".rstrip()
+        self._reporter.attempt_failed(s, duration, None)
+        return False
+
+    def __repr__(self) -> str:
+        return (
+            f"ResilientTransport(retry={self.retry!r}, timeout={self.timeout}, "
+            f"total_timeout={self.total_timeout}, breaker={self.circuit_breaker!r}, "
+            f"limiter={self.rate_limiter!r}, bulkhead={self.bulkhead!r})"
+        )
