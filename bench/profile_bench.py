@@ -80,8 +80,9 @@ BUCKET_NOTES = {
     "such as aiohttp's response parser, is invisible to cProfile and counts in its Python caller, "
     "which is aiohttp's own)",
     "httptools": "`httptools/`; its parser is Cython, which cProfile cannot see, so this bucket is the "
-    "self time of `transports/_h1.py:data_received`, the function that calls `feed_data` (a few "
-    "lines of ours plus the C parsing; the parser's Python callbacks stay in `ours: transports/`)",
+    "self time of `transports/native/_connection.py:data_received`, the function that calls "
+    "`feed_data` (a few lines of ours plus the C parsing; the parser's Python callbacks stay in "
+    "`ours: transports/`)",
     "ours: transports/": "`httpx_resilience/transports/` (our inner transports)",
     "ours: pipeline": "`httpx_resilience/transport.py`, `_outcome.py`, `_stages.py`, "
     "`_request_id.py`, `_pipeline_checks.py`, `policies/` "
@@ -112,7 +113,7 @@ PIPELINE_FILES = (
 FACADE_FILES = ("client.py", "models.py", "_request_build.py", "_lean_send.py", "_client_errors.py")
 # httptools' parser is Cython: cProfile sees no call event for ``feed_data``, so the parsing time
 # is the self time of the function that calls it; that function's self time goes to httptools.
-PARSER_HOSTS = (("httpx_resilience/transports/_h1.py", "data_received"),)
+PARSER_HOSTS = (("httpx_resilience/transports/native/_connection.py", "data_received"),)
 
 
 # == classification =======================================================================

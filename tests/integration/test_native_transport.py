@@ -24,7 +24,7 @@ import pytest
 from httpx_resilience import ConfigurationError
 from httpx_resilience.testing import ChaosServer
 from httpx_resilience.transports import NativeTransport
-from httpx_resilience.transports._pool import ConnectionPool
+from httpx_resilience.transports.native._pool import ConnectionPool
 
 WAIT = 5.0  # upper bound for anything a test waits on: a hang fails the test instead
 

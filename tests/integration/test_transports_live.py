@@ -44,8 +44,8 @@ from httpx_resilience.transports import (
     make_transport,
     native_available,
 )
-from httpx_resilience.transports import aiohttp as aiohttp_module
 from httpx_resilience.transports import factory as factory_module
+from httpx_resilience.transports.aiohttp import _transport as aiohttp_module
 from httpx_resilience.transports.aiohttp import map_exception
 
 KINDS = ("httpx", "native", "aiohttp")

@@ -12,6 +12,20 @@
 Importing this package imports neither httptools nor aiohttp; the transports
 are loaded on first access, and raise :class:`ImportError` with the install
 hint when their library is missing.
+
+The folder:
+
+- ``native/``: :class:`NativeTransport`, a package by concept: ``_transport``
+  (the class), ``_request`` (the request on the wire), ``_connection`` (the
+  asyncio protocol per connection), ``_response`` (the rules beyond the
+  parser, the error per fault), ``_body`` (a response body read as it
+  arrives), ``_pool`` (the connection pool), ``_connect`` (opening a
+  connection: TCP, Unix socket, TLS, HTTP proxy);
+- ``aiohttp/``: :class:`AiohttpTransport`: ``_transport`` (the class),
+  ``_errors`` (aiohttp's exceptions as httpx's), ``_streams`` (bodies both ways);
+- ``factory.py``: :func:`make_transport`, :func:`default_transport`, the
+  ``*_available`` checks;
+- ``_common.py``: what all of them read the same way (default limits, proxy rules).
 """
 
 from __future__ import annotations

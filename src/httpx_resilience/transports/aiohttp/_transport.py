@@ -1,32 +1,11 @@
-"""``AiohttpTransport``: an ``httpx.AsyncBaseTransport`` over an ``aiohttp.ClientSession``.
+"""``AiohttpTransport``: its settings, the session's lifecycle, one request in and one response out.
 
-httpx keeps its API (``httpx.AsyncClient``, auth flows, cookies, redirects,
-decoding, :class:`~httpx_resilience.ResilientTransport`); aiohttp moves the
-bytes: its C HTTP parser and connection pool cost a fraction of httpcore's per
-request, and unlike httpcore's pool they do not degrade under concurrency.
-
-What the adapter keeps exactly as httpx's own transport does:
-
-- the request goes out with httpx's headers only: aiohttp adds no
-  ``User-Agent``, ``Accept``, ``Accept-Encoding`` or ``Content-Type`` of its
-  own, keeps no cookies (httpx does that), follows no redirects, and does not
-  resend a request on a dropped keep-alive connection (retrying is the
-  pipeline's decision, and a request counted once upstream is one attempt);
-- the response body is handed over raw (``auto_decompress=False``) with the
-  original headers, so httpx decodes ``gzip``/``br`` exactly once;
-- timeouts come from ``request.extensions["timeout"]`` and surface as
-  ``httpx.ConnectTimeout`` / ``httpx.ReadTimeout`` / ``httpx.PoolTimeout``;
-  aiohttp's errors surface as the ``httpx`` class httpx raises for the same
-  fault (see :func:`map_exception`);
-- ``limits`` caps connections in use (waiting callers get ``PoolTimeout``
-  after the pool timeout), ``keepalive_expiry`` bounds idle connections.
-
-Differences (aiohttp has no equivalent): HTTP/1.1 only; the ``write`` timeout
-is not enforced (the attempt timeout of ``ResilientTransport`` still bounds
-it); ``max_keepalive_connections`` is not a separate cap (idle connections are
-bounded by ``max_connections`` and expire after ``keepalive_expiry``); a
-``DELETE`` without a body carries ``Content-Length: 0``; SOCKS proxies are not
-supported.
+Per request it takes a pool permit, turns the httpx request into
+``ClientSession.request`` arguments (headers as given, the body, a cached
+``yarl.URL`` and ``aiohttp.ClientTimeout``) and wraps aiohttp's response as an
+``httpx.Response``; errors become httpx's through :func:`~._errors.map_exception`,
+bodies cross over through :mod:`._streams`. What the adapter keeps exactly as
+httpx's own transport does is told in :mod:`httpx_resilience.transports.aiohttp`.
 """
 
 from __future__ import annotations
@@ -36,22 +15,16 @@ import ssl
 from collections.abc import Mapping
 from typing import Any, Final
 
+import aiohttp
 import httpx
+from yarl import URL as _YarlURL
 
-try:
-    import aiohttp
-    from yarl import URL as _YarlURL
-except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
-    raise ImportError(
-        "AiohttpTransport needs aiohttp: pip install 'httpx-resilience[aiohttp]'"
-    ) from exc
+from ...exceptions import ConfigurationError
+from .._common import DEFAULT_LIMITS, http_proxy, proxy_header_pairs
+from ._errors import map_exception
+from ._streams import Releaser, ResponseStream, request_body
 
-from ..exceptions import ConfigurationError
-from ._aiohttp_errors import map_exception
-from ._aiohttp_streams import Releaser, ResponseStream, request_body
-from ._common import DEFAULT_LIMITS, http_proxy, proxy_header_pairs
-
-__all__ = ["AiohttpTransport", "map_exception"]
+__all__ = ["AiohttpTransport"]
 
 # httpx already sets these (or deliberately leaves them out): aiohttp must not add its own.
 _SKIP_AUTO_HEADERS: Final = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")

@@ -49,9 +49,9 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
         "NativeTransport needs httptools: pip install 'httpx-resilience[fast]'"
     ) from exc
 
-from ..exceptions import ConfigurationError
-from ._common import DEFAULT_LIMITS, http_proxy, proxy_header_pairs
-from ._h1 import BodyStream, H1Connection, Origin
+from ...exceptions import ConfigurationError
+from .._common import DEFAULT_LIMITS, http_proxy, proxy_header_pairs
+from ._connection import BodyStream, H1Connection, Origin
 from ._pool import ConnectionPool
 
 __all__ = ["NativeTransport"]

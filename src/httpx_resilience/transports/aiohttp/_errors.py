@@ -1,8 +1,8 @@
 """aiohttp's exceptions as the httpx exceptions httpx's own transport raises for the same fault.
 
-Imported only by :mod:`httpx_resilience.transports.aiohttp`, which checks first
-that aiohttp is installed (and otherwise raises ``ImportError`` with the
-install hint).
+Imported through the package :mod:`httpx_resilience.transports.aiohttp`,
+which checks first that aiohttp is installed (and otherwise raises
+``ImportError`` with the install hint).
 """
 
 from __future__ import annotations

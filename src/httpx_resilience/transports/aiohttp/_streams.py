@@ -6,9 +6,9 @@ body has not fully arrived is handed to httpx as a :class:`ResponseStream`
 that reads it as it arrives, maps aiohttp's errors to httpx's, and frees the
 connection (and its pool permit) when closed.
 
-Imported only by :mod:`httpx_resilience.transports.aiohttp`, which checks first
-that aiohttp is installed (and otherwise raises ``ImportError`` with the
-install hint).
+Imported through the package :mod:`httpx_resilience.transports.aiohttp`,
+which checks first that aiohttp is installed (and otherwise raises
+``ImportError`` with the install hint).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 import httpx
 
-from ._aiohttp_errors import map_exception
+from ._errors import map_exception
 
 __all__ = ["Releaser", "ResponseStream", "request_body"]
 

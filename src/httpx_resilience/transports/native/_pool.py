@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from ._h1 import H1Connection, Origin
+from ._connection import H1Connection, Origin
 
 __all__ = ["ConnectionPool"]
 

@@ -1,0 +1,57 @@
+"""``AiohttpTransport``: an ``httpx.AsyncBaseTransport`` over an ``aiohttp.ClientSession``.
+
+httpx keeps its API (``httpx.AsyncClient``, auth flows, cookies, redirects,
+decoding, :class:`~httpx_resilience.ResilientTransport`); aiohttp moves the
+bytes: its C HTTP parser and connection pool cost a fraction of httpcore's per
+request, and unlike httpcore's pool they do not degrade under concurrency.
+
+What the adapter keeps exactly as httpx's own transport does:
+
+- the request goes out with httpx's headers only: aiohttp adds no
+  ``User-Agent``, ``Accept``, ``Accept-Encoding`` or ``Content-Type`` of its
+  own, keeps no cookies (httpx does that), follows no redirects, and does not
+  resend a request on a dropped keep-alive connection (retrying is the
+  pipeline's decision, and a request counted once upstream is one attempt);
+- the response body is handed over raw (``auto_decompress=False``) with the
+  original headers, so httpx decodes ``gzip``/``br`` exactly once;
+- timeouts come from ``request.extensions["timeout"]`` and surface as
+  ``httpx.ConnectTimeout`` / ``httpx.ReadTimeout`` / ``httpx.PoolTimeout``;
+  aiohttp's errors surface as the ``httpx`` class httpx raises for the same
+  fault (see :func:`map_exception`);
+- ``limits`` caps connections in use (waiting callers get ``PoolTimeout``
+  after the pool timeout), ``keepalive_expiry`` bounds idle connections.
+
+Differences (aiohttp has no equivalent): HTTP/1.1 only; the ``write`` timeout
+is not enforced (the attempt timeout of ``ResilientTransport`` still bounds
+it); ``max_keepalive_connections`` is not a separate cap (idle connections are
+bounded by ``max_connections`` and expire after ``keepalive_expiry``); a
+``DELETE`` without a body carries ``Content-Length: 0``; SOCKS proxies are not
+supported.
+
+The package, by concept:
+
+- ``_transport``: :class:`AiohttpTransport` (settings, the session's lifecycle,
+  a request in, a response out, httpx's options as aiohttp's);
+- ``_errors``: :func:`map_exception` (aiohttp's exceptions as httpx's);
+- ``_streams``: the request body aiohttp reads and the response body httpx reads.
+
+Importing the package checks first that aiohttp is installed, and raises
+:class:`ImportError` with the install hint otherwise. Inside this package
+``import aiohttp`` is the aiohttp library itself (absolute imports), never
+this package.
+"""
+
+from __future__ import annotations
+
+try:
+    import aiohttp  # noqa: F401  (what the modules below use; checked here for the hint)
+    import yarl  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
+    raise ImportError(
+        "AiohttpTransport needs aiohttp: pip install 'httpx-resilience[aiohttp]'"
+    ) from exc
+
+from ._errors import map_exception
+from ._transport import AiohttpTransport
+
+__all__ = ["AiohttpTransport", "map_exception"]
