@@ -3,42 +3,33 @@
 Parsing is httptools' (llhttp, in C); everything else is a few attribute
 writes per callback, which is why :class:`~httpx_resilience.transports.NativeTransport`
 costs a fraction of httpcore or aiohttp per request. One request at a time per
-connection (no pipelining); the pool in :mod:`._pool` hands connections out.
-
-Faults surface as the ``httpx`` exception httpcore raises for the same fault:
-
-- the peer closes cleanly before the response head → ``RemoteProtocolError``
-  ("Server disconnected without sending a response."); before the body is
-  complete → ``RemoteProtocolError`` ("peer closed connection ...");
-- a reset (``ECONNRESET``) while waiting or reading → ``ReadError``;
-- nothing arrives for the read timeout → ``ReadTimeout``; the request cannot
-  be written for the write timeout → ``WriteTimeout``;
-- a malformed response, or a ``101 Switching Protocols`` answer (no Upgrade
-  support) → ``RemoteProtocolError``.
-
-Imported only by :mod:`httpx_resilience.transports.native`, which checks first
-that httptools is installed.
+connection (no pipelining). The rules beyond llhttp's (and the httpx error for
+each fault) are in :mod:`._response`; writing a streamed body in :mod:`._request`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any, Final
 
 import httpx
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
-__all__ = ["BodyStream", "H1Connection", "Origin"]
+from ._request import Origin, drain, write_body
+from ._response import (
+    HTTP_VERSIONS,
+    UnexpectedMessage,
+    head_problem,
+    lost_error,
+    malformed,
+    unfold,
+    upgrade_error,
+)
 
-Origin = tuple[str, str, int]
-"""``(scheme, host, port)``: connections are pooled per origin."""
+__all__ = ["H1Connection"]
 
 _HIGH_WATER: Final = 256 * 1024  # buffered body bytes before reading pauses
-_NO_BODY_STATUS: Final = frozenset({204, 304})
-_HTTP_VERSIONS: Final = {"1.1": b"HTTP/1.1", "1.0": b"HTTP/1.0"}
-_OBS_FOLD: Final = re.compile(rb"\r\n[ \t]+")
 
 
 class H1Connection(asyncio.Protocol):
@@ -53,7 +44,6 @@ class H1Connection(asyncio.Protocol):
         "_buffered",
         "_chunks",
         "_complete",
-        "_drain",
         "_error",
         "_head_data",
         "_head_done",
@@ -72,12 +62,13 @@ class H1Connection(asyncio.Protocol):
         "_timer",
         "_version",
         "_waiter",
-        "_write_paused",
         "closed",
+        "drain_waiter",
         "idle_since",
         "loop",
         "origin",
         "transport",
+        "write_paused",
     )
 
     def __init__(
@@ -95,11 +86,11 @@ class H1Connection(asyncio.Protocol):
         self._parser = HttpResponseParser(self)
         self._request: httpx.Request | None = None
         self._waiter: asyncio.Future[None] | None = None
-        self._drain: asyncio.Future[None] | None = None
+        self.drain_waiter: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._read_timeout: float | None = None
         self._last_read = 0.0
-        self._write_paused = False
+        self.write_paused = False
         self._read_paused = False
         self._reset()
 
@@ -137,13 +128,11 @@ class H1Connection(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except HttpParserUpgrade:
-            self._fail(_upgrade_error(self._request))
+            self._fail(upgrade_error(self._request))
         except HttpParserError as exc:
             if not self._head_done and self._reparse_unfolded():
                 return
-            self._fail(
-                httpx.RemoteProtocolError(f"Malformed HTTP response: {exc}", request=self._request)
-            )
+            self._fail(malformed(exc, self._request))
 
     def eof_received(self) -> bool:
         return False  # close the transport; connection_lost decides what the EOF means
@@ -153,39 +142,27 @@ class H1Connection(asyncio.Protocol):
         self._cancel_timer()
         request = self._request
         if request is not None and not self._complete and self._error is None:
-            if not self._head_done:
-                self._error = (
-                    httpx.ReadError(str(exc) or type(exc).__name__, request=request)
-                    if exc is not None
-                    else httpx.RemoteProtocolError(
-                        "Server disconnected without sending a response.", request=request
-                    )
-                )
-            elif exc is None and self._until_close():
+            error = lost_error(request, exc, self._head_done, self._status, self._headers)
+            if error is None:
                 self._complete = True  # the body was delimited by the close
-            elif exc is not None:
-                self._error = httpx.ReadError(str(exc) or type(exc).__name__, request=request)
             else:
-                self._error = httpx.RemoteProtocolError(
-                    "peer closed connection without sending complete message body",
-                    request=request,
-                )
+                self._error = error
             self._wake()
-        drain = self._drain
-        if drain is not None and not drain.done():
+        waiter = self.drain_waiter
+        if waiter is not None and not waiter.done():
             # As httpcore does after a failed write: stop writing and report
             # what reading the answer finds (the early response, or the reset).
-            drain.set_result(None)
+            waiter.set_result(None)
         self._on_lost(self)
 
     def pause_writing(self) -> None:
-        self._write_paused = True
+        self.write_paused = True
 
     def resume_writing(self) -> None:
-        self._write_paused = False
-        drain = self._drain
-        if drain is not None and not drain.done():
-            drain.set_result(None)
+        self.write_paused = False
+        waiter = self.drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     # -- httptools callbacks ------------------------------------------------------------
 
@@ -195,7 +172,7 @@ class H1Connection(asyncio.Protocol):
             # unsolicited 408, pipelined garbage): stop parsing before it
             # overwrites the answer's status and headers. feed_data raises, and
             # data_received closes the connection so it is never reused.
-            raise _UnexpectedMessage
+            raise UnexpectedMessage
         self._headers = []
         self._reason = b""
 
@@ -216,26 +193,11 @@ class H1Connection(asyncio.Protocol):
         if status == 101:
             # llhttp ends the message at this head, so without this the caller
             # would get an empty 101 response on a connection nobody can use.
-            self._fail(_upgrade_error(self._request))
+            self._fail(upgrade_error(self._request))
             return
-        # Refused as h11 refuses them: a status below 100 (llhttp takes "099")
-        # would pass for an interim response and the request would wait for a
-        # final one until the read timeout; a Transfer-Encoding other than one
-        # "chunked" would hand over a body still transfer-coded (or read to the
-        # close) as if it were the body.
-        problem = (
-            f"status code {status}"
-            if status < 100
-            else "a Transfer-Encoding other than one 'chunked'"
-            if _bad_transfer_encoding(self._headers)
-            else None
-        )
+        problem = head_problem(status, self._headers)  # refused as h11 refuses it
         if problem is not None:
-            self._fail(
-                httpx.RemoteProtocolError(
-                    f"Malformed HTTP response: {problem}", request=self._request
-                )
-            )
+            self._fail(malformed(problem, self._request))
             return
         if status < 200:
             self._interim = True  # 100 Continue, 103 Early Hints: the real answer follows
@@ -288,17 +250,9 @@ class H1Connection(asyncio.Protocol):
         self.close()
 
     def _reparse_unfolded(self) -> bool:
-        """Parse the head received so far again with its obs-folds unfolded; whether that worked.
-
-        llhttp refuses a header continued on the next line (obs-fold) unless
-        told to be lenient about every header value (which would also let CR
-        and NUL through). RFC 9112 §5.2 says a user agent must replace each
-        obs-fold with a space, and h11 does, so a fresh parser is fed the head
-        with that done. Later reads go on feeding it raw bytes: another fold
-        in them fails again, and the whole head is re-parsed again.
-        """
+        """Parse the head so far again with its obs-folds unfolded; whether that worked."""
         raw = b"".join(self._head_data)
-        unfolded = _unfold(raw)
+        unfolded = unfold(raw)
         if unfolded == raw:
             return False
         self._parser = parser = HttpResponseParser(self)
@@ -307,16 +261,6 @@ class H1Connection(asyncio.Protocol):
             parser.feed_data(unfolded)
         except (HttpParserError, HttpParserUpgrade):
             return False
-        return True
-
-    def _until_close(self) -> bool:
-        """Whether the body is delimited by the connection closing (no length, not chunked)."""
-        if self._status in _NO_BODY_STATUS:
-            return True
-        for name, _ in self._headers:
-            lower = name.lower()
-            if lower == b"content-length" or lower == b"transfer-encoding":
-                return False
         return True
 
     def _on_read_timer(self) -> None:
@@ -354,28 +298,12 @@ class H1Connection(asyncio.Protocol):
             self._waiter = None
             self._cancel_timer()
 
-    async def _drain_writes(self, timeout: float | None) -> None:
-        """Wait until the transport's write buffer drains (``WriteTimeout`` after ``timeout``)."""
-        while self._write_paused and not self.closed:
-            self._drain = drain = self.loop.create_future()
-            try:
-                if timeout is None:
-                    await drain
-                else:
-                    await asyncio.wait_for(drain, timeout)
-            except asyncio.TimeoutError:
-                self.close()
-                raise httpx.WriteTimeout(
-                    f"The request could not be written within {timeout:g} s", request=self._request
-                ) from None
-            finally:
-                self._drain = None
-        if self.closed and self._error is None and not self._head_done:
-            raise httpx.WriteError(
-                "The connection closed while the request was written", request=self._request
-            )
-
     # -- the request side ---------------------------------------------------------------
+
+    @property
+    def answered(self) -> bool:
+        """Whether the response head, or an error, has arrived."""
+        return self._error is not None or self._head_done
 
     @property
     def reusable(self) -> bool:
@@ -421,9 +349,9 @@ class H1Connection(asyncio.Protocol):
                 transport.write(body)
         else:
             transport.write(head)
-            await self._write_stream(request.stream, chunked, timeouts.get("write"))
-        if self._write_paused:
-            await self._drain_writes(timeouts.get("write"))
+            await write_body(self, request, chunked, timeouts.get("write"))
+        if self.write_paused:
+            await drain(self, request, timeouts.get("write"))
         read_timeout = timeouts.get("read")
         while not self._head_done and self._error is None:
             await self._wait(read_timeout)
@@ -431,7 +359,7 @@ class H1Connection(asyncio.Protocol):
             raise self._error  # type: ignore[misc]
         version = self._version if head_only else self._parser.get_http_version()
         extensions = {
-            "http_version": _HTTP_VERSIONS.get(version) or f"HTTP/{version}".encode(),
+            "http_version": HTTP_VERSIONS.get(version) or f"HTTP/{version}".encode(),
             "reason_phrase": self._reason,
         }
         if self._complete:
@@ -440,24 +368,6 @@ class H1Connection(asyncio.Protocol):
             self._request = None
             return self._status, self._headers, extensions, content
         return self._status, self._headers, extensions, None
-
-    async def _write_stream(self, stream: Any, chunked: bool, timeout: float | None) -> None:
-        """Write a streamed request body, framing it when it is chunked."""
-        write = self.transport.write  # type: ignore[union-attr]
-        iterator: Any = stream if not isinstance(stream, httpx.SyncByteStream) else _aiter(stream)
-        async for chunk in iterator:
-            if self.closed:
-                break  # the server gave up on us; its answer (if any) is still read
-            if not chunk:
-                continue
-            if chunked:
-                write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
-            else:
-                write(chunk)
-            if self._write_paused:
-                await self._drain_writes(timeout)
-        if chunked and not self.closed:
-            write(b"0\r\n\r\n")
 
     async def read_body(self, timeout: float | None) -> bytes:
         """The next part of the body (``b""`` at its end)."""
@@ -481,90 +391,3 @@ class H1Connection(asyncio.Protocol):
         """The response is done with (read or abandoned)."""
         self._request = None
 
-
-class BodyStream(httpx.AsyncByteStream):
-    """A response body that had not fully arrived with its head, read as it arrives.
-
-    Closing it gives the connection back to the pool when the body was read
-    to its end on a kept-alive connection, and closes it otherwise.
-    """
-
-    __slots__ = ("_conn", "_done", "_release", "_timeout")
-
-    def __init__(
-        self,
-        conn: H1Connection,
-        timeout: float | None,
-        release: Callable[[H1Connection, bool], None],
-    ) -> None:
-        self._conn = conn
-        self._timeout = timeout
-        self._release = release
-        self._done = False
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        conn = self._conn
-        while chunk := await conn.read_body(self._timeout):
-            yield chunk
-
-    async def aclose(self) -> None:
-        if self._done:
-            return
-        self._done = True
-        conn = self._conn
-        reusable = conn.reusable
-        conn.finish()
-        if not reusable:
-            conn.close()
-        self._release(conn, reusable)
-
-
-class _UnexpectedMessage(Exception):
-    """Raised in a parser callback to stop parsing (httptools raises an HttpParserError)."""
-
-
-def _bad_transfer_encoding(headers: list[tuple[bytes, bytes]]) -> bool:
-    """Whether ``Transfer-Encoding`` is there but is anything else than one ``chunked``."""
-    seen = False
-    for name, value in headers:
-        if len(name) == 17 and name.lower() == b"transfer-encoding":
-            if seen or value.strip().lower() != b"chunked":
-                return True
-            seen = True
-    return False
-
-
-def _unfold(raw: bytes) -> bytes:
-    """``raw`` with each obs-fold (CR LF then spaces or tabs) in its heads replaced by one space.
-
-    Only header lines change: never a status line (a header line that starts
-    with a space stays an error), never the body after the final head.
-    Interim (1xx) heads before it are unfolded too.
-    """
-    parts: list[bytes] = []
-    pos = 0
-    while pos < len(raw):
-        first = raw.find(b"\r\n", pos)
-        if first < 0:
-            break  # still in the status line
-        end = raw.find(b"\r\n\r\n", first)
-        end = len(raw) if end < 0 else end + 4
-        parts += (raw[pos : first + 2], _OBS_FOLD.sub(b" ", raw[first + 2 : end]))
-        final = raw[pos + 9 : pos + 10] != b"1"  # "HTTP/1.1 1xx": an interim head
-        pos = end
-        if final:
-            break
-    parts.append(raw[pos:])
-    return b"".join(parts)
-
-
-def _upgrade_error(request: httpx.Request | None) -> httpx.RemoteProtocolError:
-    return httpx.RemoteProtocolError(
-        "The server switched protocols (101 Upgrade), which NativeTransport does not support",
-        request=request,
-    )
-
-
-async def _aiter(stream: httpx.SyncByteStream) -> AsyncIterator[bytes]:
-    for chunk in stream:
-        yield chunk

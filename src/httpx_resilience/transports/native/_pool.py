@@ -29,7 +29,8 @@ from typing import Any
 
 import httpx
 
-from ._connection import H1Connection, Origin
+from ._connection import H1Connection
+from ._request import Origin
 
 __all__ = ["ConnectionPool"]
 

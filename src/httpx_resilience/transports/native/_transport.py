@@ -1,63 +1,30 @@
-"""``NativeTransport``: HTTP/1.1 over asyncio with httptools' C parser, as an httpx transport.
+"""``NativeTransport``: its settings, the pool's lifecycle, one request in and one response out.
 
-httpx keeps its API (``httpx.AsyncClient``, auth flows, cookies, redirects,
-decoding, :class:`~httpx_resilience.ResilientTransport`); this transport only
-moves bytes, and does it with a few attribute writes per callback on top of
-asyncio's own socket handling: per request it costs about a third of
-aiohttp's client and a tenth of httpcore's at 64 concurrent requests (see
-``bench/RESULTS.md``).
-
-What it keeps exactly as httpx's own transport does:
-
-- the request goes out with httpx's headers only, as given (names, order,
-  case); a streamed body is framed ``Transfer-Encoding: chunked`` unless the
-  request carries a ``Content-Length``;
-- the response body is handed over raw, so httpx decodes ``gzip``/``br`` once;
-- timeouts come from ``request.extensions["timeout"]``: ``connect`` bounds
-  DNS, TCP and TLS (``httpx.ConnectTimeout``), ``read`` is the longest wait for
-  any read (``httpx.ReadTimeout``), ``write`` the longest wait for the socket
-  to take more of the request (``httpx.WriteTimeout``), ``pool`` the wait for
-  a free connection (``httpx.PoolTimeout``);
-- faults surface as the httpx exception httpcore raises for the same fault
-  (see :mod:`._h1`); a request is never resent by the transport (retrying is
-  the pipeline's decision);
-- ``limits``: ``max_connections``, ``max_keepalive_connections`` and
-  ``keepalive_expiry`` mean what they mean for ``httpx.AsyncHTTPTransport``;
-- TLS with httpx's default context (certifi) or the one given; the
-  ``sni_hostname`` request extension; HTTP proxies (absolute-form requests for
-  ``http://``, a ``CONNECT`` tunnel for ``https://``) with ``httpx.Proxy``'s
-  auth and headers.
-
-Differences: HTTP/1.1 only (no HTTP/2), no SOCKS proxies, no ``Upgrade``
-(``101``) and no ``network_stream`` extension; 1xx interim responses are
-skipped.
+Per request it reads the URL's origin, has :func:`~._request.serialize` build
+the head, takes a connection from :class:`~._pool.ConnectionPool`, runs the
+exchange on it (:class:`~._connection.H1Connection`) and wraps what came back
+as an ``httpx.Response``. New connections are opened by
+:func:`~._connect.open_connection` for the pool. What the transport keeps
+exactly as httpx's does is told in :mod:`httpx_resilience.transports.native`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
-from typing import Any, Final
+from typing import Any
 
 import httpx
 
-try:
-    import httptools  # noqa: F401  (the parser _h1 uses; checked here for the hint)
-except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
-    raise ImportError(
-        "NativeTransport needs httptools: pip install 'httpx-resilience[fast]'"
-    ) from exc
-
 from ...exceptions import ConfigurationError
 from .._common import DEFAULT_LIMITS, http_proxy, proxy_header_pairs
-from ._connection import BodyStream, H1Connection, Origin
+from ._body import BodyStream
+from ._connect import open_connection
+from ._connection import H1Connection
 from ._pool import ConnectionPool
+from ._request import DEFAULT_PORTS, NO_TIMEOUTS, Origin, serialize
 
 __all__ = ["NativeTransport"]
-
-_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
-_NO_TIMEOUTS: Final[dict[str, Any]] = {}
 
 
 class NativeTransport(httpx.AsyncBaseTransport):
@@ -113,8 +80,11 @@ class NativeTransport(httpx.AsyncBaseTransport):
         self.local_address = local_address
         self.uds = uds
         self.proxy: httpx.Proxy | None = http_proxy(proxy, "NativeTransport")
-        pairs = proxy_header_pairs(self.proxy) if self.proxy is not None else []
-        self._proxy_headers = b"".join(name + b": " + value + b"\r\n" for name, value in pairs)
+        # The header lines sent to the proxy, or None without a proxy (serialize() tells by it).
+        self._proxy_headers: bytes | None = None
+        if self.proxy is not None:
+            pairs = proxy_header_pairs(self.proxy)
+            self._proxy_headers = b"".join(name + b": " + value + b"\r\n" for name, value in pairs)
         self._ssl: ssl.SSLContext | None = None
         self._pool: ConnectionPool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -177,9 +147,9 @@ class NativeTransport(httpx.AsyncBaseTransport):
                 else "Request URL is missing an 'http://' or 'https://' protocol.",
                 request=request,
             )
-        origin = (scheme, url.raw_host.decode("ascii"), url.port or _DEFAULT_PORTS[scheme])
-        timeouts: dict[str, Any] = request.extensions.get("timeout") or _NO_TIMEOUTS
-        head, body, chunked = self._serialize(request, origin)
+        origin = (scheme, url.raw_host.decode("ascii"), url.port or DEFAULT_PORTS[scheme])
+        timeouts: dict[str, Any] = request.extensions.get("timeout") or NO_TIMEOUTS
+        head, body, chunked = serialize(request, origin, self._proxy_headers)
         method = request.method
         conn = await pool.acquire(origin, timeouts, request)
         try:
@@ -207,148 +177,26 @@ class NativeTransport(httpx.AsyncBaseTransport):
             extensions=extensions,
         )
 
-    def _serialize(
-        self, request: httpx.Request, origin: Origin
-    ) -> tuple[bytes, bytes | None, bool]:
-        """The request head, the body when it is in memory, and whether to frame it chunked.
-
-        Raises:
-            httpx.LocalProtocolError: a header name or value holds CR, LF or NUL.
-        """
-        url = request.url
-        target = url.raw_path
-        extra = b""
-        if self.proxy is not None and origin[0] == "http":
-            target = _absolute_target(url)
-            extra = self._proxy_headers
-        raw = request.headers.raw
-        parts = [request.method.encode("ascii"), b" ", target, b" HTTP/1.1\r\n"]
-        for name, value in raw:
-            parts += (name, b": ", value, b"\r\n")
-        if extra:
-            parts.append(extra)
-        parts.append(b"\r\n")
-        head = b"".join(parts)
-        # Each header contributes exactly one CR LF: more means an injected line.
-        lines = len(raw) + 2 + (extra.count(b"\n") if extra else 0)
-        if head.count(b"\n") != lines or head.count(b"\r") != lines or b"\0" in head:
-            raise httpx.LocalProtocolError(
-                "Illegal header name or value: CR, LF and NUL are not allowed in headers",
-                request=request,
-            )
-        stream = request.stream
-        if isinstance(stream, httpx.ByteStream):
-            try:
-                return head, request.content, False
-            except httpx.RequestNotRead:  # built as Request(stream=ByteStream(...))
-                return head, b"".join(stream), False
-        chunked = any(
-            name.lower() == b"transfer-encoding" and value.strip().lower() == b"chunked"
-            for name, value in raw
-        )
-        return head, None, chunked
-
     # -- connecting -----------------------------------------------------------------------
 
     async def _connect(
         self, origin: Origin, timeout: float | None, request: httpx.Request
     ) -> H1Connection:
         """Open a connection to ``origin`` (through the proxy when there is one)."""
-        loop = asyncio.get_running_loop()
         pool = self._pool
         assert pool is not None
-        conn = H1Connection(loop, origin, pool.lost)
-        scheme, host, port = origin
-        tls = scheme == "https"
-        sni = request.extensions.get("sni_hostname") or host
-        proxy = self.proxy
-        try:
-            if self.uds is not None:
-                coro = loop.create_unix_connection(
-                    lambda: conn,
-                    self.uds,
-                    ssl=self._ssl_context() if tls else None,
-                    server_hostname=sni if tls else None,
-                )
-                await (coro if timeout is None else asyncio.wait_for(coro, timeout))
-            elif proxy is None:
-                coro = loop.create_connection(
-                    lambda: conn,
-                    host,
-                    port,
-                    ssl=self._ssl_context() if tls else None,
-                    server_hostname=sni if tls else None,
-                    local_addr=(self.local_address, 0) if self.local_address else None,
-                )
-                await (coro if timeout is None else asyncio.wait_for(coro, timeout))
-            else:
-                await _within(self._via_proxy(conn, proxy, origin, sni, request), timeout)
-        except asyncio.TimeoutError:
-            conn.close()
-            raise httpx.ConnectTimeout(
-                f"Connecting to {host}:{port} took longer than {timeout:g} s", request=request
-            ) from None
-        except (OSError, ssl.SSLError) as exc:
-            conn.close()
-            where = f"the socket {self.uds}" if self.uds is not None else None
-            raise httpx.ConnectError(_describe(exc, host, port, where), request=request) from exc
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    async def _via_proxy(
-        self,
-        conn: H1Connection,
-        proxy: httpx.Proxy,
-        origin: Origin,
-        sni: str,
-        request: httpx.Request,
-    ) -> None:
-        """Connect to the proxy; for an ``https`` origin, open a ``CONNECT`` tunnel, then TLS."""
-        loop = asyncio.get_running_loop()
-        purl = proxy.url
-        phost = purl.raw_host.decode("ascii")
-        pport = purl.port or _DEFAULT_PORTS.get(purl.scheme, 80)
-        try:
-            await loop.create_connection(
-                lambda: conn,
-                phost,
-                pport,
-                ssl=self._ssl_context() if purl.scheme == "https" else None,
-                server_hostname=phost if purl.scheme == "https" else None,
-            )
-        except (OSError, ssl.SSLError) as exc:
-            raise httpx.ProxyError(
-                f"Cannot reach the proxy {phost}:{pport}: {_describe(exc, phost, pport)}",
-                request=request,
-            ) from exc
-        scheme, host, port = origin
-        if scheme != "https":
-            return
-        authority = f"{host}:{port}".encode("ascii")
-        head = b"CONNECT %b HTTP/1.1\r\nHost: %b\r\n%b\r\n" % (
-            authority,
-            authority,
-            self._proxy_headers,
-        )
-        status, _, extensions, _ = await conn.exchange(
-            request, head, b"", False, _NO_TIMEOUTS, head_only=True
-        )
-        conn.finish()
-        if not 200 <= status < 300:
-            raise httpx.ProxyError(
-                f"The proxy refused the tunnel to {host}:{port}: {status} "
-                f"{extensions['reason_phrase'].decode('latin-1')}",
-                request=request,
-            )
-        transport = await loop.start_tls(
-            conn.transport,  # type: ignore[arg-type]
+        conn = H1Connection(asyncio.get_running_loop(), origin, pool.lost)
+        await open_connection(
             conn,
-            self._ssl_context(),
-            server_hostname=sni,
+            timeout,
+            request,
+            uds=self.uds,
+            local_address=self.local_address,
+            proxy=self.proxy,
+            proxy_headers=self._proxy_headers or b"",
+            ssl_context=self._ssl_context,
         )
-        conn.transport = transport
+        return conn
 
     def _ssl_context(self) -> ssl.SSLContext:
         ctx = self._ssl
@@ -376,29 +224,3 @@ class NativeTransport(httpx.AsyncBaseTransport):
             f"keepalive_expiry={self.limits.keepalive_expiry}, "
             f"proxy={'yes' if self.proxy else 'no'})"
         )
-
-
-# -- helpers ------------------------------------------------------------------------------
-
-
-async def _within(coro: Any, timeout: float | None) -> None:
-    if timeout is None:
-        await coro
-    else:
-        await asyncio.wait_for(coro, timeout)
-
-
-def _absolute_target(url: httpx.URL) -> bytes:
-    """The absolute-form request target a forward proxy needs (``http://host:port/path?q``)."""
-    host = url.raw_host
-    if b":" in host:
-        host = b"[" + host + b"]"
-    port = b":%d" % url.port if url.port else b""
-    return b"%b://%b%b%b" % (url.raw_scheme, host, port, url.raw_path)
-
-
-def _describe(exc: BaseException, host: str, port: int, where: str | None = None) -> str:
-    if isinstance(exc, socket.gaierror):
-        return f"Cannot resolve {host!r}: {exc}"
-    text = str(exc) or type(exc).__name__
-    return f"{text} (connecting to {where or f'{host}:{port}'})"
