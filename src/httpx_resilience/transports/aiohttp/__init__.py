@@ -55,3 +55,7 @@ from ._errors import map_exception
 from ._transport import AiohttpTransport
 
 __all__ = ["AiohttpTransport", "map_exception"]
+
+# The class lives in ._transport but is documented, imported and pickled from here,
+# as it was before the package was split.
+AiohttpTransport.__module__ = __name__

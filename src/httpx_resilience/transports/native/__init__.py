@@ -62,3 +62,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
 from ._transport import NativeTransport
 
 __all__ = ["NativeTransport"]
+
+# The class lives in ._transport but is documented, imported and pickled from here,
+# as it was before the package was split.
+NativeTransport.__module__ = __name__
