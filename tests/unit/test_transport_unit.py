@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections.abc import Callable
 
@@ -22,6 +23,7 @@ from httpx_resilience.observe.events import (
     RetryScheduled,
 )
 from httpx_resilience.pipeline import ResilienceInfo, ResilientTransport
+from httpx_resilience.pipeline._attempt import _clamp
 from httpx_resilience.pipeline._request_id import new_request_id, scan_headers
 from httpx_resilience.policies.budget import RetryBudget
 from httpx_resilience.policies.retry import RetryPolicy
@@ -93,6 +95,8 @@ def test_request_ids_are_uuid4_strings() -> None:
         [("X-Request-Id", "é".encode())],
         [("Other", "é".encode()), ("X-Request-Id", "ok")],
         [("X-Request-Id", "")],
+        [("X-Request-Id-Extra", "no"), ("Idempotency-Key-Old", "no")],
+        [("Accept", "*/*"), ("Host", "example.com"), ("idempotency-KEY", "k")],
     ],
 )
 @pytest.mark.parametrize("name", ["X-Request-Id", None, "X-Ünï"])
@@ -461,3 +465,37 @@ def test_retry_must_be_a_policy() -> None:
     """A retry= that is not a RetryPolicy is a ConfigurationError."""
     with pytest.raises(ConfigurationError, match="RetryPolicy"):
         ResilientTransport(retry=3)  # type: ignore[arg-type]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_workers_do_not_share_request_ids() -> None:
+    """A forked worker reseeds the id generator: its next id differs from the parent's."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its next id and leave at once
+        os.write(write, new_request_id().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    assert uuid.UUID(child).version == 4
+    assert child != new_request_id()
+
+
+@pytest.mark.parametrize(
+    ("phases", "expected"),
+    [
+        ({"connect": 5.0, "read": 5.0, "write": 5.0, "pool": 5.0}, None),
+        ({"connect": 5.0, "read": 20.0, "write": 5.0, "pool": 5.0},
+         {"connect": 5.0, "read": 10.0, "write": 5.0, "pool": 5.0}),
+        ({"connect": None, "read": 1.0, "write": 5.0, "pool": 5.0},
+         {"connect": 10.0, "read": 1.0, "write": 5.0, "pool": 5.0}),
+        ({"read": 3.0}, {"connect": 10.0, "read": 3.0, "write": 10.0, "pool": 10.0}),
+    ],
+)
+def test_phase_timeouts_are_clamped_to_the_attempt_only_when_needed(
+    phases: dict[str, float | None], expected: dict[str, float] | None
+) -> None:
+    """Phases that fit the attempt are left alone; others (and missing or unlimited ones) are capped."""
+    assert _clamp(phases, 10.0) == expected

@@ -22,7 +22,7 @@ varies per request comes in the :class:`RequestState`.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -108,7 +108,7 @@ class AttemptRunner:
             if clamped is not None:
                 request.extensions = {**request.extensions, "timeout": clamped}
         try:
-            async with timeout_scope(timeout * 1.01 + 0.002):
+            with timeout_scope(timeout * 1.01 + 0.002):
                 response = await inner.handle_async_request(request)
                 if not s.stream_mode:
                     response = await buffer_response(response)
@@ -130,7 +130,7 @@ class AttemptRunner:
         return response
 
 
-def _clamp(phases: dict[str, float | None], timeout: float) -> dict[str, float | None] | None:
+def _clamp(phases: dict[str, Any], timeout: float) -> dict[str, Any] | None:
     """httpx's per-phase timeouts with each capped at ``timeout``; ``None`` when none needs it.
 
     httpx's client puts a fresh ``{"connect": ..., "read": ..., ...}`` on every
@@ -138,14 +138,12 @@ def _clamp(phases: dict[str, float | None], timeout: float) -> dict[str, float |
     same timeout both ways), the request is left as it is rather than given a
     copy of its extensions per attempt.
     """
-    for k in _PHASES:
-        v = phases.get(k)
-        if v is None or v > timeout:
-            return {
-                k: (timeout if (v := phases.get(k)) is None or v > timeout else v)
-                for k in _PHASES
-            }
-    return None
+    try:
+        if max(phases["connect"], phases["read"], phases["write"], phases["pool"]) <= timeout:
+            return None
+    except (KeyError, TypeError):  # a phase missing or without a limit (None)
+        pass
+    return {k: (timeout if (v := phases.get(k)) is None or v > timeout else v) for k in _PHASES}
 
 
 async def wait_for_limiter(
@@ -159,7 +157,7 @@ async def wait_for_limiter(
     if remaining is None:
         return await limiter.acquire()
     try:
-        async with timeout_scope(remaining):
+        with timeout_scope(remaining):
             return await limiter.acquire()
     except TimeoutError as exc:
         raise RequestTimeoutError(
