@@ -49,6 +49,10 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _nginx import cpu_model  # noqa: E402  (bench/ is the script's folder)
+
 BODY = b'{"ok":true,"items":[{"id":1,"name":"a"},{"id":2,"name":"b"}]}'
 URL = "http://memory.local/items"
 
@@ -188,7 +192,7 @@ def report(results: dict[str, dict[str, list[float]]], rounds: int, requests: in
         f"(min–max) over {rounds} rounds × 3 blocks of {requests} requests, each tree in its "
         "own process, trees interleaved round by round.",
         "",
-        f"- Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"- Machine: {cpu_model()}, {os.cpu_count()} cores, "
         f"{platform.platform()}",
         f"- Python {platform.python_version()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         "",

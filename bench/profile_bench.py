@@ -84,11 +84,8 @@ BUCKET_NOTES = {
     "`feed_data` (a few lines of ours plus the C parsing; the parser's Python callbacks stay in "
     "`ours: transports/`)",
     "ours: transports/": "`httpx_resilience/transports/` (our inner transports)",
-    "ours: pipeline": "`httpx_resilience/transport.py`, `_outcome.py`, `_stages.py`, "
-    "`_request_id.py`, `_pipeline_checks.py`, `policies/` "
-    "(+ the pipeline's helpers `_timeout.py`, `clock.py`, `_hedge.py`)",
-    "ours: facade": "`httpx_resilience/client.py`, `_request_build.py`, `_lean_send.py`, "
-    "`_client_errors.py`, `models.py`, `middleware/`",
+    "ours: pipeline": "`httpx_resilience/pipeline/`, `policies/`, `clock.py`",
+    "ours: facade": "`httpx_resilience/client/`, `models.py`, `middleware/`",
     "ours: other modules": "any other `httpx_resilience/` file (config, observe, auth, ...)",
     "asyncio + selectors + socket I/O": "stdlib `asyncio/`, `selectors.py`, `socket.py`, `ssl.py`; "
     "builtins of `_socket`, `select`, `_ssl`, `_asyncio`, `_contextvars` (socket send/recv, "
@@ -106,11 +103,8 @@ SHORT = {
 STDLIB = str(Path(sysconfig.get_paths()["stdlib"]).resolve())
 AIOHTTP_PKGS = ("aiohttp", "yarl", "multidict", "propcache", "frozenlist", "aiosignal", "aiohappyeyeballs")
 ASYNCIO_BUILTIN_MODULES = ("_socket", "socket", "select", "_ssl", "ssl", "_asyncio", "_contextvars", "_selectors")
-PIPELINE_FILES = (
-    "transport.py", "_outcome.py", "_stages.py", "_request_id.py", "_pipeline_checks.py",
-    "_timeout.py", "_clock.py", "_hedge.py",
-)
-FACADE_FILES = ("client.py", "models.py", "_request_build.py", "_lean_send.py", "_client_errors.py")
+PIPELINE_PARTS = ("pipeline", "policies", "clock.py")
+FACADE_PARTS = ("client", "middleware", "models.py")
 # httptools' parser is Cython: cProfile sees no call event for ``feed_data``, so the parsing time
 # is the self time of the function that calls it; that function's self time goes to httptools.
 PARSER_HOSTS = (("httpx_resilience/transports/native/_connection.py", "data_received"),)
@@ -134,9 +128,9 @@ def classify_file(filename: str) -> str:
         top = rest[0] if rest else ""
         if top == "transports":
             return "ours: transports/"
-        if top == "policies" or top in PIPELINE_FILES:
+        if top in PIPELINE_PARTS:
             return "ours: pipeline"
-        if top == "middleware" or top in FACADE_FILES:
+        if top in FACADE_PARTS:
             return "ours: facade"
         return "ours: other modules"
     for pkg, bucket in (("httpx", "httpx"), ("httpcore", "httpcore"), ("anyio", "anyio/sniffio"),
