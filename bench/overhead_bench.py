@@ -140,10 +140,10 @@ async def measure(requests: int, blocks: int) -> dict[str, list[float]]:
         order = VARIANTS if block % 2 == 0 else tuple(reversed(VARIANTS))
         for name in order:
             fn = calls[name]
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             for _ in range(requests):
                 await fn()
-            out[name].append((time.perf_counter() - t0) / requests * 1e6)
+            out[name].append((time.process_time() - t0) / requests * 1e6)
     for client in clients.values():
         await client.aclose()
     await ours.aclose()
@@ -187,7 +187,7 @@ def report(results: dict[str, dict[str, list[float]]], rounds: int, requests: in
     lines = [
         "# The pipeline's cost per request, as users meet it",
         "",
-        "Written by `bench/overhead_bench.py`: in-memory transports, no sockets; µs per request "
+        "Written by `bench/overhead_bench.py`: in-memory transports, no sockets; CPU µs per request "
         "added by the pipeline (the variant minus its baseline, paired block by block), median "
         f"(min–max) over {rounds} rounds × 3 blocks of {requests} requests, each tree in its "
         "own process, trees interleaved round by round.",

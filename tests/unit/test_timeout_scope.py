@@ -1,12 +1,16 @@
-"""The attempt's cancellation scope keeps asyncio.timeout's rules."""
+"""The attempt's cancellation scope keeps asyncio.timeout's rules, with one timer per loop."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
+import threading
+import weakref
 
 import pytest
 
+from httpx_resilience.pipeline import _timeout
 from httpx_resilience.pipeline._timeout import timeout_scope
 
 pytestmark = pytest.mark.skipif(sys.version_info < (3, 11), reason="3.10 uses anyio.fail_after")
@@ -25,15 +29,14 @@ async def test_expiry_raises_timeout_error_chained_to_the_cancellation() -> None
 
 
 async def test_a_body_that_finishes_in_time_is_untouched() -> None:
-    """No expiry: the result comes through and the timer is cancelled."""
-    loop = asyncio.get_running_loop()
+    """No expiry: the body runs to its end and the next await is not hit by a stray cancel."""
     scope = timeout_scope(FOREVER)
     with scope:
         await asyncio.sleep(0)
-    assert scope._handle.cancelled()
-    # The next await is not hit by a stray cancellation.
+    assert scope._done and scope._task is None
     await asyncio.sleep(0)
-    assert loop.time() > 0
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0
 
 
 async def test_an_outside_cancellation_stays_a_cancellation() -> None:
@@ -95,3 +98,75 @@ def test_outside_a_task_is_a_clear_error() -> None:
     loop.run_forever()
     loop.close()
     assert errors and "inside an asyncio task" in str(errors[0])
+
+
+async def test_concurrent_scopes_expire_in_deadline_order() -> None:
+    """Scopes sharing the loop's one timer each expire at their own deadline, not before."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    ended: dict[str, float] = {}
+
+    async def run(name: str, seconds: float) -> None:
+        try:
+            with timeout_scope(seconds):
+                await asyncio.Event().wait()
+        except TimeoutError:
+            ended[name] = loop.time() - start
+
+    async def finishes(name: str) -> None:
+        with timeout_scope(0.01):
+            await asyncio.sleep(0.001)
+        ended[name] = -1.0  # finished in time: never cancelled
+
+    # The later deadline is registered first: the timer must move earlier for the second.
+    await asyncio.gather(run("slow", 0.08), run("fast", 0.02), finishes("ok"), run("mid", 0.05))
+    assert ended["ok"] == -1.0
+    assert 0.02 <= ended["fast"] < ended["mid"] < ended["slow"]
+    assert ended["mid"] >= 0.05 and ended["slow"] >= 0.08
+
+
+async def test_finished_scopes_do_not_pile_up() -> None:
+    """Thousands of scopes that finish in time leave a heap bounded by the clean-up rule."""
+    deadlines = _timeout._deadlines_of(asyncio.get_running_loop())
+    for _ in range(5000):
+        with timeout_scope(FOREVER):
+            pass
+    assert len(deadlines) <= 2 * _timeout._COMPACT_AFTER + 2
+
+
+async def test_a_finished_scope_lets_go_of_its_task() -> None:
+    """The heap keeps finished scopes for a while; they must not keep tasks (and responses) alive."""
+
+    async def body() -> bytes:
+        with timeout_scope(FOREVER):
+            return b"x" * 1000
+
+    task = asyncio.ensure_future(body())
+    await task
+    ref = weakref.ref(task)
+    del task
+    for _ in range(3):  # let the loop drop its own callbacks that still name the task
+        await asyncio.sleep(0)
+    gc.collect()
+    assert ref() is None
+
+
+def test_each_event_loop_has_its_own_timer() -> None:
+    """Loops in different threads never share deadlines (nor touch each other's heap)."""
+    seen: list[object] = []
+
+    def in_thread() -> None:
+        async def body() -> None:
+            with timeout_scope(FOREVER):
+                seen.append(_timeout._deadlines_of(asyncio.get_running_loop()))
+            with pytest.raises(TimeoutError), timeout_scope(0.005):
+                await asyncio.Event().wait()
+
+        asyncio.run(body())
+
+    threads = [threading.Thread(target=in_thread) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(seen) == 2 and seen[0] is not seen[1]
