@@ -54,3 +54,23 @@ def test_invalid_budget_settings() -> None:
         RetryBudget(ratio=-1)
     with pytest.raises(ConfigurationError, match="ttl"):
         RetryBudget(ttl=0)
+
+
+def test_the_least_recently_used_key_goes_first() -> None:
+    """With room for two keys, touching a key keeps it; the one left untouched is dropped."""
+    b = RetryBudget(ratio=0.0, min_per_second=1.0, ttl=1.0, max_keys=2, clock=FakeClock())
+    assert b.try_spend("a") and b.try_spend("b")  # each key's one retry is spent
+    b.record_request("a")  # a is used again: b is now the oldest
+    b.record_request("a")  # (twice in a row: the cached path)
+    b.record_request("c")  # a third key: b is dropped, a kept
+    assert not b.try_spend("a")  # a still remembers its spent retry
+    assert b.try_spend("b")  # b starts over with a fresh allowance
+
+
+def test_the_same_key_again_still_rolls_its_window() -> None:
+    """Repeated calls for one key see time move on, as calls alternating keys do."""
+    clock = FakeClock()
+    b = RetryBudget(ratio=0.0, min_per_second=1.0, ttl=2.0, buckets=2, clock=clock)
+    assert b.try_spend("h") and b.try_spend("h") and not b.try_spend("h")
+    clock.advance(2.5)
+    assert b.try_spend("h")

@@ -486,7 +486,8 @@ def test_forked_workers_do_not_share_request_ids() -> None:
 @pytest.mark.parametrize(
     ("phases", "expected"),
     [
-        ({"connect": 5.0, "read": 5.0, "write": 5.0, "pool": 5.0}, None),
+        ({"connect": 5.0, "read": 5.0, "write": 5.0, "pool": 5.0},
+         {"connect": 5.0, "read": 5.0, "write": 5.0, "pool": 5.0}),
         ({"connect": 5.0, "read": 20.0, "write": 5.0, "pool": 5.0},
          {"connect": 5.0, "read": 10.0, "write": 5.0, "pool": 5.0}),
         ({"connect": None, "read": 1.0, "write": 5.0, "pool": 5.0},
@@ -494,8 +495,8 @@ def test_forked_workers_do_not_share_request_ids() -> None:
         ({"read": 3.0}, {"connect": 10.0, "read": 3.0, "write": 10.0, "pool": 10.0}),
     ],
 )
-def test_phase_timeouts_are_clamped_to_the_attempt_only_when_needed(
-    phases: dict[str, float | None], expected: dict[str, float] | None
+def test_phase_timeouts_are_clamped_to_the_attempt(
+    phases: dict[str, float | None], expected: dict[str, float]
 ) -> None:
-    """Phases that fit the attempt are left alone; others (and missing or unlimited ones) are capped."""
+    """Phases longer than the attempt, missing or unlimited are capped; shorter ones kept."""
     assert _clamp(phases, 10.0) == expected

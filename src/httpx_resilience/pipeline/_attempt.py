@@ -29,6 +29,7 @@ import httpx
 from ..clock import Clock
 from ..exceptions import RequestTimeoutError
 from ._outcome import buffer_response
+from ._outcome import in_memory as _in_memory
 from ._state import RequestState
 from ._timeout import timeout_scope
 
@@ -96,21 +97,28 @@ class AttemptRunner:
         inner = self.inner
         if timeout is None:
             response = await inner.handle_async_request(request)
-            if not s.stream_mode:
+            if not s.stream_mode and not _in_memory(response):
                 response = await buffer_response(response)
             return response
         # httpx's own per-phase timeouts are clamped to the attempt's budget so a
         # slow connect still surfaces as ConnectTimeout (safe to retry); the scope
-        # below is the backstop for the sum of the phases.
+        # below is the backstop for the sum of the phases. httpx's client puts a
+        # fresh per-phase dict on every request; when each phase already fits
+        # (the usual set-up), the request is left as it is.
         phases = request.extensions.get("timeout")
         if phases is not None:
-            clamped = _clamp(phases, timeout)
-            if clamped is not None:
-                request.extensions = {**request.extensions, "timeout": clamped}
+            try:
+                fits = max(phases["connect"], phases["read"], phases["write"], phases["pool"])
+                fits = fits <= timeout
+            except (KeyError, TypeError):  # a phase missing or without a limit (None)
+                fits = False
+            if not fits:
+                request.extensions = {**request.extensions, "timeout": _clamp(phases, timeout)}
         try:
             with timeout_scope(timeout * 1.01 + 0.002):
                 response = await inner.handle_async_request(request)
-                if not s.stream_mode:
+                # A body already in memory (httpx.MockTransport's, say) needs no reading.
+                if not s.stream_mode and not _in_memory(response):
                     response = await buffer_response(response)
         except TimeoutError as exc:
             if phase == "total":
@@ -130,19 +138,8 @@ class AttemptRunner:
         return response
 
 
-def _clamp(phases: dict[str, Any], timeout: float) -> dict[str, Any] | None:
-    """httpx's per-phase timeouts with each capped at ``timeout``; ``None`` when none needs it.
-
-    httpx's client puts a fresh ``{"connect": ..., "read": ..., ...}`` on every
-    request; when each phase already fits the attempt (the usual set-up: the
-    same timeout both ways), the request is left as it is rather than given a
-    copy of its extensions per attempt.
-    """
-    try:
-        if max(phases["connect"], phases["read"], phases["write"], phases["pool"]) <= timeout:
-            return None
-    except (KeyError, TypeError):  # a phase missing or without a limit (None)
-        pass
+def _clamp(phases: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """httpx's per-phase timeouts, each capped at ``timeout`` (a missing or unlimited one too)."""
     return {k: (timeout if (v := phases.get(k)) is None or v > timeout else v) for k in _PHASES}
 
 

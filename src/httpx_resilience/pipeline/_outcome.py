@@ -18,6 +18,7 @@ __all__ = [
     "buffer_response",
     "describe",
     "host_key",
+    "in_memory",
     "is_replayable",
 ]
 
@@ -81,9 +82,9 @@ async def buffer_response(response: httpx.Response) -> httpx.Response:
     A response already in memory (``httpx.ByteStream``, or read by the inner
     transport, like ``httpx.MockTransport``'s) is returned as it is.
     """
-    stream = response.stream
-    if response.is_stream_consumed or isinstance(stream, httpx.ByteStream):
+    if in_memory(response):
         return response
+    stream = response.stream
     assert isinstance(stream, httpx.AsyncByteStream)
     try:
         chunks = [chunk async for chunk in stream]
@@ -91,6 +92,11 @@ async def buffer_response(response: httpx.Response) -> httpx.Response:
         await stream.aclose()
     response.stream = httpx.ByteStream(chunks[0] if len(chunks) == 1 else b"".join(chunks))
     return response
+
+
+def in_memory(response: httpx.Response) -> bool:
+    """Whether the body is already in memory (or consumed): nothing for :func:`buffer_response`."""
+    return response.is_stream_consumed or isinstance(response.stream, httpx.ByteStream)
 
 
 def describe(exc: BaseException) -> str:

@@ -104,7 +104,7 @@ class RequestState:
         self.request_id = request_id
         self.key = key
         self.idempotent = idempotent
-        self.stream_mode = bool(ext.get("stream", False))
+        self.stream_mode = bool(ext.get("stream", False)) if ext else False
         self.start = start
         self.attempt_timeout = attempt_timeout
         self.total_timeout = total_timeout

@@ -192,6 +192,8 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         """Send ``request`` through the pipeline; see the module docstring."""
         reporter = self._reporter
         if not reporter.observers:
+            if self.bulkhead is None:
+                return await self._run(request)
             return await self._bulkhead(request)
         # Every request ends in exactly one RequestFinished, whatever path it leaves by.
         start = self._clock.monotonic()
@@ -286,29 +288,35 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         ext: Mapping[str, Any] = request.extensions.get(EXTENSION_KEY) or _EMPTY
         headers = request.headers
         rid_header = self.request_id_header
-        request_id, has_idempotency_key = scan_headers(headers, rid_header)
+        request_id, idempotent = scan_headers(headers, rid_header)
         if rid_header is not None and request_id is None:
             request_id = new_request_id()
             headers[rid_header] = request_id
         key = host_key(request.url)
-        s = RequestState(
-            request,
-            ext,
-            ext.get("retry") or self.retry,
-            request_id,
-            key,
-            bool(ext.get("idempotent", False)) or has_idempotency_key,
-            self._clock.monotonic(),
-            ext.get("timeout", self.timeout),
-            ext.get("total_timeout", self.total_timeout),
-        )
+        if ext is _EMPTY:  # no overrides (plain httpx): the transport's own settings
+            s = RequestState(
+                request, ext, self.retry, request_id, key, idempotent,
+                self._clock.monotonic(), self.timeout, self.total_timeout,
+            )
+        else:
+            s = RequestState(
+                request,
+                ext,
+                ext.get("retry") or self.retry,
+                request_id,
+                key,
+                bool(ext.get("idempotent", False)) or idempotent,
+                self._clock.monotonic(),
+                ext.get("timeout", self.timeout),
+                ext.get("total_timeout", self.total_timeout),
+            )
         if self.retry_budget is not None:
             self.retry_budget.record_request(key)
         if self.circuit_breaker is not None:
             s.breaker = self.circuit_breaker.for_key(key)
         if self.rate_limiter is not None:
             s.limiter = self.rate_limiter.for_key(key)
-        hedging = ext.get("hedging", self.hedging)
+        hedging = ext.get("hedging", self.hedging) if ext else self.hedging
         if hedging is not None and (s.idempotent or hedging.applies_to(request.method)):
             s.hedging = hedging
             s.tracker = self._hedger.tracker(key)

@@ -86,17 +86,27 @@ class RetryBudget:
         self._max_keys = max_keys
         self._clock = clock or SYSTEM_CLOCK
         self._windows: OrderedDict[str, _Window] = OrderedDict()
+        # The key and window of the previous call, the most recent in the LRU.
+        self._last: tuple[str, _Window] | None = None
 
     def _window(self, key: str) -> _Window:
         epoch = int(self._clock.monotonic() / self._width)
-        w = self._windows.get(key)
-        if w is None:
-            w = _Window(self._n, epoch)
-            self._windows[key] = w
-            if len(self._windows) > self._max_keys:
-                self._windows.popitem(last=False)
+        last = self._last
+        if last is not None and last[0] == key:
+            # The key of the previous call (one host, the usual case) is already
+            # the most recent in the LRU: no lookup, no reordering.
+            w = last[1]
         else:
-            self._windows.move_to_end(key)
+            found = self._windows.get(key)
+            if found is None:
+                w = self._windows[key] = _Window(self._n, epoch)
+                if len(self._windows) > self._max_keys:
+                    self._windows.popitem(last=False)
+            else:
+                w = found
+                self._windows.move_to_end(key)
+            self._last = (key, w)
+        if epoch != w.epoch:
             w.roll(epoch)
         return w
 
