@@ -172,6 +172,18 @@ async def test_hedging_after_a_fast_failure(chaos_server: ChaosServer) -> None:
     assert r.status_code == 200 and r.extensions["resilience"].hedges == 1
 
 
+async def test_hedges_of_a_failed_group_are_counted(chaos_server: ChaosServer) -> None:
+    """Copies of a hedged attempt that all failed, then a retry: every request sent is counted."""
+    reset = Fault(reset="before_headers")
+    chaos_server.route("/hreset", steps=[reset, reset, Fault()])
+    async with AsyncHTTPClient(chaos_server.url, config=FAST, hedging=HedgingPolicy(5.0)) as c:
+        r = await c.get("/hreset")
+    info = r.extensions["resilience"]
+    assert r.status_code == 200 and chaos_server.count("/hreset") == 3
+    assert info.attempts == 2 and info.hedges == 1
+    assert info.attempts_with_hedges == chaos_server.count("/hreset")
+
+
 def test_contradictory_policies_rejected() -> None:
     """Polly-style validation: time window < 2× attempt timeout, hedges × delay ≥ total timeout."""
     with pytest.raises(ConfigurationError, match="window_size"):
