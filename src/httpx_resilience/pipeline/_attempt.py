@@ -21,7 +21,6 @@ varies per request comes in the :class:`RequestState`.
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -34,7 +33,6 @@ from ._state import RequestState
 from ._timeout import timeout_scope
 
 if TYPE_CHECKING:
-    from ..policies.breaker import BreakerPermit
     from ..policies.limiter import RateLimiter
 
 __all__ = ["AttemptRunner", "total_deadline_error", "wait_for_limiter"]
@@ -69,27 +67,9 @@ class AttemptRunner:
         breaker = s.breaker
         if breaker is None:
             return await self.send(s, timeout, phase)
-        permit: BreakerPermit = breaker.acquire()
-        clock = self.clock
-        t0 = clock.monotonic()
-        try:
-            response = await self.send(s, timeout, phase)
-        except asyncio.CancelledError:
-            permit.release()
-            raise
-        except Exception as exc:
-            duration = clock.monotonic() - t0
-            if breaker.is_failure_exception(exc):
-                permit.failure(duration)
-            else:
-                permit.success(duration)
-            raise
-        duration = clock.monotonic() - t0
-        if breaker.is_failure_response(response):
-            permit.failure(duration)
-        else:
-            permit.success(duration)
-        return response
+        # The breaker's permit records the outcome and duration (a cancelled
+        # attempt, such as a hedge that lost, records nothing).
+        return await breaker.call(self.send, s, timeout, phase)
 
     async def send(self, s: RequestState, timeout: float | None, phase: str) -> httpx.Response:
         """One attempt through the inner transport, bounded by ``timeout``."""
