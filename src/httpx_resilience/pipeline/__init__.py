@@ -8,6 +8,7 @@ Where things live::
     _attempt.py     AttemptRunner: breaker permit → attempt timeout → inner transport;
                     the limiter's wait within the deadline
     _hedge.py       Hedger: races an attempt against delayed copies
+    _classify.py    an attempt's exception or response: final, or recorded for a retry
     _decision.py    decide_retry: retry after d, or stop because r (a pure function)
     _report.py      Reporter: events, log lines, ResilienceInfo, the give-up errors
     _outcome.py     ResilienceInfo, the host key, body replay and buffering

@@ -24,9 +24,9 @@ This module holds the construction and the loop, which shows the order;
 the work is done by collaborators the transport builds and owns:
 :class:`~._attempt.AttemptRunner` (breaker, attempt timeout, inner send),
 :class:`~._hedge.Hedger` (racing copies), :class:`~._report.Reporter`
-(events, logs, the outcome and the give-up errors) and the pure
-:func:`~._decision.decide_retry`, over one :class:`~._state.RequestState`
-per request.
+(events, logs, the outcome and the give-up errors), the classification of
+each outcome (``_classify``) and the pure :func:`~._decision.decide_retry`,
+over one :class:`~._state.RequestState` per request.
 """
 
 from __future__ import annotations
@@ -45,18 +45,18 @@ from ..exceptions import (
     BulkheadFullError,
     ConfigurationError,
     RequestNotReplayableError,
-    RequestTimeoutError,
 )
 from ..observe.events import Observer
 from ..policies.budget import RetryBudget
 from ..policies.hedging import HedgingPolicy
 from ..policies.retry import RetryPolicy
 from ..transports.factory import default_transport
-from ._attempt import AttemptRunner, total_deadline_error, wait_for_limiter
+from ._attempt import AttemptRunner, wait_for_limiter
 from ._checks import check_pipeline
+from ._classify import classify_error, is_final
 from ._decision import decide_retry
 from ._hedge import Hedger
-from ._outcome import EXTENSION_KEY, describe, host_key, is_replayable
+from ._outcome import EXTENSION_KEY, host_key, is_replayable
 from ._report import Reporter
 from ._request_id import new_request_id, scan_headers
 from ._state import RequestState
@@ -257,10 +257,11 @@ class ResilientTransport(httpx.AsyncBaseTransport):
                 else:
                     response = await self._attempts.run(s, timeout, phase)
             except Exception as exc:
-                self._classify_error(s, exc, clock.monotonic() - t0, phase)  # raises if final
+                # Raises when the error ends the request (not retryable, or the deadline's).
+                classify_error(s, exc, clock.monotonic() - t0, phase, reporter)
                 failed: httpx.Response | None = None
             else:
-                if self._is_final(s, response, clock.monotonic() - t0):
+                if is_final(s, response, clock.monotonic() - t0, reporter):
                     return reporter.finish(s, response)
                 failed = response
             budget = self.retry_budget
@@ -339,56 +340,6 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         auth = s.ext.get("auth")
         if auth is not None and getattr(auth, "per_attempt", False):
             await auth.prepare_request(request)
-
-    def _classify_error(
-        self, s: RequestState, exc: Exception, duration: float, phase: str
-    ) -> None:
-        """Record an attempt's exception; raise it (or the deadline's) when it ends the request."""
-        # A clamped per-phase timeout firing means it is the deadline that passed.
-        if (
-            phase == "total"
-            and isinstance(exc, httpx.TimeoutException)
-            and not (isinstance(exc, RequestTimeoutError) and exc.phase == "total")
-        ):
-            exc = total_deadline_error(exc, s.total_timeout, s.attempt, s.request)
-        if isinstance(exc, RequestTimeoutError) and exc.phase == "total":
-            exc.attempts = s.attempt
-            self._reporter.fail(s, exc)
-            raise exc
-        retryable = s.policy.should_retry_exception(
-            exc, s.request.method, idempotency_key=s.idempotent
-        )
-        s.last_exc = exc
-        s.status_code = s.server_delay = None
-        self._reporter.attempt_failed(s, duration, exc)
-        if not retryable:
-            self._reporter.fail(s, exc, give_up=f"{describe(exc)} (not retryable)")
-            raise exc
-        s.cause = describe(exc)
-
-    def _is_final(self, s: RequestState, response: httpx.Response, duration: float) -> bool:
-        """Read an attempt's response (pacing, ``Retry-After``); whether it ends the request."""
-        status_code = response.status_code
-        limiter, policy = s.limiter, s.policy
-        if limiter is not None:
-            limiter.observe_response(response)  # RateLimit-* header pacing, if enabled
-        server_delay = None
-        if policy.retry_after_for(status_code):
-            server_delay = self._reporter.retry_after(response, s.request)
-            if server_delay is not None:
-                s.retry_after = server_delay
-                if limiter is not None and server_delay > 0:
-                    limiter.pause(server_delay)
-        if not policy.should_retry_status(
-            status_code, s.request.method, idempotency_key=s.idempotent
-        ):
-            if s.tracker is not None:
-                s.tracker.observe(duration)
-            return True
-        s.status_code, s.server_delay, s.last_exc = status_code, server_delay, None
-        s.cause = f"HTTP {status_code} {response.reason_phrase}".rstrip()
-        self._reporter.attempt_failed(s, duration, None)
-        return False
 
     def __repr__(self) -> str:
         return (
