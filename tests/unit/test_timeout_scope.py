@@ -170,3 +170,20 @@ def test_each_event_loop_has_its_own_timer() -> None:
     for t in threads:
         t.join(10)
     assert len(seen) == 2 and seen[0] is not seen[1]
+
+
+def test_uvloop_loops_get_their_own_timer() -> None:
+    """Under uvloop (the fast extra) the shared timer works as under asyncio's loop."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def body() -> bool:
+        with timeout_scope(FOREVER):
+            await asyncio.sleep(0)
+        try:
+            with timeout_scope(0.005):
+                await asyncio.Event().wait()
+        except TimeoutError:
+            return True
+        return False
+
+    assert uvloop.run(body())
