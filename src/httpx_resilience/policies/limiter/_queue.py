@@ -1,4 +1,4 @@
-"""The shared base of the built-in limiters: a fair FIFO queue of waiters with one timer.
+"""The shared part of the built-in limiters: a fair FIFO queue of waiters with one timer.
 
 Waiters are served strictly first-in-first-out (a later small request never
 overtakes an earlier big one): only the waiter at the head of the queue
@@ -6,11 +6,14 @@ sleeps, on the injected clock, until it can be granted; the others wait on a
 future until the head leaves. Tokens are taken only at the moment of the
 grant, so a cancelled or refused waiter leaks nothing.
 
-``max_wait`` is decided up front from a :class:`Schedule`, a simulation of
-the grants ahead of a new request; only :meth:`QueuedLimiter.pause` can push
-grants later, and it re-checks the queued waiters then. The subclasses
-(:mod:`~httpx_resilience.policies.limiter._token_bucket`,
-:mod:`~httpx_resilience.policies.limiter._sliding_window`) supply the arithmetic.
+``max_wait`` is decided up front from a
+:class:`~httpx_resilience.policies.limiter._allowance.Schedule`, a simulation
+of the grants ahead of a new request; only :meth:`QueuedLimiter.pause` can
+push grants later, and it re-checks the queued waiters then. The arithmetic
+is the limiter's
+:class:`~httpx_resilience.policies.limiter._allowance.Allowance`, which the
+subclasses (:mod:`~httpx_resilience.policies.limiter._token_bucket`,
+:mod:`~httpx_resilience.policies.limiter._sliding_window`) pass in.
 """
 
 from __future__ import annotations
@@ -23,15 +26,13 @@ from typing import Literal
 
 import httpx
 
-from ...clock import SYSTEM_CLOCK, Clock
+from ...clock import Clock
 from ...exceptions import ConfigurationError, RateLimiterTimeout
+from ._allowance import EPS, Allowance
 from ._base import RateLimiter, check_count, check_seconds
 from ._ratelimit_headers import header_pause
 
-__all__ = ["EPS", "QueuedLimiter", "Schedule"]
-
-EPS = 1e-9
-"""Seconds of float noise tolerated when deciding that a wait is over."""
+__all__ = ["QueuedLimiter"]
 
 
 class _Waiter:
@@ -47,34 +48,31 @@ class _Waiter:
         self.dead = False  # left the queue (granted, refused or cancelled)
 
 
-class Schedule(abc.ABC):
-    """A simulation of future grants, used to predict when a waiter will be served."""
-
-    @abc.abstractmethod
-    def grant_time(self, tokens: int) -> float:
-        """When ``tokens`` would be granted after everything committed so far."""
-
-    @abc.abstractmethod
-    def commit(self, tokens: int, at: float) -> None:
-        """Account for a grant of ``tokens`` at ``at``."""
-
-
 class QueuedLimiter(RateLimiter):
     """The FIFO queue, ``max_wait``, ``pause``, header pacing and per-key children.
 
-    Subclasses supply the arithmetic: :meth:`_try_take`, :meth:`_wait_for`,
-    :meth:`_take`, :meth:`_schedule` and :meth:`_is_idle`.
+    The arithmetic is ``allowance``'s, a collaborator given the time on every
+    call. A subclass builds it, and supplies :meth:`_spawn` (a per-key child)
+    and its repr (with :meth:`_describe`).
+
+    Args:
+        allowance: the limit's state and arithmetic.
+        max_wait: the longest an ``acquire`` may wait (``None``: no limit).
+        scope: ``"global"`` or ``"host"`` (a child per :meth:`for_key` key).
+        max_keys: how many per-key children are kept with ``scope="host"``.
+        header_pacing: whether :meth:`observe_response` pauses on rate-limit headers.
+        clock: the time source.
     """
 
     def __init__(
         self,
-        capacity: int,
+        allowance: Allowance,
         *,
         max_wait: float | None,
         scope: Literal["global", "host"],
         max_keys: int,
         header_pacing: bool,
-        clock: Clock | None,
+        clock: Clock,
     ) -> None:
         if max_wait is not None:
             max_wait = check_seconds(max_wait, "max_wait", allow_zero=True)
@@ -83,12 +81,13 @@ class QueuedLimiter(RateLimiter):
                 f"scope must be 'global' or 'host', got {scope!r}", field="scope"
             )
         check_count(max_keys, "max_keys", 1)
-        self._capacity = capacity
+        self._allowance = allowance
+        self._capacity = allowance.capacity
         self._max_wait = max_wait
         self._scope: Literal["global", "host"] = scope
         self._max_keys = max_keys
         self._header_pacing = bool(header_pacing)
-        self._clock: Clock = clock if clock is not None else SYSTEM_CLOCK
+        self._clock = clock
         self._queue: deque[_Waiter] = deque()
         self._live = 0  # waiters not yet dead
         self._queued_tokens = 0  # tokens asked for by live waiters
@@ -97,39 +96,42 @@ class QueuedLimiter(RateLimiter):
             OrderedDict() if scope == "host" else None
         )
 
-    # -- subclass arithmetic -------------------------------------------------------
+    # -- the subclass's part ------------------------------------------------------
 
     @abc.abstractmethod
-    def _try_take(self, tokens: int, now: float) -> bool:
-        """Take ``tokens`` now if they are available (no waiters, not paused)."""
+    def _spawn(self, max_wait: float | None, header_pacing: bool, clock: Clock) -> QueuedLimiter:
+        """A fresh limiter with the same limit and these options (a per-key child)."""
 
-    @abc.abstractmethod
-    def _wait_for(self, tokens: int, now: float) -> float:
-        """Seconds until ``tokens`` are available, ignoring pauses and the queue."""
+    def _describe(self, name: str) -> str:
+        """The repr: ``name(<the allowance's state>, waiters=…[, paused_for=…][, keys=…])``."""
+        now = self._clock.monotonic()
+        text = f"{name}({self._allowance.describe(now)}, waiters={self._live}"
+        if self._is_paused(now):
+            text += f", paused_for={self._paused_until - now:.1f}s"
+        if self._children is not None:
+            text += f", keys={len(self._children)}"
+        return text + ")"
 
-    @abc.abstractmethod
-    def _take(self, tokens: int, now: float) -> None:
-        """Spend ``tokens`` at ``now`` (only after ``_wait_for`` said they are there)."""
-
-    @abc.abstractmethod
-    def _schedule(self, now: float, start: float) -> Schedule:
-        """A simulation of grants from ``now``, none earlier than ``start``."""
-
-    @abc.abstractmethod
-    def _is_idle(self, now: float) -> bool:
-        """Whether forgetting this limiter loses nothing (full bucket, empty log)."""
-
-    @abc.abstractmethod
-    def _spawn(self) -> QueuedLimiter:
-        """A fresh limiter with the same settings (a per-key child)."""
+    def _now(self) -> float:
+        """The clock's reading, for the subclass's views of its allowance."""
+        return self._clock.monotonic()
 
     def _estimate(self, tokens: int, now: float) -> float:
         """When a new request for ``tokens``, queued behind the live waiters, is granted."""
-        sched = self._schedule(now, max(now, self._paused_until))
+        start = max(now, self._paused_until)
+        allowance = self._allowance
+        at = allowance.quick_estimate(self._queued_tokens + tokens, start)
+        if at is not None:
+            return at
+        sched = allowance.schedule(now, start)
         for w in self._queue:
             if not w.dead:
                 sched.commit(w.tokens, sched.grant_time(w.tokens))
         return sched.grant_time(tokens)
+
+    def _is_idle(self, now: float) -> bool:
+        """Whether forgetting this limiter loses nothing (no waiter, no pause, idle allowance)."""
+        return not self._live and not self._is_paused(now) and self._allowance.is_idle(now)
 
     # -- the contract --------------------------------------------------------------
 
@@ -142,7 +144,9 @@ class QueuedLimiter(RateLimiter):
         if type(tokens) is not int or not 1 <= tokens <= self._capacity:
             return False
         now = self._clock.monotonic()
-        return not self._live and now >= self._paused_until and self._try_take(tokens, now)
+        return (
+            not self._live and now >= self._paused_until and self._allowance.try_take(tokens, now)
+        )
 
     @property
     def capacity(self) -> int:
@@ -182,7 +186,7 @@ class QueuedLimiter(RateLimiter):
         if not 1 <= tokens <= self._capacity:
             self._bad_tokens(tokens)
         now = self._clock.monotonic()
-        if not self._live and now >= self._paused_until and self._try_take(tokens, now):
+        if not self._live and now >= self._paused_until and self._allowance.try_take(tokens, now):
             return 0.0
         return await self._wait(tokens, now)
 
@@ -197,6 +201,7 @@ class QueuedLimiter(RateLimiter):
 
     async def _wait(self, tokens: int, start: float) -> float:
         clock = self._clock
+        allowance = self._allowance
         deadline = math.inf
         if self._max_wait is not None:
             needed = self._estimate(tokens, start) - start
@@ -216,9 +221,9 @@ class QueuedLimiter(RateLimiter):
                 now = clock.monotonic()
                 if waiter.dead:  # refused by pause() while it slept
                     raise self._timeout(tokens, now - start, max(0.0, self._paused_until - now))
-                wait = max(self._paused_until - now, self._wait_for(tokens, now))
+                wait = max(self._paused_until - now, allowance.wait_for(tokens, now))
                 if wait <= EPS:
-                    self._take(tokens, now)
+                    allowance.take(tokens, now)
                     return now - start
                 if now + wait > deadline + EPS:  # pragma: no cover - pause() refuses first
                     raise self._timeout(tokens, now - start, wait)
@@ -275,7 +280,7 @@ class QueuedLimiter(RateLimiter):
         self._paused_until = until
         if self._max_wait is None or not self._live:
             return
-        sched = self._schedule(now, until)
+        sched = self._allowance.schedule(now, until)
         for w in self._queue:
             if w.dead:
                 continue
@@ -327,7 +332,7 @@ class QueuedLimiter(RateLimiter):
             if victim is None:
                 victim = next((k for k, c in children.items() if not c._live), next(iter(children)))
             del children[victim]
-        child = self._spawn()
+        child = self._spawn(self._max_wait, self._header_pacing, self._clock)
         children[key] = child
         return child
 

@@ -1,8 +1,9 @@
 """The exact sliding-window limiter: never more than ``limit`` tokens in any ``window``.
 
-It keeps a log of grant times, one entry per token, so the guarantee holds
-for every window, not only aligned ones; queueing, ``max_wait`` and pauses
-come from :class:`~httpx_resilience.policies.limiter._queue.QueuedLimiter`.
+:class:`GrantLog` is the arithmetic: a log of grant times, one entry per
+token, so the guarantee holds for every window, not only aligned ones.
+:class:`SlidingWindowRateLimiter` puts it behind the queue, ``max_wait`` and
+pauses of :class:`~httpx_resilience.policies.limiter._queue.QueuedLimiter`.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Literal
 
-from ...clock import Clock
+from ...clock import SYSTEM_CLOCK, Clock
+from ._allowance import EPS, Allowance, Schedule
 from ._base import check_count, check_seconds
-from ._queue import EPS, QueuedLimiter, Schedule
+from ._queue import QueuedLimiter
 
-__all__ = ["SlidingWindowRateLimiter"]
+__all__ = ["GrantLog", "SlidingWindowRateLimiter"]
 
 
 class _LogSchedule(Schedule):
@@ -41,6 +43,68 @@ class _LogSchedule(Schedule):
             log.popleft()
         log.extend([at] * tokens)
         self._last = at
+
+
+class GrantLog(Allowance):
+    """The grant times of the last ``window`` seconds, one entry per token (≤ ``capacity``).
+
+    Args:
+        capacity: tokens allowed per window (≥ 1, already validated).
+        window: the window's length in seconds (> 0, already validated).
+    """
+
+    __slots__ = ("_log", "capacity", "window")
+
+    def __init__(self, capacity: int, window: float) -> None:
+        self.capacity = capacity
+        self.window = window
+        self._log: deque[float] = deque()
+
+    def used(self, now: float) -> int:
+        """Tokens granted within the ``window`` seconds before ``now``."""
+        self._prune(now)
+        return len(self._log)
+
+    def _prune(self, now: float) -> None:
+        log = self._log
+        horizon = now - self.window
+        while log and log[0] <= horizon:
+            log.popleft()
+
+    def try_take(self, tokens: int, now: float) -> bool:
+        self._prune(now)
+        if len(self._log) + tokens <= self.capacity:
+            self.take(tokens, now)
+            return True
+        return False
+
+    def wait_for(self, tokens: int, now: float) -> float:
+        self._prune(now)
+        excess = len(self._log) + tokens - self.capacity
+        if excess <= 0:
+            return 0.0
+        return self._log[excess - 1] + self.window - now
+
+    def take(self, tokens: int, now: float) -> None:
+        # Float noise (the wait ended within EPS of the expiry) must not let
+        # the log exceed the limit.
+        self._prune(now + EPS)
+        if tokens == 1:
+            self._log.append(now)
+        else:
+            self._log.extend([now] * tokens)
+
+    def schedule(self, now: float, start: float) -> Schedule:
+        self._prune(now)
+        return _LogSchedule(self._log, self.capacity, self.window, start)
+
+    def is_idle(self, now: float) -> bool:
+        self._prune(now)
+        return not self._log
+
+    def describe(self, now: float) -> str:
+        self._prune(now)
+        return f"limit={self.capacity}, window={self.window:g}s, used={len(self._log)}"
 
 
 class SlidingWindowRateLimiter(QueuedLimiter):
@@ -76,88 +140,42 @@ class SlidingWindowRateLimiter(QueuedLimiter):
     ) -> None:
         check_count(limit, "limit", 1)
         window = check_seconds(window, "window", allow_zero=False)
+        self._grants = GrantLog(limit, window)
         super().__init__(
-            limit,
+            self._grants,
             max_wait=max_wait,
             scope=scope,
             max_keys=max_keys,
             header_pacing=header_pacing,
-            clock=clock,
+            clock=clock if clock is not None else SYSTEM_CLOCK,
         )
-        self._window = window
-        self._log: deque[float] = deque()
 
     @property
     def limit(self) -> int:
         """Tokens allowed per window."""
-        return self._capacity
+        return self._grants.capacity
 
     @property
     def window(self) -> float:
         """The window's length in seconds."""
-        return self._window
+        return self._grants.window
 
     @property
     def used(self) -> int:
         """Tokens granted within the last ``window`` seconds."""
-        self._prune(self._clock.monotonic())
-        return len(self._log)
+        return self._grants.used(self._now())
 
-    def _prune(self, now: float) -> None:
-        log = self._log
-        horizon = now - self._window
-        while log and log[0] <= horizon:
-            log.popleft()
-
-    def _try_take(self, tokens: int, now: float) -> bool:
-        self._prune(now)
-        if len(self._log) + tokens <= self._capacity:
-            self._take(tokens, now)
-            return True
-        return False
-
-    def _wait_for(self, tokens: int, now: float) -> float:
-        self._prune(now)
-        excess = len(self._log) + tokens - self._capacity
-        if excess <= 0:
-            return 0.0
-        return self._log[excess - 1] + self._window - now
-
-    def _take(self, tokens: int, now: float) -> None:
-        # Float noise (the wait ended within EPS of the expiry) must not let
-        # the log exceed the limit.
-        self._prune(now + EPS)
-        if tokens == 1:
-            self._log.append(now)
-        else:
-            self._log.extend([now] * tokens)
-
-    def _schedule(self, now: float, start: float) -> Schedule:
-        self._prune(now)
-        return _LogSchedule(self._log, self._capacity, self._window, start)
-
-    def _is_idle(self, now: float) -> bool:
-        self._prune(now)
-        return not self._live and not self._is_paused(now) and not self._log
-
-    def _spawn(self) -> SlidingWindowRateLimiter:
+    def _spawn(
+        self, max_wait: float | None, header_pacing: bool, clock: Clock
+    ) -> SlidingWindowRateLimiter:
+        grants = self._grants
         return SlidingWindowRateLimiter(
-            self._capacity,
-            self._window,
-            max_wait=self._max_wait,
-            header_pacing=self._header_pacing,
-            clock=self._clock,
+            grants.capacity,
+            grants.window,
+            max_wait=max_wait,
+            header_pacing=header_pacing,
+            clock=clock,
         )
 
     def __repr__(self) -> str:
-        now = self._clock.monotonic()
-        self._prune(now)
-        text = (
-            f"SlidingWindowRateLimiter(limit={self._capacity}, window={self._window:g}s, "
-            f"used={len(self._log)}, waiters={self._live}"
-        )
-        if self._is_paused(now):
-            text += f", paused_for={self._paused_until - now:.1f}s"
-        if self._children is not None:
-            text += f", keys={len(self._children)}"
-        return text + ")"
+        return self._describe("SlidingWindowRateLimiter")

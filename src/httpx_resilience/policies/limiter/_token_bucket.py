@@ -1,19 +1,21 @@
 """The token bucket limiter: ``rate`` tokens per second, bursts of up to ``burst``.
 
-The bucket is refilled lazily from the injected clock on every look, so it
-needs no timer of its own; queueing, ``max_wait`` and pauses come from
-:class:`~httpx_resilience.policies.limiter._queue.QueuedLimiter`.
+:class:`TokenBucket` is the arithmetic: a bucket refilled lazily from the
+``now`` it is given, so it needs no timer of its own.
+:class:`TokenBucketRateLimiter` puts it behind the queue, ``max_wait`` and
+pauses of :class:`~httpx_resilience.policies.limiter._queue.QueuedLimiter`.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from ...clock import Clock
+from ...clock import SYSTEM_CLOCK, Clock
+from ._allowance import Allowance, Schedule
 from ._base import check_count, check_seconds
-from ._queue import QueuedLimiter, Schedule
+from ._queue import QueuedLimiter
 
-__all__ = ["TokenBucketRateLimiter"]
+__all__ = ["TokenBucket", "TokenBucketRateLimiter"]
 
 
 class _BucketSchedule(Schedule):
@@ -30,6 +32,64 @@ class _BucketSchedule(Schedule):
     def commit(self, tokens: int, at: float) -> None:
         # Tokens accrue from `start`; a grant at `at` spends what accrued until then.
         self._level -= tokens
+
+
+class TokenBucket(Allowance):
+    """A bucket of ``capacity`` tokens, refilled at ``rate`` per second; it starts full.
+
+    Args:
+        rate: tokens added per second (> 0, already validated).
+        capacity: the bucket's size (≥ 1, already validated).
+        now: the time of creation, on the limiter's clock.
+    """
+
+    __slots__ = ("_tokens", "_updated", "capacity", "rate")
+
+    def __init__(self, rate: float, capacity: int, now: float) -> None:
+        self.rate = rate
+        self.capacity = capacity
+        self._tokens = float(capacity)
+        self._updated = now
+
+    def level(self, now: float) -> float:
+        """Tokens in the bucket at ``now`` (without refilling it)."""
+        return min(float(self.capacity), self._tokens + max(0.0, now - self._updated) * self.rate)
+
+    def _refill(self, now: float) -> float:
+        if now > self._updated:
+            self._tokens = min(
+                float(self.capacity), self._tokens + (now - self._updated) * self.rate
+            )
+            self._updated = now
+        return self._tokens
+
+    def try_take(self, tokens: int, now: float) -> bool:
+        if self._refill(now) >= tokens:
+            self._tokens -= tokens
+            return True
+        return False
+
+    def wait_for(self, tokens: int, now: float) -> float:
+        return (tokens - self._refill(now)) / self.rate
+
+    def take(self, tokens: int, now: float) -> None:
+        self._tokens = max(0.0, self._refill(now) - tokens)
+
+    def schedule(self, now: float, start: float) -> Schedule:
+        # While anyone waits the bucket never overflows (the head takes its
+        # tokens as soon as they are there), so the level at `start` plus the
+        # steady rate gives every grant time in closed form.
+        return _BucketSchedule(self.level(start), self.rate, start)
+
+    def quick_estimate(self, total: int, start: float) -> float | None:
+        # O(1) instead of a walk over the queue.
+        return start + max(0.0, total - self.level(start)) / self.rate
+
+    def is_idle(self, now: float) -> bool:
+        return self.level(now) >= self.capacity
+
+    def describe(self, now: float) -> str:
+        return f"rate={self.rate:g}/s, burst={self.capacity}, tokens={self.level(now):.2f}"
 
 
 class TokenBucketRateLimiter(QueuedLimiter):
@@ -71,88 +131,43 @@ class TokenBucketRateLimiter(QueuedLimiter):
         if burst is None:
             burst = max(1, int(rate))
         check_count(burst, "burst", 1)
+        clock = clock if clock is not None else SYSTEM_CLOCK
+        self._bucket = TokenBucket(rate, burst, clock.monotonic())
         super().__init__(
-            burst,
+            self._bucket,
             max_wait=max_wait,
             scope=scope,
             max_keys=max_keys,
             header_pacing=header_pacing,
             clock=clock,
         )
-        self._rate = rate
-        self._tokens = float(burst)
-        self._updated = self._clock.monotonic()
 
     @property
     def rate(self) -> float:
         """Tokens added per second."""
-        return self._rate
+        return self._bucket.rate
 
     @property
     def burst(self) -> int:
         """The bucket's size."""
-        return self._capacity
+        return self._bucket.capacity
 
     @property
     def tokens(self) -> float:
         """Tokens in the bucket now (without granting anything)."""
-        return self._level(self._clock.monotonic())
+        return self._bucket.level(self._now())
 
-    def _level(self, now: float) -> float:
-        return min(float(self._capacity), self._tokens + max(0.0, now - self._updated) * self._rate)
-
-    def _refill(self, now: float) -> float:
-        if now > self._updated:
-            self._tokens = min(
-                float(self._capacity), self._tokens + (now - self._updated) * self._rate
-            )
-            self._updated = now
-        return self._tokens
-
-    def _try_take(self, tokens: int, now: float) -> bool:
-        if self._refill(now) >= tokens:
-            self._tokens -= tokens
-            return True
-        return False
-
-    def _wait_for(self, tokens: int, now: float) -> float:
-        return (tokens - self._refill(now)) / self._rate
-
-    def _take(self, tokens: int, now: float) -> None:
-        self._tokens = max(0.0, self._refill(now) - tokens)
-
-    def _schedule(self, now: float, start: float) -> Schedule:
-        # While anyone waits the bucket never overflows (the head takes its
-        # tokens as soon as they are there), so the level at `start` plus the
-        # steady rate gives every grant time in closed form.
-        return _BucketSchedule(self._level(start), self._rate, start)
-
-    def _estimate(self, tokens: int, now: float) -> float:
-        # O(1) instead of a walk over the queue.
-        start = max(now, self._paused_until)
-        level = self._level(start)
-        return start + max(0.0, self._queued_tokens + tokens - level) / self._rate
-
-    def _is_idle(self, now: float) -> bool:
-        return not self._live and not self._is_paused(now) and self._level(now) >= self._capacity
-
-    def _spawn(self) -> TokenBucketRateLimiter:
+    def _spawn(
+        self, max_wait: float | None, header_pacing: bool, clock: Clock
+    ) -> TokenBucketRateLimiter:
+        bucket = self._bucket
         return TokenBucketRateLimiter(
-            self._rate,
-            self._capacity,
-            max_wait=self._max_wait,
-            header_pacing=self._header_pacing,
-            clock=self._clock,
+            bucket.rate,
+            bucket.capacity,
+            max_wait=max_wait,
+            header_pacing=header_pacing,
+            clock=clock,
         )
 
     def __repr__(self) -> str:
-        now = self._clock.monotonic()
-        text = (
-            f"TokenBucketRateLimiter(rate={self._rate:g}/s, burst={self._capacity}, "
-            f"tokens={self._level(now):.2f}, waiters={self._live}"
-        )
-        if self._is_paused(now):
-            text += f", paused_for={self._paused_until - now:.1f}s"
-        if self._children is not None:
-            text += f", keys={len(self._children)}"
-        return text + ")"
+        return self._describe("TokenBucketRateLimiter")
