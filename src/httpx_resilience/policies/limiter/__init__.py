@@ -11,6 +11,17 @@ from the bucket and the queue ahead of it, and a request that would wait too
 long is refused at once with :class:`~httpx_resilience.RateLimiterTimeout`.
 Only :meth:`RateLimiter.pause` (a server's ``Retry-After`` or rate-limit
 headers) can push grants later; it re-checks the queued waiters then.
+
+The modules, each importing only those listed before it:
+
+* ``_base`` — :class:`RateLimiter`, the interface, and the shared argument checks;
+* ``_allowance`` — ``Allowance``, the arithmetic of a limit apart from any
+  queue, and the ``Schedule`` that predicts grants;
+* ``_ratelimit_headers`` — the pause asked for by a response's rate-limit headers;
+* ``_queue`` — ``QueuedLimiter``: the fair FIFO queue, ``max_wait``, pauses,
+  header pacing and per-key children, around an allowance;
+* ``_token_bucket`` — ``TokenBucket`` and :class:`TokenBucketRateLimiter`;
+* ``_sliding_window`` — ``GrantLog`` and :class:`SlidingWindowRateLimiter`.
 """
 
 from ._base import RateLimiter
