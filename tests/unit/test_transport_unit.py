@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import uuid
@@ -24,6 +25,7 @@ from httpx_resilience.observe.events import (
 )
 from httpx_resilience.pipeline import ResilienceInfo, ResilientTransport
 from httpx_resilience.pipeline._attempt import _clamp
+from httpx_resilience.pipeline._outcome import new_info
 from httpx_resilience.pipeline._request_id import new_request_id, scan_headers
 from httpx_resilience.policies.budget import RetryBudget
 from httpx_resilience.policies.retry import RetryPolicy
@@ -500,3 +502,12 @@ def test_phase_timeouts_are_clamped_to_the_attempt(
 ) -> None:
     """Phases longer than the attempt, missing or unlimited are capped; shorter ones kept."""
     assert _clamp(phases, 10.0) == expected
+
+
+def test_the_outcome_record_built_directly_equals_the_dataclass() -> None:
+    """new_info gives the same frozen ResilienceInfo as its constructor, attempts_with_hedges summed."""
+    built = new_info(3, 0.5, 0.25, "rid", "closed", 2.0, True, "attempts", 1)
+    assert built == ResilienceInfo(3, 0.5, 0.25, "rid", "closed", 2.0, True, "attempts", 1, 4)
+    assert hash(built) == hash(ResilienceInfo(3, 0.5, 0.25, "rid", "closed", 2.0, True, "attempts", 1, 4))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.attempts = 5  # type: ignore[misc]

@@ -35,7 +35,7 @@ from ..observe.events import (
 from ..observe.redact import redact_url
 from ..policies.retry import parse_retry_after
 from ._decision import RetryDecision
-from ._outcome import EXTENSION_KEY, ResilienceInfo, host_key
+from ._outcome import EXTENSION_KEY, host_key, new_info
 from ._state import RequestState
 
 __all__ = ["Reporter"]
@@ -184,9 +184,8 @@ class Reporter:
                     None, s.service,
                 ),
             )
-        # Positional: a keyword call costs a frozen dataclass's __init__ several times more.
-        response.extensions[EXTENSION_KEY] = ResilienceInfo(
-            s.attempt,  # attempts
+        response.extensions[EXTENSION_KEY] = new_info(
+            s.attempt,
             elapsed,
             s.total_wait,
             s.request_id,
@@ -195,7 +194,6 @@ class Reporter:
             exhausted,
             stop_reason,
             s.hedges,
-            s.attempt + s.hedges,  # attempts_with_hedges
         )
         return response
 

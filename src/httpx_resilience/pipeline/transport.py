@@ -249,7 +249,8 @@ class ResilientTransport(httpx.AsyncBaseTransport):
             timeout, phase = s.attempt_timeout, "attempt"
             if remaining is not None and (timeout is None or remaining < timeout):
                 timeout, phase = remaining, "total"
-            reporter.attempt_started(s)
+            if reporter.observers:
+                reporter.attempt_started(s)
             t0 = clock.monotonic()
             try:
                 if s.hedging is not None:  # breaker → [hedge] → attempt timeout → send
