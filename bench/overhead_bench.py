@@ -1,6 +1,6 @@
 """The pipeline's own cost per request, measured the way users meet it.
 
-Two figures, each "with the pipeline" minus "without it", in µs per request,
+Each figure is "with the pipeline" minus "without it", in CPU µs per request,
 over an in-memory transport (no sockets, so only our code differs):
 
 - **direct**: ``ResilientTransport(memory).handle_async_request(request)`` minus
@@ -8,21 +8,26 @@ over an in-memory transport (no sockets, so only our code differs):
 - **under httpx.AsyncClient**: ``httpx.AsyncClient(transport=ResilientTransport(mock))
   .get(url)`` minus ``httpx.AsyncClient(transport=mock).get(url)``, with
   ``httpx.MockTransport``: what a user of plain httpx (or of any httpx-based
-  SDK) pays. httpx's client adds a per-phase ``timeout`` extension to every
-  request and hands the transport a request with a streamed body, which the
+  SDK) pays. httpx's client puts a per-phase ``timeout`` extension and its
+  default headers on every request, and handles every header of the request
+  and the response again after the transport (cookies, logging), which the
   direct call does not.
+- **where it goes**: the same with one feature of the default set-up off at a
+  time (the request-id header; the attempt timeout and deadline; the retry
+  budget), and with all three off.
 - **AsyncHTTPClient**: our facade over the same mock transport, minus plain
   ``httpx.AsyncClient`` over it.
 
-Both ``ResilientTransport`` set-ups are the defaults (retry with its budget,
+The ``ResilientTransport`` set-ups are the defaults (retry with its budget,
 attempt timeout, total deadline, request id), plus one with every policy on
-(breaker, token bucket). Each variant runs in blocks of ``--requests`` calls;
-the report gives the median block (and min–max) after a warm-up.
+(breaker, token bucket). Each variant runs in blocks of ``--requests`` calls,
+interleaved, each block after a full garbage collection; the report gives
+the median (and min–max) of the paired differences after a warm-up.
 
-``--src DIR`` (repeatable, ``label=DIR``) runs the same measurement against
-other source trees of the package, each in its own process and interleaved
-round by round, so a change can be compared with the code before it in one
-run (``git worktree add /tmp/before <rev>``, then
+``--src LABEL=DIR`` (repeatable) runs the same measurement against other
+source trees of the package, each in its own process and interleaved round by
+round, so a change is compared with the code before it in one run
+(``git worktree add /tmp/before <rev>``, then
 ``--src before=/tmp/before/src --src after=src``).
 
 Writes ``bench/RESULTS_overhead.md``.
@@ -37,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import platform
@@ -63,6 +69,10 @@ VARIANTS = (
     "httpx_mock",
     "httpx_resilient_mock",
     "httpx_resilient_all_mock",
+    "httpx_resilient_no_rid_mock",
+    "httpx_resilient_no_timeouts_mock",
+    "httpx_resilient_no_budget_mock",
+    "httpx_resilient_bare_mock",
     "client_mock",
 )
 
@@ -104,13 +114,28 @@ async def measure(requests: int, blocks: int) -> dict[str, list[float]]:
         "resilient_direct": ResilientTransport(memory, config=config),
         "resilient_all_direct": every_policy(memory),
     }
+    def no_timeouts(t: ResilientTransport) -> ResilientTransport:
+        t.timeout = t.total_timeout = None  # no attempt scope, no deadline
+        return t
+
     mock = httpx.MockTransport(handler)
-    clients = {
-        "httpx_mock": httpx.AsyncClient(transport=mock, timeout=10.0),
-        "httpx_resilient_mock": httpx.AsyncClient(
-            transport=ResilientTransport(mock, config=config), timeout=10.0
+    no_rid = ClientConfig(timeout=10.0, total_timeout=30.0, request_id_header=None)
+    transports: dict[str, httpx.AsyncBaseTransport] = {
+        "httpx_mock": mock,
+        "httpx_resilient_mock": ResilientTransport(mock, config=config),
+        "httpx_resilient_all_mock": every_policy(mock),
+        # Where the cost goes: the default set-up with one feature off at a time.
+        "httpx_resilient_no_rid_mock": ResilientTransport(mock, config=no_rid),
+        "httpx_resilient_no_timeouts_mock": no_timeouts(ResilientTransport(mock, config=config)),
+        "httpx_resilient_no_budget_mock": ResilientTransport(
+            mock, config=config, retry_budget=False
         ),
-        "httpx_resilient_all_mock": httpx.AsyncClient(transport=every_policy(mock), timeout=10.0),
+        "httpx_resilient_bare_mock": no_timeouts(
+            ResilientTransport(mock, config=no_rid, retry_budget=False)
+        ),
+    }
+    clients = {
+        name: httpx.AsyncClient(transport=t, timeout=10.0) for name, t in transports.items()
     }
     ours = AsyncHTTPClient(config=config, transport=mock)
 
@@ -140,6 +165,9 @@ async def measure(requests: int, blocks: int) -> dict[str, list[float]]:
         order = VARIANTS if block % 2 == 0 else tuple(reversed(VARIANTS))
         for name in order:
             fn = calls[name]
+            # Each block starts from a clean heap, so a full collection that
+            # others' garbage made due does not land on this variant's block.
+            gc.collect()
             t0 = time.process_time()
             for _ in range(requests):
                 await fn()
@@ -180,6 +208,11 @@ ROWS = (
     ("under httpx.AsyncClient + MockTransport (default policies)", "httpx_resilient_mock", "httpx_mock"),
     ("under httpx.AsyncClient + MockTransport (every policy)", "httpx_resilient_all_mock", "httpx_mock"),
     ("AsyncHTTPClient (default policies) vs plain httpx.AsyncClient", "client_mock", "httpx_mock"),
+    ("… default, without the request-id header", "httpx_resilient_no_rid_mock", "httpx_mock"),
+    ("… default, without attempt timeout and deadline", "httpx_resilient_no_timeouts_mock",
+     "httpx_mock"),
+    ("… default, without the retry budget", "httpx_resilient_no_budget_mock", "httpx_mock"),
+    ("… none of the three (the loop alone)", "httpx_resilient_bare_mock", "httpx_mock"),
 )
 
 

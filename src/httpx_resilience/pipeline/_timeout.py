@@ -66,8 +66,8 @@ if sys.version_info >= (3, 11):  # pragma: no branch - the branch depends on the
 
         def finished(self) -> None:
             """A scope left: clean up in bulk once finished entries outnumber live ones."""
-            self._finished += 1
-            if self._finished > _COMPACT_AFTER and 2 * self._finished > len(self._heap):
+            self._finished = n = self._finished + 1
+            if n > _COMPACT_AFTER and 2 * n > len(self._heap):
                 self._heap = [e for e in self._heap if not e[2]._done]
                 heapify(self._heap)
                 self._finished = 0
@@ -106,6 +106,7 @@ if sys.version_info >= (3, 11):  # pragma: no branch - the branch depends on the
     _last: tuple[asyncio.AbstractEventLoop | None, _Deadlines | None] = (None, None)
 
     def _deadlines_of(loop: asyncio.AbstractEventLoop) -> _Deadlines:
+        """The loop's scheduler (the last one used is found without a lookup)."""
         global _last
         cached_loop, deadlines = _last
         if cached_loop is loop and deadlines is not None:
@@ -137,8 +138,11 @@ if sys.version_info >= (3, 11):  # pragma: no branch - the branch depends on the
             self._cancelling = task.cancelling()
             self._expired = False
             self._done = False
-            self._deadlines = _deadlines_of(loop)
-            self._deadlines.add(loop.time() + seconds, self)
+            cached_loop, deadlines = _last  # _deadlines_of's fast path, without a call
+            if cached_loop is not loop or deadlines is None:
+                deadlines = _deadlines_of(loop)
+            self._deadlines = deadlines
+            deadlines.add(loop.time() + seconds, self)
 
         def _expire(self) -> None:
             self._expired = True
