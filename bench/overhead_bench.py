@@ -14,7 +14,8 @@ over an in-memory transport (no sockets, so only our code differs):
   direct call does not.
 - **where it goes**: the same with one feature of the default set-up off at a
   time (the request-id header; the attempt timeout and deadline; the retry
-  budget), and with all three off.
+  budget), and with all three off; and plain httpx sending the request-id
+  header itself, which shows what one more header costs inside httpx.
 - **AsyncHTTPClient**: our facade over the same mock transport, minus plain
   ``httpx.AsyncClient`` over it.
 
@@ -73,6 +74,7 @@ VARIANTS = (
     "httpx_resilient_no_timeouts_mock",
     "httpx_resilient_no_budget_mock",
     "httpx_resilient_bare_mock",
+    "httpx_header_mock",
     "client_mock",
 )
 
@@ -137,6 +139,11 @@ async def measure(requests: int, blocks: int) -> dict[str, list[float]]:
     clients = {
         name: httpx.AsyncClient(transport=t, timeout=10.0) for name, t in transports.items()
     }
+    # Plain httpx carrying the one header the pipeline adds, set by the user instead.
+    clients["httpx_header_mock"] = httpx.AsyncClient(
+        transport=mock, timeout=10.0,
+        headers={"X-Request-Id": "5b0c3c2e-9d1e-4b8a-9f3a-2d6c1e0f4a7b"},
+    )
     ours = AsyncHTTPClient(config=config, transport=mock)
 
     calls: dict[str, Callable[[], Awaitable[Any]]] = {}
@@ -213,6 +220,8 @@ ROWS = (
      "httpx_mock"),
     ("… default, without the retry budget", "httpx_resilient_no_budget_mock", "httpx_mock"),
     ("… none of the three (the loop alone)", "httpx_resilient_bare_mock", "httpx_mock"),
+    ("plain httpx.AsyncClient sending an X-Request-Id header itself", "httpx_header_mock",
+     "httpx_mock"),
 )
 
 
