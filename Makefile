@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e ".[bench]" aiolimiter pyrate-limiter pybreaker purgatory
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/speed_bench.py
+	$(BIN)/python bench/overhead_bench.py
 	$(BIN)/python bench/instructions_bench.py
 	$(BIN)/python bench/profile_bench.py
 	$(BIN)/python bench/policies_bench.py
