@@ -165,7 +165,6 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         self._attempts = AttemptRunner(transport, self._clock)
         self._hedger = Hedger(self._attempts, self._reporter, self.retry_budget)
 
-
     @property
     def observers(self) -> tuple[Observer, ...]:
         """The event hooks; assign a new sequence to replace them."""
