@@ -38,6 +38,7 @@ Usage::
     python bench/speed_bench.py [--rounds 5] [--requests 3000] [--skip-micro]
     python bench/speed_bench.py --client VARIANT URL --requests N --concurrency C   (one run)
     python bench/speed_bench.py --micro                                             (micro only)
+    python bench/speed_bench.py --src before=/tmp/before/src --src after=src        (+ trees compared)
 """
 
 from __future__ import annotations
@@ -353,13 +354,22 @@ async def micro(iterations: int = 20_000) -> dict[str, float]:
 from _nginx import Server, cpu_model, pin  # noqa: E402  (bench/ is the script's folder)
 
 
-def run_one(variant: str, url: str, requests: int, concurrency: int, warmup: int) -> dict[str, Any]:
+def run_one(
+    variant: str, url: str, requests: int, concurrency: int, warmup: int, src: str | None = None
+) -> dict[str, Any]:
+    """One client process; ``src``: another source tree of the package to import instead."""
     cmd = [*pin(0), sys.executable, str(Path(__file__).resolve()), "--client", variant, url,
            "--requests", str(requests), "--concurrency", str(concurrency), "--warmup", str(warmup)]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    env = {**os.environ, "PYTHONPATH": str(Path(src).resolve())} if src else None
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
     if out.returncode != 0:
         raise SystemExit(f"client {variant} failed:\n{out.stderr}")
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+# The variants a before/after comparison (--src) runs for each tree.
+COMPARED = ("httpx", "aiohttp", "httpx_native", "resilient", "resilient_native",
+            "client_native", "client_full", "client_httpx")
 
 
 def available_variants(with_uvloop: bool) -> list[str]:
@@ -389,6 +399,62 @@ def throughput(variants: list[str], rounds: int, requests: int, warmup: int) -> 
     finally:
         server.stop()
     return {"server": server.kind, "runs": runs}
+
+
+def compare_trees(
+    trees: dict[str, str], variants: list[str], rounds: int, requests: int, warmup: int
+) -> str:
+    """The same variants against several source trees, interleaved in one run; a report section.
+
+    Each round runs every (variant, tree) pair once, trees alternating inside
+    the round, so drift of the machine falls on all trees alike; ratios are to
+    plain httpx measured in the same round.
+    """
+    server = Server()
+    server.start()
+    runs: dict[str, dict[str, dict[str, list[dict[str, Any]]]]] = {
+        t: {v: {str(c): [] for c in CONCURRENCY} for v in variants} for t in trees
+    }
+    try:
+        for r in range(rounds):
+            for concurrency in CONCURRENCY:
+                order = variants if r % 2 == 0 else list(reversed(variants))
+                for variant in order:
+                    pairs = list(trees.items()) if r % 2 == 0 else list(reversed(trees.items()))
+                    for tree, src in pairs:
+                        res = run_one(variant, server.url, requests, concurrency, warmup, src)
+                        runs[tree][variant][str(concurrency)].append(res)
+                        print(
+                            f"round {r + 1}/{rounds} c={concurrency:<2} {tree:<8} {variant:<22} "
+                            f"{res['requests'] / res['wall_s']:7.0f} req/s "
+                            f"{res['cpu_s'] / res['requests'] * 1e6:6.0f} µs CPU/req",
+                            flush=True,
+                        )
+    finally:
+        server.stop()
+    names = list(trees)
+    lines = [
+        f"## Before and after, one run ({', '.join(f'{t}: `{trees[t]}`' for t in names)})",
+        "",
+        f"Each (variant, tree) pair once per round, {rounds} rounds × {requests} requests, trees "
+        "interleaved; medians. Ratios are to plain httpx (CPU µs per request: plain httpx's "
+        "divided by the variant's, so higher is faster).",
+        "",
+    ]
+    for c in (str(x) for x in CONCURRENCY):
+        head = " | ".join(f"{t}: req/s | {t}: CPU µs | {t}: × httpx" for t in names)
+        lines += [f"### Concurrency {c}", "", f"| client | {head} |",
+                  "|---|" + "---|---|---|" * len(names)]
+        for v in variants:
+            cells = []
+            for t in names:
+                rps = statistics.median(x["requests"] / x["wall_s"] for x in runs[t][v][c])
+                base = statistics.median(x["requests"] / x["wall_s"] for x in runs[t]["httpx"][c])
+                cpu = statistics.median(x["cpu_s"] / x["requests"] * 1e6 for x in runs[t][v][c])
+                cells.append(f"{rps:.0f} | {cpu:.0f} | {rps / base:.2f}×")
+            lines.append(f"| {label(v)} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def machine() -> dict[str, str]:
@@ -513,6 +579,10 @@ def main() -> None:
     p.add_argument("--variants", nargs="*", help="a subset of variants")
     p.add_argument("--no-uvloop", action="store_true")
     p.add_argument("--skip-micro", action="store_true")
+    p.add_argument("--src", action="append", default=[], metavar="LABEL=DIR",
+                   help="compare source trees in one run (repeat; e.g. before=/tmp/before/src "
+                        "after=src); the section is appended to the report")
+    p.add_argument("--compare-rounds", type=int, default=3)
     a = p.parse_args()
     if a.client:
         client_main(a.client[0], a.client[1], a.requests, a.concurrency, a.warmup)
@@ -531,6 +601,10 @@ def main() -> None:
                              capture_output=True, text=True, check=True, timeout=900)
         data["micro"] = json.loads(out.stdout.strip().splitlines()[-1])
     text = report(data, a.rounds, a.requests, a.warmup)
+    if a.src:
+        trees = dict(item.split("=", 1) for item in a.src)
+        compared = [v for v in COMPARED if v in variants]
+        text += "\n" + compare_trees(trees, compared, a.compare_rounds, a.requests, a.warmup)
     (HERE / "RESULTS_speed.md").write_text(text + "\n")
     print(text)
 
