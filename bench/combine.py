@@ -16,11 +16,11 @@ HERE = Path(__file__).resolve().parent
 SECTIONS = (
     ("RESULTS_pipeline.md", "Retry pipeline vs raw httpx, tenacity and httpx-retries (`bench/run.py`)"),
     ("RESULTS_speed.md", "Speed: inner transports and the lean client (`bench/speed_bench.py`)"),
-    ("RESULTS_overhead.md", "The pipeline's cost as users meet it, and where it goes (`bench/overhead_bench.py`)"),
     ("RESULTS_instructions.md", "Instructions per request, without the timing noise (`bench/instructions_bench.py`)"),
     ("RESULTS_profile.md", "Where the CPU time goes: profiles at c=1 and c=64 (`bench/profile_bench.py`)"),
     ("RESULTS_policies.md", "Policies (`bench/policies_bench.py`)"),
     ("RESULTS_observe.md", "Observers (`bench/observe_bench.py`)"),
+    ("RESULTS_overhead.md", "The pipeline's cost as users meet it, and where it goes (`bench/overhead_bench.py`)"),
 )
 
 
