@@ -82,26 +82,15 @@ class Reporter:
 
     def attempt_started(self, s: RequestState) -> None:
         if self.observers:
-            request = s.request
             emit(
                 self.observers,
-                AttemptStarted(
-                    s.request_id, request.method, redact_url(request.url), s.key, s.attempt,
-                    s.policy.max_attempts, request.headers, s.ext.get("service"),
-                ),
+                AttemptStarted(*_attempt(s), s.request.headers, s.ext.get("service")),
             )
 
     def attempt_failed(self, s: RequestState, duration: float, exc: BaseException | None) -> None:
         if self.observers:
-            request = s.request
-            emit(
-                self.observers,
-                AttemptFailed(
-                    s.request_id, request.method, redact_url(request.url), s.key, s.attempt,
-                    s.policy.max_attempts, duration, s.status_code,
-                    *((type(exc).__name__, str(exc)) if exc is not None else ()),
-                ),
-            )
+            error = (type(exc).__name__, str(exc)) if exc is not None else ()
+            emit(self.observers, AttemptFailed(*_attempt(s), duration, s.status_code, *error))
 
     def limiter_waited(self, s: RequestState, waited: float) -> None:
         if waited > 0 and self.observers:
@@ -146,13 +135,7 @@ class Reporter:
             },
         )
         if self.observers:
-            emit(
-                self.observers,
-                RetryScheduled(
-                    s.request_id, method, redact_url(request.url), s.key, s.attempt,
-                    s.policy.max_attempts, delay, s.cause, s.server_delay,
-                ),
-            )
+            emit(self.observers, RetryScheduled(*_attempt(s), delay, s.cause, s.server_delay))
 
     # -- the end of a request ---------------------------------------------------------
 
@@ -330,3 +313,12 @@ class Reporter:
             "max_attempts": s.policy.max_attempts,
             "request_id": s.request_id,
         }
+
+
+def _attempt(s: RequestState) -> tuple[str | None, str, str, str, int, int]:
+    """The fields every attempt event starts with: id, method, URL (redacted), host, n of max."""
+    request = s.request
+    return (
+        s.request_id, request.method, redact_url(request.url), s.key, s.attempt,
+        s.policy.max_attempts,
+    )
