@@ -6,6 +6,7 @@ import asyncio
 import gc
 import sys
 import threading
+import time
 import weakref
 
 import pytest
@@ -187,3 +188,28 @@ def test_uvloop_loops_get_their_own_timer() -> None:
         return False
 
     assert uvloop.run(body())
+
+
+async def test_expiry_does_not_cancel_a_task_already_being_cancelled() -> None:
+    """A cancellation pending at expiry is not doubled; if it is swallowed, expiry follows later."""
+    loop = asyncio.get_running_loop()
+    caught: list[int] = []
+
+    async def body() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        with timeout_scope(0.005):
+            # Another party's cancel (due at 4 ms) and the expiry (5 ms) come due in the
+            # same loop turn: a callback blocks the loop past both.
+            loop.call_at(loop.time() + 0.001, time.sleep, 0.01)
+            loop.call_at(loop.time() + 0.004, task.cancel)
+            try:
+                await asyncio.sleep(0.05)
+            except asyncio.CancelledError:
+                caught.append(task.cancelling())  # exactly one request: not doubled
+                task.uncancel()  # swallowed: the scope must still end the body
+            await asyncio.Event().wait()
+
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(body(), 5)
+    assert caught == [1]

@@ -21,6 +21,11 @@ The rules are ``asyncio.timeout``'s (Python 3.11):
   the scope made, counted with ``Task.cancelling``/``uncancel``) stays a
   ``CancelledError``, so cancelling the caller still cancels it.
 
+One difference: at expiry, a task that already has a cancellation pending
+(the inner transport's own timeout firing in the same loop turn, or the
+caller's) is not cancelled a second time; the pending one ends the body, and
+the scope looks again 10 ms later in case it was swallowed.
+
 Python 3.10 has no ``Task.uncancel``; there anyio's ``fail_after`` (also a
 synchronous scope raising :class:`TimeoutError`) is used.
 """
@@ -38,6 +43,8 @@ __all__ = ["timeout_scope"]
 
 # Finished entries tolerated in a heap before a bulk clean-up is considered.
 _COMPACT_AFTER = 256
+# Seconds until an expired scope whose task was already being cancelled is looked at again.
+_RECHECK = 0.01
 
 if sys.version_info >= (3, 11):  # pragma: no branch - the branch depends on the interpreter
     import asyncio
@@ -89,7 +96,9 @@ if sys.version_info >= (3, 11):  # pragma: no branch - the branch depends on the
                     self._finished = max(0, self._finished - 1)
                 elif when <= now:
                     heappop(heap)
-                    scope._expire()
+                    if not scope._expire():  # a cancellation is already on its way
+                        self._n += 1
+                        heappush(heap, (now + _RECHECK, self._n, scope))
                 else:
                     break
             if heap:
@@ -144,10 +153,23 @@ if sys.version_info >= (3, 11):  # pragma: no branch - the branch depends on the
             self._deadlines = deadlines
             deadlines.add(loop.time() + seconds, self)
 
-        def _expire(self) -> None:
+        def _expire(self) -> bool:
+            """Cancel the task, unless another cancellation is already pending; whether it did.
+
+            The attempt's own per-phase timeouts (httpx's, clamped to the same
+            budget) usually fire just before this backstop; a second cancel
+            request landing in the same loop turn would turn their clean
+            timeout into a cancellation in the middle of the transport's
+            clean-up. The pending one ends the body anyway; should it be
+            swallowed, the scheduler looks again a moment later.
+            """
+            task = self._task
+            assert task is not None  # only live scopes expire
+            if task.cancelling() > self._cancelling:
+                return False
             self._expired = True
-            assert self._task is not None  # only live scopes expire
-            self._task.cancel()
+            task.cancel()
+            return True
 
         def __enter__(self) -> timeout_scope:
             return self
