@@ -115,11 +115,10 @@ async def buffer_response(response: httpx.Response) -> httpx.Response:
     failure and lets the attempt timeout cover the body. The raw (still
     encoded) bytes are kept, so httpx decodes them once as usual, and the
     response stays unread so httpx's client times and reads it as always.
-    A response already in memory (``httpx.ByteStream``, or read by the inner
-    transport, like ``httpx.MockTransport``'s) is returned as it is.
+    The caller checks :func:`in_memory` first: a body already in memory
+    (``httpx.ByteStream``, or read by the inner transport, like
+    ``httpx.MockTransport``'s) needs no reading.
     """
-    if in_memory(response):
-        return response
     stream = response.stream
     assert isinstance(stream, httpx.AsyncByteStream)
     try:

@@ -124,11 +124,6 @@ class RequestState:
         self.server_delay: float | None = None
 
     @property
-    def max_attempts(self) -> int:
-        """The policy's attempt limit."""
-        return self.policy.max_attempts
-
-    @property
     def service(self) -> str | None:
         """The upstream's name from the ``service`` override, for events."""
         service = self.ext.get("service")
