@@ -143,6 +143,10 @@ class ClientConfig:
         cookies: keep cookies the server sets and send them back (a cookie
             jar, as a browser would). Off by default: API clients are usually stateless.
         headers: default headers sent on every request.
+        max_response_bytes: cap on a buffered response body (decoded bytes); a
+            larger body fails with :class:`~httpx_resilience.ResponseTooLargeError`
+            naming the limit. ``None`` for no cap. Streamed responses are the
+            caller's to bound. A request may set its own cap.
     """
 
     timeout: float = 30.0
@@ -167,6 +171,7 @@ class ClientConfig:
     transport: Literal["httpx", "native", "aiohttp", "auto"] = "auto"
     cookies: bool = False
     headers: Mapping[str, str] | None = None
+    max_response_bytes: int | None = 100 * 1024 * 1024
 
     def __post_init__(self) -> None:
         check_number("timeout", self.timeout, minimum=0, exclusive_min=True)
@@ -182,6 +187,8 @@ class ClientConfig:
         check_number("retry_budget_ratio", self.retry_budget_ratio, minimum=0, maximum=10)
         check_number("retry_budget_min_per_second", self.retry_budget_min_per_second, minimum=0)
         check_number("retry_budget_ttl", self.retry_budget_ttl, minimum=0, exclusive_min=True)
+        check_number("max_response_bytes", self.max_response_bytes, minimum=1, integer=True,
+                     optional=True)
         for flag in ("follow_redirects", "verify_ssl", "respect_retry_after", "http2", "cookies"):
             if not isinstance(getattr(self, flag), bool):
                 raise ConfigurationError(

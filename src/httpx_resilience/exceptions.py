@@ -14,6 +14,7 @@
     ├── BulkheadFullError                too many concurrent requests; nothing sent
     ├── ResponseDecodeError              the body is not the JSON it claims to be (also ValueError)
     ├── InvalidRequestError              a request that cannot be sent as given (also ValueError)
+    │   └── InvalidURLError              a URL no connection can be made to (also httpx.InvalidURL)
     ├── AuthenticationError              credentials could not be obtained or were refused
     ├── ExternalServiceError             one error type per named service (seed 003/004)
     └── ConfigurationError               a bad setting (also ValueError)
@@ -42,6 +43,7 @@ __all__ = [
     "HTTPRequestError",
     "HTTPResponseError",
     "InvalidRequestError",
+    "InvalidURLError",
     "RateLimitError",
     "RateLimiterTimeout",
     "RequestNotReplayableError",
@@ -306,6 +308,13 @@ class ResponseDecodeError(HTTPClientError, ValueError):
 class InvalidRequestError(HTTPClientError, ValueError):
     """A request that cannot be sent as given: a URL without scheme, an unknown method,
     or contradictory body arguments. Nothing was sent."""
+
+
+class InvalidURLError(InvalidRequestError, httpx.InvalidURL):
+    """A URL no connection can be made to: no host, a port outside 1-65535, a host
+    name that is not a valid DNS name or IP address. Raised before any connection;
+    nothing was sent. Also an ``httpx.InvalidURL``, as httpx raises for URLs it
+    cannot parse."""
 
 
 class AuthenticationError(HTTPClientError):

@@ -15,7 +15,7 @@ EXPECTED = {
     "CircuitBreakerOpenError", "CircuitState", "ClientConfig", "ConfigurationError",
     "ExternalServiceError", "FallbackAuth", "FormSerializer", "HTTPClientError", "HTTPRequest",
     "HTTPRequestError", "HTTPResponse", "HTTPResponseError", "HedgingPolicy",
-    "InMemoryTokenCache", "InvalidRequestError", "JSONSerializer", "JWTAuth",
+    "InMemoryTokenCache", "InvalidRequestError", "InvalidURLError", "JSONSerializer", "JWTAuth",
     "LoggingMiddleware", "Middleware", "OAuth2ClientCredentials", "RateLimitError",
     "RateLimiter", "RateLimiterTimeout", "RequestIdMiddleware", "RequestNotReplayableError",
     "RequestTimeoutError", "ResilienceInfo", "ResilientTransport", "ResponseDecodeError",
