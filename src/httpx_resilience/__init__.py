@@ -42,6 +42,7 @@ from .exceptions import (
     RequestNotReplayableError,
     RequestTimeoutError,
     ResponseDecodeError,
+    ResponseTooLargeError,
     RetryExhaustedError,
 )
 from .middleware import (
@@ -139,6 +140,7 @@ __all__ = [
     "ResilienceInfo",
     "ResilientTransport",
     "ResponseDecodeError",
+    "ResponseTooLargeError",
     "RetryBudget",
     "RetryExhaustedError",
     "RetryPolicy",

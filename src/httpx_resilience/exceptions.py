@@ -12,6 +12,7 @@
     ├── CircuitBreakerOpenError          the breaker refused; nothing sent (httpx.TransportError)
     ├── RateLimiterTimeout               the limiter would wait past ``max_wait``; nothing sent
     ├── BulkheadFullError                too many concurrent requests; nothing sent
+    ├── ResponseTooLargeError            a buffered body passed max_response_bytes (httpx.RequestError)
     ├── ResponseDecodeError              the body is not the JSON it claims to be (also ValueError)
     ├── InvalidRequestError              a request that cannot be sent as given (also ValueError)
     │   └── InvalidURLError              a URL no connection can be made to (also httpx.InvalidURL)
@@ -49,6 +50,7 @@ __all__ = [
     "RequestNotReplayableError",
     "RequestTimeoutError",
     "ResponseDecodeError",
+    "ResponseTooLargeError",
     "RetryExhaustedError",
 ]
 
@@ -298,6 +300,25 @@ class BulkheadFullError(_HttpxCompatible, httpx.TransportError):
         self.max_concurrent = max_concurrent
         self.max_queue = max_queue
         kw.setdefault("hint", "Raise Bulkhead(max_concurrent=..., max_queue=...) or shed load")
+        super().__init__(message, request=request, **kw)
+
+
+class ResponseTooLargeError(_HttpxCompatible, httpx.RequestError):
+    """A buffered response body grew past its cap (``max_response_bytes``).
+
+    The connection is closed rather than drained; nothing more is read.
+
+    Attributes:
+        limit: the cap in bytes that was passed.
+        received: bytes read when reading stopped (more than ``limit``).
+    """
+
+    def __init__(
+        self, message: str, *, limit: int, received: int, request: httpx.Request | None = None,
+        **kw: Any,
+    ) -> None:
+        self.limit = limit
+        self.received = received
         super().__init__(message, request=request, **kw)
 
 

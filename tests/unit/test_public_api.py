@@ -18,7 +18,7 @@ EXPECTED = {
     "InMemoryTokenCache", "InvalidRequestError", "InvalidURLError", "JSONSerializer", "JWTAuth",
     "LoggingMiddleware", "Middleware", "OAuth2ClientCredentials", "RateLimitError",
     "RateLimiter", "RateLimiterTimeout", "RequestIdMiddleware", "RequestNotReplayableError",
-    "RequestTimeoutError", "ResilienceInfo", "ResilientTransport", "ResponseDecodeError",
+    "RequestTimeoutError", "ResilienceInfo", "ResilientTransport", "ResponseDecodeError", "ResponseTooLargeError",
     "RetryBudget", "RetryExhaustedError", "RetryPolicy", "RetryStats", "Secret",
     "SlidingWindowRateLimiter", "TokenBucketRateLimiter", "TokenCache", "__version__",
     "retry_async", "with_api_retry", "with_network_retry", "with_retry",
