@@ -16,9 +16,10 @@ Failures are classified the way urllib3 does it:
 
 from __future__ import annotations
 
-import email.utils
+import calendar
 import math
 import random
+import time
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -33,37 +34,28 @@ from ..config import (
     normalize_methods,
     normalize_statuses,
 )
-from ..exceptions import (
-    ConfigurationError,
-    HTTPRequestError,
-    RequestTimeoutError,
-)
+from ..exceptions import ConfigurationError, HTTPRequestError, RequestTimeoutError
 
 __all__ = [
+    "RETRY_AFTER_LIMIT",
     "FailureKind",
     "RetryPolicy",
     "classify_exception",
+    "parse_decimal",
+    "parse_http_date",
     "parse_retry_after",
+    "retry_after_delay",
 ]
 
 FailureKind = Literal["connect", "read", "fatal"]
 
 _CONNECT_ERRORS: tuple[type[BaseException], ...] = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.PoolTimeout,
+    httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout,
 )
 _READ_ERRORS: tuple[type[BaseException], ...] = (
-    httpx.ReadError,
-    httpx.ReadTimeout,
-    httpx.WriteError,
-    httpx.WriteTimeout,
-    httpx.RemoteProtocolError,
-    httpx.NetworkError,
-    httpx.TimeoutException,
-    RequestTimeoutError,
-    ConnectionError,
-    TimeoutError,
+    httpx.ReadError, httpx.ReadTimeout, httpx.WriteError, httpx.WriteTimeout,
+    httpx.RemoteProtocolError, httpx.NetworkError, httpx.TimeoutException,
+    RequestTimeoutError, ConnectionError, TimeoutError,
 )
 
 
@@ -81,30 +73,154 @@ def classify_exception(exc: BaseException) -> FailureKind:
     return "fatal"
 
 
-def parse_retry_after(value: str, now_wall: float) -> float:
-    """Parse a ``Retry-After`` value into seconds from now.
+RETRY_AFTER_LIMIT = 2.0**31
+"""The largest delay a ``Retry-After`` gives, in seconds (about 68 years).
 
-    Accepts delta-seconds (``"120"``, also a decimal such as ``"1.5"``) and an
-    HTTP-date (``"Wed, 21 Oct 2015 07:28:00 GMT"``); a date in the past gives 0.
+Larger delta-seconds, and dates further away, are clamped to it: RFC 9111
+§1.2.2 gives 2³¹ as the value of a delta-seconds too large to represent.
+"""
+
+_OWS = " \t"
+_DAY_NAMES = frozenset({"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"})
+_LONG_DAY_NAMES = frozenset(
+    {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"}
+)
+_MONTHS = {m: i for i, m in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+)}
+_FIFTY_YEARS = 50 * 365.2425 * 86_400.0
+_CENTURY = 100 * 365.2425 * 86_400.0
+
+
+def _digits(text: str, size: int = 0) -> bool:
+    """Whether ``text`` is ASCII digits only (exactly ``size`` of them when given)."""
+    return text.isascii() and text.isdigit() and (size == 0 or len(text) == size)
+
+
+def parse_decimal(text: str, *, fraction: bool = False) -> float | None:
+    """Read a non-negative ASCII decimal number: ``1*DIGIT``, or with ``fraction``
+    also ``1*DIGIT "." 1*DIGIT``. Surrounding spaces and tabs (OWS) are allowed.
+
+    No sign, exponent, underscore, ``inf``/``nan`` or other scripts' digits
+    (which :func:`int` and :func:`float` accept). Never raises; a number too
+    large for a float gives ``math.inf``, so callers clamp.
+
+    Returns:
+        the value, or ``None`` when ``text`` is not such a number.
+    """
+    text = text.strip(_OWS)
+    whole, dot, frac = text.partition(".") if fraction else (text, "", "")
+    if not _digits(whole) or (dot and not _digits(frac)):
+        return None
+    return float(text)  # an ASCII digit string: float() cannot fail, it saturates at inf
+
+
+def _time_of_day(text: str) -> tuple[int, int, int] | None:
+    """``HH:MM:SS`` (two digits each; a leap second 60 is allowed)."""
+    if len(text) != 8 or text[2] != ":" or text[5] != ":":
+        return None
+    h, m, s = text[:2], text[3:5], text[6:]
+    if not (_digits(h) and _digits(m) and _digits(s)):
+        return None
+    hms = int(h), int(m), int(s)
+    return hms if hms[0] <= 23 and hms[1] <= 59 and hms[2] <= 60 else None
+
+
+def _rfc850_year(yy: int, month: int, day: int, now_wall: float) -> int:
+    """The year of a two-digit RFC 850 year (RFC 9110 §5.6.7): the one within 50
+    years of now; a date more than 50 years ahead is read as the past century's."""
+    now_year = time.gmtime(min(max(now_wall, 0.0), 253_402_300_799.0)).tm_year
+    year = now_year - now_year % 100 + yy
+    when = calendar.timegm((year, month, min(day, 28), 0, 0, 0))
+    if when > now_wall + _FIFTY_YEARS:
+        year -= 100
+    elif when <= now_wall + _FIFTY_YEARS - _CENTURY:
+        year += 100
+    return year
+
+
+def parse_http_date(value: str, now_wall: float) -> float | None:
+    """Read an HTTP-date (RFC 9110 §5.6.7) as a Unix time, or ``None``.
+
+    All three forms are GMT: IMF-fixdate ``Sun, 06 Nov 1994 08:49:37 GMT``,
+    the obsolete RFC 850 ``Sunday, 06-Nov-94 08:49:37 GMT`` (a two-digit year
+    more than 50 years after ``now_wall`` is the past century's) and asctime
+    ``Sun Nov  6 08:49:37 1994`` (no zone: GMT). Names, ``GMT`` and single
+    spaces are matched exactly as the grammar spells them; the weekday is not
+    checked against the date (it is redundant); surrounding OWS is allowed.
+    Never raises.
+    """
+    parts = value.strip(_OWS).split(" ")
+    first, n = parts[0], len(parts)
+    name = first[:-1] if first[-1:] == "," else ""
+    yy = ""
+    if n == 6 and name in _DAY_NAMES and parts[5] == "GMT":  # IMF-fixdate
+        day, month, year, hms = parts[1], parts[2], parts[3], parts[4]
+        if not (_digits(day, 2) and _digits(year, 4)):
+            return None
+    elif n == 4 and name in _LONG_DAY_NAMES and parts[3] == "GMT":  # RFC 850
+        date, hms = parts[1].split("-"), parts[2]
+        if len(date) != 3 or not (_digits(date[0], 2) and _digits(date[2], 2)):
+            return None
+        day, month, year, yy = date[0], date[1], "", date[2]
+    elif first in _DAY_NAMES and n in (5, 6):  # asctime: "Nov  6" or "Nov 16"
+        if len(parts) == 6:
+            if parts[2] != "" or not _digits(parts[3], 1):
+                return None
+            del parts[2]
+        elif not _digits(parts[2], 2):
+            return None
+        month, day, hms, year = parts[1], parts[2], parts[3], parts[4]
+        if not _digits(year, 4):
+            return None
+    else:
+        return None
+    mon = _MONTHS.get(month)
+    clock = _time_of_day(hms)
+    if mon is None or clock is None:
+        return None
+    d = int(day)
+    y = int(year) if year else _rfc850_year(int(yy), mon, d, now_wall)
+    if y < 1 or not 1 <= d <= calendar.monthrange(y, mon)[1]:
+        return None
+    return float(calendar.timegm((y, mon, d, *clock)))
+
+
+def retry_after_delay(value: str, now_wall: float) -> float | None:
+    """The delay a ``Retry-After`` value asks for, in seconds from ``now_wall``.
+
+    By the letter of RFC 9110 §10.2.3: delta-seconds (``1*DIGIT``, ASCII only:
+    no sign, no decimal point) or an HTTP-date (:func:`parse_http_date`), with
+    optional spaces or tabs around. A date in the past gives 0; anything
+    larger than :data:`RETRY_AFTER_LIMIT` is clamped to it. Never raises.
+
+    Returns:
+        a finite delay in ``[0, RETRY_AFTER_LIMIT]``, or ``None`` when the value
+        is invalid (the caller logs it and uses its own backoff).
+    """
+    if not isinstance(value, str):
+        return None
+    text = value.strip(_OWS)
+    if text[:1].isdigit():
+        seconds = parse_decimal(text)
+    else:
+        when = parse_http_date(text, now_wall)
+        seconds = None if when is None else max(0.0, when - now_wall)
+    return None if seconds is None else min(seconds, RETRY_AFTER_LIMIT)
+
+
+def parse_retry_after(value: str, now_wall: float) -> float:
+    """Like :func:`retry_after_delay`, but an invalid value raises.
 
     Raises:
-        ValueError: the value is neither form (negative numbers included).
+        ValueError: the value is neither delta-seconds nor an HTTP-date.
     """
-    text = value.strip()
-    if not text:
-        raise ValueError("empty Retry-After")
-    if text[0].isdigit():
-        seconds = float(text)
-        if not math.isfinite(seconds):
-            raise ValueError(f"Retry-After is not finite: {value!r}")
-        return seconds
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError) as exc:
-        raise ValueError(f"Retry-After is neither seconds nor an HTTP-date: {value!r}") from exc
-    if when.tzinfo is None:
-        raise ValueError(f"Retry-After date has no time zone: {value!r}")
-    return max(0.0, when.timestamp() - now_wall)
+    seconds = retry_after_delay(value, now_wall)
+    if seconds is None:
+        raise ValueError(
+            f"Retry-After must be delta-seconds (ASCII digits) or an HTTP-date, got {value[:64]!r}"
+        )
+    return seconds
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,8 +235,10 @@ class RetryPolicy:
         max_delay: cap on a delay; a server's ``Retry-After`` above it ends the
             retries at once (the value is in the error) instead of sleeping.
         jitter: ``"full"`` (uniform in [0, d]), ``"equal"`` (d/2 + uniform in
-            [0, d/2]), ``"decorrelated"`` (uniform in [factor, 3 × previous]) or
-            ``"none"``.
+            [0, d/2]), ``"decorrelated"`` (the smooth "V2" formula Polly uses:
+            the first delay is about ``backoff_factor``, later ones about
+            double the one before, spread without piling up at the cap;
+            ``multiplier`` does not apply) or ``"none"``.
         statuses: statuses that are retried.
         methods: methods whose read-phase failures and statuses are retried.
         retry_connect_errors: retry failures that happened before the request
@@ -215,16 +333,18 @@ class RetryPolicy:
 
         Args:
             retry_number: how many retries were already made.
-            previous: the previous delay, for decorrelated jitter.
-            rng: the random source (a seeded one makes tests exact).
+            previous: the previous delay; accepted for callers that track it,
+                no jitter kind needs it.
+            rng: the random source (a seeded one makes tests exact). Every
+                kind but ``"none"`` draws the same count of numbers for any
+                ``retry_number``, so seeded runs stay in step.
         """
         r = rng if rng is not None else _RNG
         base = self.backoff_factor
         cap = self.max_delay
         if self.jitter == "decorrelated":
-            prev = previous if previous is not None and previous > 0 else base
-            high = max(base, prev * 3.0)
-            return min(cap, r.uniform(base, high)) if high > base else min(cap, base)
+            d = _decorrelated(retry_number, r)
+            return min(cap, base * d) if base > 0 else 0.0
         try:
             d = min(cap, base * self.multiplier**retry_number)
         except OverflowError:
@@ -241,4 +361,29 @@ class RetryPolicy:
 
 
 _RNG = random.Random()
+
+
+def _v2_curve(t: float) -> float:
+    """The decorrelated-jitter curve: ``2**t * tanh(sqrt(4 t))``, increasing from 0."""
+    return math.pow(2.0, t) * math.tanh(math.sqrt(4.0 * t))
+
+
+def _decorrelated(n: int, rng: random.Random) -> float:
+    """Retry ``n``'s delay, in units of the first delay, by the "V2" decorrelated jitter.
+
+    The formula Polly adopted in place of AWS's ``uniform(base, 3 × previous)``
+    (which piles delays up at the cap and spikes): a retry's time on the
+    curve is ``n + u`` with ``u`` uniform in [0, 1), and its delay is the
+    curve's rise since the previous retry's time ``n - 1 + u'``, scaled by
+    1/1.4 so that the medians fall near 0.9, 1.1, 2, 4, 8, ... first delays.
+    Successive retries draw their times independently here (the pipeline
+    carries no jitter state), so each delay has the formula's distribution
+    and the delays are uncorrelated. Growth is by 2 per retry whatever the
+    policy's ``multiplier``: the curve's constants are fitted to 2.
+    """
+    u_now, u_prev = rng.random(), rng.random()  # always two draws
+    if n >= 1000:  # 2**1000 first delays: past any cap, and 2.0**1024 overflows
+        return math.inf
+    prev = _v2_curve(n - 1 + u_prev) if n > 0 else 0.0
+    return (_v2_curve(n + u_now) - prev) / 1.4
 

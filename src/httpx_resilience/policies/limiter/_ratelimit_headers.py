@@ -4,15 +4,18 @@ Understood: ``RateLimit: "name";r=0;t=30`` with ``RateLimit-Policy`` (IETF
 draft 08+), ``RateLimit: limit=10, remaining=0, reset=30`` (draft 07),
 ``RateLimit-Remaining``/``RateLimit-Reset`` (earlier drafts) and
 ``X-RateLimit-Remaining``/``X-RateLimit-Reset`` (reset as delta seconds or a
-Unix time). Pure functions of ``(headers, wall clock)``; the limiter acts.
+Unix time). Numbers are read strictly (non-negative ASCII decimals, as
+``Retry-After`` is: :func:`~httpx_resilience.policies.retry.parse_decimal`).
+Pure functions of ``(headers, wall clock)``; the limiter acts.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 
 import httpx
+
+from ..retry import parse_decimal
 
 __all__ = ["header_pause"]
 
@@ -23,13 +26,16 @@ _MAX_HEADER_PAUSE = 86_400.0
 
 
 def _number(text: str | None) -> float | None:
+    """A non-negative ASCII decimal (optionally in quotes), or ``None``.
+
+    The same strict reader as ``Retry-After`` (:func:`parse_decimal`): no
+    sign, exponent, ``inf`` or other scripts' digits; a fraction is allowed
+    (``X-RateLimit-Reset-After: 1.5``). A value too large for a float is
+    ``math.inf``, which the day-long sanity limit below then refuses.
+    """
     if text is None:
         return None
-    try:
-        value = float(text.strip().strip('"'))
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
+    return parse_decimal(text.strip(" \t").strip('"'), fraction=True)
 
 
 def _params(member: str) -> tuple[str, dict[str, str]]:
