@@ -6,13 +6,13 @@
     ├── HTTPRequestError                 no response (also httpx.TransportError)
     │   ├── RequestTimeoutError          a deadline passed (also httpx.TimeoutException)
     │   └── RequestNotReplayableError    a retry needs a body that was consumed
-    ├── HTTPResponseError                a response with an error status
+    ├── HTTPResponseError                an error status (also httpx.HTTPStatusError)
     │   └── RateLimitError               429 Too Many Requests, with ``retry_after``
     ├── RetryExhaustedError              retries ended without success (also httpx.TransportError)
     ├── CircuitBreakerOpenError          the breaker refused; nothing sent (httpx.TransportError)
     ├── RateLimiterTimeout               the limiter would wait past ``max_wait``; nothing sent
     ├── BulkheadFullError                too many concurrent requests; nothing sent
-    ├── ResponseTooLargeError            a buffered body passed max_response_bytes (httpx.RequestError)
+    ├── ResponseTooLargeError            a body passed max_response_bytes (httpx.RequestError)
     ├── ResponseDecodeError              the body is not the JSON it claims to be (also ValueError)
     ├── InvalidRequestError              a request that cannot be sent as given (also ValueError)
     │   └── InvalidURLError              a URL no connection can be made to (also httpx.InvalidURL)
@@ -21,9 +21,11 @@
     └── ConfigurationError               a bad setting (also ValueError)
 
 Errors raised inside :class:`~httpx_resilience.ResilientTransport` subclass the
-matching httpx class, so code written for plain httpx keeps working. Every
-message names the method and URL (secrets redacted), the service when known,
-and what to do next.
+matching httpx class, so code written for plain httpx keeps working; a failure
+of the transport is also of the httpx class it stands for (giving up on an
+``httpx.ReadTimeout`` raises a ``RetryExhaustedError`` that is an
+``httpx.ReadTimeout`` too: see ``pipeline._httpx_errors``). Every message names
+the method and URL (secrets redacted), the service when known, and what to do.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ __all__ = [
     "ResponseTooLargeError",
     "RetryExhaustedError",
 ]
+
+TIMEOUT_HINT = "Raise ClientConfig.timeout/total_timeout if the upstream is legitimately slow"
 
 
 class HTTPClientError(Exception):
@@ -100,6 +104,20 @@ class HTTPClientError(Exception):
     def __str__(self) -> str:
         return self._compose()
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # By state: the constructors take keyword arguments that ``args`` lacks.
+        return (restore_error, (type(self), self.args, dict(self.__dict__)))
+
+
+def restore_error(
+    cls: type[HTTPClientError], args: tuple[Any, ...], state: dict[str, Any]
+) -> HTTPClientError:
+    """Unpickle an error of the tree: its class, then its arguments and attributes as saved."""
+    err = cls.__new__(cls)
+    err.args = args
+    err.__dict__.update(state)
+    return err
+
 
 class _HttpxCompatible(HTTPClientError):
     """Mixin base for errors that must also be an httpx exception.
@@ -131,22 +149,13 @@ class RequestTimeoutError(HTTPRequestError, httpx.TimeoutException):
     """
 
     def __init__(
-        self,
-        message: str,
-        *,
-        timeout: float | None = None,
-        phase: str = "attempt",
-        attempts: int | None = None,
-        request: httpx.Request | None = None,
-        **kw: Any,
+        self, message: str, *, timeout: float | None = None, phase: str = "attempt",
+        attempts: int | None = None, request: httpx.Request | None = None, **kw: Any,
     ) -> None:
         self.timeout = timeout
         self.phase = phase
         self.attempts = attempts
-        kw.setdefault(
-            "hint",
-            "Raise ClientConfig.timeout/total_timeout if the upstream is legitimately slow",
-        )
+        kw.setdefault("hint", TIMEOUT_HINT)
         super().__init__(message, request=request, **kw)
 
 
@@ -158,18 +167,29 @@ class RequestNotReplayableError(HTTPRequestError):
     """
 
 
-class HTTPResponseError(HTTPClientError):
-    """A response with an error status (4xx/5xx).
+class HTTPResponseError(HTTPClientError, httpx.HTTPStatusError):
+    """A response with an error status (4xx/5xx); also an ``httpx.HTTPStatusError``.
 
     Args:
         status_code: the HTTP status.
         message: what happened.
-        response: the :class:`~httpx_resilience.HTTPResponse` (or ``httpx.Response``).
+        response: the :class:`~httpx_resilience.HTTPResponse` or ``httpx.Response``.
+
+    Attributes:
+        response: the ``httpx.Response``, as in httpx: the one the
+            ``HTTPResponse`` wraps, else one rebuilt from it (a bare one with the
+            status when no response was given).
+        http_response: the ``HTTPResponse`` given, when one was.
+        request: the ``httpx.Request`` of the response (httpx's property: it
+            raises ``RuntimeError`` when the response has none).
     """
 
     def __init__(self, status_code: int, message: str, response: Any = None, **kw: Any) -> None:
         self.status_code = status_code
-        self.response = response
+        raw = _httpx_response(response, status_code)
+        self.response = raw
+        self.http_response = None if response is raw else response
+        self._request = raw._request
         req = getattr(response, "request", None)
         if req is not None:
             kw.setdefault("method", getattr(req, "method", None))
@@ -177,6 +197,18 @@ class HTTPResponseError(HTTPClientError):
         if url:
             kw.setdefault("url", url)
         super().__init__(message, **kw)
+
+
+def _httpx_response(response: Any, status_code: int) -> httpx.Response:
+    """The ``httpx.Response`` behind ``response`` (an ``HTTPResponse`` knows how to give one)."""
+    if isinstance(response, httpx.Response):
+        return response
+    to_httpx = getattr(response, "to_httpx", None)
+    if callable(to_httpx):
+        raw = to_httpx()
+        if isinstance(raw, httpx.Response):
+            return raw
+    return httpx.Response(status_code)
 
 
 class RateLimitError(HTTPResponseError):
@@ -187,13 +219,8 @@ class RateLimitError(HTTPResponseError):
     """
 
     def __init__(
-        self,
-        status_code: int,
-        message: str,
-        response: Any = None,
-        *,
-        retry_after: float | None = None,
-        **kw: Any,
+        self, status_code: int, message: str, response: Any = None, *,
+        retry_after: float | None = None, **kw: Any,
     ) -> None:
         self.retry_after = retry_after
         if retry_after is not None:
@@ -206,30 +233,33 @@ class RateLimitError(HTTPResponseError):
 class RetryExhaustedError(_HttpxCompatible, httpx.TransportError):
     """Every permitted attempt failed (or the next one could not be made).
 
+    The error raised is of a subclass that is also what the last failure was:
+    an ``httpx.ReadTimeout`` and a :class:`RequestTimeoutError` when the last
+    attempt timed out reading, an ``httpx.ConnectError`` and an
+    :class:`HTTPRequestError` when it could not connect, an
+    :class:`HTTPResponseError` (``httpx.HTTPStatusError``) when it was a status.
+
     Attributes:
         attempts: how many attempts were made.
         last_error: the last exception, also chained as ``__cause__``.
         last_response: the last response when the final failure was a status.
         retry_after: the server's ``Retry-After`` when that ended the retries.
+        status_code: the last response's status, when there was one.
     """
 
     def __init__(
-        self,
-        message: str,
-        *,
-        attempts: int,
-        last_error: BaseException | None = None,
-        last_response: Any = None,
-        retry_after: float | None = None,
-        request: httpx.Request | None = None,
-        **kw: Any,
+        self, message: str, *, attempts: int, last_error: BaseException | None = None,
+        last_response: Any = None, retry_after: float | None = None,
+        request: httpx.Request | None = None, **kw: Any,
     ) -> None:
         self.attempts = attempts
         self.last_error = last_error
         self.last_response = last_response
         self.retry_after = retry_after
         self.status_code: int | None = getattr(last_response, "status_code", None)
-        super().__init__(message, request=request, **kw)
+        # Not super(): in the classes that are also a RequestTimeoutError its
+        # constructor would reset ``attempts``.
+        _HttpxCompatible.__init__(self, message, request=request, **kw)
 
 
 class CircuitBreakerOpenError(_HttpxCompatible, httpx.TransportError):
@@ -241,12 +271,7 @@ class CircuitBreakerOpenError(_HttpxCompatible, httpx.TransportError):
     """
 
     def __init__(
-        self,
-        name: str,
-        retry_in: float,
-        *,
-        request: httpx.Request | None = None,
-        **kw: Any,
+        self, name: str, retry_in: float, *, request: httpx.Request | None = None, **kw: Any
     ) -> None:
         self.name = name
         self.retry_in = max(0.0, retry_in)
@@ -266,13 +291,8 @@ class RateLimiterTimeout(_HttpxCompatible, httpx.TransportError):
     """
 
     def __init__(
-        self,
-        message: str,
-        *,
-        waited: float = 0.0,
-        needed: float | None = None,
-        request: httpx.Request | None = None,
-        **kw: Any,
+        self, message: str, *, waited: float = 0.0, needed: float | None = None,
+        request: httpx.Request | None = None, **kw: Any,
     ) -> None:
         self.waited = waited
         self.needed = needed
@@ -289,13 +309,8 @@ class BulkheadFullError(_HttpxCompatible, httpx.TransportError):
     """
 
     def __init__(
-        self,
-        message: str,
-        *,
-        max_concurrent: int = 0,
-        max_queue: int = 0,
-        request: httpx.Request | None = None,
-        **kw: Any,
+        self, message: str, *, max_concurrent: int = 0, max_queue: int = 0,
+        request: httpx.Request | None = None, **kw: Any,
     ) -> None:
         self.max_concurrent = max_concurrent
         self.max_queue = max_queue
@@ -347,12 +362,7 @@ class AuthenticationError(HTTPClientError):
     """
 
     def __init__(
-        self,
-        message: str,
-        *,
-        error: str | None = None,
-        status_code: int | None = None,
-        **kw: Any,
+        self, message: str, *, error: str | None = None, status_code: int | None = None, **kw: Any
     ) -> None:
         self.error = error
         self.status_code = status_code

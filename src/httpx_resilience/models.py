@@ -188,8 +188,36 @@ class HTTPResponse:
         """The standard reason phrase of the status (``"Not Found"``)."""
         return httpx.codes.get_reason_phrase(self.status_code)
 
+    def to_httpx(self) -> httpx.Response:
+        """The ``httpx.Response`` this response was built from, else one rebuilt from it.
+
+        The rebuilt one (for a response made by hand, or changed by a
+        middleware) has this status, headers and body, and a request with
+        this method and URL when the URL is absolute.
+        """
+        raw = self._raw
+        if raw is not None and raw.status_code == self.status_code:
+            return raw
+        request = None
+        if self.url:
+            method = self.request.method if self.request is not None else "GET"
+            try:
+                request = httpx.Request(method, self.url)
+            except (httpx.InvalidURL, TypeError, ValueError):
+                request = None
+        # The body is already decoded: the rebuilt response must not decode it again.
+        headers = [(k, v) for k, v in self.headers.multi_items() if k.lower() != "content-encoding"]
+        return httpx.Response(
+            self.status_code, headers=headers, content=self.content, request=request,
+            extensions=dict(self.extensions),
+        )
+
     def raise_for_status(self) -> HTTPResponse:
         """Raise for a 4xx/5xx status; return ``self`` otherwise (so calls can chain).
+
+        The error is also an ``httpx.HTTPStatusError``: its ``response`` is the
+        ``httpx.Response`` (see :meth:`to_httpx`), its ``request`` that
+        response's ``httpx.Request``, and ``http_response`` is this response.
 
         Raises:
             RateLimitError: for 429, with ``retry_after`` when the server gave one.

@@ -4,13 +4,17 @@ Two decisions at the client's edge, both pure functions of what came back:
 
 * :func:`translate_error`: an exception raised while building or sending is
   mapped onto our tree (``RequestTimeoutError``, ``InvalidRequestError``,
-  ``RequestNotReplayableError``, ``HTTPRequestError``). Errors already in the
-  tree pass through (only the service name is filled in), and anything that is
-  not an httpx request error (``CancelledError``, a bug) is returned unchanged
-  so the caller re-raises it as it was.
+  ``RequestNotReplayableError``, ``HTTPRequestError``), keeping its httpx
+  class: an ``httpx.ConnectError`` becomes an ``HTTPRequestError`` that is
+  still an ``httpx.ConnectError``, an ``httpx.ReadTimeout`` a
+  ``RequestTimeoutError`` that is still an ``httpx.ReadTimeout``. Errors
+  already in the tree pass through (only the service name is filled in), and
+  anything that is not an httpx request error (``CancelledError``, a bug) is
+  returned unchanged so the caller re-raises it as it was.
 * :func:`raise_for_outcome`: a response the pipeline returned is still an
   error when it is a 429 or when retrying gave up on a retryable status; the
-  pipeline's :class:`~httpx_resilience.ResilienceInfo` says which.
+  pipeline's :class:`~httpx_resilience.ResilienceInfo` says which. Both errors
+  are ``httpx.HTTPStatusError`` too, their ``response`` the ``httpx.Response``.
 
 They live apart from the client so the facade reads as the request flow, and
 so the mapping can be read (and tested) as one table.
@@ -24,7 +28,6 @@ import httpx
 
 from ..exceptions import (
     HTTPClientError,
-    HTTPRequestError,
     HTTPResponseError,
     InvalidRequestError,
     RateLimitError,
@@ -34,8 +37,28 @@ from ..exceptions import (
 )
 from ..models import HTTPRequest, HTTPResponse
 from ..pipeline import EXTENSION_KEY, ResilienceInfo
+from ..pipeline._httpx_errors import error_class, httpx_class
 
-__all__ = ["raise_for_outcome", "translate_error"]
+__all__ = ["RetryExhaustedHTTPStatusError", "raise_for_outcome", "translate_error"]
+
+
+# ``status_code`` is ``int | None`` on RetryExhaustedError, always an ``int`` here.
+class RetryExhaustedHTTPStatusError(RetryExhaustedError, HTTPResponseError):  # type: ignore[misc]
+    """Retries ended on an error status: a :class:`RetryExhaustedError` that is also
+    an :class:`HTTPResponseError` and an ``httpx.HTTPStatusError`` (its ``response``
+    the last ``httpx.Response``, ``http_response`` and ``last_response`` the
+    :class:`HTTPResponse`).
+    """
+
+    def __init__(
+        self, message: str, *, attempts: int, response: HTTPResponse,
+        retry_after: float | None = None, **kw: Any,
+    ) -> None:
+        HTTPResponseError.__init__(self, response.status_code, message, response, **kw)
+        self.attempts = attempts
+        self.last_error = None
+        self.last_response = response
+        self.retry_after = retry_after
 
 
 def translate_error(exc: BaseException, req: HTTPRequest, service: str | None) -> BaseException:
@@ -60,11 +83,6 @@ def translate_error(exc: BaseException, req: HTTPRequest, service: str | None) -
     # httpx keeps the request in ``_request``; its ``.request`` property raises
     # when there is none (an error raised before a request was built).
     request = getattr(exc, "_request", None)
-    if isinstance(exc, httpx.TimeoutException):
-        return RequestTimeoutError(
-            f"{type(exc).__name__}: {exc}", timeout=None, phase="attempt",
-            request=request, **kw,
-        )
     if isinstance(exc, httpx.UnsupportedProtocol):
         return InvalidRequestError(
             f"Unsupported URL scheme: {exc}", method=req.method, url=req.url, **kw
@@ -75,9 +93,13 @@ def translate_error(exc: BaseException, req: HTTPRequest, service: str | None) -
             request=request, **kw,
         )
     if isinstance(exc, httpx.RequestError):
-        return HTTPRequestError(
-            f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
-            request=request, method=req.method, url=req.url,
+        # Of our tree and still of the error's httpx class (ConnectError, ReadTimeout...).
+        cls = error_class(httpx_class(exc) or httpx.TransportError)
+        message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if issubclass(cls, RequestTimeoutError):
+            return cls(message, timeout=None, phase="attempt", request=request, **kw)
+        return cls(
+            message, request=request, method=req.method, url=req.url,
             hint="Check that the upstream is reachable", **kw,
         )
     return exc
@@ -98,9 +120,11 @@ def raise_for_outcome(response: HTTPResponse, req: HTTPRequest, service: str | N
     Raises:
         RateLimitError: the final status is 429 (with the server's
             ``Retry-After``, when it gave one).
-        RetryExhaustedError: retrying stopped on a retryable status (attempts,
-            budget, deadline or a too-long ``Retry-After``); chained from an
-            ``HTTPResponseError`` for that last status.
+        RetryExhaustedHTTPStatusError: retrying stopped on a retryable status
+            (attempts, budget, deadline or a too-long ``Retry-After``): a
+            ``RetryExhaustedError``, an ``HTTPResponseError`` and an
+            ``httpx.HTTPStatusError``, chained from an ``HTTPResponseError``
+            for that last status.
     """
     info = response.extensions.get(EXTENSION_KEY)
     # A user-supplied transport (or a middleware) may leave no ResilienceInfo.
@@ -119,11 +143,11 @@ def raise_for_outcome(response: HTTPResponse, req: HTTPRequest, service: str | N
             f"HTTP {response.status_code} {response.reason_phrase}",
             response,
         )
-        err = RetryExhaustedError(
+        err = RetryExhaustedHTTPStatusError(
             f"HTTP {response.status_code} {response.reason_phrase} after "
             f"{response.attempts} attempt(s) (stopped: {info.stop_reason})",
             attempts=response.attempts,
-            last_response=response,
+            response=response,
             retry_after=retry_after,
             method=req.method,
             url=response.url or req.url,

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import httpx
 
-from ..exceptions import RequestTimeoutError
-from ._attempt import total_deadline_error
+from ..exceptions import RequestTimeoutError, RetryExhaustedError
+from ..policies.retry import classify_exception
+from ._httpx_errors import error_class, httpx_class, retry_exhausted_error
 from ._outcome import describe
 from ._report import Reporter
 from ._state import RequestState
@@ -41,28 +42,92 @@ def classify_error(
         reporter: reports the failed attempt, and the request's end.
 
     Raises:
-        RequestTimeoutError: the total deadline passed during the attempt.
+        RequestTimeoutError: the total deadline passed during the attempt
+            (also of the attempt's httpx timeout class; after retries, also a
+            :class:`RetryExhaustedError`).
+        RetryExhaustedError: after retries, an exception the policy does not
+            retry that is a failure of the transport (also of its httpx class).
         Exception: ``exc`` itself, when the policy does not retry it.
     """
-    # A clamped per-phase timeout firing means it is the deadline that passed.
-    if (
-        phase == "total"
-        and isinstance(exc, httpx.TimeoutException)
-        and not (isinstance(exc, RequestTimeoutError) and exc.phase == "total")
-    ):
-        exc = total_deadline_error(exc, s.total_timeout, s.attempt, s.request)
+    if phase == "total" and isinstance(exc, httpx.TimeoutException):
+        # A clamped per-phase timeout firing means it is the deadline that passed.
+        raise _deadline_error(s, exc, reporter)
     if isinstance(exc, RequestTimeoutError) and exc.phase == "total":
-        exc.attempts = s.attempt
+        exc.attempts = s.attempt  # the deadline of a pipeline nested in this one
         reporter.fail(s, exc)
         raise exc
-    retryable = s.policy.should_retry_exception(exc, s.request.method, idempotency_key=s.idempotent)
+    # A pipeline nested in this one has retried already: its give-up is final.
+    retried = isinstance(exc, RetryExhaustedError)
+    retryable = not retried and s.policy.should_retry_exception(
+        exc, s.request.method, idempotency_key=s.idempotent
+    )
     s.last_exc = exc
     s.status_code = s.server_delay = None
     reporter.attempt_failed(s, duration, exc)
     if not retryable:
-        reporter.fail(s, exc, give_up=f"{describe(exc)} (not retryable)")
+        cause = describe(exc)
+        reporter.fail(s, exc, give_up=f"{cause} (not retryable)")
+        if s.attempt > 1 and not retried and httpx_class(exc) is not None:
+            raise _not_retried(s, exc, cause) from exc
         raise exc
     s.cause = describe(exc)
+
+
+def _not_retried(s: RequestState, exc: Exception, cause: str) -> RetryExhaustedError:
+    """The give-up error of a failure the policy does not retry, after retries."""
+    method = s.request.method
+    if classify_exception(exc) == "read":
+        why = f"{method} is not retried after a failure that may have reached the server"
+        hint = f"Send an Idempotency-Key, or add {method} to retry_methods, to retry it"
+    else:
+        why, hint = "this failure is not retried", "Check the request and the upstream"
+    return retry_exhausted_error(
+        f"Request failed after {s.attempt} attempt(s): {cause}; {why}",
+        last_error=exc,
+        attempts=s.attempt,
+        retry_after=s.retry_after,
+        request=s.request,
+        hint=hint,
+    )
+
+
+def _deadline_error(s: RequestState, exc: Exception, reporter: Reporter) -> Exception:
+    """The error of an attempt the total deadline cut short (``exc`` timed out).
+
+    It is a :class:`RequestTimeoutError` with ``phase="total"`` that is also
+    the attempt's httpx timeout class (``httpx.ReadTimeout`` when httpx's
+    clamped read timeout fired); after retries, also a :class:`RetryExhaustedError`.
+    """
+    total = s.total_timeout or 0.0
+    attempt = s.attempt
+    s.last_exc = exc
+    if attempt > 1:
+        err: Exception = retry_exhausted_error(
+            f"Total deadline of {total:g} s passed during attempt {attempt} "
+            f"({describe(exc)})",
+            last_error=exc,
+            attempts=attempt,
+            deadline=True,
+            timeout=total,
+            retry_after=s.retry_after,
+            request=s.request,
+        )
+    elif isinstance(exc, RequestTimeoutError) and exc.phase == "total":
+        exc.attempts = attempt  # the pipeline's own deadline scope fired
+        reporter.fail(s, exc)
+        return exc
+    else:
+        err = error_class(httpx_class(exc) or httpx.TimeoutException, deadline=True)(
+            f"Total deadline of {total:g} s passed during attempt {attempt} "
+            f"({type(exc).__name__})",
+            timeout=total,
+            phase="total",
+            attempts=attempt,
+            request=s.request,
+        )
+    err.__cause__ = exc
+    reporter.fail(s, err)
+    return err
 
 
 def is_final(

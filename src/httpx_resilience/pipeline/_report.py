@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 import httpx
 
 from ..clock import Clock
-from ..exceptions import BulkheadFullError, RequestTimeoutError, RetryExhaustedError
+from ..exceptions import BulkheadFullError, RequestTimeoutError
 from ..observe.events import (
     AttemptFailed,
     AttemptStarted,
@@ -35,6 +35,7 @@ from ..observe.events import (
 from ..observe.redact import redact_url
 from ..policies.retry import parse_retry_after
 from ._decision import RetryDecision
+from ._httpx_errors import retry_exhausted_error
 from ._outcome import EXTENSION_KEY, host_key, new_info
 from ._state import RequestState
 
@@ -201,10 +202,12 @@ class Reporter:
     ) -> httpx.Response:
         """Act on a decision to stop: return the last response, or raise the typed error.
 
-        A last response is returned marked ``exhausted``; a last exception is
-        raised as it is when retries were off, as a :class:`RequestTimeoutError`
-        when the deadline stopped the loop, else as a :class:`RetryExhaustedError`
-        chained to it.
+        A last response is returned marked ``exhausted``. A last exception is
+        raised as it is when retries were off; otherwise as a
+        :class:`RetryExhaustedError` chained to it that is also of its httpx
+        class (``httpx.ReadTimeout``, ``httpx.ConnectError``...), and also a
+        :class:`RequestTimeoutError` when it was a timeout or when the
+        deadline stopped the loop (see :func:`retry_exhausted_error`).
         """
         stop = decision.stop
         assert stop is not None
@@ -224,33 +227,50 @@ class Reporter:
         self.fail(s, exc)
         if stop == "deadline":
             total = s.total_timeout or 0.0
-            raise RequestTimeoutError(
+            raise retry_exhausted_error(
                 f"Total deadline of {total:g} s reached after {s.attempt} attempt(s); "
                 f"last error {s.cause}",
-                timeout=total,
-                phase="total",
+                last_error=exc,
                 attempts=s.attempt,
+                deadline=True,
+                timeout=total,
+                retry_after=s.retry_after,
                 request=s.request,
             ) from exc
-        raise RetryExhaustedError(
+        raise retry_exhausted_error(
             f"Request failed after {s.attempt} attempt(s): {s.cause}; {why}",
-            attempts=s.attempt,
             last_error=exc,
+            attempts=s.attempt,
             retry_after=s.retry_after,
             request=s.request,
             hint="The upstream looks unhealthy; check it, or raise retry_attempts/total_timeout",
         ) from exc
 
     def deadline_passed(self, s: RequestState) -> NoReturn:
-        """Raise the total deadline's error before an attempt that has no time left."""
+        """Raise the total deadline's error before an attempt that has no time left.
+
+        After a failed attempt it is the give-up error of that attempt's
+        failure with the deadline (a :class:`RetryExhaustedError` and a
+        :class:`RequestTimeoutError`); before any, a :class:`RequestTimeoutError`.
+        """
         attempts = s.attempt - 1
-        err = RequestTimeoutError(
-            f"Total deadline of {s.total_timeout or 0:g} s passed after {attempts} attempt(s)",
-            timeout=s.total_timeout,
-            phase="total",
+        total = s.total_timeout or 0.0
+        message = f"Total deadline of {total:g} s passed after {attempts} attempt(s)"
+        if attempts == 0:
+            raise RequestTimeoutError(
+                message, timeout=s.total_timeout, phase="total", attempts=0, request=s.request
+            )
+        err = retry_exhausted_error(
+            f"{message}; last error {s.cause}" if s.cause else message,
+            last_error=s.last_exc,
             attempts=attempts,
+            deadline=True,
+            timeout=total,
+            retry_after=s.retry_after,
             request=s.request,
         )
+        if s.last_exc is None:
+            err.status_code = s.status_code  # the last attempt's failure was this status
         raise err from s.last_exc
 
     def unfinished(self, request: httpx.Request, start: float, exc: BaseException) -> None:
