@@ -13,7 +13,14 @@ from email.utils import parsedate_to_datetime
 import httpx
 import pytest
 
-from httpx_resilience.testing import ChaosServer, Fault, FaultMix, RecordedRequest, Route
+from httpx_resilience.testing import (
+    ChaosServer,
+    Fault,
+    FaultMix,
+    RecordedRequest,
+    Route,
+    upload_headers,
+)
 
 # A connection reset surfaces as ReadError (ECONNRESET on recv) or, when the
 # pooled connection notices the close first, as RemoteProtocolError.
@@ -423,3 +430,197 @@ def test_malformed_request_line_answers_400(server: ChaosServer) -> None:
     """A request line that is not HTTP gets 400 and the connection is closed."""
     reply = _raw_exchange(server, b"NONSENSE\r\n\r\n")
     assert reply.startswith(b"HTTP/1.1 400 Bad Request")
+
+
+# --------------------------------------------------------------------------- #
+# Silent close, the wider fault mix                                           #
+# --------------------------------------------------------------------------- #
+
+
+def test_close_ends_the_connection_without_announcing_it(server: ChaosServer) -> None:
+    """close=1 answers in full with no `connection: close`, then the server closes (EOF)."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=2.0) as sock:
+        sock.sendall(b"GET /quiet?close=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        reply = b""
+        while chunk := sock.recv(65536):  # ends only because the server closed
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK")
+    assert b"connection:" not in head.lower()
+    assert json.loads(body)["path"] == "/quiet"
+
+
+def _get_after_a_pause(client: httpx.Client, path: str) -> int:
+    time.sleep(0.05)
+    return client.get(path).status_code
+
+
+def test_close_makes_a_pooled_client_open_a_new_connection(
+    server: ChaosServer, client: httpx.Client
+) -> None:
+    """After a silent close, httpx's pool notices the dead connection and dials again.
+
+    The pause lets the close land first: a request sent into a connection the
+    server is closing meets a reset instead, as with any real server.
+    """
+    server.route("/quiet", close=True)
+    assert [_get_after_a_pause(client, "/quiet") for _ in range(3)] == [200] * 3
+    assert server.connections_opened == 3
+    assert [r.connection for r in server.requests("/quiet")] == [1, 2, 3]
+
+
+def _draws(mix: FaultMix, n: int) -> list[Fault | None]:
+    import random
+
+    rng = random.Random(mix.seed)
+    return [mix.pick(rng, Fault(body_size=300, headers={"X-Kept": "yes"})) for _ in range(n)]
+
+
+def test_fault_mix_draws_every_new_fault_and_keeps_the_routes_body() -> None:
+    """The wider mix yields each fault; the ones that still answer keep the route's body."""
+    mix = FaultMix(
+        reset_after_headers=0.2, truncate=0.2, slow_body=0.2, close=0.2,
+        slow_body_drip=0.002, slow_body_chunk=50, seed=3,
+    )
+    draws = [d for d in _draws(mix, 400) if d is not None]
+    kinds = {
+        "after_headers": [d for d in draws if d.reset == "after_headers"],
+        "truncate": [d for d in draws if d.truncate],
+        "drip": [d for d in draws if d.drip == 0.002 and d.drip_chunk == 50],
+        "close": [d for d in draws if d.close],
+    }
+    assert all(kinds.values()), {k: len(v) for k, v in kinds.items()}
+    assert len(draws) == sum(len(v) for v in kinds.values())
+    assert all(d.body_size == 300 and d.headers == {"X-Kept": "yes"} for d in draws)
+    assert 0.7 < len(draws) / 400 < 0.9  # 80 % drawn, within sampling noise
+
+
+def test_fault_mix_keeps_its_draws_for_an_old_seed() -> None:
+    """Adding shares did not change what an existing mix draws for a seed."""
+    mix = FaultMix(error_503=0.3, error_500=0.1, rate_limited=0.1, seed=7)
+    statuses = [d.status if d is not None else 200 for d in _draws(mix, 40)]
+    again = [d.status if d is not None else 200 for d in _draws(mix, 40)]
+    assert statuses == again
+    assert {200, 503, 500, 429} == set(statuses)
+
+
+def test_fault_mix_faults_on_the_wire(server: ChaosServer, client: httpx.Client) -> None:
+    """Each new share, alone at 100 %, gives the fault a client sees on the wire."""
+    server.route("/cut", body_size=400, mix=FaultMix(truncate=1.0, seed=1))
+    with pytest.raises(httpx.RemoteProtocolError):
+        client.get("/cut")
+    server.route("/rst", body_size=400, mix=FaultMix(reset_after_headers=1.0, seed=1))
+    with client.stream("GET", "/rst") as response:
+        assert response.status_code == 200
+        with pytest.raises(RESET_ERRORS):
+            response.read()
+    server.route(
+        "/drip", body_size=400, mix=FaultMix(slow_body=1.0, slow_body_drip=0.001, seed=1)
+    )
+    with client.stream("GET", "/drip") as response:
+        pieces = list(response.iter_raw())
+    assert len(b"".join(pieces)) == 400 and len(pieces) >= 2
+    server.route("/close", mix=FaultMix(close=1.0, seed=1))
+    assert [_get_after_a_pause(client, "/close") for _ in range(3)] == [200] * 3
+    serials = [r.connection for r in server.requests("/close")]
+    assert len(set(serials)) == 3, serials  # each closed after its answer
+
+
+def test_fault_mix_rejects_bad_shares_and_values() -> None:
+    """Shares outside 0..1 (or not numbers), a sum above 1 and a bad piece size are refused."""
+    with pytest.raises(ValueError, match=r"within 0\.\.1"):
+        FaultMix(close=1.5)
+    with pytest.raises(ValueError, match=r"within 0\.\.1"):
+        FaultMix(truncate=True)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="add up"):
+        FaultMix(truncate=0.6, slow_body=0.6)
+    with pytest.raises(ValueError, match="slow_body_chunk"):
+        FaultMix(slow_body_chunk=0)
+    with pytest.raises(ValueError, match="CR, LF"):
+        FaultMix(rate_limited=0.1, retry_after="1\r\nX: y")
+
+
+def test_fault_headers_refuse_what_cannot_go_on_the_wire() -> None:
+    """CR, LF, NUL, a colon in the name and non-Latin-1 text are refused at construction."""
+    for headers in ({"X-A": "a\0b"}, {"X-A": "a\nb"}, {"X:A": "v"}, {"X-A": "\u20ac"}, {"": "v"}):
+        with pytest.raises(ValueError, match=r"Fault\.headers"):
+            Fault(headers=headers)
+    assert Fault(headers={"RateLimit": "limit=10, remaining=0, reset=\xe9"}).headers
+
+
+# --------------------------------------------------------------------------- #
+# Upload checks and once-only ids                                             #
+# --------------------------------------------------------------------------- #
+
+
+def test_an_upload_that_matches_its_declaration_passes(
+    server: ChaosServer, client: httpx.Client
+) -> None:
+    """Bytes, a chunked generator and a multipart file part are checked and pass."""
+    payload = bytes(range(256)) * 40
+
+    def pieces() -> Iterator[bytes]:
+        for start in range(0, len(payload), 1000):
+            yield payload[start : start + 1000]
+
+    assert client.post("/up", content=payload, headers=upload_headers(payload)).status_code == 200
+    assert client.post("/up", content=pieces(), headers=upload_headers(payload)).status_code == 200
+    multipart = client.post(
+        "/up",
+        data={"name": "report"},
+        files={"file": ("r.bin", payload, "application/octet-stream")},
+        headers=upload_headers(payload),
+    )
+    assert multipart.status_code == 200
+    assert server.uploads_checked == 3
+    assert server.upload_mismatches() == []
+
+
+def test_a_short_or_altered_upload_is_counted_and_answered_422(
+    server: ChaosServer, client: httpx.Client
+) -> None:
+    """A body shorter than declared, one with other bytes, and a multipart without a file fail."""
+    payload = b"x" * 1000
+    short = client.post(
+        "/up", content=payload[:10], headers=upload_headers(payload, once="id-1")
+    )
+    assert short.status_code == 422
+    assert short.json()["reason"] == "length 10 != 1000; sha256 differs"
+    altered = client.post("/up", content=b"y" * 1000, headers=upload_headers(payload))
+    assert altered.json()["reason"] == "sha256 differs"
+    empty = client.post("/up", data={"a": "b"}, files={}, headers=upload_headers(payload))
+    assert empty.status_code == 422
+    no_file = client.post(
+        "/up",
+        content=b"--b\r\nContent-Disposition: form-data; name=a\r\n\r\nv\r\n--b--\r\n",
+        headers={"Content-Type": "multipart/form-data; boundary=b", **upload_headers(payload)},
+    )
+    assert "no file part" in no_file.json()["reason"]
+    mismatches = server.upload_mismatches()
+    assert [m.received_length for m in mismatches] == [10, 1000, 3, -1]
+    assert mismatches[0].once == "id-1"
+    assert mismatches[0].expected_length == 1000
+    assert server.uploads_checked == 4
+
+
+def test_once_ids_seen_twice_are_duplicates(server: ChaosServer, client: httpx.Client) -> None:
+    """An X-Chaos-Once id that arrives twice is listed with its count; unique ids are not."""
+    for once in ("a", "b", "a", "c", "a"):
+        client.post("/orders", json={}, headers={"X-Chaos-Once": once})
+    assert server.duplicates() == {"a": 3}
+    server.reset()
+    assert server.duplicates() == {}
+
+
+def test_stats_summarise_the_accounting(server: ChaosServer, client: httpx.Client) -> None:
+    """stats() is JSON-serialisable and carries counts, checks and duplicates."""
+    client.get("/a")
+    client.post("/up", content=b"abc", headers=upload_headers(b"abd", once="z"))
+    client.post("/up", content=b"abc", headers={"X-Chaos-Once": "z"})
+    stats = json.loads(json.dumps(server.stats()))
+    assert stats["requests"] == 3
+    assert stats["by_path"] == {"/a": 1, "/up": 2}
+    assert stats["connections_opened"] == 1
+    assert (stats["uploads_checked"], stats["upload_mismatches"]) == (1, 1)
+    assert stats["mismatch_examples"][0]["reason"] == "sha256 differs"
+    assert (stats["duplicates"], stats["duplicate_examples"]) == (1, {"z": 2})

@@ -2,7 +2,8 @@
 
 - :class:`ChaosServer`: a real HTTP/1.1 server on loopback with programmable
   faults (status sequences, latency, hangs, resets, truncated and dripping
-  bodies, malformed JSON, rate limits) and request accounting.
+  bodies, silent closes, malformed JSON, rate limits) and request accounting,
+  including upload checks (:func:`upload_headers`) and once-only ids.
 - :class:`FakeClock`: a clock whose ``sleep`` advances time at once.
 - The pytest plugin (:mod:`httpx_resilience.testing.pytest_plugin`) provides
   the ``chaos_server`` and ``chaos_server_session`` fixtures.
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
         RecordedRequest,
         ResetMode,
         Route,
+        UploadMismatch,
+        upload_headers,
     )
     from .clock import FakeClock
 
@@ -37,6 +40,8 @@ __all__ = [
     "RecordedRequest",
     "ResetMode",
     "Route",
+    "UploadMismatch",
+    "upload_headers",
 ]
 
 _HOMES = {name: ".clock" if name == "FakeClock" else ".chaos" for name in __all__}

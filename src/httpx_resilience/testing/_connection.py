@@ -2,7 +2,8 @@
 
 :func:`_serve_connection` reads request heads in a keep-alive loop; each
 request is counted as soon as its head is read (the :class:`_Ledger` decides
-its fault), recorded once its body has arrived, and answered by
+its fault, and counts its once-only id), recorded once its body has arrived
+(and checked, when it declares its length and hash), and answered by
 :func:`~httpx_resilience.testing._respond._respond`. A malformed request gets a
 400; a client that goes away, or a stop, ends the connection quietly.
 """
@@ -14,9 +15,10 @@ import contextlib
 import logging
 
 from ..clock import SYSTEM_CLOCK
+from ._fault import Fault
 from ._http import _BadRequest, _parse_head, _read_body, _simple_response
 from ._ledger import _Ledger
-from ._records import RecordedHeaders, RecordedRequest
+from ._records import ONCE_HEADER, RecordedHeaders, RecordedRequest, _check_upload, _wants_check
 from ._respond import _respond
 
 __all__ = ["_serve_connection"]
@@ -63,9 +65,17 @@ async def _serve_requests(
         headers = RecordedHeaders(raw_headers)
         path, _, query = target.partition("?")
         fault, n = ledger.admit(path, query, target, at)
+        once = headers.get(ONCE_HEADER)
+        if once is not None:
+            ledger.saw_once(once)
         body = await _read_body(reader, writer, headers)
         request = RecordedRequest(method, path, query, headers, body, at, serial)
         ledger.record(request)
+        if _wants_check(headers):
+            mismatch = _check_upload(request)
+            ledger.checked(mismatch)
+            if mismatch is not None:  # the finding wins over the programmed fault
+                fault = Fault(status=422, body=mismatch.as_dict())
         connection = headers.get("connection", "").lower()
         keep_alive = "close" not in connection and (
             version == "HTTP/1.1" or "keep-alive" in connection

@@ -1,7 +1,8 @@
 """Programming the chaos server: what a route answers, request by request.
 
-- :class:`Fault` (one answer), :class:`FaultMix` (random faults in fixed
-  proportions) and :class:`Route` (what one path does) are immutable values.
+- :class:`FaultMix` (random faults in fixed proportions) and :class:`Route`
+  (what one path does) are immutable values; one answer is a
+  :class:`~._fault.Fault`.
 - :func:`_resolve` decides the answer to the n-th request of a route; the
   per-route progress lives apart, in a :class:`_RouteState`.
 - :func:`_route_from_query` reads the route a query string asks for
@@ -12,15 +13,13 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
-from email.utils import format_datetime, formatdate
-from types import MappingProxyType
-from typing import Any, Final, Literal, TypeAlias
+from email.utils import formatdate
+from typing import Any, Final
 from urllib.parse import parse_qsl
 
 from ..clock import SYSTEM_CLOCK
+from ._fault import Body, Fault, ResetMode, RetryAfter, _format_retry_after
 
 __all__ = [
     "_DEFAULT_ROUTE",
@@ -36,109 +35,9 @@ __all__ = [
     "_route_from_query",
 ]
 
-ResetMode = Literal["before_headers", "after_headers"]
-"""Where a connection is reset: before anything is sent, or after the response head."""
-
-RetryAfter: TypeAlias = str | int | float | datetime
-Body: TypeAlias = bytes | str | Mapping[str, Any] | Sequence[Any]
-
-_RESET_MODES: Final = ("before_headers", "after_headers")
-
-
-def _format_retry_after(value: RetryAfter) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("retry_after: a datetime must be timezone-aware")
-        return format_datetime(value.astimezone(timezone.utc), usegmt=True)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"retry_after: expected str, number or datetime, got {value!r}")
-    return str(int(value)) if float(value).is_integer() else str(value)
-
-
 # --------------------------------------------------------------------------- #
 # Programming: what a route does                                              #
 # --------------------------------------------------------------------------- #
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Fault:
-    """How the server answers one request.
-
-    The default is a healthy ``200`` with a small JSON body. Faults apply in
-    this order: ``latency``, then ``hang`` / ``reset`` / ``truncate`` /
-    ``drip``; at most one of the last four makes sense at a time.
-
-    Args:
-        status: the response status code.
-        latency: seconds to wait before the response head is sent.
-        hang: never answer; the connection stays open until the client goes
-            away or the server stops.
-        retry_after: a ``Retry-After`` value added to non-2xx responses: a
-            string is sent as is (delta-seconds or an HTTP-date), a number as
-            delta-seconds, a timezone-aware :class:`~datetime.datetime` as an
-            HTTP-date.
-        reset: ``"before_headers"`` closes the TCP connection with RST
-            (``SO_LINGER`` 0) without sending anything; ``"after_headers"``
-            sends the status line and headers (with a ``Content-Length``), then
-            resets.
-        truncate: send a ``Content-Length`` larger than the body actually
-            sent, then close the connection.
-        drip: seconds to wait before each ``drip_chunk``-byte piece of the
-            body (the head is sent at once). ``0`` disables dripping.
-        drip_chunk: the size of each dripped piece in bytes.
-        malformed_json: answer ``Content-Type: application/json`` with a body
-            that is not valid JSON.
-        body: the response body: bytes (``application/octet-stream``), str
-            (``text/plain``) or a JSON-serialisable mapping/sequence
-            (``application/json``). ``None`` means the default JSON body.
-        body_size: answer a JSON body of exactly this many bytes (plain bytes
-            when it is below 11), for large-body tests.
-        headers: extra response headers; they override the server's own.
-
-    Raises:
-        ValueError: on an impossible combination or value.
-    """
-
-    status: int = 200
-    latency: float = 0.0
-    hang: bool = False
-    retry_after: RetryAfter | None = None
-    reset: ResetMode | None = None
-    truncate: bool = False
-    drip: float = 0.0
-    drip_chunk: int = 16
-    malformed_json: bool = False
-    body: Body | None = None
-    body_size: int | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not 100 <= self.status <= 599:
-            raise ValueError(f"Fault.status must be within 100..599, got {self.status!r}")
-        if self.latency < 0 or self.drip < 0:
-            raise ValueError("Fault.latency and Fault.drip must be >= 0 seconds")
-        if self.drip_chunk < 1:
-            raise ValueError(f"Fault.drip_chunk must be >= 1 byte, got {self.drip_chunk!r}")
-        if self.reset is not None and self.reset not in _RESET_MODES:
-            raise ValueError(
-                f"Fault.reset must be one of {_RESET_MODES} or None, got {self.reset!r}"
-            )
-        if self.body_size is not None and self.body_size < 0:
-            raise ValueError(f"Fault.body_size must be >= 0, got {self.body_size!r}")
-        if self.body is not None and self.body_size is not None:
-            raise ValueError("Fault: give either body or body_size, not both")
-        if self.retry_after is not None:
-            _format_retry_after(self.retry_after)  # fail now, not inside the server thread
-        for name, value in self.headers.items():
-            if any(c in f"{name}{value}" for c in "\r\n") or not name:
-                raise ValueError(f"Fault.headers: invalid header {name!r}: {value!r}")
-        object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))
-
-    def healthy(self) -> Fault:
-        """This fault's content (body, headers) with every fault removed: a plain 200."""
-        return Fault(body=self.body, body_size=self.body_size, headers=self.headers)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -147,7 +46,9 @@ class FaultMix:
 
     Each request draws one outcome; the probabilities must add up to at most
     1, and the rest is the route's normal answer. With the same seed and the
-    same request order, the same requests fail.
+    same request order, the same requests fail. The faults that still answer
+    (``slow``, ``slow_body``, ``truncate``, ``reset_after_headers``, ``close``)
+    keep the route's own body and headers.
 
     Args:
         error_500: share of ``500 Internal Server Error``.
@@ -160,6 +61,16 @@ class FaultMix:
         rate_limited: share of ``429 Too Many Requests`` (with ``Retry-After``,
             ``retry_after`` or 1 second).
         retry_after: a ``Retry-After`` value for the 503 and 429 answers.
+        reset_after_headers: share of answers whose head is sent, then the
+            connection is reset (the body never comes).
+        truncate: share of answers whose body stops short of its
+            ``Content-Length``, then the connection closes.
+        slow_body: share of answers whose body drips in ``slow_body_chunk``-byte
+            pieces, ``slow_body_drip`` seconds apart.
+        slow_body_drip: seconds between two pieces of a slow body.
+        slow_body_chunk: the size in bytes of each piece of a slow body.
+        close: share of healthy answers after which the connection is closed
+            without notice (see :attr:`Fault.close`).
         seed: seeds the random generator; ``None`` draws differently each run.
 
     Raises:
@@ -175,16 +86,29 @@ class FaultMix:
     slow_latency: float = 0.5
     rate_limited: float = 0.0
     retry_after: RetryAfter | None = None
+    reset_after_headers: float = 0.0
+    truncate: float = 0.0
+    slow_body: float = 0.0
+    slow_body_drip: float = 0.01
+    slow_body_chunk: int = 64
+    close: float = 0.0
     seed: int | None = None
 
     def __post_init__(self) -> None:
         shares = self._shares()
-        if any(not 0.0 <= share <= 1.0 for share in shares):
+        if any(
+            isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1
+            for share in shares
+        ):
             raise ValueError(f"FaultMix: every share must be within 0..1, got {shares}")
         if sum(shares) > 1.0 + 1e-9:
             raise ValueError(f"FaultMix: the shares add up to {sum(shares):.3f} > 1")
-        if self.slow_latency < 0:
-            raise ValueError("FaultMix.slow_latency must be >= 0 seconds")
+        if self.slow_latency < 0 or self.slow_body_drip < 0:
+            raise ValueError("FaultMix.slow_latency and slow_body_drip must be >= 0 seconds")
+        if self.slow_body_chunk < 1:
+            raise ValueError(f"FaultMix.slow_body_chunk must be >= 1, got {self.slow_body_chunk}")
+        if self.retry_after is not None:
+            _format_retry_after(self.retry_after)  # fail now, not inside the server thread
 
     def _shares(self) -> tuple[float, ...]:
         return (
@@ -195,30 +119,52 @@ class FaultMix:
             self.hang,
             self.slow,
             self.rate_limited,
+            self.reset_after_headers,
+            self.truncate,
+            self.slow_body,
+            self.close,
         )
 
-    def pick(self, rng: random.Random) -> Fault | None:
+    def pick(self, rng: random.Random, base: Fault | None = None) -> Fault | None:
         """Draw the fault for one request, or ``None`` for the route's normal answer.
 
         Args:
             rng: the random generator (one per route, seeded with ``seed``).
+            base: the route's normal answer, whose body and headers the
+                faults that still answer keep (a default :class:`Fault` when omitted).
         """
         draw = rng.random()
-        outcomes: tuple[Fault, ...] = (
-            Fault(status=500),
-            Fault(status=502),
-            Fault(status=503, retry_after=self.retry_after),
-            Fault(reset="before_headers"),
-            Fault(hang=True),
-            Fault(latency=self.slow_latency),
-            Fault(status=429, retry_after=1 if self.retry_after is None else self.retry_after),
-        )
         edge = 0.0
-        for share, outcome in zip(self._shares(), outcomes, strict=True):
+        for index, share in enumerate(self._shares()):
             edge += share
             if draw < edge:
-                return outcome
+                return self._outcome(index, base if base is not None else Fault())
         return None
+
+    def _outcome(self, index: int, base: Fault) -> Fault:
+        later = 1 if self.retry_after is None else self.retry_after
+        if index == 0:
+            return Fault(status=500)
+        if index == 1:
+            return Fault(status=502)
+        if index == 2:
+            return Fault(status=503, retry_after=self.retry_after)
+        if index == 3:
+            return Fault(reset="before_headers")
+        if index == 4:
+            return Fault(hang=True)
+        if index == 6:
+            return Fault(status=429, retry_after=later)
+        healthy = base.healthy()
+        if index == 5:
+            return replace(healthy, latency=self.slow_latency)
+        if index == 7:
+            return replace(healthy, reset="after_headers")
+        if index == 8:
+            return replace(healthy, truncate=True)
+        if index == 9:
+            return replace(healthy, drip=self.slow_body_drip, drip_chunk=self.slow_body_chunk)
+        return replace(healthy, close=True)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -243,7 +189,7 @@ class Route:
     """
 
     path: str
-    fault: Fault = Fault()
+    fault: Fault = field(default_factory=Fault)
     statuses: tuple[int, ...] = ()
     steps: tuple[Fault, ...] = ()
     times: int | None = None
@@ -293,7 +239,7 @@ def _resolve(route: Route, state: _RouteState, now: float) -> Fault:
     if route.statuses:
         fault = replace(fault, status=route.statuses[min(n, len(route.statuses)) - 1])
     if route.mix is not None and state.rng is not None:
-        drawn = route.mix.pick(state.rng)
+        drawn = route.mix.pick(state.rng, fault)
         if drawn is not None:
             return drawn
     return fault
@@ -313,6 +259,7 @@ _QUERY_KEYS: Final = frozenset(
         "rate_limit",
         "reset",
         "truncate",
+        "close",
         "drip",
         "drip_chunk",
         "malformed_json",
@@ -345,7 +292,7 @@ def _route_from_query(path: str, query: str) -> Route | None:
                 statuses = tuple(int(s) for s in value.split(",") if s.strip())
             elif key in ("latency", "drip"):
                 fault[key] = float(value)
-            elif key in ("hang", "truncate", "malformed_json"):
+            elif key in ("hang", "truncate", "close", "malformed_json"):
                 fault[key] = value.lower() in _TRUE
             elif key == "retry_after":
                 fault["retry_after"] = value

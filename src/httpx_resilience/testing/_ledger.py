@@ -14,7 +14,9 @@ import threading
 from collections import deque
 
 from ._faults import _DEFAULT_ROUTE, Fault, Route, _resolve, _route_from_query, _RouteState
-from ._records import RecordedRequest
+from ._records import RecordedRequest, UploadMismatch
+
+_MAX_MISMATCHES = 1000  # kept for inspection; the count stays exact
 
 __all__ = ["_Ledger"]
 
@@ -37,6 +39,11 @@ class _Ledger:
         self._by_target: dict[str, int] = {}
         self._records: deque[RecordedRequest] = deque(maxlen=max_records)
         self._connections_opened = 0
+        self._uploads_checked = 0
+        self._mismatch_count = 0
+        self._mismatches: deque[UploadMismatch] = deque(maxlen=_MAX_MISMATCHES)
+        self._once_seen: set[str] = set()
+        self._duplicates: dict[str, int] = {}
 
     # -- programming -------------------------------------------------------
 
@@ -57,6 +64,11 @@ class _Ledger:
             self._by_target.clear()
             self._records.clear()
             self._connections_opened = 0
+            self._uploads_checked = 0
+            self._mismatch_count = 0
+            self._mismatches.clear()
+            self._once_seen.clear()
+            self._duplicates.clear()
 
     # -- accounting --------------------------------------------------------
 
@@ -95,7 +107,44 @@ class _Ledger:
             return [r for r in records if r.target == path]
         return [r for r in records if r.path == path]
 
+    @property
+    def uploads_checked(self) -> int:
+        """How many uploads were checked against their declared length and hash."""
+        with self._lock:
+            return self._uploads_checked
+
+    def upload_mismatches(self) -> tuple[int, list[UploadMismatch]]:
+        """How many uploads failed their check, and the most recent of them."""
+        with self._lock:
+            return self._mismatch_count, list(self._mismatches)
+
+    def duplicates(self) -> dict[str, int]:
+        """The once-only ids that arrived more than once, with how often each arrived."""
+        with self._lock:
+            return dict(self._duplicates)
+
+    def by_path(self) -> dict[str, int]:
+        """Request counts per path."""
+        with self._lock:
+            return dict(self._by_path)
+
     # -- the server thread -------------------------------------------------
+
+    def saw_once(self, once: str) -> None:
+        """Count an arrival of a once-only id (called when the request head is read)."""
+        with self._lock:
+            if once in self._once_seen:
+                self._duplicates[once] = self._duplicates.get(once, 1) + 1
+            else:
+                self._once_seen.add(once)
+
+    def checked(self, mismatch: UploadMismatch | None) -> None:
+        """Count an upload check and keep its mismatch, if any."""
+        with self._lock:
+            self._uploads_checked += 1
+            if mismatch is not None:
+                self._mismatch_count += 1
+                self._mismatches.append(mismatch)
 
     def open_connection(self) -> int:
         """Count a new TCP connection; return its serial number (from 1)."""

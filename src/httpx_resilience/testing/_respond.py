@@ -1,7 +1,7 @@
 """Answering one request: a :class:`Fault` turned into bytes on the wire.
 
 :func:`_respond` writes the answer a fault describes (latency, hang, reset,
-truncated or dripping body, extra headers); :func:`_body_of` builds the body
+truncated or dripping body, a silent close, extra headers); :func:`_body_of` builds the body
 and content type, including the default JSON body and the ``/echo`` answer.
 """
 
@@ -12,7 +12,7 @@ import json
 from typing import Any, Final
 
 from ..clock import SYSTEM_CLOCK
-from ._faults import Fault, _format_retry_after
+from ._fault import Fault, _format_retry_after
 from ._http import _REASONS, _json, _reset
 from ._records import RecordedRequest
 
@@ -129,4 +129,5 @@ async def _respond(
     else:
         writer.write(head + body)
         await writer.drain()
-    return keep_alive
+    # A silent close: the head promised keep-alive, the connection ends anyway.
+    return keep_alive and not fault.close

@@ -20,9 +20,15 @@ headers and body, which lets a test prove that a POST was sent exactly once or
 that every attempt carried the same ``Idempotency-Key``. Each response
 carries ``x-chaos-n``: the request's number on its route, from 1.
 
+Uploads can be proven whole: a request carrying the headers of
+:func:`upload_headers` (the payload's length and SHA-256) is checked when its
+body has arrived, and a mismatch is counted, kept and answered with 422. An id
+sent in ``X-Chaos-Once`` is expected to arrive once; :meth:`ChaosServer.duplicates`
+lists those that arrived more often (a POST sent twice).
+
 This module is the server's interface; its parts live in private modules:
-``_faults`` (:class:`Fault`, :class:`FaultMix`, :class:`Route` and how a
-route answers), ``_records`` (what was received), ``_ledger`` (counts and
+``_fault`` (:class:`Fault`), ``_faults`` (:class:`FaultMix`, :class:`Route`
+and how a route answers), ``_records`` (what was received, upload checks), ``_ledger`` (counts and
 records behind one lock), ``_thread`` (the event loop in a daemon thread and
 its start and stop), ``_connection`` (one connection's requests read,
 recorded and answered), ``_http`` (request parsing, raw answers) and
@@ -35,16 +41,27 @@ import asyncio
 import functools
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Final
+from typing import Any, Final
 
 from ._connection import _serve_connection
 from ._faults import Body, Fault, FaultMix, ResetMode, RetryAfter, Route
 from ._http import _HEAD_LIMIT
 from ._ledger import _Ledger
-from ._records import RecordedHeaders, RecordedRequest
+from ._records import (
+    EXPECT_LENGTH_HEADER,
+    EXPECT_SHA256_HEADER,
+    ONCE_HEADER,
+    RecordedHeaders,
+    RecordedRequest,
+    UploadMismatch,
+    upload_headers,
+)
 from ._thread import _ServerThread
 
 __all__ = [
+    "EXPECT_LENGTH_HEADER",
+    "EXPECT_SHA256_HEADER",
+    "ONCE_HEADER",
     "ChaosServer",
     "Fault",
     "FaultMix",
@@ -52,13 +69,15 @@ __all__ = [
     "RecordedRequest",
     "ResetMode",
     "Route",
+    "UploadMismatch",
+    "upload_headers",
 ]
 
 _STOP_JOIN_TIMEOUT: Final = 5.0
 
 # The classes live in private modules but are documented, imported and pickled
 # from here, as they were before the split.
-for _cls in (Fault, FaultMix, RecordedHeaders, RecordedRequest, Route):
+for _cls in (Fault, FaultMix, RecordedHeaders, RecordedRequest, Route, UploadMismatch):
     _cls.__module__ = __name__
 del _cls
 
@@ -203,6 +222,7 @@ class ChaosServer:
         truncate: bool = False,
         drip: float = 0.0,
         drip_chunk: int = 16,
+        close: bool = False,
         malformed_json: bool = False,
         body: Body | None = None,
         body_size: int | None = None,
@@ -229,6 +249,7 @@ class ChaosServer:
             truncate: see :class:`Fault`.
             drip: see :class:`Fault`.
             drip_chunk: see :class:`Fault`.
+            close: see :class:`Fault`.
             malformed_json: see :class:`Fault`.
             body: see :class:`Fault`.
             body_size: see :class:`Fault`.
@@ -251,6 +272,7 @@ class ChaosServer:
             truncate=truncate,
             drip=drip,
             drip_chunk=drip_chunk,
+            close=close,
             malformed_json=malformed_json,
             body=body,
             body_size=body_size,
@@ -301,6 +323,46 @@ class ChaosServer:
             path: filter as in :meth:`count`; ``None`` returns all.
         """
         return self._ledger.requests(path)
+
+    @property
+    def uploads_checked(self) -> int:
+        """How many uploads were checked (requests carrying :func:`upload_headers`)."""
+        return self._ledger.uploads_checked
+
+    def upload_mismatches(self) -> list[UploadMismatch]:
+        """The uploads whose body was not what they declared (the latest 1,000), oldest first."""
+        return self._ledger.upload_mismatches()[1]
+
+    def duplicates(self) -> dict[str, int]:
+        """``X-Chaos-Once`` ids that arrived more than once, with how often each arrived.
+
+        An id is counted when the request head is read, so a request sent
+        again after the server saw its head counts even if its body never came.
+        """
+        return self._ledger.duplicates()
+
+    def stats(self) -> dict[str, Any]:
+        """A JSON-serialisable summary of what the server saw.
+
+        Keys: ``requests``, ``connections_opened``, ``by_path``,
+        ``uploads_checked``, ``upload_mismatches`` (the count),
+        ``mismatch_examples`` (up to 10, as :meth:`UploadMismatch.as_dict`),
+        ``duplicates`` (how many once-only ids arrived more than once) and
+        ``duplicate_examples`` (up to 10 ids with their counts).
+        """
+        ledger = self._ledger
+        mismatch_count, mismatches = ledger.upload_mismatches()
+        duplicates = ledger.duplicates()
+        return {
+            "requests": ledger.count(None),
+            "connections_opened": ledger.connections_opened,
+            "by_path": ledger.by_path(),
+            "uploads_checked": ledger.uploads_checked,
+            "upload_mismatches": mismatch_count,
+            "mismatch_examples": [m.as_dict() for m in mismatches[:10]],
+            "duplicates": len(duplicates),
+            "duplicate_examples": dict(list(duplicates.items())[:10]),
+        }
 
     def __repr__(self) -> str:
         where = self.url if self._server.port is not None else "stopped"
