@@ -2,6 +2,13 @@
 
 A bad value, an unknown keyword or a contradiction raises
 :class:`~httpx_resilience.ConfigurationError` naming the field and the allowed range.
+
+Defaults never contradict what the caller set: a field that bounds, or is
+bounded by, another one holds a *default* value (see :func:`as_default`) until
+it is given, and a default adapts to the explicit value it would contradict —
+the keep-alive default becomes ``min(20, max_connections)``, the pool default
+``max(100, max_keepalive_connections)``, the attempt timeout default
+``min(30, total_timeout)``. Only two explicit values can contradict each other.
 """
 
 from __future__ import annotations
@@ -10,11 +17,18 @@ import difflib
 import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from .exceptions import ConfigurationError
 
-__all__ = ["DEFAULT_RETRY_METHODS", "DEFAULT_RETRY_STATUSES", "ClientConfig", "JitterKind"]
+__all__ = [
+    "DEFAULT_RETRY_METHODS",
+    "DEFAULT_RETRY_STATUSES",
+    "ClientConfig",
+    "JitterKind",
+    "as_default",
+    "is_default",
+]
 
 JitterKind = Literal["full", "equal", "decorrelated", "none"]
 JITTER_KINDS: frozenset[str] = frozenset({"full", "equal", "decorrelated", "none"})
@@ -25,6 +39,84 @@ DEFAULT_RETRY_METHODS: frozenset[str] = frozenset(
 )
 HTTP_METHODS: frozenset[str] = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"}
+)
+
+
+class _DefaultInt(int):
+    """An ``int`` that is a default rather than a value the caller gave.
+
+    ``base`` is the unadapted default (``20`` for the keep-alive pool even when
+    it was adapted down to a smaller ``max_connections``). It compares, hashes,
+    prints and computes as the plain number; arithmetic results are plain ints.
+    """
+
+    base: int
+
+    def __new__(cls, value: int, base: int | None = None) -> _DefaultInt:
+        obj = super().__new__(cls, value)
+        obj.base = int(value) if base is None else base
+        return obj
+
+    __repr__ = int.__repr__
+
+    def __reduce__(self) -> tuple[type[_DefaultInt], tuple[int, int]]:
+        return (type(self), (int(self), self.base))
+
+
+class _DefaultFloat(float):
+    """A ``float`` that is a default, not a value the caller gave (see :class:`_DefaultInt`)."""
+
+    base: float
+
+    def __new__(cls, value: float, base: float | None = None) -> _DefaultFloat:
+        obj = super().__new__(cls, value)
+        obj.base = float(value) if base is None else base
+        return obj
+
+    __repr__ = float.__repr__
+
+    def __reduce__(self) -> tuple[type[_DefaultFloat], tuple[float, float]]:
+        return (type(self), (float(self), self.base))
+
+
+def is_default(value: object) -> bool:
+    """Whether ``value`` is a default (from :func:`as_default` or a ``ClientConfig`` default).
+
+    Only the fields that adapt to others carry this mark: ``timeout``,
+    ``max_connections`` and ``max_keepalive_connections``.
+    """
+    return isinstance(value, (_DefaultInt, _DefaultFloat))
+
+
+@overload
+def as_default(value: int) -> int: ...
+@overload
+def as_default(value: float) -> float: ...
+def as_default(value: float) -> float:
+    """``value`` marked as a default: in a :class:`ClientConfig` it yields to given values.
+
+    ``ClientConfig(timeout=as_default(5.0), total_timeout=2.0)`` has a 2 s
+    attempt timeout, where ``timeout=5.0`` would contradict ``total_timeout``.
+    A value that is already a default keeps its original base. Integers stay
+    integers; anything else is returned unchanged.
+    """
+    if is_default(value) or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return _DefaultInt(value)
+    if isinstance(value, float):
+        return _DefaultFloat(value)
+    return value
+
+
+def _base(value: float) -> float:
+    base: float = getattr(value, "base", value)
+    return base
+
+
+#: The fields whose default adapts to another field's explicit value.
+ADAPTIVE_FIELDS: frozenset[str] = frozenset(
+    {"timeout", "max_connections", "max_keepalive_connections"}
 )
 
 
@@ -104,17 +196,28 @@ def reject_unknown(cls_name: str, allowed: Collection[str], given: Mapping[str, 
 class ClientConfig:
     """Settings of an :class:`~httpx_resilience.AsyncHTTPClient`.
 
-    Times are in seconds. ``retry_attempts`` counts *retries after the first
+    Times are in seconds. A field left unset never contradicts one that is
+    given: ``ClientConfig(max_connections=10)`` keeps at most 10 idle
+    connections, ``ClientConfig(total_timeout=0.5)`` gives each attempt 0.5 s.
+    Only two given values can contradict each other (the error names both).
+    ``dataclasses.replace`` keeps this: a replaced field is given, and a
+    default adapted to the old value adapts again to the new one. Equality
+    compares the values only.
+
+    ``retry_attempts`` counts *retries after the first
     attempt*: the default 3 allows up to 4 attempts, waiting about 1, 2 and 4 s
     (``retry_backoff_factor * 2**n``, capped at ``retry_max_delay``, with jitter).
 
     Args:
-        timeout: limit for one attempt (connect + send + headers + body).
+        timeout: limit for one attempt (connect + send + headers + body); by
+            default 30 s, or ``total_timeout`` when that is shorter.
         total_timeout: limit for the whole logical request, retries and
             backoff included; ``None`` for none. Each attempt's timeout
             shrinks to what is left, and a backoff that does not fit is not slept.
-        max_connections: connection pool size.
-        max_keepalive_connections: idle connections kept (``<= max_connections``).
+        max_connections: connection pool size; by default 100, or
+            ``max_keepalive_connections`` when that is larger.
+        max_keepalive_connections: idle connections kept (``<= max_connections``);
+            by default 20, or ``max_connections`` when that is smaller.
         keepalive_expiry: seconds an idle connection is kept (httpx's 5 s: with
             30 s, httpx's own pool was measured 2.3× slower at 64 concurrent requests).
         follow_redirects: follow 3xx responses.
@@ -149,10 +252,10 @@ class ClientConfig:
             caller's to bound. A request may set its own cap.
     """
 
-    timeout: float = 30.0
+    timeout: float = _DefaultFloat(30.0)
     total_timeout: float | None = None
-    max_connections: int = 100
-    max_keepalive_connections: int = 20
+    max_connections: int = _DefaultInt(100)
+    max_keepalive_connections: int = _DefaultInt(20)
     keepalive_expiry: float = 5.0
     follow_redirects: bool = False
     verify_ssl: bool = True
@@ -217,24 +320,53 @@ class ClientConfig:
                 "transport speaks HTTP/1.1 only",
                 field="http2",
             )
-        if self.max_keepalive_connections > self.max_connections:
-            raise ConfigurationError(
-                f"max_keepalive_connections ({self.max_keepalive_connections}) must be <= "
-                f"max_connections ({self.max_connections})",
-                field="max_keepalive_connections",
-            )
-        if self.total_timeout is not None and self.timeout > self.total_timeout:
-            raise ConfigurationError(
-                f"timeout ({self.timeout:g} s, one attempt) must be <= total_timeout "
-                f"({self.total_timeout:g} s, the whole request)",
-                field="timeout",
-            )
+        self._adapt_defaults()
         if self.request_id_header is not None and (
             not isinstance(self.request_id_header, str) or not self.request_id_header.strip()
         ):
             raise ConfigurationError(
                 "request_id_header must be a header name or None", field="request_id_header"
             )
+
+    def _adapt_defaults(self) -> None:
+        """Adapt each default to the explicit value it would contradict; refuse two explicit ones.
+
+        A default is re-derived from its base every time, so a default adapted
+        to an old value (kept by ``dataclasses.replace``) adapts to the new one.
+        """
+        keep, pool = self.max_keepalive_connections, self.max_connections
+        if is_default(pool):
+            base = int(_base(pool))
+            pool = _DefaultInt(base if is_default(keep) else max(base, keep), base)
+        if is_default(keep):
+            base = int(_base(keep))
+            keep = _DefaultInt(min(base, pool), base)
+        elif keep > pool:
+            raise ConfigurationError(
+                f"max_keepalive_connections ({keep}) must be <= max_connections ({pool}): both "
+                "were given; lower max_keepalive_connections or leave it unset (its default "
+                "follows max_connections)",
+                field="max_keepalive_connections",
+            )
+        object.__setattr__(self, "max_connections", pool)
+        object.__setattr__(self, "max_keepalive_connections", keep)
+        timeout, total = self.timeout, self.total_timeout
+        if is_default(timeout):
+            base_t = float(_base(timeout))
+            timeout = _DefaultFloat(base_t if total is None else min(base_t, total), base_t)
+        elif total is not None and timeout > total:
+            raise ConfigurationError(
+                f"timeout ({timeout:g} s, one attempt) must be <= total_timeout "
+                f"({total:g} s, the whole request): both were given; lower timeout or leave "
+                "it unset (its default follows total_timeout)",
+                field="timeout",
+            )
+        object.__setattr__(self, "timeout", timeout)
+
+    @property
+    def default_fields(self) -> frozenset[str]:
+        """The adaptive fields (``timeout``, the pool sizes) that hold a default value."""
+        return frozenset(name for name in ADAPTIVE_FIELDS if is_default(getattr(self, name)))
 
 
 _FIELD_NAMES = frozenset(f.name for f in fields(ClientConfig))

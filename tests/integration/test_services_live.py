@@ -454,7 +454,10 @@ async def test_half_open_lets_one_probe_through(chaos_server: ChaosServer, clock
         clock.advance(30.0)
         chaos_server.route("/orders/9", latency=0.2, body={"id": 9})
         results = await asyncio.gather(client.order(9), client.order(9), return_exceptions=True)
-        assert sorted(type(r).__name__ for r in results) == ["ExternalServiceError", "dict"]
+        refused = [r for r in results if isinstance(r, BaseException)]
+        assert len(refused) == 1 and isinstance(refused[0], ExternalServiceError)
+        assert isinstance(refused[0], CircuitBreakerOpenError)  # the probe slot is taken
+        assert {9} == {r["id"] for r in results if isinstance(r, dict)}
         assert chaos_server.count("/orders/9") == 5 + 1  # one probe only
         assert client.breaker_state is CircuitState.CLOSED
 
@@ -963,28 +966,34 @@ async def test_phone_numbers_are_masked_in_logs(
 
 
 async def test_store_breaker_opens_after_5_and_gauge_follows(store_server: ChaosServer, clock: FakeClock) -> None:
-    """Five 500s open the breaker (gauge 2); after 30 s a probe (gauge 1) closes it (gauge 0)."""
+    """Five 500s open the breaker (gauge 1); after 30 s a probe (gauge 2, half-open) closes it (gauge 0).
+
+    The gauge is PrometheusObserver's ``store_api_circuit_breaker_state`` with
+    its one encoding (0 closed, 1 open, 2 half-open), labelled by breaker.
+    """
     from prometheus_client import CollectorRegistry
 
     registry = CollectorRegistry()
+
+    def gauge() -> float | None:
+        return registry.get_sample_value("store_api_circuit_breaker_state", {"breaker": "store-api"})
+
     store_server.route("/tires/6", status=500)
     async with store(store_server, clock, metrics=True, metrics_registry=registry) as client:
-        assert registry.get_sample_value("store_api_circuit_breaker_state") == 0
+        assert gauge() == 0
         for _ in range(5):
             with pytest.raises(ExternalServiceError):
                 await client.get_tire(6)
-        assert registry.get_sample_value("store_api_circuit_breaker_state") == 2
+        assert gauge() == 1
         with pytest.raises(ExternalServiceError, match="circuit breaker is open"):
             await client.get_tire(6)
         assert store_server.count("/tires/6") == 5
         clock.advance(30.0)
         store_server.route("/tires/6", body={"id": 6})
         seen: list[float | None] = []
-        client.circuit_breaker.add_listener(
-            lambda t: seen.append(registry.get_sample_value("store_api_circuit_breaker_state"))
-        )
+        client.circuit_breaker.add_listener(lambda t: seen.append(gauge()))
         assert await client.get_tire(6) == {"id": 6}
-        assert seen == [1, 0] and registry.get_sample_value("store_api_circuit_breaker_state") == 0
+        assert seen == [2, 0] and gauge() == 0
 
 
 async def test_gauge_is_optional(
@@ -998,7 +1007,10 @@ async def test_gauge_is_optional(
 
 
 def test_gauge_name_taken_by_another_collector(caplog: pytest.LogCaptureFixture) -> None:
-    """If another collector owns the metric name, no gauge is wired and a WARNING says why."""
+    """If another collector owns the metric name, no gauge is wired and a WARNING says why.
+
+    Two clients on one registry share the gauge family.
+    """
     from prometheus_client import CollectorRegistry, Gauge
 
     registry = CollectorRegistry()

@@ -26,14 +26,20 @@ without a report, for instance refused by the rate limiter). Labels never hold
 a URL path; each label keeps at most ``max_label_values`` distinct values
 (200 by default) and folds the rest into ``other``, so cardinality is bounded.
 
-Seed 000's ``store_api_circuit_breaker_state`` is
-``PrometheusObserver(namespace="store_api")`` watching the Store API breaker.
+The breaker state gauge has one encoding, :data:`STATE_VALUES`: 0 closed,
+1 open, 2 half-open (alert on ``== 1``; the transitions counter tells every
+change). Seed 000's ``store_api_circuit_breaker_state`` is this gauge for
+``namespace="store_api"``: :class:`~httpx_resilience.StoreClient` exports its
+breaker through ``PrometheusObserver(registry, namespace="store_api")``, so a
+client and an observer (or ``MetricsMiddleware``) of that namespace share one
+registry, one definition and one series per breaker (``breaker="store-api"``).
 """
 
 from __future__ import annotations
 
 import time
 import weakref
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..config import HTTP_METHODS
@@ -54,12 +60,14 @@ from .logging import RequestTracker
 if TYPE_CHECKING:
     from ..policies.breaker import BreakerTransition, CircuitBreaker
 
-__all__ = ["INSTALL_HINT", "PrometheusObserver"]
+__all__ = ["INSTALL_HINT", "STATE_VALUES", "PrometheusObserver"]
 
 INSTALL_HINT = "pip install 'httpx-resilience[prometheus]'"
 
 OTHER = "other"
-STATE_VALUES = {"closed": 0, "open": 1, "half_open": 2}
+#: The breaker state gauge's values, by ``CircuitState`` value; the one
+#: encoding of every ``<ns>_circuit_breaker_state`` (StoreClient's included).
+STATE_VALUES: Mapping[str, int] = {"closed": 0, "open": 1, "half_open": 2}
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 

@@ -4,7 +4,9 @@ A subclass names its service and adds typed methods; the base gives it a lazily
 created pooled client, retries 3× after 1, 2 and 4 s (no jitter) on timeouts,
 connection errors, 5xx and 429 but never on other 4xx, a circuit breaker (5
 failures, 30 s cooldown, one probe in half-open, from :class:`Settings`), and a
-single error type, :class:`~httpx_resilience.ExternalServiceError`::
+single error type, :class:`~httpx_resilience.ExternalServiceError` (an open
+breaker is also a :class:`~httpx_resilience.CircuitBreakerOpenError`, a
+timeout a :class:`~httpx_resilience.RequestTimeoutError`)::
 
     class MasterDataClient(BaseAPIClient):
         service_name = "master-data"
@@ -68,7 +70,9 @@ class BaseAPIClient:
             to the service's entry in ``settings.services``.
         service_name: the name in errors, logs and the breaker; defaults to the
             class attribute, then to the URL's host.
-        timeout: seconds for one attempt (the settings' timeout by default).
+        timeout: seconds for one attempt (the settings' timeout by default);
+            ``as_default(x)`` (:func:`~httpx_resilience.config.as_default`)
+            gives a default that yields to the settings' ``total_timeout``.
         headers: default headers (over the class's :attr:`default_headers`).
         auth: an ``httpx.Auth``; by default the configured service's credentials.
         settings: the :class:`~httpx_resilience.Settings` (read from the
@@ -76,7 +80,9 @@ class BaseAPIClient:
         max_retries: retries after the first attempt (the settings' ``retry_attempts``, 3).
         backoff_factor: the first delay; retry ``n`` waits ``backoff_factor * 2**n``
             (1, 2, 4 s by default).
-        jitter: ``"none"`` (seed 003's default), ``"full"``, ``"equal"`` or ``"decorrelated"``.
+        jitter: ``"none"``, ``"full"``, ``"equal"`` or ``"decorrelated"``; by
+            default the settings' ``retry_jitter`` when it is set
+            (``HTTP_CLIENT_RETRY_JITTER``), else ``"none"`` (seed 003's 1, 2, 4 s).
         retry: a :class:`~httpx_resilience.RetryPolicy` replacing the one above.
         circuit_breaker: a :class:`~httpx_resilience.CircuitBreaker` (by default
             the settings' threshold and cooldown, one half-open probe).
@@ -94,6 +100,9 @@ class BaseAPIClient:
     service_name: str = ""
     base_url: str = ""
     default_headers: ClassVar[Mapping[str, str]] = {}
+    #: The ``status_code`` of the error raised while the breaker is open
+    #: (``None``: nothing was sent; the Store API client reports 503).
+    breaker_open_status: ClassVar[int | None] = None
 
     def __init__(
         self,
@@ -106,7 +115,7 @@ class BaseAPIClient:
         settings: Settings | None = None,
         max_retries: int | None = None,
         backoff_factor: float | None = None,
-        jitter: JitterKind = "none",
+        jitter: JitterKind | None = None,
         retry: RetryPolicy | None = None,
         circuit_breaker: CircuitBreaker | None = None,
         not_found_ok: bool = False,
@@ -143,7 +152,7 @@ class BaseAPIClient:
             ),
             multiplier=2.0,
             max_delay=config.retry_max_delay,
-            jitter=jitter,
+            jitter=jitter if jitter is not None else _default_jitter(settings, config),
             statuses=RETRY_STATUSES,
             methods=DEFAULT_RETRY_METHODS,
         )
@@ -234,6 +243,9 @@ class BaseAPIClient:
             ExternalServiceError: an error status, retries exhausted, a timeout,
                 a connection error or an open breaker; ``status_code`` is set
                 when the service answered. Chained to the underlying error.
+                An open breaker, a timeout, a rate-limiter or bulkhead refusal
+                is also an instance of its own class
+                (:class:`~httpx_resilience.CircuitBreakerOpenError` …).
             InvalidRequestError: the request cannot be built (nothing was sent).
         """
         client = self._get_client()
@@ -242,7 +254,10 @@ class BaseAPIClient:
         except (InvalidRequestError, ConfigurationError):
             raise  # the caller's mistake, not the service's
         except HTTPClientError as exc:
-            error = as_external_error(self.service_name, exc, method.upper(), path)
+            error = as_external_error(
+                self.service_name, exc, method.upper(), path,
+                open_status=self.breaker_open_status,
+            )
             self.on_error(error)
             raise error from exc
         if response.status_code == 404 and (
@@ -309,6 +324,11 @@ class BaseAPIClient:
             f"<{type(self).__name__} service={self.service_name!r} "
             f"base_url={redact_url(self.base_url)!r} breaker={self.circuit_breaker.state.value}>"
         )
+
+
+def _default_jitter(settings: Settings, config: ClientConfig) -> JitterKind:
+    """The settings' jitter when it was given, else seed 003's ``"none"``."""
+    return config.retry_jitter if "retry_jitter" in settings.model_fields_set else "none"
 
 
 def _replace(config: ClientConfig, **changes: Any) -> ClientConfig:

@@ -5,8 +5,14 @@ It is a :class:`~httpx_resilience.BaseAPIClient` with the Store API's rules:
 * ``Authorization: Bearer <STORE_API_KEY>`` and an ``X-Request-Id`` (a UUID per
   logical request, the same on its retries: the pipeline sends it);
 * a 5 s timeout per attempt; a breaker that opens after 5 failures and probes
-  after 30 s (a Prometheus gauge ``store_api_circuit_breaker_state`` follows
-  it when ``prometheus_client`` is installed: 0 closed, 1 half-open, 2 open);
+  after 30 s; while it is open, calls fail at once with an error that is an
+  ``ExternalServiceError`` with ``status_code`` 503 (seed 000) and a
+  ``CircuitBreakerOpenError`` (with ``retry_in``, the remaining cooldown);
+* the Prometheus gauge ``store_api_circuit_breaker_state{breaker="store-api"}``
+  follows the breaker when ``prometheus_client`` is installed; it is
+  :class:`~httpx_resilience.PrometheusObserver`'s own gauge for the namespace
+  ``store_api`` (0 closed, 1 open, 2 half-open), so the observer and the client
+  share one registry;
 * at most 2 retries, only on 429 and 503, after 1 s then 2 s, or after the
   server's ``Retry-After`` (up to 10 s); never on 500 (a logic error on the
   server), and never on a timeout or connection error;
@@ -20,9 +26,8 @@ from __future__ import annotations
 
 import logging
 import os
-import weakref
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
@@ -30,27 +35,33 @@ import httpx
 from ..auth import BearerAuth
 from ..auth._secret import SecretLike
 from ..clock import Clock
-from ..exceptions import ConfigurationError, ExternalServiceError, InvalidRequestError
+from ..config import as_default
+from ..exceptions import (
+    CircuitBreakerOpenError,
+    ConfigurationError,
+    ExternalServiceError,
+    InvalidRequestError,
+)
 from ..observe.events import Observer
 from ..observe.redact import mask_pii
-from ..policies.breaker import CircuitBreaker, CircuitState
+from ..policies.breaker import CircuitBreaker
 from ..policies.retry import RetryPolicy
 from ..settings import Settings
 from .base_client import BaseAPIClient
+
+if TYPE_CHECKING:
+    from ..observe.prometheus import PrometheusObserver
 
 __all__ = ["STORE_RETRY", "StoreClient", "trim_results"]
 
 _log = logging.getLogger("httpx_resilience.store")
 
 SERVICE = "store-api"
+TIMEOUT = 5.0
 MAX_RESULTS = 5
 DROPPED_FIELDS: frozenset[str] = frozenset({"image", "images", "image_url", "description"})
-GAUGE_NAME = "store_api_circuit_breaker_state"
-GAUGE_VALUES: Mapping[CircuitState, int] = {
-    CircuitState.CLOSED: 0,
-    CircuitState.HALF_OPEN: 1,
-    CircuitState.OPEN: 2,
-}
+METRICS_NAMESPACE = "store_api"
+GAUGE_NAME = f"{METRICS_NAMESPACE}_circuit_breaker_state"
 
 STORE_RETRY = RetryPolicy(
     max_attempts=3,
@@ -105,12 +116,20 @@ class StoreClient(BaseAPIClient):
     Args:
         base_url: the Store API URL (``STORE_API_URL`` by default).
         api_key: the API key, sent as a Bearer token (``STORE_API_KEY`` by default).
-        timeout: seconds for one attempt (5).
+        timeout: seconds for one attempt (by default 5, or the settings'
+            ``total_timeout`` when that is shorter).
         retry: replaces :data:`STORE_RETRY`.
         circuit_breaker: a breaker to share (by default 5 failures / 30 s, one probe).
         metrics_registry: a ``prometheus_client.CollectorRegistry`` for the
             breaker gauge (the default registry when omitted).
         metrics: set ``False`` to skip the gauge.
+
+    Attributes:
+        metrics_observer: the ``PrometheusObserver(metrics_registry,
+            namespace="store_api")`` exporting the breaker's state, or ``None``;
+            pass it in ``observers=`` to export the request metrics too.
+        gauge: its ``store_api_circuit_breaker_state`` gauge family (labelled
+            by ``breaker``), or ``None``.
         settings: pool and connection settings (read from the environment when omitted).
         observers: pipeline event hooks.
         transport: the inner ``httpx`` transport (for tests).
@@ -121,13 +140,14 @@ class StoreClient(BaseAPIClient):
     """
 
     service_name = SERVICE
+    breaker_open_status = 503
 
     def __init__(
         self,
         base_url: str | None = None,
         api_key: SecretLike | None = None,
         *,
-        timeout: float = 5.0,
+        timeout: float | None = None,
         retry: RetryPolicy | None = None,
         circuit_breaker: CircuitBreaker | None = None,
         metrics_registry: Any = None,
@@ -154,7 +174,7 @@ class StoreClient(BaseAPIClient):
         )
         super().__init__(
             url,
-            timeout=timeout,
+            timeout=timeout if timeout is not None else as_default(TIMEOUT),
             auth=BearerAuth(key),
             settings=settings,
             retry=retry or STORE_RETRY,
@@ -164,11 +184,10 @@ class StoreClient(BaseAPIClient):
             transport=transport,
             clock=clock,
         )
-        self.gauge = _breaker_gauge(metrics_registry) if metrics else None
-        if self.gauge is not None:
-            gauge = self.gauge
-            gauge.set(GAUGE_VALUES[breaker.state])
-            breaker.add_listener(lambda t: gauge.set(GAUGE_VALUES[t.new]))
+        self.metrics_observer = _breaker_observer(metrics_registry, breaker) if metrics else None
+        self.gauge: Any = (
+            self.metrics_observer.metrics.breaker_state if self.metrics_observer else None
+        )
 
     # -- endpoints ---------------------------------------------------------------------
 
@@ -241,8 +260,9 @@ class StoreClient(BaseAPIClient):
                 extra={"status_code": 401, "service": SERVICE},
             )
             return
-        _log.error(
-            "Store API call failed: %s", mask_pii(str(error)),
+        level = logging.WARNING if isinstance(error, CircuitBreakerOpenError) else logging.ERROR
+        _log.log(
+            level, "Store API call failed: %s", mask_pii(str(error)),
             extra={"status_code": error.status_code, "service": SERVICE},
         )
 
@@ -254,31 +274,24 @@ def _id(tire_id: str | int) -> str:
     return quote(text, safe="")
 
 
-_GAUGES: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+def _breaker_observer(registry: Any, breaker: CircuitBreaker) -> PrometheusObserver | None:
+    """A ``PrometheusObserver(registry, namespace="store_api")`` watching ``breaker``, or ``None``.
 
-
-def _breaker_gauge(registry: Any) -> Any:
-    """The ``store_api_circuit_breaker_state`` gauge in ``registry``, or ``None``.
-
+    Its ``store_api_circuit_breaker_state`` gauge is the observer's own (one
+    definition, one encoding), so a ``PrometheusObserver`` or
+    ``MetricsMiddleware`` with the same registry and namespace shares it.
     ``None`` when ``prometheus_client`` is not installed, or when another
-    collector already owns the name in that registry (logged).
+    collector already owns ``store_api_*`` names in that registry (logged).
     """
     try:
-        import prometheus_client
+        from ..observe.prometheus import PrometheusObserver
+
+        observer = PrometheusObserver(registry, namespace=METRICS_NAMESPACE)
     except ImportError:
         _log.debug("prometheus_client is not installed; no %s gauge", GAUGE_NAME)
         return None
-    reg = registry if registry is not None else prometheus_client.REGISTRY
-    gauge = _GAUGES.get(reg)
-    if gauge is None:
-        try:
-            gauge = prometheus_client.Gauge(
-                GAUGE_NAME,
-                "Store API circuit breaker state (0 closed, 1 half-open, 2 open)",
-                registry=reg,
-            )
-        except ValueError:
-            _log.warning("%s is already registered by another collector; not exported", GAUGE_NAME)
-            return None
-        _GAUGES[reg] = gauge
-    return gauge
+    except ConfigurationError as exc:
+        _log.warning("%s is not exported: %s", GAUGE_NAME, exc)
+        return None
+    observer.watch_breaker(breaker)
+    return observer

@@ -24,9 +24,11 @@ from ..observe.redact import redact_url
 
 __all__ = [
     "ENV_PREFIX",
+    "contradiction_error",
     "env_var_for",
     "from_settings_error",
     "from_validation_error",
+    "service_contradiction_error",
     "warn_unknown_env",
 ]
 
@@ -117,6 +119,65 @@ def from_settings_error(exc: SettingsError) -> ConfigurationError:
         else ""
     )
     return ConfigurationError(f"{var} could not be parsed: {exc}.{hint}", field=field)
+
+
+#: The field each ClientConfig contradiction's field must not exceed, and the unit shown.
+_BOUNDS: Mapping[str, tuple[str, str]] = {
+    "max_keepalive_connections": ("max_connections", ""),
+    "timeout": ("total_timeout", " s"),
+}
+
+
+def contradiction_error(
+    exc: ConfigurationError, values: Mapping[str, Any]
+) -> ConfigurationError:
+    """``exc`` (two given ``ClientConfig`` fields that contradict) told by environment variable.
+
+    Args:
+        exc: what :class:`~httpx_resilience.ClientConfig` raised.
+        values: the settings' field values.
+    """
+    field = exc.field or ""
+    if field not in _BOUNDS:
+        return exc
+    other, unit = _BOUNDS[field]
+    return ConfigurationError(
+        f"{env_var_for(field)} ({values[field]:g}{unit}) must be <= {env_var_for(other)} "
+        f"({values[other]:g}{unit}), and both are set: lower {env_var_for(field)} or unset "
+        f"it (its default follows {env_var_for(other)})",
+        field=field,
+    )
+
+
+def service_contradiction_error(
+    exc: ConfigurationError, service: str, timeout: float | None, total: float | None,
+    own_total: bool,
+) -> ConfigurationError:
+    """``exc``, raised for service ``service``'s client config, told by environment variable.
+
+    Args:
+        exc: what :class:`~httpx_resilience.ClientConfig` raised.
+        service: the service's canonical name.
+        timeout: the service's attempt timeout.
+        total: the total timeout that applies to the service.
+        own_total: ``total`` is the service's own, not the global one.
+    """
+    if exc.field != "timeout" or timeout is None or total is None:
+        return ConfigurationError(
+            f"Service {service!r}: {exc.message}", field=f"services.{service}.{exc.field}"
+        )
+    own = env_var_for("services", service, "timeout")
+    service_total = env_var_for("services", service, "total_timeout")
+    if own_total:
+        limit, fix = service_total, f"lower {own} or raise {service_total}"
+    else:
+        limit = env_var_for("total_timeout")
+        fix = f"lower {own}, or give the service its own deadline with {service_total}"
+    return ConfigurationError(
+        f"{own} ({timeout:g} s, one attempt) must be <= {limit} ({total:g} s, the whole "
+        f"request), and both are set: {fix}",
+        field=f"services.{service}.timeout",
+    )
 
 
 _WARNED: set[str] = set()  # each stray variable is reported once per process

@@ -21,14 +21,16 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic import model_validator as _model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
-from ..config import ClientConfig
+from ..config import ADAPTIVE_FIELDS, ClientConfig, as_default
 from ..exceptions import ConfigurationError
 from ..observe.redact import redact_url
 from ._errors import (
     ENV_PREFIX,
+    contradiction_error,
     env_var_for,
     from_settings_error,
     from_validation_error,
+    service_contradiction_error,
     warn_unknown_env,
 )
 from ._names import normalize_services, service_key
@@ -44,7 +46,10 @@ class ServiceSettings(BaseModel):
 
     Args:
         base_url: the service's root URL (``http://`` or ``https://`` with a host).
-        timeout: seconds for one attempt.
+        timeout: seconds for one attempt (``<=`` the total timeout that applies).
+        total_timeout: seconds for a whole logical request to this service,
+            retries included (the global ``total_timeout`` when unset). The
+            global attempt timeout yields to it.
         api_key: sent as the ``api_key_header`` header.
         api_key_header: the API key's header name.
         bearer_token: sent as ``Authorization: Bearer <token>``.
@@ -59,7 +64,8 @@ class ServiceSettings(BaseModel):
         retry_max_delay: cap on one delay, in seconds.
         breaker_threshold: consecutive failures that open the service's breaker.
         breaker_cooldown: seconds before the open breaker lets a probe through.
-        max_connections: pool size for this service.
+        max_connections: pool size for this service (the global keep-alive
+            count is capped by it).
         verify_ssl: verify TLS certificates.
         follow_redirects: follow 3xx responses.
         headers: default headers for every request to the service.
@@ -69,6 +75,7 @@ class ServiceSettings(BaseModel):
 
     base_url: str
     timeout: float | None = Field(default=None, gt=0)
+    total_timeout: float | None = Field(default=None, gt=0)
     api_key: SecretStr | None = None
     api_key_header: str = Field(default="X-API-KEY", min_length=1)
     bearer_token: SecretStr | None = None
@@ -108,25 +115,32 @@ class ServiceSettings(BaseModel):
     def to_client_config(self, defaults: Settings) -> ClientConfig:
         """The :class:`~httpx_resilience.ClientConfig` for this service over ``defaults``.
 
+        The service's own values win over the globals. A global value that
+        bounds a service value yields to it as a default would: the global
+        attempt timeout to the service's ``total_timeout``, the global
+        keep-alive count to the service's ``max_connections``.
+
         Raises:
-            ConfigurationError: the combination is contradictory.
+            ConfigurationError: the combination is contradictory (the service's
+                ``timeout`` above the total timeout that applies).
         """
-        base = defaults.to_client_config()
-        max_conn = self.max_connections or base.max_connections
-        return ClientConfig(
-            timeout=self.timeout if self.timeout is not None else base.timeout,
-            total_timeout=base.total_timeout,
-            max_connections=max_conn,
-            max_keepalive_connections=min(base.max_keepalive_connections, max_conn),
-            keepalive_expiry=base.keepalive_expiry,
-            follow_redirects=_pick(self.follow_redirects, base.follow_redirects),
-            verify_ssl=_pick(self.verify_ssl, base.verify_ssl),
-            retry_attempts=_pick(self.retry_attempts, base.retry_attempts),
-            retry_backoff_factor=_pick(self.retry_backoff_factor, base.retry_backoff_factor),
-            retry_max_delay=_pick(self.retry_max_delay, base.retry_max_delay),
-            retry_jitter=base.retry_jitter,
-            headers=dict(self.headers) or None,
-        )
+        kw = defaults.client_config_kwargs()
+        if self.timeout is not None:
+            kw["timeout"] = self.timeout
+        elif self.total_timeout is not None:
+            kw["timeout"] = as_default(kw["timeout"])
+        if self.total_timeout is not None:
+            kw["total_timeout"] = self.total_timeout
+        if self.max_connections is not None:
+            kw["max_connections"] = self.max_connections
+            kw["max_keepalive_connections"] = as_default(kw["max_keepalive_connections"])
+        for name in (
+            "follow_redirects", "verify_ssl", "retry_attempts", "retry_backoff_factor",
+            "retry_max_delay",
+        ):
+            kw[name] = _pick(getattr(self, name), kw[name])
+        kw["headers"] = dict(self.headers) or None
+        return ClientConfig(**kw)
 
     def breaker_settings(self, defaults: Settings) -> tuple[int, float]:
         """``(failure_threshold, recovery_timeout)`` for the service's circuit breaker."""
@@ -184,10 +198,13 @@ class Settings(BaseSettings):
     """Client defaults and named services, from ``HTTP_CLIENT_*`` variables.
 
     Args:
-        timeout: seconds for one attempt (``HTTP_CLIENT_TIMEOUT``).
+        timeout: seconds for one attempt (``HTTP_CLIENT_TIMEOUT``); by default
+            30, or ``total_timeout`` when that is shorter.
         total_timeout: seconds for a whole logical request, retries included.
-        max_connections: connection pool size.
-        max_keepalive_connections: idle connections kept (``<= max_connections``).
+        max_connections: connection pool size; by default 100, or
+            ``max_keepalive_connections`` when that is larger.
+        max_keepalive_connections: idle connections kept (``<= max_connections``);
+            by default 20, or ``max_connections`` when that is smaller.
         keepalive_expiry: seconds an idle connection is kept.
         retry_attempts: retries after the first attempt.
         retry_backoff_factor: the first backoff delay, in seconds.
@@ -201,9 +218,14 @@ class Settings(BaseSettings):
             tables (``HTTP_CLIENT_CONFIG_FILE``).
         services: named services (``HTTP_CLIENT_SERVICES__<NAME>__BASE_URL`` …).
 
+    A setting that is not given never contradicts one that is: its default
+    adapts (see ``max_keepalive_connections`` and ``timeout``). Only two given
+    values can contradict; the error names both variables.
+
     Raises:
-        ConfigurationError: a value is invalid, a setting is unknown, or the
-            config file cannot be read; the message names the variable.
+        ConfigurationError: a value is invalid, a setting is unknown, two
+            given settings contradict each other, or the config file cannot be
+            read; the message names the variable.
 
     An ``HTTP_CLIENT_*`` variable that matches no setting is logged as a
     WARNING (with the closest setting), since it is most likely a typo.
@@ -267,13 +289,29 @@ class Settings(BaseSettings):
 
     @_model_validator(mode="after")
     def _check_combination(self) -> Settings:
-        if self.max_keepalive_connections > self.max_connections:
-            raise ConfigurationError(
-                f"{env_var_for('max_keepalive_connections')} "
-                f"({self.max_keepalive_connections}) must be <= "
-                f"{env_var_for('max_connections')} ({self.max_connections})",
-                field="max_keepalive_connections",
-            )
+        """Adapt the defaults to the values given; refuse two given values that contradict.
+
+        ``HTTP_CLIENT_MAX_CONNECTIONS=10`` alone lowers the keep-alive default
+        to 10 and ``HTTP_CLIENT_TOTAL_TIMEOUT=0.5`` alone the attempt timeout
+        default to 0.5 s (the fields show the adapted values); each service's
+        combination with the globals is checked too.
+        """
+        try:
+            config = ClientConfig(**self.client_config_kwargs())
+        except ConfigurationError as exc:
+            raise contradiction_error(exc, self.__dict__) from None
+        for name in ADAPTIVE_FIELDS:
+            value = getattr(config, name)
+            self.__dict__[name] = float(value) if isinstance(value, float) else int(value)
+        for key, service in self.services.items():
+            try:
+                service.to_client_config(self)
+            except ConfigurationError as exc:
+                own = service.total_timeout is not None
+                total = service.total_timeout if own else self.total_timeout
+                raise service_contradiction_error(
+                    exc, key, service.timeout, total, own
+                ) from None
         return self
 
     @property
@@ -303,17 +341,33 @@ class Settings(BaseSettings):
         )
 
     def to_client_config(self) -> ClientConfig:
-        """The :class:`~httpx_resilience.ClientConfig` these settings describe."""
-        return ClientConfig(
-            timeout=self.timeout,
-            total_timeout=self.total_timeout,
-            max_connections=self.max_connections,
-            max_keepalive_connections=self.max_keepalive_connections,
-            keepalive_expiry=self.keepalive_expiry,
-            follow_redirects=self.follow_redirects,
-            verify_ssl=self.verify_ssl,
-            retry_attempts=self.retry_attempts,
-            retry_backoff_factor=self.retry_backoff_factor,
-            retry_max_delay=self.retry_max_delay,
-            retry_jitter=self.retry_jitter,
-        )
+        """The :class:`~httpx_resilience.ClientConfig` these settings describe.
+
+        A setting that was not given stays a default in the result, so it
+        adapts to what is given later (``dataclasses.replace(config, ...)``).
+        """
+        return ClientConfig(**self.client_config_kwargs())
+
+    def client_config_kwargs(self) -> dict[str, Any]:
+        """The :class:`~httpx_resilience.ClientConfig` keywords of these settings.
+
+        The fields that adapt to others (``timeout`` and the pool sizes) are
+        marked with :func:`~httpx_resilience.config.as_default` when they were
+        not given (by keyword, variable or file), so they yield to given values.
+        """
+        given = self.model_fields_set
+        kw: dict[str, Any] = {}
+        for name in _CLIENT_FIELDS:
+            value = getattr(self, name)
+            if name in ADAPTIVE_FIELDS and name not in given:
+                value = as_default(type(self).model_fields[name].default)
+            kw[name] = value
+        return kw
+
+
+#: The fields of :class:`Settings` that are also :class:`ClientConfig` fields.
+_CLIENT_FIELDS = (
+    "timeout", "total_timeout", "max_connections", "max_keepalive_connections",
+    "keepalive_expiry", "retry_attempts", "retry_backoff_factor", "retry_max_delay",
+    "retry_jitter", "follow_redirects", "verify_ssl",
+)
