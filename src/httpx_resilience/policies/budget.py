@@ -1,13 +1,25 @@
 """``RetryBudget``: retries stay a small fraction of traffic, so outages do not snowball.
 
-Finagle/Envoy style: per key (a host by default) the budget allows, over the
-last ``ttl`` seconds, ``min_per_second * ttl`` retries plus ``ratio`` times the
-number of requests. Under a full outage every request fails, so retries are
-capped at about ``ratio`` of the logical requests and upstream load stays near
+Per key (a host by default) the budget allows two things:
+
+* **a ratio**: ``ratio`` retries per request over the last ``ttl`` seconds
+  (20 %: five requests earn one retry);
+* **a floor**, as a rate: ``min_per_second`` retries per second accrue in a
+  small reserve capped at one second's worth (and at least one retry), so a
+  quiet client can still retry. The floor is not an upfront allowance of
+  ``min_per_second × ttl``: under a full outage that would let a burst of
+  requests retry far beyond the ratio.
+
+A retry is paid from the floor's reserve first (it refills with time, and
+what overflows its cap is lost), then from the ratio. Under a
+full outage every request fails, so retries stay at about ``ratio`` of the
+logical requests plus ``min_per_second`` per second, and upstream load near
 ``1 + ratio`` times the offered load instead of ``max_attempts`` times.
 
-Counts live in ``buckets`` time slices that roll over as the clock moves; a key
-not used for a while is dropped (bounded by ``max_keys``).
+Counts live in ``buckets`` time slices that roll over as the clock moves; the
+window keeps running totals, so every call is O(1) (a roll, at most once per
+slice, recounts the slices). A key not used for a while is dropped (bounded by
+``max_keys``).
 """
 
 from __future__ import annotations
@@ -21,14 +33,20 @@ __all__ = ["RetryBudget"]
 
 
 class _Window:
-    """Request and retry counts in a ring of time buckets."""
+    """One key's state: request counts and ratio-paid retries per time slice, their
+    running totals, and the floor's reserve."""
 
-    __slots__ = ("epoch", "requests", "retries")
+    __slots__ = ("epoch", "floor", "floor_at", "requests", "retries", "total_requests",
+                 "total_retries")
 
-    def __init__(self, n: int, epoch: int) -> None:
+    def __init__(self, n: int, epoch: int, floor: float, now: float) -> None:
         self.requests = [0] * n
-        self.retries = [0] * n
-        self.epoch = epoch  # index of the current bucket, in bucket units since the clock's origin
+        self.retries = [0.0] * n  # the part of each retry the ratio paid
+        self.total_requests = 0
+        self.total_retries = 0.0
+        self.epoch = epoch  # index of the current slice, in slice units since the clock's origin
+        self.floor = floor  # the floor's reserve: retries it can still pay
+        self.floor_at = now  # when the reserve was last topped up
 
     def roll(self, epoch: int) -> None:
         n = len(self.requests)
@@ -38,13 +56,16 @@ class _Window:
         if gap >= n:
             for i in range(n):
                 self.requests[i] = 0
-                self.retries[i] = 0
+                self.retries[i] = 0.0
         else:
             for e in range(self.epoch + 1, epoch + 1):
                 i = e % n
                 self.requests[i] = 0
-                self.retries[i] = 0
+                self.retries[i] = 0.0
         self.epoch = epoch
+        # Recount rather than subtract: exact, and at most once per slice.
+        self.total_requests = sum(self.requests)
+        self.total_retries = sum(self.retries)
 
 
 class RetryBudget:
@@ -52,9 +73,11 @@ class RetryBudget:
 
     Args:
         ratio: retries allowed per request, over the window (0.2 = 20 %).
-        min_per_second: retries per second always allowed, so a quiet client
-            can still retry.
-        ttl: the window, in seconds.
+        min_per_second: the floor: retries per second always allowed, so a
+            quiet client can still retry. It accrues as a rate into a reserve
+            of one second's worth (at least one retry); a new key starts with
+            the reserve full.
+        ttl: the window of the ratio, in seconds.
         buckets: time slices of the window.
         max_keys: keys tracked at most; the least recently used is dropped.
         clock: the time source.
@@ -85,12 +108,21 @@ class RetryBudget:
         self._width = self.ttl / buckets
         self._max_keys = max_keys
         self._clock = clock or SYSTEM_CLOCK
+        # The floor's reserve holds one second's worth, and at least one retry
+        # (a floor of 0.2/s still allows a retry every five seconds).
+        self._floor_cap = max(1.0, self.min_per_second) if self.min_per_second > 0 else 0.0
         self._windows: OrderedDict[str, _Window] = OrderedDict()
         # The key and window of the previous call, the most recent in the LRU.
         self._last: tuple[str, _Window] | None = None
 
-    def _window(self, key: str) -> _Window:
-        epoch = int(self._clock.monotonic() / self._width)
+    @property
+    def floor_capacity(self) -> float:
+        """The most retries the floor's reserve holds: one second's worth, at least one
+        (0 without a floor)."""
+        return self._floor_cap
+
+    def _window(self, key: str, now: float) -> _Window:
+        epoch = int(now / self._width)
         last = self._last
         if last is not None and last[0] == key:
             # The key of the previous call (one host, the usual case) is already
@@ -99,7 +131,7 @@ class RetryBudget:
         else:
             found = self._windows.get(key)
             if found is None:
-                w = self._windows[key] = _Window(self._n, epoch)
+                w = self._windows[key] = _Window(self._n, epoch, self._floor_cap, now)
                 if len(self._windows) > self._max_keys:
                     self._windows.popitem(last=False)
             else:
@@ -110,26 +142,47 @@ class RetryBudget:
             w.roll(epoch)
         return w
 
+    def _floor(self, w: _Window, now: float) -> float:
+        """Top the floor's reserve up for the time since it was last read; return it."""
+        elapsed = now - w.floor_at
+        if elapsed > 0:
+            w.floor = min(self._floor_cap, w.floor + elapsed * self.min_per_second)
+            w.floor_at = now
+        return w.floor
+
     def record_request(self, key: str = "") -> None:
         """Count one logical request (call once per request, not per attempt)."""
-        w = self._window(key)
+        w = self._window(key, self._clock.monotonic())
         w.requests[w.epoch % self._n] += 1
+        w.total_requests += 1
 
     def try_spend(self, key: str = "") -> bool:
-        """Take one retry from the budget; ``False`` (and nothing taken) when it is empty."""
-        w = self._window(key)
-        allowed = self.min_per_second * self.ttl + self.ratio * sum(w.requests)
-        if sum(w.retries) + 1 > allowed:
-            return False
-        w.retries[w.epoch % self._n] += 1
+        """Take one retry from the budget; ``False`` (and nothing taken) when it is empty.
+
+        The floor's reserve pays what it holds (up to the whole retry), the
+        ratio the rest: the reserve refills with time and would overflow its
+        cap, while the ratio's credit lasts the whole window.
+        """
+        now = self._clock.monotonic()
+        w = self._window(key, now)
+        floor = self._floor(w, now) if self._floor_cap else 0.0
+        from_floor = floor if floor < 1.0 else 1.0
+        need = 1.0 - from_floor
+        if need > 0.0:
+            earned = self.ratio * w.total_requests - w.total_retries
+            if earned < need - 1e-9:
+                return False
+            w.retries[w.epoch % self._n] += need
+            w.total_retries += need
+        w.floor = floor - from_floor
         return True
 
     def available(self, key: str = "") -> float:
-        """Retries currently left for ``key`` (may be fractional)."""
-        w = self._window(key)
-        return max(
-            0.0, self.min_per_second * self.ttl + self.ratio * sum(w.requests) - sum(w.retries)
-        )
+        """Retries currently left for ``key`` (may be fractional): the ratio's plus the floor's."""
+        now = self._clock.monotonic()
+        w = self._window(key, now)
+        earned = max(0.0, self.ratio * w.total_requests - w.total_retries)
+        return earned + self._floor(w, now)
 
     def __repr__(self) -> str:
         return (
