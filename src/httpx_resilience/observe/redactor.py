@@ -17,28 +17,19 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from .redact import REDACTED, SENSITIVE_HEADERS, SENSITIVE_QUERY_PARAMS, mask_pii, redact_url
+from ._rules import ParamRules, fragments, lower_names, name_regex
+from .redact import (
+    REDACTED,
+    SENSITIVE_HEADERS,
+    current_rules,
+    mask_pii,
+    redact_url_with,
+    scrub_with,
+)
 
 __all__ = ["DEFAULT_REDACTOR", "Redactor"]
-
-# "Bearer abc.def", "Basic dXNlcjpwdw==": the credential after an auth scheme.
-_AUTH_SCHEME = re.compile(r"(?i)\b(bearer|basic)(\s+)([A-Za-z0-9._~+/=-]+)")
-
-
-def _hide_credential(match: re.Match[str]) -> str:
-    scheme, space, token = match.groups()
-    if scheme.lower() == "basic" and not _looks_base64(token):
-        return match.group(0)  # prose such as "basic auth failed"
-    return f"{scheme}{space}{REDACTED}"
-
-
-def _looks_base64(token: str) -> bool:
-    return len(token) >= 8 and (
-        any(c.isdigit() or c in "+/=" for c in token) or any(c.isupper() for c in token[1:])
-    )
-
 
 _CACHE_SIZE = 512
 
@@ -46,7 +37,7 @@ _CACHE_SIZE = 512
 def _mask_segments(path: str) -> str:
     """Mask PII in each path segment; ``path`` itself when nothing changed."""
     if not any(c.isdigit() for c in path):
-        return path  # e-mails were masked by redact_url already
+        return path  # e-mails were masked already
     out = []
     changed = False
     for seg in path.split("/"):
@@ -60,68 +51,93 @@ def _mask_segments(path: str) -> str:
 
 
 def _frozen_lower(names: Iterable[str]) -> frozenset[str]:
-    if isinstance(names, str):  # a lone name, not an iterable of its letters
-        names = (names,)
-    return frozenset(n.lower() for n in names)
+    return frozenset(lower_names(names))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Redactor:
     """What to hide when a request is shown in a log, an error, a span or a metric.
 
+    It adds to the process-wide rules of :mod:`~httpx_resilience.observe.redact`
+    (secret headers; query parameters matching ``*token*``, ``*secret*``,
+    ``*key*``, ``*pass*``, ``*session*``, ``*sig*``, ``*credential*``, ``jwt``,
+    ``code``, ...; the parameters auth handlers send; values registered as
+    secret), and follows them when they change.
+
     Args:
         extra_headers: header names to redact besides the defaults
             (``Authorization``, ``Proxy-Authorization``, ``Cookie``, ``Set-Cookie``,
             ``X-API-KEY``, ...); case-insensitive.
-        extra_params: query parameter names to redact besides the defaults
-            (``api_key``, ``token``, ``access_token``, ``signature``, ...).
+        extra_params: query parameter names or glob patterns (``"x-tenant-*"``)
+            to redact besides the process-wide ones; case-insensitive.
+        allow_params: parameter names to show although a pattern matches them
+            (``{"keyword"}`` despite ``*key*``). The parameter an auth handler
+            sends stays hidden.
         mask_pii: mask phone numbers and e-mail addresses in URLs and free text.
         enabled: ``False`` shows everything as it is (for local debugging
             only; the core's own messages stay redacted).
 
+    Raises:
+        ValueError: a name or pattern is empty.
+
     Example::
 
-        Redactor(extra_headers={"X-Tenant-Secret"}, extra_params={"session"})
+        Redactor(extra_headers={"X-Tenant-Secret"}, extra_params={"tenant_*"})
     """
 
     extra_headers: frozenset[str] = field(default_factory=frozenset)
     extra_params: frozenset[str] = field(default_factory=frozenset)
+    allow_params: frozenset[str] = field(default_factory=frozenset)
     mask_pii: bool = True
     enabled: bool = True
     _headers: frozenset[str] = field(init=False, repr=False, compare=False)
-    _params: frozenset[str] = field(init=False, repr=False, compare=False)
-    _pairs: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _extra: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _needles: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _cache: dict[str, str] = field(init=False, repr=False, compare=False)
+    _seen: list[ParamRules] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         headers = _frozen_lower(self.extra_headers)
         params = _frozen_lower(self.extra_params)
         object.__setattr__(self, "extra_headers", headers)
         object.__setattr__(self, "extra_params", params)
+        object.__setattr__(self, "allow_params", _frozen_lower(self.allow_params))
         object.__setattr__(self, "_headers", SENSITIVE_HEADERS | headers)
-        object.__setattr__(self, "_params", SENSITIVE_QUERY_PARAMS | params)
-        # Inside free text: "api_key=abc" (a parameter), "X-API-KEY: abc" (a header).
-        # Parameters need "=": "status code: 503" is not an OAuth code.
-        def alternation(names: frozenset[str]) -> str:
-            return "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-
-        pattern = (
-            rf"(?i)(?<![\w-])(?:({alternation(self._params)})(\s*=\s*)"
-            rf"|({alternation(self._headers)})(\s*[=:]\s*))"
-            r"(?!\[REDACTED\])[^\s&,;'\"]+"
-        )
-        object.__setattr__(self, "_pairs", re.compile(pattern))
+        object.__setattr__(self, "_extra", name_regex(params))
+        object.__setattr__(self, "_needles", fragments(params))
         object.__setattr__(self, "_cache", {})
+        object.__setattr__(self, "_seen", [current_rules()])
+
+    def _rules(self) -> ParamRules:
+        """The process-wide rules; the URL cache is dropped when they have changed."""
+        rules = current_rules()
+        seen = self._seen
+        if seen[0] is not rules:
+            self._cache.clear()
+            seen[0] = rules
+        return rules
+
+    def is_sensitive_param(self, name: str) -> bool:
+        """Whether the value of query parameter ``name`` is hidden."""
+        if not self.enabled:
+            return False
+        rules = self._rules()
+        low = name.lower()
+        if low in rules.registered or self._extra.fullmatch(low) is not None:
+            return True
+        return low not in self.allow_params and rules.is_sensitive(low)
 
     def url(self, url: object) -> str:
         """``url`` as text: user-info and secret query values redacted, PII masked.
 
-        Results are cached (a service calls the same few URLs over and over).
-        Text that does not parse as a URL is scrubbed as free text.
+        Results are cached (a service calls the same few URLs over and over);
+        the cache is dropped when the process-wide rules change. Text that
+        does not parse as a URL is scrubbed as free text.
         """
         text = str(url)
         if not self.enabled:
             return text
+        self._rules()
         cache = self._cache
         shown = cache.get(text)
         if shown is None:
@@ -132,32 +148,18 @@ class Redactor:
         return shown
 
     def _redact_url(self, text: str) -> str:
-        if self.mask_pii:
-            shown = redact_url(text, self.extra_params)
-            try:
-                parts = urlsplit(shown)
-            except ValueError:
-                return shown
-            # redact_url's phone pattern skips a number right after "/": mask each segment.
-            path = _mask_segments(parts.path)
-            if path is parts.path:
-                return shown
-            return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
+        shown = redact_url_with(text, self.is_sensitive_param, self.mask_pii)
+        if not self.mask_pii:
+            return shown
         try:
-            parts = urlsplit(text)
+            parts = urlsplit(shown)
         except ValueError:
-            return self.text(text)
-        netloc = parts.netloc
-        if "@" in netloc:
-            netloc = f"{REDACTED}@{netloc.rsplit('@', 1)[1]}"
-        query = parts.query
-        if query:
-            pairs = parse_qsl(query, keep_blank_values=True)
-            query = urlencode(
-                [(k, REDACTED if k.lower() in self._params else v) for k, v in pairs],
-                safe="[]*@+",
-            )
-        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+            return shown
+        # mask_pii's phone pattern skips a number right after "/": mask each segment.
+        path = _mask_segments(parts.path)
+        if path is parts.path:
+            return shown
+        return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
 
     def headers(
         self, headers: Iterable[tuple[str, str]] | Mapping[str, str]
@@ -172,24 +174,21 @@ class Redactor:
     def text(self, text: str) -> str:
         """Free text (an exception message, a retry reason) with secrets and PII hidden.
 
-        Hides credentials after an auth scheme (``Bearer …``), values of
-        secret parameters and headers written as ``name=value`` or
-        ``name: value``, and (with ``mask_pii``) phone numbers and e-mails.
+        Hides what :func:`~httpx_resilience.observe.redact.scrub_text` hides
+        (header values quoted by protocol errors, credentials after an auth
+        scheme, JWTs, private keys, registered secret values), with this
+        redactor's parameters and headers in ``name=value``/``name: value``
+        pairs and URLs, and (with ``mask_pii``) phone numbers and e-mails.
         """
         if not self.enabled or not text:
             return text
-        text = _AUTH_SCHEME.sub(_hide_credential, text)
-        text = self._pairs.sub(_hide_pair, text)
+        needles = (*self._rules().needles, *self._needles)
+        text = scrub_with(text, self.is_sensitive_param, self._headers, needles, self.url)
         return mask_pii(text) if self.mask_pii else text
 
     def is_sensitive_header(self, name: str) -> bool:
         """Whether the value of header ``name`` is hidden."""
         return self.enabled and name.lower() in self._headers
-
-
-def _hide_pair(match: re.Match[str]) -> str:
-    name, sep = (match.group(1), match.group(2)) if match.group(1) else match.group(3, 4)
-    return f"{name}{sep}{REDACTED}"
 
 
 DEFAULT_REDACTOR = Redactor()
