@@ -25,8 +25,8 @@ import httpx
 
 from ..clock import Clock
 from ..exceptions import AuthenticationError
-from ..observe.redact import REDACTED, mask_pii, redact_url
-from ._secret import Secret
+from ..observe.redact import REDACTED, mask_pii, redact_url, scrub_text, secret_forms
+from ._secret import Secret, basic_forms
 from .base import _credential_problem
 from .cache import CachedToken
 
@@ -183,11 +183,24 @@ class TokenRequest:
             hint="The token endpoint is down or overloaded; try again later",
         ) from last_exc
 
+    def secret_forms(self) -> list[str]:
+        """Every way the client secret was sent or may be echoed, longest first.
+
+        Raw, percent-encoded (``quote`` and ``quote_plus``, as in the form body),
+        JSON- and repr-escaped, and the Basic credentials of ``client_id:secret``
+        (base64 of the pair, plain and form-encoded, with and without padding).
+        """
+        secret = self.client_secret.get_secret_value()
+        forms = secret_forms(secret) | basic_forms(self.client_id, secret)
+        return sorted(forms, key=len, reverse=True)
+
     def scrub(self, text: str) -> str:
         """``text`` without the client secret or personal data, shortened for a message."""
-        # A careless server may echo what it was sent; the secret is never empty.
-        text = text.replace(self.client_secret.get_secret_value(), REDACTED)
-        text = mask_pii(" ".join(text.split()))
+        # A careless server may echo what it was sent, in any encoding; the secret is
+        # never empty. Replaced here even if the process-wide registry forgot it.
+        for form in self.secret_forms():
+            text = text.replace(form, REDACTED)
+        text = mask_pii(scrub_text(" ".join(text.split())))
         if len(text) > _MAX_DESCRIPTION:
             text = text[: _MAX_DESCRIPTION - 1] + "…"
         return text
@@ -204,6 +217,8 @@ class TokenRequest:
             return None, None
         error = body.get("error")
         code = error if isinstance(error, str) and _ERROR_CODE.fullmatch(error) else None
+        if code is not None and self.scrub(code) != code:
+            code = REDACTED  # an error code that carries the secret is no code
         description = body.get("error_description")
         text = self.scrub(description) if isinstance(description, str) and description else None
         return code, text

@@ -3,14 +3,27 @@
 Every auth plugin keeps its client secrets, tokens, API keys and passwords in a
 :class:`Secret`, so an accidental ``print(auth)``, a debugger, a log line or an
 exception message shows ``'**********'`` instead of the credential.
+
+A credential can still reach a text through somebody else's message (a server
+that echoes it, a protocol error quoting a header): every handler also
+registers what it sends with :func:`remember`, so that
+:func:`~httpx_resilience.observe.redact.scrub_text` and
+:func:`~httpx_resilience.observe.redact.scrub_exception` hide it in every
+encoding (raw, percent-encoded, form-encoded, JSON-escaped; the Basic forms
+of :func:`basic_forms`).
 """
 
 from __future__ import annotations
 
 import hmac
+from base64 import b64encode
+from collections.abc import Iterable
 from typing import Protocol, TypeAlias, TypeGuard, runtime_checkable
+from urllib.parse import quote_plus
 
-__all__ = ["Secret", "SecretLike", "is_secret_like", "reveal"]
+from ..observe.redact import register_secret
+
+__all__ = ["Secret", "SecretLike", "basic_forms", "is_secret_like", "remember", "reveal"]
 
 _MASK = "**********"
 
@@ -90,3 +103,29 @@ def reveal(value: SecretLike) -> str:
 def is_secret_like(value: object) -> TypeGuard[SecretLike]:
     """Whether ``value`` is a ``str`` or wraps one (``Secret``, pydantic ``SecretStr``)."""
     return isinstance(value, str | _HasSecretValue)
+
+
+def basic_forms(user: str, password: str) -> set[str]:
+    """The HTTP Basic credentials of ``user:password``: base64 of the pair as it is and
+    form-encoded first (RFC 6749 §2.3.1), with and without padding, with and without
+    the ``Basic`` scheme."""
+    forms: set[str] = set()
+    for pair in (f"{user}:{password}", f"{quote_plus(user)}:{quote_plus(password)}"):
+        encoded = b64encode(pair.encode()).decode("ascii")
+        forms |= {encoded, encoded.rstrip("="), f"Basic {encoded}"}
+    return forms
+
+
+def remember(
+    value: SecretLike | bytes, *, forms: Iterable[str] = (), transient: bool = False
+) -> None:
+    """Register a credential this library sends, so that no scrubbed text shows it.
+
+    Args:
+        value: the credential (text, bytes or secret-like).
+        forms: more ways it is written (see :func:`basic_forms`).
+        transient: a rotating token (a bounded number of the newest is kept).
+    """
+    if not isinstance(value, bytes):
+        value = reveal(value)
+    register_secret(value, forms=forms, transient=transient)

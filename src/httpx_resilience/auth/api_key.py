@@ -17,7 +17,8 @@ from typing import Literal
 import httpx
 
 from ..exceptions import ConfigurationError
-from ._secret import Secret, SecretLike, is_secret_like
+from ..observe.redact import register_sensitive_param
+from ._secret import Secret, SecretLike, is_secret_like, remember
 from .base import AuthHandler, _credential_problem
 
 __all__ = ["APIKeyAuth"]
@@ -25,6 +26,10 @@ __all__ = ["APIKeyAuth"]
 
 class APIKeyAuth(AuthHandler):
     """Send a static API key as a header or a query parameter.
+
+    The key is never shown: in the query, its parameter (whatever ``name``) is
+    redacted in every URL the library shows (logs, errors, spans), and the key
+    itself is hidden wherever a text is scrubbed.
 
     Args:
         key: the key (``str`` or :class:`Secret`).
@@ -64,6 +69,10 @@ class APIKeyAuth(AuthHandler):
             )
         self._key = Secret(key)
         text = self._key.get_secret_value()
+        remember(text.strip())
+        if location == "query":
+            # Whatever its name, this parameter is hidden wherever a URL is shown.
+            register_sensitive_param(name)
         problem = _credential_problem(text) if location == "header" else None
         if not text:
             problem = "is empty"

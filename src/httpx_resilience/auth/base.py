@@ -54,6 +54,7 @@ from typing import Any
 import httpx
 
 from ..exceptions import AuthenticationError
+from ..observe.redact import scrub_exception
 
 __all__ = [
     "EXTENSION_KEY",
@@ -94,8 +95,10 @@ def _credential_problem(value: str) -> str | None:
     """Why ``value`` cannot go into a header, or ``None`` (never quotes the value)."""
     if not value:
         return "is empty"
+    if value.rstrip("\r\n") != value and value.rstrip("\r\n") == value.strip():
+        return "ends with a line break (read from a file?): strip it"
     if value != value.strip():
-        return "has leading or trailing whitespace"
+        return "has leading or trailing whitespace: strip it"
     if any(ord(c) < 0x20 or ord(c) > 0x7E for c in value):
         return "contains control or non-ASCII characters"
     return None
@@ -229,12 +232,24 @@ class AuthHandler(httpx.Auth, abc.ABC):
             return False
         return True
 
+    async def _prepare(self, request: httpx.Request) -> httpx.Request:
+        try:
+            return await self.prepare_request(request)
+        except Exception as exc:
+            # A custom handler's (or a provider's) message may quote a credential.
+            scrub_exception(exc)
+            raise
+
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        """Authenticate, send, and on a 401 refresh once and replay once."""
+        """Authenticate, send, and on a 401 refresh once and replay once.
+
+        An error raised while preparing credentials is scrubbed of secrets
+        (:func:`~httpx_resilience.observe.redact.scrub_exception`) before it propagates.
+        """
         self.attach(request)
-        request = await self.prepare_request(request)
+        request = await self._prepare(request)
         response = yield request
         if self._should_refresh(request, response):
             logger.info(
@@ -243,7 +258,7 @@ class AuthHandler(httpx.Auth, abc.ABC):
                 origin_of(request.url),
             )
             await self.invalidate(request)
-            request = await self.prepare_request(request)
+            request = await self._prepare(request)
             yield request
 
     def sync_auth_flow(
@@ -251,7 +266,12 @@ class AuthHandler(httpx.Auth, abc.ABC):
     ) -> Generator[httpx.Request, httpx.Response, None]:
         """Authenticate with :meth:`sync_prepare_request` and send (no 401 refresh)."""
         self.attach(request)
-        yield self.sync_prepare_request(request)
+        try:
+            prepared = self.sync_prepare_request(request)
+        except Exception as exc:
+            scrub_exception(exc)
+            raise
+        yield prepared
 
 
 def _strip(request: httpx.Request) -> None:

@@ -10,7 +10,7 @@ from base64 import b64encode
 import httpx
 
 from ..exceptions import ConfigurationError
-from ._secret import Secret, SecretLike, is_secret_like
+from ._secret import Secret, SecretLike, basic_forms, is_secret_like, remember
 from .base import AuthHandler
 
 __all__ = ["BasicAuth"]
@@ -40,7 +40,9 @@ class BasicAuth(AuthHandler):
                 field="password",
             )
         self.username = username
-        userpass = f"{username}:{Secret(password).get_secret_value()}".encode()
+        plain = Secret(password).get_secret_value()
+        remember(plain, forms=basic_forms(username, plain))
+        userpass = f"{username}:{plain}".encode()
         self._header = Secret(f"Basic {b64encode(userpass).decode('ascii')}")
 
     async def prepare_request(self, request: httpx.Request) -> httpx.Request:

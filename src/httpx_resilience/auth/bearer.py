@@ -14,7 +14,8 @@ from typing import TypeAlias
 import httpx
 
 from ..exceptions import AuthenticationError, ConfigurationError
-from ._secret import Secret, SecretLike, is_secret_like, reveal
+from ..observe.redact import scrub_exception
+from ._secret import Secret, SecretLike, is_secret_like, remember, reveal
 from .base import AuthHandler, _credential_problem
 
 __all__ = ["BearerAuth", "TokenProvider"]
@@ -47,7 +48,9 @@ class BearerAuth(AuthHandler):
         self._provider: TokenProvider | None = None
         if is_secret_like(token):
             secret = Secret(token)
-            problem = _credential_problem(secret.get_secret_value())
+            text = secret.get_secret_value()
+            remember(text.strip())
+            problem = _credential_problem(text)
             if problem:
                 raise ConfigurationError(f"BearerAuth: the token {problem}", field="token")
             self._token = secret
@@ -64,6 +67,7 @@ class BearerAuth(AuthHandler):
     def _header(self, value: object) -> str:
         if is_secret_like(value):
             text = reveal(value)
+            remember(text.strip(), transient=True)
             problem = _credential_problem(text)
             if problem is None:
                 return f"Bearer {text}"
@@ -77,7 +81,9 @@ class BearerAuth(AuthHandler):
         try:
             return self._provider()
         except Exception as exc:
-            # The provider's message may quote a credential: name only the type.
+            # The provider's message may quote a credential: name only the type,
+            # and scrub the chained error (tracebacks print it).
+            scrub_exception(exc)
             raise AuthenticationError(
                 f"BearerAuth: the token provider raised {type(exc).__name__}"
             ) from exc
@@ -98,6 +104,7 @@ class BearerAuth(AuthHandler):
                 try:
                     value = await value
                 except Exception as exc:
+                    scrub_exception(exc)
                     raise AuthenticationError(
                         f"BearerAuth: the token provider raised {type(exc).__name__}"
                     ) from exc

@@ -31,6 +31,7 @@ import threading
 import httpx
 
 from ..exceptions import AuthenticationError, ConfigurationError, HTTPClientError
+from ..observe.redact import scrub_exception, scrub_text
 from .base import AuthHandler
 
 __all__ = ["FallbackAuth"]
@@ -39,10 +40,11 @@ logger = logging.getLogger("httpx_resilience.auth")
 
 
 def _describe(exc: Exception) -> str:
-    # Our own errors are composed to be safe to show; anything else might quote
-    # a credential in its message, so only its type is named.
+    # Our own errors are composed to be safe to show (and scrubbed once more in
+    # case a server's text reached them); anything else might quote a
+    # credential in its message, so only its type is named.
     if isinstance(exc, HTTPClientError):
-        return f"{type(exc).__name__}: {exc}"
+        return scrub_text(f"{type(exc).__name__}: {exc}")
     return type(exc).__name__
 
 
@@ -82,6 +84,7 @@ class FallbackAuth(AuthHandler):
         return self._degraded
 
     def _primary_failed(self, exc: Exception) -> None:
+        scrub_exception(exc)  # kept as the fallback's __context__: tracebacks print it
         with self._state_lock:
             first, self._degraded = not self._degraded, True
         if first:
@@ -104,6 +107,7 @@ class FallbackAuth(AuthHandler):
             )
 
     def _both_failed(self, exc: Exception) -> AuthenticationError:
+        scrub_exception(exc)
         return AuthenticationError(
             f"FallbackAuth: primary {type(self.primary).__name__} and fallback "
             f"{type(self.fallback).__name__} both failed; fallback: {_describe(exc)}",

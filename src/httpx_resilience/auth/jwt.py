@@ -24,7 +24,8 @@ import httpx
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..exceptions import AuthenticationError, ConfigurationError
-from ._secret import Secret, SecretLike, is_secret_like, reveal
+from ..observe.redact import scrub_exception
+from ._secret import Secret, SecretLike, is_secret_like, remember, reveal
 from .base import AuthHandler
 
 __all__ = ["ALGORITHMS", "JWTAuth", "JWTKey"]
@@ -138,6 +139,7 @@ class JWTAuth(AuthHandler):
             self._key = key if isinstance(key, bytes) else Secret(key)
             if not self._key:
                 raise ConfigurationError("JWTAuth: key is empty", field="key")
+            remember(self._key)
         elif callable(key):
             self._key_provider = key
         else:
@@ -196,13 +198,16 @@ class JWTAuth(AuthHandler):
         try:
             value = self._key_provider()
         except Exception as exc:
+            scrub_exception(exc)  # chained below: its message may quote the key
             raise AuthenticationError(
                 f"JWTAuth: the key provider raised {type(exc).__name__}",
                 hint="Check that the signing key is configured and readable",
             ) from exc
         if isinstance(value, bytes) and value:
+            remember(value)
             return value
         if is_secret_like(value) and reveal(value):
+            remember(value)
             return reveal(value)
         raise AuthenticationError(
             f"JWTAuth: the key provider returned no usable key ({type(value).__name__})",
@@ -227,12 +232,14 @@ class JWTAuth(AuthHandler):
             )
         except Exception as exc:
             # The library's message is about the key's format; never the key itself,
-            # but we name only the type to be safe.
+            # but we name only the type and scrub the chained error to be safe.
+            scrub_exception(exc)
             raise AuthenticationError(
                 f"JWTAuth: could not sign a {self.algorithm} token ({type(exc).__name__})",
                 hint=f"Check that the key is a valid {self.algorithm} signing key",
             ) from exc
         self._refresh_at = issued + math.ceil(self.ttl) - self.early_expiry
+        remember(str(token), transient=True)
         return Secret(str(token))
 
     def token(self) -> Secret:

@@ -24,7 +24,10 @@ How the token is kept:
   already retries, set ``retry_attempts=1``.
 * **Refusals** (4xx) raise :class:`~httpx_resilience.AuthenticationError` with the
   OAuth ``error`` code (``.error``), the HTTP status (``.status_code``) and the
-  ``error_description`` (secrets and personal data redacted) in the message.
+  ``error_description`` in the message, with personal data and the client secret
+  redacted in every form it was sent in (raw, percent- or form-encoded,
+  JSON-escaped, the base64 of ``client_id:client_secret``), in case the endpoint
+  echoes it.
 
 The token is sent as ``Authorization: Bearer <access_token>`` whatever
 ``token_type`` the endpoint names (other schemes, such as DPoP, are not
@@ -45,9 +48,9 @@ import httpx
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..exceptions import ConfigurationError
-from ..observe.redact import redact_url
+from ..observe.redact import redact_url, scrub_exception
 from ._oauth2_token import BorrowedTransport, TokenRequest
-from ._secret import Secret, SecretLike, is_secret_like
+from ._secret import Secret, SecretLike, basic_forms, is_secret_like, remember
 from .base import AuthHandler
 from .cache import CachedToken, InMemoryTokenCache, TokenCache, token_fingerprint
 
@@ -174,6 +177,8 @@ class OAuth2ClientCredentials(AuthHandler):
         _number(retry_attempts, "retry_attempts", minimum=1)
         self.client_id = client_id
         self._client_secret = Secret(client_secret)
+        plain = self._client_secret.get_secret_value()
+        remember(plain, forms=basic_forms(client_id, plain))
         self.scope = self._check_scope(scope)
         if audience is not None and (not isinstance(audience, str) or not audience):
             raise ConfigurationError(
@@ -331,8 +336,15 @@ class OAuth2ClientCredentials(AuthHandler):
         """
         if self.is_foreign(request):
             return self.strip_credentials(request)
-        token = await self._get_token()
-        request.headers["Authorization"] = f"Bearer {token.access_token.get_secret_value()}"
+        try:
+            token = await self._get_token()
+        except Exception as exc:
+            # The chained transport error or a custom cache's message may quote a secret.
+            scrub_exception(exc)
+            raise
+        access = token.access_token.get_secret_value()
+        remember(access, transient=True)
+        request.headers["Authorization"] = f"Bearer {access}"
         return request
 
     async def invalidate(self, request: httpx.Request) -> None:
