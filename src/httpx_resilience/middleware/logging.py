@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from ..observe.redact import redact_url
+from ..observe.redact import redact_url, scrub_exception
+from ..observe.redactor import DEFAULT_REDACTOR
 from .base import Middleware
 
 if TYPE_CHECKING:
@@ -19,7 +20,9 @@ class LoggingMiddleware(Middleware):
 
     Successful responses log at ``level`` (DEBUG by default), 4xx at INFO,
     5xx at WARNING and exceptions at ERROR. The fields are in ``extra`` so
-    JSON formatters and structlog pick them up.
+    JSON formatters and structlog pick them up. An error's text is scrubbed of
+    secrets (a protocol error that quotes a header value, a URL with a token)
+    and of personal data before it is logged.
 
     Args:
         logger: the logger (``httpx_resilience.http`` by default).
@@ -54,9 +57,14 @@ class LoggingMiddleware(Middleware):
         return response
 
     async def process_error(self, error: BaseException, request: HTTPRequest) -> None:
+        if not self.logger.isEnabledFor(logging.ERROR):
+            return
         url = redact_url(request.url)
+        # In place: the same error is raised to the caller next, and its chain is
+        # what a traceback prints.
+        scrub_exception(error)
         self.logger.error(
             "%s %s failed: %s: %s",
-            request.method, url, type(error).__name__, error,
+            request.method, url, type(error).__name__, DEFAULT_REDACTOR.text(str(error)),
             extra={"method": request.method, "url": url, "error_type": type(error).__name__},
         )

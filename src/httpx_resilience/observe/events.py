@@ -3,6 +3,11 @@
 An observer is any callable taking one event. Observers are called inline;
 one that raises is logged and ignored, so observation never breaks a request.
 When no observer is registered, no event object is built.
+
+Events carry no secret: URLs are redacted by the pipeline, and the free texts
+(an attempt's ``error``, a retry's ``reason``) are scrubbed by the event
+itself (:func:`~httpx_resilience.observe.redact.scrub_text`), so an observer
+of your own can show them as they are.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from .redact import scrub_text
 
 __all__ = [
     "AttemptFailed",
@@ -61,21 +68,33 @@ class AttemptStarted(_AttemptEvent):
 
 @dataclass(frozen=True, slots=True)
 class AttemptFailed(_AttemptEvent):
-    """One attempt failed (an exception or a retryable/failing status)."""
+    """One attempt failed (an exception or a retryable/failing status).
+
+    ``error`` is the exception's text, scrubbed of secrets (a protocol error
+    quoting a header value, say).
+    """
 
     duration: float
     status_code: int | None = None
     error_type: str | None = None
     error: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.error:
+            object.__setattr__(self, "error", scrub_text(self.error))
+
 
 @dataclass(frozen=True, slots=True)
 class RetryScheduled(_AttemptEvent):
-    """A retry will be made after ``delay`` seconds."""
+    """A retry will be made after ``delay`` seconds; ``reason`` is scrubbed of secrets."""
 
     delay: float
     reason: str
     retry_after: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.reason:
+            object.__setattr__(self, "reason", scrub_text(self.reason))
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ from .events import (
     RetryScheduled,
 )
 from .logging import RequestTracker
+from .redact import current_rules
 from .redactor import DEFAULT_REDACTOR, Redactor
 
 if TYPE_CHECKING:
@@ -143,6 +144,7 @@ class TracingObserver:
         self._tracker: RequestTracker[_Request] = RequestTracker(self._abandoned, max_open)
         self._watched: dict[int, CircuitBreaker] = {}
         self._attr_cache: dict[tuple[str, str, str | None], dict[str, Any]] = {}
+        self._attr_rules = current_rules()
 
     # -- events ------------------------------------------------------------------------
 
@@ -248,6 +250,10 @@ class TracingObserver:
     def _attributes(self, ev: AttemptStarted) -> dict[str, Any]:
         """The attempt's attributes, cached per (URL, method, service): a client repeats them."""
         key = (ev.url, ev.method, ev.service)
+        rules = current_rules()
+        if rules is not self._attr_rules:  # a secret parameter was added: url.full changes
+            self._attr_cache.clear()
+            self._attr_rules = rules
         attrs = self._attr_cache.get(key)
         if attrs is not None:
             return attrs
