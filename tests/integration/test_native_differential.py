@@ -79,7 +79,8 @@ def ok_head(*lines: bytes, status: bytes = b"200 OK", version: bytes = b"HTTP/1.
 
 
 GZIPPED: Final = gzip.compress(b"compressed body " * 20, mtime=0)
-MANY: Final = tuple(b"X-Header-%03d: value number %d" % (i, i) for i in range(120))
+# 99 + Content-Length: exactly NativeTransport's default max_headers (100).
+MANY: Final = tuple(b"X-Header-%03d: value number %d" % (i, i) for i in range(99))
 
 VALID: Final = (
     Case("content-length", (ok_head(b"Content-Length: 11", b"Content-Type: text/plain") + b"hello world",)),
@@ -178,6 +179,7 @@ EDGES: Final = (
     Case("duplicate-equal-content-length", (ok_head(b"Content-Length: 2", b"Content-Length: 2") + b"ok",)),
     Case("content-length-list-of-equal-values", (ok_head(b"Content-Length: 2, 2") + b"ok",)),
     Case("space-after-chunk-size", (CHUNKED_HEAD + b"2 \r\nok\r\n0\r\n\r\n",)),
+    Case("more-than-max-headers", (ok_head(*MANY, b"X-Header-099: one too many", b"Content-Length: 2") + b"ok",)),
 )
 
 # -- where the two transports legitimately differ -------------------------------------------
@@ -224,6 +226,14 @@ DIFFERENCES: Final[dict[str, tuple[tuple[Any, ...], tuple[Any, ...], str]]] = {
         REFUSED,
         response((b"Transfer-Encoding", b"chunked")),
         "RFC 9112 §7.1 allows no whitespace between chunk-size and CRLF; h11 tolerates it.",
+    ),
+    "more-than-max-headers": (
+        REFUSED,
+        response(*((line.split(b": ", 1)[0], line.split(b": ", 1)[1]) for line in MANY),
+                 (b"X-Header-099", b"one too many"), LENGTH_2),
+        "NativeTransport caps a head at max_headers=100 fields by default (as http.client; "
+        "a constructor argument), so a hostile server cannot make it keep 20,000; h11 counts "
+        "only the head's bytes.",
     ),
 }
 """Case id → (NativeTransport's outcome, httpx's outcome, why NativeTransport's is right)."""

@@ -1,38 +1,36 @@
 """One HTTP/1.1 client connection: an asyncio protocol that writes requests and parses responses.
 
-Parsing is httptools' (llhttp, in C); everything else is a few attribute
-writes per callback, which is why :class:`~httpx_resilience.transports.NativeTransport`
-costs a fraction of httpcore or aiohttp per request. One request at a time per
-connection (no pipelining). The rules beyond llhttp's (and the httpx error for
-each fault) are in :mod:`._response`; writing a streamed body in :mod:`._request`.
+Parsing is httptools' (llhttp, in C), fed within limits by
+:class:`~._parse.ResponseParser`, the reading half this class extends; everything
+else is a few attribute writes per callback, which is why
+:class:`~httpx_resilience.transports.NativeTransport` costs a fraction of
+httpcore or aiohttp per request. One request at a time per connection (no
+pipelining). The rules beyond llhttp's (and the httpx error for each fault) are
+in :mod:`._response`; writing a streamed body in :mod:`._request`.
+
+Before an idle connection carries another request, :meth:`H1Connection.usable`
+asks the kernel (one ``poll`` with a zero timeout) whether anything arrived on
+it meanwhile: an EOF, a reset or unsolicited bytes all mean the server is done
+with it, even when the event loop has not run since to report it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import select
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any
 
 import httpx
-from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
+from ._parse import ResponseParser
 from ._request import Origin, drain, write_body
-from ._response import (
-    HTTP_VERSIONS,
-    UnexpectedMessage,
-    head_problem,
-    lost_error,
-    malformed,
-    unfold,
-    upgrade_error,
-)
+from ._response import HTTP_VERSIONS, RequestNotSent, lost_error
 
 __all__ = ["H1Connection"]
 
-_HIGH_WATER: Final = 256 * 1024  # buffered body bytes before reading pauses
 
-
-class H1Connection(asyncio.Protocol):
+class H1Connection(ResponseParser, asyncio.Protocol):
     """An HTTP/1.1 connection to one origin; :meth:`exchange` sends one request.
 
     Callbacks from the event loop (``data_received`` and the parser's
@@ -41,33 +39,15 @@ class H1Connection(asyncio.Protocol):
     """
 
     __slots__ = (
-        "_buffered",
-        "_chunks",
-        "_complete",
-        "_error",
-        "_head_data",
-        "_head_done",
-        "_head_only",
-        "_headers",
-        "_interim",
-        "_keep_alive",
         "_last_read",
         "_on_lost",
-        "_parser",
-        "_read_paused",
+        "_poll",
         "_read_timeout",
-        "_reason",
-        "_request",
-        "_status",
         "_timer",
-        "_version",
-        "_waiter",
-        "closed",
         "drain_waiter",
         "idle_since",
         "loop",
         "origin",
-        "transport",
         "write_paused",
     )
 
@@ -76,44 +56,30 @@ class H1Connection(asyncio.Protocol):
         loop: asyncio.AbstractEventLoop,
         origin: Origin,
         on_lost: Callable[[H1Connection], None],
+        max_head_bytes: int,
+        max_headers: int,
     ) -> None:
+        super().__init__(max_head_bytes, max_headers)
         self.loop = loop
         self.origin = origin
-        self.transport: asyncio.Transport | None = None
-        self.closed = False
         self.idle_since = 0.0
         self._on_lost = on_lost
-        self._parser = HttpResponseParser(self)
-        self._request: httpx.Request | None = None
-        self._waiter: asyncio.Future[None] | None = None
+        self._poll: Any = None  # select.poll on the socket, for usable()
         self.drain_waiter: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._read_timeout: float | None = None
         self._last_read = 0.0
         self.write_paused = False
-        self._read_paused = False
-        self._reset()
-
-    def _reset(self) -> None:
-        """Forget the previous response (a new request begins)."""
-        self._status = 0
-        self._reason = b""
-        self._headers: list[tuple[bytes, bytes]] = []
-        self._chunks: list[bytes] = []
-        self._buffered = 0
-        self._head_done = False
-        self._head_data: list[bytes] = []  # what arrived before the head was whole (obs-fold retry)
-        self._complete = False
-        self._interim = False
-        self._keep_alive = False
-        self._head_only = False
-        self._version = "1.1"
-        self._error: BaseException | None = None
 
     # -- asyncio.Protocol ----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            poll = select.poll()
+            poll.register(sock.fileno(), select.POLLIN)
+            self._poll = poll
 
     def data_received(self, data: bytes) -> None:
         if self._request is None or self._complete:
@@ -123,16 +89,7 @@ class H1Connection(asyncio.Protocol):
             return
         if self._timer is not None:
             self._last_read = self.loop.time()
-        if not self._head_done:
-            self._head_data.append(data)
-        try:
-            self._parser.feed_data(data)
-        except HttpParserUpgrade:
-            self._fail(upgrade_error(self._request))
-        except HttpParserError as exc:
-            if not self._head_done and self._reparse_unfolded():
-                return
-            self._fail(malformed(exc, self._request))
+        self._received(data)
 
     def eof_received(self) -> bool:
         return False  # close the transport; connection_lost decides what the EOF means
@@ -164,104 +121,12 @@ class H1Connection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    # -- httptools callbacks ------------------------------------------------------------
-
-    def on_message_begin(self) -> None:
-        if self._complete:
-            # Another message in the same read as the finished answer (an
-            # unsolicited 408, pipelined garbage): stop parsing before it
-            # overwrites the answer's status and headers. feed_data raises, and
-            # data_received closes the connection so it is never reused.
-            raise UnexpectedMessage
-        self._headers = []
-        self._reason = b""
-
-    def on_status(self, status: bytes) -> None:
-        # Called once per received span: a status line split across reads comes in parts.
-        self._reason += status
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if self._head_done:
-            return  # a trailer field after a chunked body: dropped, as httpcore drops them
-        if value and value[-1] in b" \t":
-            # Whitespace after the value is not part of it (RFC 9110 §5.5); h11 strips it too.
-            value = value.rstrip(b" \t")
-        self._headers.append((name, value))
-
-    def on_headers_complete(self) -> None:
-        status = self._parser.get_status_code()
-        if status == 101:
-            # llhttp ends the message at this head, so without this the caller
-            # would get an empty 101 response on a connection nobody can use.
-            self._fail(upgrade_error(self._request))
-            return
-        problem = head_problem(status, self._headers)  # refused as h11 refuses it
-        if problem is not None:
-            self._fail(malformed(problem, self._request))
-            return
-        if status < 200:
-            self._interim = True  # 100 Continue, 103 Early Hints: the real answer follows
-            return
-        self._status = status
-        self._head_done = True
-        self._head_data = []
-        if self._head_only:
-            # A HEAD (or CONNECT) answer has no body whatever its Content-Length
-            # says; llhttp cannot be told, so a fresh parser takes the next message.
-            self._complete = True
-            self._keep_alive = self._parser.should_keep_alive()
-            self._version = self._parser.get_http_version()
-            self._parser = HttpResponseParser(self)
-        self._wake()
-
-    def on_body(self, body: bytes) -> None:
-        if self._complete:
-            return
-        self._chunks.append(body)
-        self._buffered += len(body)
-        if self._waiter is not None:
-            self._wake()
-        elif self._buffered > _HIGH_WATER and not self._read_paused and not self.closed:
-            self._read_paused = True
-            self.transport.pause_reading()  # type: ignore[union-attr]  # the reader is slower
-
-    def on_message_complete(self) -> None:
-        if self._interim:
-            self._interim = False
-            self._headers = []
-            return
-        if self._complete:
-            return
-        self._complete = True
-        self._keep_alive = self._parser.should_keep_alive()
-        self._wake()
-
     # -- helpers --------------------------------------------------------------------------
 
     def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-
-    def _fail(self, error: BaseException) -> None:
-        if self._error is None and not self._complete:
-            self._error = error
-            self._wake()
-        self.close()
-
-    def _reparse_unfolded(self) -> bool:
-        """Parse the head so far again with its obs-folds unfolded; whether that worked."""
-        raw = b"".join(self._head_data)
-        unfolded = unfold(raw)
-        if unfolded == raw:
-            return False
-        self._parser = parser = HttpResponseParser(self)
-        self._interim = False
-        try:
-            parser.feed_data(unfolded)
-        except (HttpParserError, HttpParserUpgrade):
-            return False
-        return True
 
     def _on_read_timer(self) -> None:
         self._timer = None
@@ -310,6 +175,23 @@ class H1Connection(asyncio.Protocol):
         """Whether the last response ended cleanly on a connection kept alive."""
         return self._complete and self._keep_alive and self._error is None and not self.closed
 
+    def usable(self) -> bool:
+        """Whether this idle connection can carry another request (closes it when not).
+
+        Not when it is closed or closing, nor when its socket is readable: an
+        idle connection has nothing to read unless the server closed it (EOF),
+        reset it, or sent bytes nobody asked for, which the event loop may not
+        have reported yet (it runs after this request's task yields).
+        """
+        transport = self.transport
+        if self.closed or transport is None or transport.is_closing():
+            return False
+        poll = self._poll
+        if poll is not None and poll.poll(0):
+            self.close()
+            return False
+        return True
+
     def close(self) -> None:
         """Close the socket (``connection_lost`` follows from the loop)."""
         self.closed = True
@@ -332,23 +214,32 @@ class H1Connection(asyncio.Protocol):
         ``body`` in the result is the whole body when it has already arrived
         (small responses come with the head), else ``None``: read it with
         :class:`BodyStream`. The caller closes the connection on any error.
+
+        Raises:
+            RequestNotSent: no byte of the request left; the connection was
+                found closing, or the first write failed at once (the server
+                had reset it), so nothing of the request was accepted.
         """
         transport = self.transport
-        if transport is None or self.closed:
-            raise httpx.RemoteProtocolError(
-                "Server disconnected without sending a response.", request=request
-            )
+        if transport is None or self.closed or transport.is_closing():
+            raise RequestNotSent(request)
         self._reset()
         self._head_only = head_only
         self._request = request
-        if body is not None:
-            if len(body) <= 65536:
-                transport.write(head + body)
-            else:
-                transport.write(head)
-                transport.write(body)
+        rest = body
+        if body is not None and len(body) <= 65536:
+            transport.write(head + body)
+            rest = None
         else:
             transport.write(head)
+        if transport.is_closing():
+            # The socket refused the first write outright (asyncio buffers
+            # what it cannot send yet, so a transport closing now means the
+            # send failed with nothing accepted), and no body byte was taken.
+            raise RequestNotSent(request)
+        if rest is not None:
+            transport.write(rest)
+        elif body is None:
             await write_body(self, request, chunked, timeouts.get("write"))
         if self.write_paused:
             await drain(self, request, timeouts.get("write"))

@@ -11,8 +11,18 @@ Rules, as httpcore's pool keeps them:
   queue;
 - idle connections are kept per origin, the most recently used first, at most
   ``max_keepalive_connections`` of them, and are not reused after
-  ``keepalive_expiry`` seconds idle; one the server closed while idle leaves
-  the pool at once;
+  ``keepalive_expiry`` seconds idle (a timer closes them then); one the server
+  closed while idle leaves the pool at once, and one about to be reused is
+  checked first (:meth:`~._connection.H1Connection.usable`): the server may
+  have closed it since the event loop last looked;
+- an origin's entry goes when its last idle connection does, so a client
+  calling many hosts does not keep one per host ever called;
+- a server that closes its connections right after each response without
+  saying so (no ``Connection: close``) makes every reuse a race with its
+  close: when an idle connection turns out closed within
+  ``_PROMPT_CLOSE`` of its response, the pool stops keeping that origin's
+  connections for ``_NO_REUSE_FOR`` (each request then opens its own), rather
+  than send the next request into a closing socket;
 - when the pool is full of idle connections to other origins, the oldest of
   them is closed to make room.
 
@@ -25,7 +35,7 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Final
 
 import httpx
 
@@ -33,6 +43,17 @@ from ._connection import H1Connection
 from ._request import Origin
 
 __all__ = ["ConnectionPool"]
+
+# The expiry timer fires this long after the first idle connection expires, so
+# that it finds it expired (timers may fire a clock tick early).
+_SWEEP_SLACK: Final = 0.01
+# An idle connection closed by the server this soon after its response means the
+# server does not keep connections alive (a keep-alive timeout is seconds long):
+# its origin's connections are then not kept for a while, and at most this many
+# such origins are remembered.
+_PROMPT_CLOSE: Final = 0.25
+_NO_REUSE_FOR: Final = 60.0
+_NO_REUSE_MAX: Final = 1024
 
 Connect = Callable[[Origin, "float | None", httpx.Request], Awaitable[H1Connection]]
 
@@ -49,7 +70,9 @@ class ConnectionPool:
         "_loop",
         "_max",
         "_max_idle",
+        "_no_reuse",
         "_open",
+        "_sweep",
         "_waiters",
     )
 
@@ -72,23 +95,34 @@ class ConnectionPool:
         self._open = 0  # counted against max_connections: idle, in use and connecting
         self._waiters: deque[tuple[Origin, asyncio.Future[H1Connection | None]]] = deque()
         self._all: set[H1Connection] = set()
+        self._sweep: asyncio.TimerHandle | None = None  # closes expired idle connections
+        self._no_reuse: dict[Origin, float] = {}  # origins that close at once → until when
 
     # -- taking a connection ------------------------------------------------------------
 
     async def acquire(
-        self, origin: Origin, timeouts: dict[str, Any], request: httpx.Request
+        self,
+        origin: Origin,
+        timeouts: dict[str, Any],
+        request: httpx.Request,
+        *,
+        fresh: bool = False,
     ) -> H1Connection:
         """A connection to ``origin``: an idle one, a new one, or one freed while waiting.
+
+        ``fresh=True`` takes no idle or handed-over connection: a new one is
+        opened (in a slot of its own, or one freed while waiting).
 
         Raises:
             httpx.PoolTimeout: no connection became free within the pool timeout.
             httpx.ConnectError, httpx.ConnectTimeout: opening a connection failed.
         """
-        stack = self._idle.get(origin)
-        if stack:
-            conn = self._pop_idle(stack)
-            if conn is not None:
-                return conn
+        if not fresh:
+            stack = self._idle.get(origin)
+            if stack:
+                conn = self._pop_idle(origin, stack)
+                if conn is not None:
+                    return conn
         maximum = self._max
         if maximum is None or self._open < maximum:
             self._open += 1
@@ -97,10 +131,11 @@ class ConnectionPool:
         else:
             handed = await self._wait(origin, timeouts.get("pool"), request)
             if handed is not None:
-                if not handed.closed:
+                if not fresh and handed.usable():
                     return handed
-                # The server closed it between the hand-over and now: its slot
-                # is ours, so open a fresh connection in it.
+                # The server closed it between the hand-over and now (or a new
+                # one is wanted): its slot is ours, so open a connection in it.
+                handed.close()
                 self._all.discard(handed)
             # a slot was handed over: _open already counts it
         try:
@@ -111,16 +146,22 @@ class ConnectionPool:
         self._all.add(conn)
         return conn
 
-    def _pop_idle(self, stack: list[H1Connection]) -> H1Connection | None:
+    def _pop_idle(self, origin: Origin, stack: list[H1Connection]) -> H1Connection | None:
         expiry = self._expiry
         now = self._loop.time()
+        conn: H1Connection | None = None
         while stack:
             conn = stack.pop()
             self._idle_count -= 1
-            if not conn.closed and (expiry is None or now - conn.idle_since <= expiry):
-                return conn
+            if expiry is None or now - conn.idle_since <= expiry:
+                if conn.usable():
+                    break
+                self._closed_idle(conn, now)
             self._discard(conn)
-        return None
+            conn = None
+        if not stack:
+            del self._idle[origin]
+        return conn
 
     async def _wait(
         self, origin: Origin, timeout: float | None, request: httpx.Request
@@ -156,6 +197,8 @@ class ConnectionPool:
     def release(self, conn: H1Connection, reusable: bool) -> None:
         """Return ``conn`` after its response; ``reusable=False`` closes it."""
         waiter = self._next_waiter()
+        if self._no_reuse and reusable:
+            reusable = not self._closes_at_once(conn.origin)
         if reusable and not conn.closed:
             if waiter is not None:
                 origin, fut = waiter
@@ -169,15 +212,22 @@ class ConnectionPool:
                 self._discard(conn)
                 return
             now = conn.idle_since = self._loop.time()
-            stack = self._idle.setdefault(conn.origin, [])
+            stack = self._idle.get(conn.origin)
+            if stack is None:
+                stack = self._idle[conn.origin] = []
             stack.append(conn)
             self._idle_count += 1
             expiry = self._expiry
-            # The least recently used sit at the bottom: retire the expired ones
-            # now rather than keep their sockets (and slots) until they are reached.
-            while expiry is not None and now - stack[0].idle_since > expiry:
-                self._idle_count -= 1
-                self._discard(stack.pop(0))
+            if expiry is not None:
+                # The least recently used sit at the bottom: retire the expired ones
+                # now rather than keep their sockets (and slots) until they are reached.
+                while now - stack[0].idle_since > expiry:
+                    self._idle_count -= 1
+                    self._discard(stack.pop(0))
+                if self._sweep is None:
+                    self._sweep = self._loop.call_at(
+                        now + expiry + _SWEEP_SLACK, self._retire_expired
+                    )
             return
         if waiter is not None:
             self._discard(conn, keep_slot=True)
@@ -190,8 +240,29 @@ class ConnectionPool:
         stack = self._idle.get(conn.origin)
         if stack and conn in stack:
             stack.remove(conn)
+            if not stack:
+                del self._idle[conn.origin]
             self._idle_count -= 1
             self._discard(conn)
+            self._closed_idle(conn, self._loop.time())
+
+    def _closed_idle(self, conn: H1Connection, now: float) -> None:
+        """The server closed idle ``conn``: promptly after its response means it always does."""
+        if now - conn.idle_since < _PROMPT_CLOSE:
+            no_reuse = self._no_reuse
+            if len(no_reuse) >= _NO_REUSE_MAX:
+                no_reuse.clear()
+            no_reuse[conn.origin] = now + _NO_REUSE_FOR
+
+    def _closes_at_once(self, origin: Origin) -> bool:
+        """Whether ``origin``'s server was seen closing its connections right after a response."""
+        until = self._no_reuse.get(origin)
+        if until is None:
+            return False
+        if self._loop.time() < until:
+            return True
+        del self._no_reuse[origin]  # try keeping its connections again
+        return False
 
     def _next_waiter(self) -> tuple[Origin, asyncio.Future[H1Connection | None]] | None:
         waiters = self._waiters
@@ -221,9 +292,32 @@ class ConnectionPool:
             if stack and (oldest is None or stack[0].idle_since < oldest.idle_since):
                 oldest = stack[0]
         assert oldest is not None
-        self._idle[oldest.origin].remove(oldest)
+        stack = self._idle[oldest.origin]
+        stack.remove(oldest)
+        if not stack:
+            del self._idle[oldest.origin]
         self._idle_count -= 1
         self._discard(oldest, keep_slot=True)
+
+    def _retire_expired(self) -> None:
+        """Close the idle connections past ``keepalive_expiry``; look again at the next expiry."""
+        self._sweep = None
+        expiry = self._expiry
+        assert expiry is not None
+        now = self._loop.time()
+        idle = self._idle
+        soonest: float | None = None
+        for origin in list(idle):
+            stack = idle[origin]
+            while stack and now - stack[0].idle_since >= expiry:
+                self._idle_count -= 1
+                self._discard(stack.pop(0))
+            if not stack:
+                del idle[origin]
+            elif soonest is None or stack[0].idle_since < soonest:
+                soonest = stack[0].idle_since
+        if soonest is not None:
+            self._sweep = self._loop.call_at(soonest + expiry + _SWEEP_SLACK, self._retire_expired)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -237,8 +331,16 @@ class ConnectionPool:
         """Connections kept alive, waiting for a request."""
         return self._idle_count
 
+    @property
+    def idle_origins(self) -> int:
+        """Origins with at least one idle connection (the entries the pool keeps)."""
+        return len(self._idle)
+
     def close(self) -> None:
         """Close every connection; waiters fail with ``httpx.PoolTimeout``-free ``RuntimeError``."""
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
         for conn in list(self._all):
             conn.close()
         self._all.clear()

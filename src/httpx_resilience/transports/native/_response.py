@@ -5,8 +5,10 @@ C) and records what its callbacks report; the decisions llhttp does not make
 are here, as plain functions of what was parsed:
 
 - :func:`head_problem`: a head refused as h11 refuses it;
-- :func:`unfold`: the head received so far with its obs-folds unfolded, to be
-  parsed again;
+- :func:`has_fold` and :class:`FoldedHeads`: a head with obs-folds, unfolded
+  to be parsed again;
+- :func:`head_too_large`, :func:`too_many_fields`, :func:`framing_too_long`:
+  the errors for a response past one of the limits (see :mod:`._parse`);
 - :func:`lost_error`: what the connection closing mid-response means.
 
 Faults surface as the ``httpx`` exception httpcore raises for the same fault:
@@ -18,8 +20,11 @@ Faults surface as the ``httpx`` exception httpcore raises for the same fault:
 - nothing arrives for the read timeout → ``ReadTimeout``; the request cannot
   be written for the write timeout → ``WriteTimeout`` (both raised by the
   connection's timers);
-- a malformed response, or a ``101 Switching Protocols`` answer (no Upgrade
-  support) → ``RemoteProtocolError``.
+- the kept-alive connection turns out closed before any byte of the request
+  left → :class:`RequestNotSent` (a ``RemoteProtocolError``), which the
+  transport answers by sending the request again on a new connection;
+- a malformed response, a response past a limit, or a ``101 Switching
+  Protocols`` answer (no Upgrade support) → ``RemoteProtocolError``.
 """
 
 from __future__ import annotations
@@ -31,11 +36,16 @@ import httpx
 
 __all__ = [
     "HTTP_VERSIONS",
+    "FoldedHeads",
+    "RequestNotSent",
     "UnexpectedMessage",
+    "framing_too_long",
+    "has_fold",
     "head_problem",
+    "head_too_large",
     "lost_error",
     "malformed",
-    "unfold",
+    "too_many_fields",
     "upgrade_error",
 ]
 
@@ -110,35 +120,56 @@ def _delimited_by_close(status: int, headers: list[tuple[bytes, bytes]]) -> bool
     return True
 
 
-def unfold(raw: bytes) -> bytes:
-    """``raw`` with each obs-fold (CR LF then spaces or tabs) in its heads replaced by one space.
+def has_fold(raw: bytes) -> bool:
+    """Whether ``raw`` (the start of a response) has an obs-fold after its first line.
 
     llhttp refuses a header continued on the next line (obs-fold) unless told
     to be lenient about every header value (which would also let CR and NUL
     through). RFC 9112 §5.2 says a user agent must replace each obs-fold with
-    a space, and h11 does, so the connection feeds a fresh parser the head
-    with that done. Later reads go on feeding that parser raw bytes: another
-    fold in them fails again, and the whole head is unfolded again.
-
-    Only header lines change: never a status line (a header line that starts
-    with a space stays an error), never the body after the final head.
-    Interim (1xx) heads before it are unfolded too.
+    a space, and h11 does, so after a parse error the connection looks for one,
+    and if there is one parses the heads again through :class:`FoldedHeads`.
     """
-    parts: list[bytes] = []
-    pos = 0
-    while pos < len(raw):
-        first = raw.find(b"\r\n", pos)
-        if first < 0:
-            break  # still in the status line
-        end = raw.find(b"\r\n\r\n", first)
-        end = len(raw) if end < 0 else end + 4
-        parts += (raw[pos : first + 2], _OBS_FOLD.sub(b" ", raw[first + 2 : end]))
-        final = raw[pos + 9 : pos + 10] != b"1"  # "HTTP/1.1 1xx": an interim head
-        pos = end
-        if final:
-            break
-    parts.append(raw[pos:])
-    return b"".join(parts)
+    first = raw.find(b"\r\n")
+    return first >= 0 and _OBS_FOLD.search(raw, first + 2) is not None
+
+
+class FoldedHeads:
+    """Response heads collected whole and handed out unfolded, in one pass over the bytes.
+
+    Each obs-fold (CR LF then spaces or tabs) in a head's header lines becomes
+    one space; the status line never changes (a header line that starts with
+    a space right after it stays an error). The search for a head's end goes
+    on from where the last one stopped, so a head cut into many reads is still
+    scanned once. What follows the final head (the body) is left as it came:
+    :meth:`rest`. The caller bounds the bytes added (the head limit).
+    """
+
+    __slots__ = ("_buf", "_scan", "_start")
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._start = 0  # where the next head begins
+        self._scan = 0  # where the search for its end goes on
+
+    def add(self, data: bytes) -> None:
+        """Append what a read delivered."""
+        self._buf += data
+
+    def next_head(self) -> bytes | None:
+        """The next whole head, unfolded; ``None`` until its end has arrived."""
+        buf = self._buf
+        end = buf.find(b"\r\n\r\n", max(self._scan, self._start))
+        if end < 0:
+            self._scan = max(len(buf) - 3, self._start)
+            return None
+        start, end = self._start, end + 4
+        self._start = self._scan = end
+        first = buf.find(b"\r\n", start) + 2
+        return bytes(buf[start:first]) + _OBS_FOLD.sub(b" ", bytes(buf[first:end]))
+
+    def rest(self) -> bytes:
+        """What came after the last head handed out."""
+        return bytes(self._buf[self._start :])
 
 
 def malformed(problem: object, request: httpx.Request | None) -> httpx.RemoteProtocolError:
@@ -152,3 +183,46 @@ def upgrade_error(request: httpx.Request | None) -> httpx.RemoteProtocolError:
         "The server switched protocols (101 Upgrade), which NativeTransport does not support",
         request=request,
     )
+
+
+def head_too_large(limit: int, request: httpx.Request | None) -> httpx.RemoteProtocolError:
+    """The error for a response head still not over after ``limit`` bytes."""
+    return httpx.RemoteProtocolError(
+        f"The response head exceeds max_head_bytes={limit} bytes (the status line and "
+        "headers; raise NativeTransport(max_head_bytes=...) if this server's are that large)",
+        request=request,
+    )
+
+
+def too_many_fields(
+    limit: int, trailers: bool, request: httpx.Request | None
+) -> httpx.RemoteProtocolError:
+    """The error for a head (or a trailer section) of more than ``limit`` fields."""
+    where = "trailer section" if trailers else "head"
+    return httpx.RemoteProtocolError(
+        f"The response {where} has more than max_headers={limit} fields "
+        "(raise NativeTransport(max_headers=...) if this server sends that many)",
+        request=request,
+    )
+
+
+def framing_too_long(limit: int, request: httpx.Request | None) -> httpx.RemoteProtocolError:
+    """The error for more than ``limit`` bytes of body framing in a row (no body data)."""
+    return httpx.RemoteProtocolError(
+        f"The response body sent more than max_head_bytes={limit} bytes without body data "
+        "(a chunk-size line with its extensions, or the trailer section, that long)",
+        request=request,
+    )
+
+
+class RequestNotSent(httpx.RemoteProtocolError):
+    """No byte of the request left: its kept-alive connection was found closed first.
+
+    The transport sends such a request again, once, on a new connection,
+    whatever its method (the server cannot have seen it); raised to the
+    caller, it reads as httpcore's error for a connection closed before the
+    response.
+    """
+
+    def __init__(self, request: httpx.Request) -> None:
+        super().__init__("Server disconnected without sending a response.", request=request)

@@ -12,19 +12,27 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from typing import Any
+from typing import Any, Final
 
 import httpx
 
-from ...exceptions import ConfigurationError
+from ...exceptions import ConfigurationError, InvalidURLError
+from .. import _mocks
 from .._common import DEFAULT_LIMITS, http_proxy, proxy_header_pairs
+from .._url import check_url
 from ._body import BodyStream
 from ._connect import open_connection
 from ._connection import H1Connection
 from ._pool import ConnectionPool
 from ._request import DEFAULT_PORTS, NO_TIMEOUTS, Origin, serialize
+from ._response import RequestNotSent
 
-__all__ = ["NativeTransport"]
+__all__ = ["DEFAULT_MAX_HEADERS", "DEFAULT_MAX_HEAD_BYTES", "NativeTransport"]
+
+DEFAULT_MAX_HEAD_BYTES: Final = 64 * 1024
+"""The largest response head NativeTransport accepts by default (``http.client``'s line limit)."""
+DEFAULT_MAX_HEADERS: Final = 100
+"""The most header fields in a response head by default (``http.client``'s)."""
 
 
 class NativeTransport(httpx.AsyncBaseTransport):
@@ -56,9 +64,19 @@ class NativeTransport(httpx.AsyncBaseTransport):
         uds: a Unix domain socket path to connect to instead of the URL's host
             and port (a Docker or sidecar socket); the URL still gives the
             ``Host`` header, and ``https`` still means TLS over the socket.
+        max_head_bytes: the largest response head accepted (status line and
+            headers, interim ``1xx`` heads included), and the most body framing
+            accepted in a row without body data (chunk extensions, trailers);
+            64 KiB by default, as Python's ``http.client``. A longer one fails
+            the request with ``httpx.RemoteProtocolError`` as soon as it passes
+            the limit.
+        max_headers: the most header fields in a response head (and in its
+            trailer section); 100 by default, as ``http.client``.
 
     Raises:
-        ConfigurationError: a SOCKS or otherwise unsupported proxy.
+        ConfigurationError: a SOCKS or otherwise unsupported proxy, a proxy URL
+            without a valid host or port, or a limit that is not a whole number
+            in its range.
     """
 
     def __init__(
@@ -69,17 +87,26 @@ class NativeTransport(httpx.AsyncBaseTransport):
         proxy: str | httpx.URL | httpx.Proxy | None = None,
         local_address: str | None = None,
         uds: str | None = None,
+        max_head_bytes: int = DEFAULT_MAX_HEAD_BYTES,
+        max_headers: int = DEFAULT_MAX_HEADERS,
     ) -> None:
         if uds is not None and (proxy is not None or local_address is not None):
             raise ConfigurationError(
                 "uds connects to a local socket: give it without proxy or local_address",
                 field="uds",
             )
+        self.max_head_bytes = _whole("max_head_bytes", max_head_bytes, 1024)
+        self.max_headers = _whole("max_headers", max_headers, 1)
         self.verify = verify
         self.limits = limits
         self.local_address = local_address
         self.uds = uds
         self.proxy: httpx.Proxy | None = http_proxy(proxy, "NativeTransport")
+        if self.proxy is not None:
+            try:
+                check_url(self.proxy.url)
+            except InvalidURLError as exc:
+                raise ConfigurationError(f"proxy: {exc}", field="proxy") from None
         # The header lines sent to the proxy, or None without a proxy (serialize() tells by it).
         self._proxy_headers: bytes | None = None
         if self.proxy is not None:
@@ -88,6 +115,8 @@ class NativeTransport(httpx.AsyncBaseTransport):
         self._ssl: ssl.SSLContext | None = None
         self._pool: ConnectionPool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Sends through httpx's own transport while a mocking library has patched it.
+        self._mocked = _mocks.MockedSend(verify=verify)
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -112,6 +141,7 @@ class NativeTransport(httpx.AsyncBaseTransport):
         self._loop = None
         if pool is not None:
             pool.close()
+        await self._mocked.aclose()
 
     @property
     def pool(self) -> ConnectionPool | None:
@@ -128,8 +158,13 @@ class NativeTransport(httpx.AsyncBaseTransport):
             httpx.ReadError, httpx.ReadTimeout, httpx.WriteError, httpx.WriteTimeout,
             httpx.RemoteProtocolError, httpx.LocalProtocolError, httpx.ProxyError,
             httpx.UnsupportedProtocol: as httpx's own transport raises them.
+            InvalidURLError: (an ``httpx.InvalidURL``) the URL has no host, a
+                port outside 1-65535, or a host that is not a valid DNS name.
             RuntimeError: the transport is used from a second event loop.
         """
+        if _mocks.patched():
+            return await self._mocked(request)
+        check_url(request.url)
         pool = self._pool
         if pool is None:
             pool = self._open()
@@ -151,10 +186,21 @@ class NativeTransport(httpx.AsyncBaseTransport):
         timeouts: dict[str, Any] = request.extensions.get("timeout") or NO_TIMEOUTS
         head, body, chunked = serialize(request, origin, self._proxy_headers)
         method = request.method
+        head_only = method == "HEAD"
         conn = await pool.acquire(origin, timeouts, request)
         try:
             status, headers, extensions, content = await conn.exchange(
-                request, head, body, chunked, timeouts, head_only=method == "HEAD"
+                request, head, body, chunked, timeouts, head_only=head_only
+            )
+        except RequestNotSent:
+            # The kept-alive connection was gone before any byte of the
+            # request left: the server cannot have seen it, so it goes again
+            # (whatever its method) on a new connection, once.
+            conn.finish()
+            pool.release(conn, False)
+            conn = await pool.acquire(origin, timeouts, request, fresh=True)
+            status, headers, extensions, content = await _exchange(
+                pool, conn, request, head, body, chunked, timeouts, head_only
             )
         except BaseException:
             # Cancelled, timed out or failed mid-exchange: the connection's
@@ -185,7 +231,9 @@ class NativeTransport(httpx.AsyncBaseTransport):
         """Open a connection to ``origin`` (through the proxy when there is one)."""
         pool = self._pool
         assert pool is not None
-        conn = H1Connection(asyncio.get_running_loop(), origin, pool.lost)
+        conn = H1Connection(
+            asyncio.get_running_loop(), origin, pool.lost, self.max_head_bytes, self.max_headers
+        )
         await open_connection(
             conn,
             timeout,
@@ -224,3 +272,32 @@ class NativeTransport(httpx.AsyncBaseTransport):
             f"keepalive_expiry={self.limits.keepalive_expiry}, "
             f"proxy={'yes' if self.proxy else 'no'})"
         )
+
+
+def _whole(name: str, value: object, minimum: int) -> int:
+    """``value`` when it is a whole number of at least ``minimum``; else ConfigurationError."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigurationError(
+            f"NativeTransport({name}=...) must be a whole number >= {minimum}, got {value!r}",
+            field=name,
+        )
+    return value
+
+
+async def _exchange(
+    pool: ConnectionPool,
+    conn: H1Connection,
+    request: httpx.Request,
+    head: bytes,
+    body: bytes | None,
+    chunked: bool,
+    timeouts: dict[str, Any],
+    head_only: bool,
+) -> tuple[int, list[tuple[bytes, bytes]], dict[str, Any], bytes | None]:
+    """:meth:`H1Connection.exchange`; on any failure the connection is closed and released."""
+    try:
+        return await conn.exchange(request, head, body, chunked, timeouts, head_only=head_only)
+    except BaseException:
+        conn.finish()
+        pool.release(conn, False)
+        raise
