@@ -32,17 +32,15 @@ from httpx_resilience.policies.breaker import CircuitState
 from httpx_resilience.services import (
     BaseAPIClient,
     DaprClient,
+    ServiceBulkheadFullError,
+    ServiceCircuitOpenError,
     ServiceClient,
+    ServiceRateLimiterTimeout,
     ServiceRegistry,
+    ServiceTimeoutError,
     StoreClient,
     get_dapr_client,
     get_service_client,
-)
-from httpx_resilience.services._errors import (
-    ServiceBulkheadFullError,
-    ServiceCircuitOpenError,
-    ServiceRateLimiterTimeout,
-    ServiceTimeoutError,
 )
 from httpx_resilience.settings import Settings
 from httpx_resilience.testing import ChaosServer, FakeClock
