@@ -252,16 +252,19 @@ _JWT = re.compile(r"\beyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*")
 _PEM = re.compile(
     r"-----BEGIN[ A-Z]*PRIVATE KEY-----.*?(?:-----END[ A-Z]*PRIVATE KEY-----|$)", re.S
 )
-# A protocol error that quotes a header: h11/httpcore "Illegal header value b'...'",
-# http.client "Invalid header value ...", aiohttp "Invalid HTTP header: b'...'",
-# h2 "... header value surrounded by whitespace b'...'".
+# A protocol error that quotes a header (or a whole head line, with the credential in
+# it): h11/httpcore "Illegal header value b'...'", "illegal header line: bytearray(b'...')",
+# "illegal status line: ..."; http.client "Invalid header value ..."; aiohttp
+# "Invalid HTTP header: b'...'", "Invalid header token:\n\n  b'...'", "Bad status line:
+# ..."; h2 "... header value surrounded by whitespace b'...'".
+_LITERAL_AHEAD = r"(?=\s*[:=]?\s*(?:bytearray\()?b?\\?['\"])"
 _HEADER_ERROR = re.compile(
-    r"(?i)\b(?:illegal|invalid|forbidden|bad|malformed)\b[^'\"\n]{0,40}?\bheaders?\b"
-    r"[^'\"\n]{0,30}?(?=\s*[:=]?\s*b?\\?['\"])|\bheader (?:value|name|field)\b[^'\"\n]{0,40}?"
-    r"(?=\s*[:=]?\s*b?\\?['\"])"
+    r"(?i)\b(?:illegal|invalid|forbidden|bad|malformed)\b[^'\"\n]{0,40}?"
+    r"\b(?:headers?|status line|request line)\b[^'\"\n]{0,60}?" + _LITERAL_AHEAD
+    + r"|\bheader (?:value|name|field|line)\b[^'\"\n]{0,40}?" + _LITERAL_AHEAD
 )
-_LITERAL_START = re.compile(r"(\s*[:=]?\s*)b?(\\?['\"])")
-_SECOND_LITERAL = re.compile(r"(\s*[:=]\s*)b?(\\?['\"])")
+_LITERAL_START = re.compile(r"(\s*[:=]?\s*)(bytearray\()?b?(\\?['\"])")
+_SECOND_LITERAL = re.compile(r"(\s*[:=]\s*)(bytearray\()?b?(\\?['\"])")
 
 
 def _hide_credential(match: re.Match[str]) -> str:
@@ -300,8 +303,10 @@ def _hide_header_literals(text: str) -> str:
             lit = starts.match(text, pos)
             if lit is None:
                 break
-            end = _literal_end(text, lit.end(), lit.group(2))
+            end = _literal_end(text, lit.end(), lit.group(3))
             body = text[lit.end():end]
+            if lit.group(2) and text.startswith(")", end):
+                end += 1  # bytearray(b'...')
             out.append(f"{lit.group(1)}{REDACTED}{_why(body)}")
             pos = end
     if not out:
@@ -326,7 +331,7 @@ def hide_shapes(text: str) -> str:
     """``text`` without header values quoted by protocol errors, PEM private keys, JWTs
     and credentials after ``Bearer``/``Basic`` (``text`` itself when none occurs)."""
     lower = text.lower()
-    if "header" in lower:
+    if "header" in lower or "line" in lower:
         text = _hide_header_literals(text)
     if "-----BEGIN" in text:
         text = _PEM.sub(REDACTED, text)
