@@ -45,6 +45,7 @@ from httpx_resilience.transports import (
     native_available,
 )
 from httpx_resilience.transports import factory as factory_module
+from httpx_resilience.transports.aiohttp import _options as aiohttp_options
 from httpx_resilience.transports.aiohttp import _transport as aiohttp_module
 from httpx_resilience.transports.aiohttp import map_exception
 
@@ -767,9 +768,9 @@ def test_aiohttp_rejects_bad_configuration() -> None:
 def test_aiohttp_ssl_option() -> None:
     """verify maps to aiohttp's ssl=: False, the given context, or httpx's default context."""
     ctx = ssl.create_default_context()
-    assert aiohttp_module._ssl_option(False) is False
-    assert aiohttp_module._ssl_option(ctx) is ctx
-    assert isinstance(aiohttp_module._ssl_option(True), ssl.SSLContext)
+    assert aiohttp_options.ssl_option(False) is False
+    assert aiohttp_options.ssl_option(ctx) is ctx
+    assert isinstance(aiohttp_options.ssl_option(True), ssl.SSLContext)
 
 
 def _request() -> httpx.Request:

@@ -8,9 +8,21 @@ long label a bare ``UnicodeError`` from the IDNA codec. :func:`check_url`
 refuses each of them with :class:`~httpx_resilience.InvalidURLError` (also an
 ``httpx.InvalidURL``) before any socket is opened.
 
-The check is cheap on the hot path: the verdict for an origin is cached (a
-small dict, cleared when it grows past a bound, so a client calling millions
-of hosts does not grow it without limit).
+Two kinds of host look valid to httpx and are refused here too:
+
+- a host ending in a number that is not a dotted-quad IPv4 address
+  (``2130706433``, ``0x7f.1``, ``10.1``): resolvers read it as an IPv4 address
+  in a legacy form (``2130706433`` is ``127.0.0.1``), so a check of the host
+  name elsewhere (an allow list, a proxy rule) sees a different host than the
+  one dialled; browsers read it the same way (WHATWG URL: "ends in a number");
+- an ``xn--`` label that is not valid IDNA (``xn--zz``): ``httpx.URL.host``
+  raises a bare ``UnicodeError`` for it, and so would every log line, error
+  message and per-host policy key built from it.
+
+The check is cheap on the hot path: the last URL object checked is
+remembered (clients reuse ``httpx.URL`` objects per path), and the verdict for
+an origin is cached (a small dict, cleared when it grows past a bound, so a
+client calling millions of hosts does not grow it without limit).
 """
 
 from __future__ import annotations
@@ -26,12 +38,15 @@ from ..exceptions import InvalidURLError
 __all__ = ["check_url"]
 
 _CACHE_LIMIT: Final = 1024
-_checked: dict[tuple[str, str, int | None], None] = {}
+_checked: dict[tuple[str, bytes, int | None], None] = {}
+_last: httpx.URL | None = None  # the last URL object that passed (identity fast path)
 
 # One DNS label (RFC 1123: letters, digits and hyphens, 1-63 characters, no
 # hyphen at either end). Underscores are allowed because real service names
 # (``_srv`` records, Docker Compose hosts) use them and every resolver accepts them.
 _LABEL: Final = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\Z")
+# A label resolvers take for a number (decimal, octal or hex): WHATWG's "ends in a number".
+_NUMBER: Final = re.compile(r"(?:[0-9]+|0[xX][0-9A-Fa-f]*)\Z")
 
 
 def check_url(url: httpx.URL) -> None:
@@ -40,22 +55,26 @@ def check_url(url: httpx.URL) -> None:
     Checked: a host is present; the port, when given, is 1-65535; the host is an
     IP address or a DNS name of at most 253 characters whose labels are 1-63
     letters, digits, hyphens or underscores (an internationalised name is already
-    in its ASCII ``xn--`` form in ``url.raw_host``).
+    in its ASCII ``xn--`` form in ``url.raw_host``, and must decode); a name
+    does not end in a number unless it is a dotted-quad IPv4 address.
     The scheme is left to the transport, which raises ``httpx.UnsupportedProtocol``.
     """
-    key = (url.scheme, url.raw_host.decode("ascii", "replace"), url.port)
-    if key in _checked:
+    global _last
+    if url is _last:
         return
-    _check(url, key[1])
-    if len(_checked) >= _CACHE_LIMIT:
-        _checked.clear()
-    _checked[key] = None
+    key = (url.scheme, url.raw_host, url.port)
+    if key not in _checked:
+        _check(url, key[1].decode("ascii", "replace"))
+        if len(_checked) >= _CACHE_LIMIT:
+            _checked.clear()
+        _checked[key] = None
+    _last = url
 
 
 def _check(url: httpx.URL, host: str) -> None:
-    shown = _shown(url)
     if url.scheme not in ("http", "https"):
         return
+    shown = _shown(url)
     if not host:
         raise InvalidURLError(
             f"the URL {shown!r} has no host",
@@ -74,14 +93,33 @@ def _check(url: httpx.URL, host: str) -> None:
         raise InvalidURLError(
             f"the host of the URL {shown!r} is {len(name)} characters long; "
             "a DNS name has at most 253",
+            hint="check how the URL is built (a value pasted into the host?)",
         )
-    for label in name.split("."):
+    labels = name.split(".")
+    for label in labels:
         if not _LABEL.match(label):
             raise InvalidURLError(
                 f"the host of the URL {shown!r} is not a valid DNS name: the label "
                 f"{label[:70]!r}{'…' if len(label) > 70 else ''} must be 1-63 letters, digits, "
                 "hyphens or underscores, not starting or ending with a hyphen",
+                hint="percent-escapes, spaces and other punctuation cannot appear in a host",
             )
+    if _NUMBER.match(labels[-1]):
+        raise InvalidURLError(
+            f"the host of the URL {shown!r} ends in a number but is not an IPv4 address "
+            "a.b.c.d; resolvers would read it as an address in a legacy form "
+            "(2130706433 or 0x7f.1 is 127.0.0.1)",
+            hint="write an IPv4 address as four decimal numbers 0-255 without leading zeros",
+        )
+    if "xn--" in name.lower():
+        try:
+            url.host  # noqa: B018 - httpx decodes the A-labels here (IDNA 2008)
+        except UnicodeError as exc:
+            raise InvalidURLError(
+                f"the host of the URL {shown!r} is not a valid internationalised "
+                f"domain name: {exc}",
+                hint="give the name in Unicode (httpx encodes it) or a valid xn-- form",
+            ) from None
 
 
 def _is_ip(host: str) -> bool:
@@ -91,9 +129,10 @@ def _is_ip(host: str) -> bool:
         except ValueError:
             return False
         return True
-    if host[-1:].isdigit():
+    bare = host[:-1] if host.endswith(".") else host  # a fully qualified form
+    if bare[-1:].isdigit():
         try:
-            ipaddress.IPv4Address(host)
+            ipaddress.IPv4Address(bare)
         except ValueError:
             return False
         return True

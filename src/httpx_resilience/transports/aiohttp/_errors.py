@@ -11,7 +11,7 @@ import aiohttp
 import httpx
 from aiohttp import http_exceptions as _http_exceptions
 
-__all__ = ["map_exception"]
+__all__ = ["map_exception", "unexpected_error"]
 
 
 def map_exception(
@@ -81,6 +81,30 @@ def map_exception(
     if isinstance(exc, aiohttp.ClientError):
         return httpx.TransportError(message, request=request)
     return None
+
+
+def unexpected_error(
+    exc: BaseException, request: httpx.Request, *, reading: bool = False
+) -> httpx.TransportError | None:
+    """An exception aiohttp or yarl let out bare, as a typed httpx error.
+
+    Sending, aiohttp raises a bare ``ValueError``, ``TypeError``,
+    ``UnicodeError`` or ``OverflowError`` for a request it cannot write (the
+    transport checks the known causes first, so this is the net under them):
+    those become ``httpx.LocalProtocolError`` (nothing was sent, and sending
+    again will not help); any other ``Exception`` becomes ``httpx.TransportError``.
+    Reading a body (``reading=True``), any ``Exception`` is a response aiohttp
+    could not parse: ``httpx.RemoteProtocolError``. Cancellation and other
+    ``BaseException`` give ``None``: they propagate.
+    """
+    if not isinstance(exc, Exception):
+        return None
+    message = f"aiohttp raised {type(exc).__name__}: {exc}"[:300]
+    if reading:
+        return httpx.RemoteProtocolError(message, request=request)
+    if isinstance(exc, (ValueError, TypeError, LookupError, ArithmeticError, AssertionError)):
+        return httpx.LocalProtocolError(message, request=request)
+    return httpx.TransportError(message, request=request)
 
 
 def _was_reset(exc: BaseException, response: aiohttp.ClientResponse | None) -> bool:

@@ -18,9 +18,9 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 import httpx
 
-from ._errors import map_exception
+from ._errors import map_exception, unexpected_error
 
-__all__ = ["Releaser", "ResponseStream", "request_body"]
+__all__ = ["BodyErrors", "Releaser", "ResponseStream", "request_body"]
 
 Releaser = Callable[[], None]
 
@@ -44,9 +44,11 @@ class ResponseStream(httpx.AsyncByteStream):
             while chunk := await content.readany():  # b"" only at the end of the body
                 yield chunk
         except Exception as exc:
-            mapped = map_exception(exc, self._request, self._response)
-            if mapped is None:
-                raise  # pragma: no cover - readany() raises only aiohttp errors
+            mapped = map_exception(exc, self._request, self._response) or unexpected_error(
+                exc, self._request, reading=True
+            )
+            if mapped is None:  # pragma: no cover - unexpected_error maps every Exception
+                raise
             raise mapped from exc
 
     async def aclose(self) -> None:
@@ -63,13 +65,30 @@ class ResponseStream(httpx.AsyncByteStream):
             self._release()
 
 
+class BodyErrors:
+    """Where :func:`request_body` keeps the error the caller's body iterator raised.
+
+    It tells the caller's own error (re-raised unchanged) from one aiohttp
+    raised while sending (mapped to httpx's).
+    """
+
+    __slots__ = ("error",)
+
+    def __init__(self) -> None:
+        self.error: Exception | None = None
+
+
 async def request_body(
-    stream: httpx.AsyncByteStream | httpx.SyncByteStream,
+    stream: httpx.AsyncByteStream | httpx.SyncByteStream, errors: BodyErrors
 ) -> AsyncIterator[bytes]:
     """A streamed request body (async generator, multipart) as aiohttp reads it."""
-    if isinstance(stream, httpx.AsyncByteStream):
-        async for chunk in stream:
-            yield chunk
-    else:
-        for chunk in stream:
-            yield chunk
+    try:
+        if isinstance(stream, httpx.AsyncByteStream):
+            async for chunk in stream:
+                yield chunk
+        else:
+            for chunk in stream:
+                yield chunk
+    except Exception as exc:
+        errors.error = exc
+        raise

@@ -19,10 +19,15 @@ import aiohttp
 import httpx
 from yarl import URL as _YarlURL
 
-from ...exceptions import ConfigurationError
-from .._common import DEFAULT_LIMITS, http_proxy, proxy_header_pairs
-from ._errors import map_exception
-from ._streams import Releaser, ResponseStream, request_body
+from ...exceptions import ConfigurationError, InvalidURLError
+from .._common import DEFAULT_LIMITS
+from .._mocks import MockedSend, patched
+from .._url import check_url
+from ._checks import check_method, headers_for_aiohttp
+from ._connector import FreshConnector
+from ._errors import map_exception, unexpected_error
+from ._options import SESSION_LIMITS, proxy_options, ssl_option, with_proxy_headers
+from ._streams import BodyErrors, Releaser, ResponseStream, request_body
 
 __all__ = ["AiohttpTransport"]
 
@@ -96,11 +101,17 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self.max_connections_per_host = max_connections_per_host
         self.trust_env = trust_env
         self._connector_options = dict(connector_options or {})
-        self._request_options: dict[str, Any] = _proxy_options(proxy)
+        self._request_options: dict[str, Any] = proxy_options(proxy)
         self.proxy = self._request_options.get("proxy")
+        # aiohttp sends proxy_headers only on a CONNECT (https targets): a plain
+        # http request to the proxy carries them among its own headers.
+        self._proxy_http_headers: list[tuple[str, str]] = list(
+            self._request_options.get("proxy_headers", {}).items()
+        )
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pool: asyncio.Semaphore | None = None
+        self._mocked = MockedSend(verify)
         self._urls: dict[str, _YarlURL] = {}
         self._timeouts: dict[tuple[float | None, float | None], aiohttp.ClientTimeout] = {}
 
@@ -118,12 +129,12 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         max_connections = limits.max_connections
         expiry = limits.keepalive_expiry
         force_close = limits.max_keepalive_connections == 0 or expiry == 0
-        connector = aiohttp.TCPConnector(
+        connector = FreshConnector(
             limit=max_connections or 0,
             limit_per_host=self.max_connections_per_host or 0,
             keepalive_timeout=None if force_close else expiry,
             force_close=force_close,
-            ssl=_ssl_option(self.verify),
+            ssl=ssl_option(self.verify),
             **self._connector_options,
         )
         session = aiohttp.ClientSession(
@@ -134,6 +145,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             timeout=_NO_TIMEOUT,
             trust_env=self.trust_env,
             requote_redirect_url=False,
+            **SESSION_LIMITS,
         )
         # aiohttp silently resends an idempotent request once when a kept-alive
         # connection drops; httpx does not, and the retry policy must see every
@@ -150,6 +162,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         session, self._session = self._session, None
         self._pool = None
         self._loop = None
+        await self._mocked.aclose()
         if session is not None:
             await session.close()
 
@@ -163,16 +176,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             httpx.ReadError, httpx.ReadTimeout, httpx.WriteError,
             httpx.RemoteProtocolError, httpx.ProxyError, httpx.UnsupportedProtocol:
                 as httpx's own transport raises them for the same fault.
+            httpx.LocalProtocolError: a method or header name that is not a
+                token, or a CR, LF or NUL in a header value (the message names
+                the header, never its value).
+            InvalidURLError: a URL no connection can be made to (see
+                :func:`~httpx_resilience.transports._url.check_url`); nothing is sent.
             RuntimeError: the transport is used from a second event loop.
         """
-        session = self._session
-        if session is None:
-            session = self._open()
-        elif self._loop is not asyncio.get_running_loop():
-            raise RuntimeError(
-                "AiohttpTransport is bound to the event loop it was first used in; "
-                "create one transport per event loop (or aclose() it before switching)"
-            )
         url = request.url
         scheme = url.scheme
         if scheme != "http" and scheme != "https":
@@ -182,28 +192,44 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 else "Request URL is missing an 'http://' or 'https://' protocol.",
                 request=request,
             )
+        check_url(url)
+        if patched():  # respx or pytest-httpx is active: let the mock answer
+            return await self._mocked(request)
+        session = self._session
+        if session is None:
+            session = self._open()
+        elif self._loop is not asyncio.get_running_loop():
+            raise RuntimeError(
+                "AiohttpTransport is bound to the event loop it was first used in; "
+                "create one transport per event loop (or aclose() it before switching)"
+            )
+        method = request.method
+        check_method(method, request)
+        target = self._url(str(url), request)
         ext = request.extensions
         phases: Mapping[str, float | None] | None = ext.get("timeout")
         timeout = self._timeout(phases) if phases else _NO_TIMEOUT
 
         stream = request.stream
         data: Any
-        chunked = False
+        body_errors: BodyErrors | None = None
         if isinstance(stream, httpx.ByteStream):
             try:
                 data = request.content or None
             except httpx.RequestNotRead:  # built as Request(stream=ByteStream(...))
                 data = b"".join(stream) or None
         else:
-            data = request_body(stream)
-            chunked = True
-        headers = _headers(request.headers.raw, chunked)
+            body_errors = BodyErrors()
+            data = request_body(stream, body_errors)
+        headers = headers_for_aiohttp(request.headers.raw, body_errors is not None, request)
+        if self._proxy_http_headers and scheme == "http":
+            headers = with_proxy_headers(headers, self._proxy_http_headers)
 
         release = await self._acquire(phases, request)
         try:
             response = await session.request(
-                request.method,
-                self._url(str(url)),
+                method,
+                target,
                 headers=headers,
                 data=data,
                 allow_redirects=False,
@@ -213,13 +239,21 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             )
         except BaseException as exc:
             release()
-            mapped = map_exception(exc, request)
+            if body_errors is not None and exc is body_errors.error:
+                raise  # the caller's body iterator failed: its own error, unchanged
+            mapped = map_exception(exc, request) or unexpected_error(exc, request)
             if mapped is None:
-                raise
+                raise  # cancellation and other control flow
             if mapped is exc.__cause__:
                 raise mapped from None
             raise mapped from exc
 
+        if response.status < 100:  # llhttp takes "099"; httpx's h11 refuses it
+            response.close()
+            release()
+            raise httpx.RemoteProtocolError(
+                f"the response status {response.status} is below 100", request=request
+            )
         content = response.content
         extensions = {
             "http_version": _HTTP_11 if response.version == (1, 1) else _version(response),
@@ -270,14 +304,20 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             ) from None
         return pool.release
 
-    def _url(self, raw: str) -> _YarlURL:
+    def _url(self, raw: str, request: httpx.Request) -> _YarlURL:
         """httpx URLs are already percent-encoded: parse once, skip re-quoting, cache."""
         urls = self._urls
         parsed = urls.get(raw)
         if parsed is None:
+            try:
+                parsed = _YarlURL(raw, encoded=True)
+            except (ValueError, TypeError) as exc:  # check_url has refused what yarl does
+                raise InvalidURLError(
+                    f"the URL cannot be sent: {exc}", method=request.method, url=request.url
+                ) from None
             if len(urls) >= _URL_CACHE_SIZE:
                 urls.clear()
-            parsed = urls[raw] = _YarlURL(raw, encoded=True)
+            urls[raw] = parsed
         return parsed
 
     def _timeout(self, phases: Mapping[str, float | None]) -> aiohttp.ClientTimeout:
@@ -310,51 +350,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 # -- requests ----------------------------------------------------------------------------
 
 
-def _headers(raw: list[tuple[bytes, bytes]], chunked: bool) -> list[tuple[str, str]]:
-    """httpx's headers, names as given, for aiohttp (which writes them as UTF-8).
-
-    For a streamed body aiohttp frames ``Transfer-Encoding: chunked`` itself
-    and refuses the header, so it is left out (a ``Content-Length`` is kept).
-    """
-    try:
-        pairs = [(k.decode(), v.decode()) for k, v in raw]
-    except UnicodeDecodeError:
-        pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
-    if chunked:
-        pairs = [
-            (k, v)
-            for k, v in pairs
-            if not (k.lower() == "transfer-encoding" and v.strip().lower() == "chunked")
-        ]
-    return pairs
-
-
 def _version(response: aiohttp.ClientResponse) -> bytes:
     major, minor = response.version or (1, 1)
     return f"HTTP/{major}.{minor}".encode()
-
-
-def _ssl_option(verify: ssl.SSLContext | str | bool) -> ssl.SSLContext | bool:
-    """aiohttp's ``ssl=`` for httpx's ``verify=``: the same CA bundle httpx would use."""
-    if verify is False:
-        return False
-    if isinstance(verify, ssl.SSLContext):
-        return verify
-    return httpx.create_ssl_context(verify=verify)
-
-
-def _proxy_options(proxy: str | httpx.URL | httpx.Proxy | None) -> dict[str, Any]:
-    """Per-request ``proxy``/``proxy_headers`` keyword arguments for aiohttp.
-
-    Raises:
-        ConfigurationError: a proxy scheme aiohttp cannot use (SOCKS).
-    """
-    checked = http_proxy(proxy, "AiohttpTransport")
-    if checked is None:
-        return {}
-    options: dict[str, Any] = {"proxy": str(checked.url.copy_with(username=None, password=None))}
-    pairs = proxy_header_pairs(checked)
-    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in pairs}
-    if headers:
-        options["proxy_headers"] = headers
-    return options
