@@ -36,6 +36,7 @@ from ..exceptions import (
     RetryExhaustedError,
 )
 from ..models import HTTPRequest, HTTPResponse
+from ..observe.redact import scrub_exception
 from ..pipeline import EXTENSION_KEY, ResilienceInfo
 from ..pipeline._httpx_errors import error_class, httpx_class
 
@@ -74,6 +75,10 @@ def translate_error(exc: BaseException, req: HTTPRequest, service: str | None) -
         request error (the caller then re-raises it as is), else a new error
         of our tree that the caller chains to ``exc`` with ``from``.
     """
+    if isinstance(exc, Exception):
+        # Its text goes into our message (and tracebacks print it as the cause):
+        # an illegal header value quoted by the transport is hidden first.
+        scrub_exception(exc)
     if isinstance(exc, HTTPClientError):
         # Raised inside the transport, which does not know the client's name.
         if exc.service is None and service:
@@ -98,10 +103,14 @@ def translate_error(exc: BaseException, req: HTTPRequest, service: str | None) -
         message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if issubclass(cls, RequestTimeoutError):
             return cls(message, timeout=None, phase="attempt", request=request, **kw)
-        return cls(
-            message, request=request, method=req.method, url=req.url,
-            hint="Check that the upstream is reachable", **kw,
+        if request is None:  # else the request's own (absolute) URL is shown
+            kw.update(method=req.method, url=req.url)
+        hint = (
+            "The request is malformed (a header value with a line break, say); fix it"
+            if isinstance(exc, httpx.LocalProtocolError)
+            else "Check that the upstream is reachable"
         )
+        return cls(message, request=request, hint=hint, **kw)
     return exc
 
 

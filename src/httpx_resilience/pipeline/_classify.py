@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import httpx
 
-from ..exceptions import RequestTimeoutError, RetryExhaustedError
+from ..exceptions import HTTPClientError, RequestTimeoutError, RetryExhaustedError
+from ..observe.redact import scrub_exception
 from ..policies.retry import classify_exception
 from ._httpx_errors import error_class, httpx_class, retry_exhausted_error
 from ._outcome import describe
@@ -49,6 +50,9 @@ def classify_error(
             retry that is a failure of the transport (also of its httpx class).
         Exception: ``exc`` itself, when the policy does not retry it.
     """
+    # Once, before anything shows it (events, logs, the give-up error built from
+    # ``s.cause``): an illegal header value quoted by the transport is hidden.
+    scrub_exception(exc)
     if phase == "total" and isinstance(exc, httpx.TimeoutException):
         # A clamped per-phase timeout firing means it is the deadline that passed.
         raise _deadline_error(s, exc, reporter)
@@ -65,12 +69,19 @@ def classify_error(
     s.status_code = s.server_delay = None
     reporter.attempt_failed(s, duration, exc)
     if not retryable:
-        cause = describe(exc)
+        cause = _describe(exc)
         reporter.fail(s, exc, give_up=f"{cause} (not retryable)")
         if s.attempt > 1 and not retried and httpx_class(exc) is not None:
             raise _not_retried(s, exc, cause) from exc
         raise exc
-    s.cause = describe(exc)
+    s.cause = _describe(exc)
+
+
+def _describe(exc: BaseException) -> str:
+    """``"ReadTimeout: timed out"``; ours without the URL and hint that the wrapper repeats."""
+    if isinstance(exc, HTTPClientError):
+        return f"{type(exc).__name__}: {exc.message}"
+    return describe(exc)
 
 
 def _not_retried(s: RequestState, exc: Exception, cause: str) -> RetryExhaustedError:
@@ -104,7 +115,7 @@ def _deadline_error(s: RequestState, exc: Exception, reporter: Reporter) -> Exce
     if attempt > 1:
         err: Exception = retry_exhausted_error(
             f"Total deadline of {total:g} s passed during attempt {attempt} "
-            f"({describe(exc)})",
+            f"({_describe(exc)})",
             last_error=exc,
             attempts=attempt,
             deadline=True,
