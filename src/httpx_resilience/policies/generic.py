@@ -7,34 +7,35 @@ attempt logs a WARNING (``Attempt n/N failed: ... Retrying in d s``), a success
 after retries logs INFO, and exhaustion logs ERROR, on the
 ``httpx_resilience.retry`` logger.
 
+When the attempts (or the budget) run out, the **last exception itself** is
+re-raised, as seed 002 shows: its traceback is the original error's, and a note
+(PEP 678, shown under the traceback) says how many attempts were made. Pass
+``wrap_exhausted=True`` to get a :class:`~httpx_resilience.RetryExhaustedError`
+instead (the last error is its ``__cause__`` and ``last_error``).
+
+``func`` may be anything callable that returns an awaitable: an async
+function, a bound async method, an object with an ``async __call__``, a
+:func:`functools.partial` of an async function, or a plain function that
+returns a coroutine or a future.
+
 Note: ``retry_async(func, *args, **kwargs)`` passes unknown keywords through to
 ``func``; the retry settings are keyword-only and take precedence.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
+import inspect
 import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, ParamSpec, TypeVar
 
-import httpx
-
 from ..clock import SYSTEM_CLOCK, Clock
 from ..config import JitterKind
-from ..exceptions import (
-    BulkheadFullError,
-    CircuitBreakerOpenError,
-    ConfigurationError,
-    HTTPRequestError,
-    HTTPResponseError,
-    RateLimitError,
-    RateLimiterTimeout,
-    RetryExhaustedError,
-)
+from ..exceptions import ConfigurationError, RetryExhaustedError
+from ._errors import NETWORK_ERRORS, is_api_error, is_network_error, server_delay
 from .budget import RetryBudget
 from .retry import RetryPolicy
 
@@ -53,59 +54,6 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 _log = logging.getLogger("httpx_resilience.retry")
-
-NETWORK_ERRORS: tuple[type[BaseException], ...] = (
-    httpx.TransportError,
-    HTTPRequestError,
-    ConnectionError,
-    TimeoutError,
-    asyncio.TimeoutError,
-)
-"""Exceptions that mean "the network failed"; ``aiohttp.ClientError`` is added when installed."""
-
-# Refusals made before anything was sent: retrying them immediately only adds load.
-_NEVER: tuple[type[BaseException], ...] = (
-    CircuitBreakerOpenError,
-    RateLimiterTimeout,
-    BulkheadFullError,
-    RetryExhaustedError,
-)
-
-
-def _aiohttp_errors() -> tuple[type[BaseException], ...]:
-    try:
-        import aiohttp
-    except ImportError:  # pragma: no cover - aiohttp is an optional extra
-        return ()
-    return (aiohttp.ClientError,)
-
-
-def is_network_error(exc: BaseException) -> bool:
-    """Whether ``exc`` is a connection/timeout failure worth retrying."""
-    if isinstance(exc, _NEVER):
-        return False
-    return isinstance(exc, NETWORK_ERRORS + _aiohttp_errors())
-
-
-def _status_of(exc: BaseException) -> int | None:
-    if isinstance(exc, HTTPResponseError):
-        return exc.status_code
-    if isinstance(exc, httpx.HTTPStatusError):
-        return exc.response.status_code
-    status = getattr(exc, "status_code", None) or getattr(exc, "status", None)
-    return status if isinstance(status, int) else None
-
-
-def is_api_error(exc: BaseException) -> bool:
-    """Whether ``exc`` is a transient API failure: a network error, 5xx, 408 or 429.
-
-    Other 4xx statuses are never retried.
-    """
-    if is_network_error(exc):
-        return True
-    status = _status_of(exc)
-    return status is not None and (status >= 500 or status in (408, 429))
-
 
 @dataclass(slots=True)
 class RetryStats:
@@ -128,6 +76,27 @@ class RetryStats:
     by_exception: dict[str, int] = field(default_factory=dict)
 
 
+def _name_of(func: object) -> str:
+    """A callable's name for log lines: its qualified name, through partials and instances."""
+    while isinstance(func, functools.partial):
+        func = func.func
+    name = getattr(func, "__qualname__", None)
+    return name if isinstance(name, str) else type(func).__qualname__
+
+
+def _add_note(exc: BaseException, note: str) -> None:
+    """``exc.add_note(note)`` (PEP 678); on Python 3.10 the ``__notes__`` list it fills."""
+    add = getattr(exc, "add_note", None)
+    if callable(add):
+        add(note)
+        return
+    notes = getattr(exc, "__notes__", None)
+    if isinstance(notes, list):
+        notes.append(note)
+    else:
+        exc.__notes__ = [note]  # type: ignore[attr-defined]
+
+
 async def retry_async(
     func: Callable[..., Awaitable[T]],
     *args: Any,
@@ -140,7 +109,7 @@ async def retry_async(
     retry_if: Callable[[BaseException], bool] | None = None,
     budget: RetryBudget | None = None,
     budget_key: str = "",
-    reraise: bool = False,
+    wrap_exhausted: bool = False,
     stats: RetryStats | None = None,
     name: str | None = None,
     clock: Clock | None = None,
@@ -150,11 +119,12 @@ async def retry_async(
     """Call ``await func(*args, **kwargs)``, retrying failures with exponential backoff.
 
     Retry ``n`` (from 0) waits ``delay * backoff**n`` capped at ``max_delay``
-    (1, 2, 4 s by default; no jitter unless asked), or the ``retry_after`` of a
-    :class:`RateLimitError` when it is larger.
+    (1, 2, 4 s by default; no jitter unless asked), or longer when the server
+    asked for it: a :class:`RateLimitError`'s ``retry_after``, or the
+    ``Retry-After`` of a 429/503 the exception carries (capped at ``max_delay``).
 
     Args:
-        func: the async callable.
+        func: any callable returning an awaitable (see the module's docstring).
         max_attempts: attempts in all, the first included.
         delay: the first delay in seconds.
         backoff: the multiplier per retry.
@@ -164,20 +134,23 @@ async def retry_async(
         retry_if: a further filter; return ``False`` to stop retrying an exception.
         budget: a shared :class:`RetryBudget` (retries stop when it is spent).
         budget_key: the budget's key (for example a host name).
-        reraise: on exhaustion, raise the last exception itself instead of
-            :class:`RetryExhaustedError`.
+        wrap_exhausted: on exhaustion, raise :class:`RetryExhaustedError`
+            (chaining the last error) instead of re-raising the last error.
         stats: counters to update.
-        name: the operation's name in log lines (``func.__qualname__`` by default).
+        name: the operation's name in log lines (``func``'s qualified name by default).
         clock: the time source.
         rng: the random source for jitter.
 
     Raises:
-        RetryExhaustedError: every attempt failed (the last error is its
-            ``__cause__`` and ``last_error``); with ``reraise=True`` the last error.
-        ConfigurationError: invalid settings.
+        Exception: on exhaustion, the last error itself, with a note giving the
+            attempt count (``RetryExhaustedError`` with ``wrap_exhausted=True``).
+        ConfigurationError: invalid settings, or ``func`` returned something
+            that cannot be awaited.
     """
     if not callable(func):
-        raise ConfigurationError(f"func must be an async callable, got {func!r}", field="func")
+        raise ConfigurationError(
+            f"func must be an async callable (or return an awaitable), got {func!r}", field="func"
+        )
     policy = RetryPolicy(
         max_attempts=max_attempts,
         backoff_factor=delay,
@@ -188,8 +161,16 @@ async def retry_async(
     return await _run(
         policy, func, args, kwargs,
         exceptions=exceptions if isinstance(exceptions, tuple) else (exceptions,),
-        retry_if=retry_if, budget=budget, budget_key=budget_key, reraise=reraise,
+        retry_if=retry_if, budget=budget, budget_key=budget_key, wrap=wrap_exhausted,
         stats=stats, name=name, clock=clock or SYSTEM_CLOCK, rng=rng,
+    )
+
+
+def _not_awaitable(label: str, value: object) -> ConfigurationError:
+    return ConfigurationError(
+        f"{label} returned {type(value).__name__}, which cannot be awaited; retry helpers "
+        "need an async function or a callable that returns an awaitable",
+        field="func",
     )
 
 
@@ -203,13 +184,13 @@ async def _run(
     retry_if: Callable[[BaseException], bool] | None,
     budget: RetryBudget | None,
     budget_key: str,
-    reraise: bool,
+    wrap: bool,
     stats: RetryStats | None,
     name: str | None,
     clock: Clock,
     rng: random.Random | None,
 ) -> T:
-    label = name or getattr(func, "__qualname__", repr(func))
+    label = name or _name_of(func)
     n = policy.max_attempts
     if stats is not None:
         stats.calls += 1
@@ -221,8 +202,12 @@ async def _run(
         attempt += 1
         if stats is not None:
             stats.attempts += 1
+        awaitable = True
         try:
-            result = await func(*args, **kwargs)
+            pending = func(*args, **kwargs)
+            awaitable = inspect.isawaitable(pending)
+            if awaitable:
+                result = await pending
         except exceptions as exc:
             if stats is not None:
                 key = type(exc).__name__
@@ -241,16 +226,17 @@ async def _run(
                     "%s: %s. Last error: %s: %s", label, why, type(exc).__name__, exc,
                     extra={"operation": label, "attempts": attempt, "max_attempts": n},
                 )
-                if reraise:
-                    raise
-                raise RetryExhaustedError(
-                    f"{label}: {why}; last error {type(exc).__name__}: {exc}",
-                    attempts=attempt,
-                    last_error=exc,
-                    retry_after=getattr(exc, "retry_after", None),
-                ) from exc
+                if wrap:
+                    raise RetryExhaustedError(
+                        f"{label}: {why}; last error {type(exc).__name__}: {exc}",
+                        attempts=attempt,
+                        last_error=exc,
+                        retry_after=getattr(exc, "retry_after", None),
+                    ) from exc
+                _add_note(exc, f"{label}: gave up after {attempt} attempt(s) ({why})")
+                raise
             wait = policy.backoff(attempt - 1, previous=previous, rng=rng)
-            server = exc.retry_after if isinstance(exc, RateLimitError) else None
+            server = server_delay(exc, clock.wall(), label)
             if server is not None and server > wait:
                 wait = min(server, policy.max_delay)
             _log.warning(
@@ -263,6 +249,8 @@ async def _run(
             previous = wait
             await clock.sleep(wait)
         else:
+            if not awaitable:  # a plain function: nothing was attempted, nothing to retry
+                raise _not_awaitable(label, pending)
             if attempt > 1:
                 if stats is not None:
                     stats.recovered += 1
@@ -273,6 +261,12 @@ async def _run(
             return result
 
 
+_OPTION_NAMES = frozenset(
+    {"max_delay", "jitter", "retry_if", "budget", "budget_key", "wrap_exhausted", "stats",
+     "name", "clock", "rng"}
+)
+
+
 def with_retry(
     max_attempts: int = 3,
     delay: float = 1.0,
@@ -280,44 +274,47 @@ def with_retry(
     exceptions: tuple[type[BaseException], ...] | type[BaseException] = (Exception,),
     **options: Any,
 ) -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Awaitable[T]]]:
-    """Decorate an async function so each call is made through :func:`retry_async`.
+    """Decorate an async callable so each call is made through :func:`retry_async`.
 
     ``options`` are :func:`retry_async`'s other keywords (``max_delay``,
-    ``jitter``, ``retry_if``, ``budget``, ``reraise``, ``stats``, ``clock``, ...).
-    Settings are validated when the decorator is applied.
+    ``jitter``, ``retry_if``, ``budget``, ``wrap_exhausted``, ``stats``,
+    ``clock``, ...). Settings are validated when the decorator is applied.
     """
     unknown = set(options) - _OPTION_NAMES
     if unknown:
+        hint = (
+            "; the last error is now re-raised by default, pass wrap_exhausted=True "
+            "for RetryExhaustedError" if "reraise" in unknown else ""
+        )
         raise ConfigurationError(
             f"with_retry got unknown option(s) {sorted(unknown)}; "
-            f"valid ones are {sorted(_OPTION_NAMES)}",
+            f"valid ones are {sorted(_OPTION_NAMES)}{hint}",
             field=sorted(unknown)[0],
         )
-    RetryPolicy(max_attempts=max_attempts, backoff_factor=delay, multiplier=backoff,
-                max_delay=options.get("max_delay", 60.0), jitter=options.get("jitter", "none"))
+    policy = RetryPolicy(
+        max_attempts=max_attempts, backoff_factor=delay, multiplier=backoff,
+        max_delay=options.get("max_delay", 60.0), jitter=options.get("jitter", "none"),
+    )
     exc_types = exceptions if isinstance(exceptions, tuple) else (exceptions,)
 
     def decorate(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-        if not asyncio.iscoroutinefunction(func):
+        if not callable(func):
             raise ConfigurationError(
-                f"@with_retry needs an async function; {func!r} is not one", field="func"
+                f"@with_retry needs an async callable; {func!r} is not callable", field="func"
             )
+        label = options.get("name") or _name_of(func)
 
         @functools.wraps(func)
         async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-            policy = RetryPolicy(
-                max_attempts=max_attempts, backoff_factor=delay, multiplier=backoff,
-                max_delay=options.get("max_delay", 60.0), jitter=options.get("jitter", "none"),
-            )
             return await _run(
                 policy, func, args, kwargs,
                 exceptions=exc_types,
                 retry_if=options.get("retry_if"),
                 budget=options.get("budget"),
                 budget_key=options.get("budget_key", ""),
-                reraise=options.get("reraise", False),
+                wrap=options.get("wrap_exhausted", False),
                 stats=options.get("stats"),
-                name=options.get("name") or func.__qualname__,
+                name=label,
                 clock=options.get("clock") or SYSTEM_CLOCK,
                 rng=options.get("rng"),
             )
@@ -326,11 +323,6 @@ def with_retry(
 
     return decorate
 
-
-_OPTION_NAMES = frozenset(
-    {"max_delay", "jitter", "retry_if", "budget", "budget_key", "reraise", "stats", "name",
-     "clock", "rng"}
-)
 
 Kind = Literal["network", "api"]
 
@@ -350,8 +342,10 @@ def _specialised(kind: Kind, max_attempts: int, delay: float, backoff: float,
 def with_network_retry(
     max_attempts: int = 3, delay: float = 1.0, backoff: float = 2.0, **options: Any
 ) -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Awaitable[T]]]:
-    """Retry only network failures: connection errors and timeouts (httpx, asyncio,
-    the stdlib, and aiohttp when installed). Refusals such as an open circuit are not retried.
+    """Retry only network failures (:func:`is_network_error`): connection errors,
+    timeouts and bodies cut short, from httpx, asyncio, the stdlib, and aiohttp,
+    requests and curl_cffi when they are loaded. Refusals such as an open
+    circuit are not retried.
     """
     return _specialised("network", max_attempts, delay, backoff, options)
 
@@ -361,6 +355,9 @@ def with_api_retry(
 ) -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Awaitable[T]]]:
     """Retry network failures and transient API statuses (5xx, 408, 429), never other 4xx.
 
-    A :class:`RateLimitError`'s ``retry_after`` is honoured (capped at ``max_delay``).
+    The status is read from the exception's ``.status_code``, ``.status`` or
+    ``.response.status_code``. A :class:`RateLimitError`'s ``retry_after``, or
+    the ``Retry-After`` of a 429/503 response the exception carries, is
+    honoured (capped at ``max_delay``).
     """
     return _specialised("api", max_attempts, delay, backoff, options)
