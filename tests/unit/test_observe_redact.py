@@ -456,3 +456,312 @@ def test_tracing_between_attempts_and_cache_bound() -> None:
         obs(AttemptStarted(f"r{i}", "GET", f"https://h/{i}", "h", 1, 1, None))
         obs(RequestFinished(f"r{i}", "GET", f"https://h/{i}", "h", 1, 0.0, "success", 200))
     assert 0 < len(obs._attr_cache) <= 512
+
+
+# -- secret query parameters: patterns, handler-registered names, settings ---------------
+
+
+@pytest.fixture
+def default_params() -> Any:
+    """Restore the process-wide parameter patterns after a test that changes them."""
+    yield
+    redact.reset_sensitive_params()
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["api_token", "private_token", "jwt", "auth_token", "sessionid", "pwd", "PHPSESSID",
+     "x-amz-signature", "client_secret", "passphrase", "apiKey", "code", "X-Credential"],
+)
+def test_secret_parameter_names_match_by_pattern(name: str) -> None:
+    """Names containing token/secret/key/pass/session/sig/credential, and jwt, code, pwd, are hidden."""
+    for shown in (
+        redact.redact_url(f"https://h/x?{name}=s3cr3t-v4lue&page=2"),
+        R.url(f"https://h/x?{name}=s3cr3t-v4lue&page=2"),
+        R.text(f"failed: {name}=s3cr3t-v4lue"),
+        redact.scrub_text(f"failed: {name}=s3cr3t-v4lue"),
+    ):
+        assert "s3cr3t" not in shown and "[REDACTED]" in shown, shown
+    assert redact.redact_url(f"https://h/x?{name}=v&page=2").endswith("&page=2")
+
+
+def test_ordinary_parameters_stay_visible() -> None:
+    """page, q, sort, limit, id and friends are not secrets."""
+    url = "https://h/x?page=2&q=shoes&sort=asc&limit=5&id=42&lang=en"
+    assert redact.redact_url(url) == url and R.url(url) == url
+    text = "status code: 503; page=2; the token expired; basic auth failed"
+    assert redact.scrub_text(text) is text and R.text(text) == text
+
+
+def test_a_handler_registered_parameter_is_hidden_everywhere_and_always(
+    default_params: None,
+) -> None:
+    """A name an auth handler sends ('k') is hidden by redact_url, Redactor, errors and text,
+    even when a setting tries to show it."""
+    from httpx_resilience import APIKeyAuth, HTTPClientError
+
+    APIKeyAuth("key-value-0001", name="kq", location="query")
+    url = "https://h/items?kq=key-value-0001&page=2"
+    assert redact.redact_url(url) == "https://h/items?kq=[REDACTED]&page=2"
+    assert Redactor().url(url) == "https://h/items?kq=[REDACTED]&page=2"
+    err = HTTPClientError("boom", method="GET", url=httpx.URL(url))
+    assert "key-value" not in str(err) and "kq=[REDACTED]" in str(err)
+    assert redact.scrub_text("GET /items?kq=zzz-9 failed") == "GET /items?kq=[REDACTED] failed"
+    redact.remove_sensitive_params("kq")
+    assert Redactor(allow_params={"kq"}).url(url) == "https://h/items?kq=[REDACTED]&page=2"
+    assert redact.is_sensitive_param("KQ")
+
+
+def test_patterns_can_be_added_and_removed_process_wide(default_params: None) -> None:
+    """add/remove/reset change what redact_url, Redactor and scrub_text hide, caches included."""
+    url = "https://h/x?tenant_id=t1&keyword=shoes&code=US"
+    red = Redactor()
+    assert red.url(url) == "https://h/x?tenant_id=t1&keyword=[REDACTED]&code=[REDACTED]"
+    redact.add_sensitive_params("tenant_*")
+    redact.remove_sensitive_params("keyword", "code")
+    assert "tenant_*" in redact.sensitive_params() and "code" not in redact.sensitive_params()
+    expected = "https://h/x?tenant_id=[REDACTED]&keyword=shoes&code=US"
+    assert redact.redact_url(url) == expected and red.url(url) == expected
+    assert redact.scrub_text("keyword=shoes tenant_id=t1") == "keyword=shoes tenant_id=[REDACTED]"
+    redact.add_sensitive_params("keyword")  # an exempted name can be hidden again
+    assert "keyword=[REDACTED]" in redact.redact_url(url)
+    redact.reset_sensitive_params()
+    assert redact.sensitive_params() == redact.DEFAULT_PARAM_PATTERNS
+    assert red.url(url) == "https://h/x?tenant_id=t1&keyword=[REDACTED]&code=[REDACTED]"
+    with pytest.raises(ValueError, match="non-empty"):
+        redact.add_sensitive_params("")
+
+
+def test_redactor_extra_patterns_and_allowed_names() -> None:
+    """Redactor(extra_params=patterns, allow_params=names) adds to and exempts from the rules."""
+    red = Redactor(extra_params={"X-Tenant-*"}, allow_params={"Keyword"})
+    assert red.url("https://h/?x-tenant-id=1&keyword=k&api_key=2") == (
+        "https://h/?x-tenant-id=[REDACTED]&keyword=k&api_key=[REDACTED]"
+    )
+    assert red.text("x-tenant-id=1 keyword=k") == "x-tenant-id=[REDACTED] keyword=k"
+    assert red.is_sensitive_param("X-TENANT-ID") and not red.is_sensitive_param("keyword")
+    # An event's URL whose user-info is already "[REDACTED]@" (urlsplit refuses it).
+    assert red.url("http://[REDACTED]@h:1/x?x-tenant-id=1&a=2") == (
+        "http://[REDACTED]@h:1/x?x-tenant-id=[REDACTED]&a=2"
+    )
+
+
+def test_tracing_url_full_follows_a_new_secret_parameter(default_params: None) -> None:
+    """url.full attributes are cached per URL, and the cache notices new secret parameters."""
+    tp, exp = _sdk()
+    obs = TracingObserver(tp)
+    url = "https://api.example.com/v1?tenant_ref=abc"
+    for rid in ("a", "b"):
+        obs(AttemptStarted(rid, "GET", url, "api.example.com", 1, 3))
+        obs(RequestFinished(rid, "GET", url, "api.example.com", 1, 0.01, "success", 200))
+        if rid == "a":
+            redact.add_sensitive_params("tenant_ref")
+    shown = [s.attributes["url.full"] for s in exp.get_finished_spans() if s.attributes]
+    assert shown[0].endswith("tenant_ref=abc")
+    assert shown[-1].endswith("tenant_ref=[REDACTED]")
+
+
+def test_server_address_never_carries_user_info() -> None:
+    """server.address/port come from the host, whatever user-info the URL had."""
+    assert _server(R.url("http://user:pa55@h.example:8080/x")) == ("h.example", 8080)
+    assert _server("http://user:pa55@h.example/x") == ("h.example", 80)
+    assert R.url("http://user:pa55@h.example:8080/x") == "http://[REDACTED]@h.example:8080/x"
+
+
+def test_redact_url_costs_little_more_than_str_of_the_url() -> None:
+    """A URL seen before is a cache hit: within a small factor of str(url) alone."""
+    import timeit
+
+    for url in (httpx.URL("https://api.example.com/v1/items"), httpx.URL("https://h/x?a=1&token=2")):
+        redact.redact_url(url)
+        base = min(timeit.repeat(lambda: str(url), number=2000, repeat=5))
+        cost = min(timeit.repeat(lambda: redact.redact_url(url), number=2000, repeat=5))
+        assert cost < base * 10 + 0.002, (cost, base)
+
+
+# -- free text: header values quoted by protocol errors, known secrets ------------------------
+
+
+def _h11_error(value: bytes) -> Exception:
+    """The real error h11 raises for a header value it refuses."""
+    import h11
+
+    try:
+        h11.Request(method="GET", target="/", headers=[("Host", "h"), ("Authorization", value)])
+    except h11.LocalProtocolError as exc:
+        return exc
+    raise AssertionError("h11 accepted the header")
+
+
+TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2lnbmF0dXJlLXZhbHVl"
+
+
+def test_h11_illegal_header_value_is_hidden_with_a_hint() -> None:
+    """h11's 'Illegal header value b"Bearer ..\\n"' loses the value but says what was wrong."""
+    exc = _h11_error(f"Bearer {TOKEN}\n".encode())
+    assert TOKEN in str(exc)  # the problem this guards against
+    shown = redact.scrub_text(str(exc))
+    assert "eyJ" not in shown and "Bearer" not in shown
+    assert shown == "Illegal header value [REDACTED] (it ends with a line break: strip the value)"
+    nested = f"exception=LocalProtocolError(LocalProtocolError({str(exc)!r}))"
+    assert "eyJ" not in redact.scrub_text(nested) and redact.scrub_text(nested).endswith("))")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Illegal header name b'X-Key: abc1234567\\n'",
+        "Invalid header value b'abc1234567\\r\\n'",  # http.client
+        "Invalid HTTP header: b'abc1234567'",  # aiohttp
+        "Received header value surrounded by whitespace b' abc1234567 '",  # h2
+        "illegal header line: bytearray(b'Authorization abc1234567')",  # h11, a response
+        "Fault.headers: invalid header 'X-K': 'abc1234567\\x00'",
+        'message="Invalid header token:\\n\\n  b\'abc1234567\'\\n    ^"',  # aiohttp
+        "illegal status line: bytearray(b'HTTP/1.1 abc1234567')",
+    ],
+)
+def test_every_known_header_error_shape_is_hidden(text: str) -> None:
+    """h11, http.client, aiohttp and h2 quote headers differently; none of them survives."""
+    shown = redact.scrub_text(text)
+    assert "abc1234567" not in shown and "[REDACTED]" in shown, shown
+
+
+def test_header_errors_without_a_value_are_left_alone() -> None:
+    """A message that quotes nothing is returned as it is (the same object)."""
+    text = "Illegal header name or value: CR, LF and NUL are not allowed in headers"
+    assert redact.scrub_text(text) is text
+
+
+def test_registered_secrets_are_hidden_in_every_encoding() -> None:
+    """raw, quote, quote_plus (upper/lower hex), JSON- and repr-escaped forms all go."""
+    from urllib.parse import quote, quote_plus
+
+    secret = 's/e+c r3t&"é'
+    redact.register_secret(secret)
+    forms = [secret, quote(secret), quote(secret, safe=""), quote_plus(secret),
+             quote_plus(secret).lower(), '"s/e+c r3t&\\"\\u00e9"', repr(secret.encode())]
+    for form in forms:
+        shown = redact.scrub_text(f"server said: {form} (end)")
+        assert "r3t" not in shown, (form, shown)
+    redact.register_secret("abc")  # too short to hide safely: ignored
+    assert redact.scrub_text("abc def") == "abc def"
+
+
+def test_transient_secrets_are_bounded_and_keep_the_static_ones() -> None:
+    """Rotating tokens keep only the newest 64; a static secret registered before stays."""
+    redact.register_secret("static-secret-value-1")
+    for i in range(100):
+        redact.register_secret(f"rotating-token-{i:04d}", transient=True)
+    text = "static-secret-value-1 rotating-token-0000 rotating-token-0099"
+    assert redact.scrub_text(text) == "[REDACTED] rotating-token-0000 [REDACTED]"
+
+
+def test_private_keys_and_jwts_are_hidden_by_shape() -> None:
+    """A PEM private key or a JWT in a message is hidden even if nobody registered it."""
+    pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n-----END PRIVATE KEY-----"
+    assert redact.scrub_text(f"bad key {pem} given") == "bad key [REDACTED] given"
+    assert redact.scrub_text(f"token {TOKEN}.") == "token [REDACTED]."
+
+
+# -- scrub_exception --------------------------------------------------------------------------
+
+
+def test_scrub_exception_rewrites_the_whole_chain_in_place() -> None:
+    """args, messages, notes and the cause/context chain of an httpx-style error are scrubbed."""
+    import traceback
+
+    import httpcore
+
+    inner = _h11_error(f"Bearer {TOKEN}\n".encode())
+    middle = httpcore.LocalProtocolError(inner)  # httpcore wraps h11's error object
+    middle.__cause__ = inner
+    outer = httpx.LocalProtocolError(str(inner))
+    outer.__cause__ = middle
+    outer.add_note(f"while sending Authorization: Bearer {TOKEN}")
+    redact.scrub_exception(outer)
+    text = "".join(traceback.format_exception(outer)) + repr(outer) + repr(middle)
+    assert "eyJ" not in text and "Bearer eyJ" not in text
+    assert "Illegal header value [REDACTED]" in str(outer) and "[REDACTED]" in str(middle)
+
+
+def test_scrub_exception_handles_our_errors_and_bytes_args() -> None:
+    """HTTPClientError's message/hint/url and aiohttp-style bytes args are scrubbed too."""
+    from httpx_resilience import HTTPClientError
+
+    err = HTTPClientError(f"upstream said Bearer {TOKEN}", hint="retry with token=abcdef123")
+    bytes_err = ValueError(b"Invalid HTTP header: b'zzz9876543'")
+    err.__context__ = bytes_err
+    redact.scrub_exception(err)
+    assert "eyJ" not in str(err) and "abcdef123" not in str(err) and "eyJ" not in err.message
+    assert b"zzz9876543" not in bytes_err.args[0]
+
+
+def test_scrub_exception_cleans_aiohttp_request_info() -> None:
+    """aiohttp's ClientResponseError shows the request headers and URL in its repr."""
+    import aiohttp
+    import yarl
+    from multidict import CIMultiDict, CIMultiDictProxy
+
+    headers = CIMultiDictProxy(CIMultiDict({"Authorization": f"Bearer {TOKEN}", "Accept": "*/*"}))
+    url = yarl.URL("http://h/x?api_key=k-123456789")
+    info = aiohttp.RequestInfo(url, "GET", headers, url)
+    err = aiohttp.ClientResponseError(info, (), status=400, message="bad")
+    redact.scrub_exception(err)
+    assert "eyJ" not in repr(err) and "k-123456789" not in repr(err) + str(err)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="exception groups")
+def test_scrub_exception_is_bounded_and_survives_cycles_and_groups() -> None:
+    """A context cycle ends, a long chain stops after 16, group members are scrubbed."""
+    a, b = ValueError(f"a Bearer {TOKEN}"), ValueError(f"b Bearer {TOKEN}")
+    a.__context__, b.__context__ = b, a
+    redact.scrub_exception(a)
+    assert "eyJ" not in str(a) + str(b)
+    chain = [RuntimeError(f"{i} Bearer {TOKEN}") for i in range(40)]
+    for first, second in zip(chain, chain[1:]):
+        first.__cause__ = second
+    redact.scrub_exception(chain[0])
+    assert "eyJ" not in str(chain[15]) and "eyJ" in str(chain[39])
+    group = ExceptionGroup("g", [ValueError(f"Bearer {TOKEN}")])  # noqa: F821
+    redact.scrub_exception(group)
+    assert "eyJ" not in str(group.exceptions[0])
+
+
+def test_scrub_exception_never_raises() -> None:
+    """An exception whose attributes refuse to be set is left as it is, silently."""
+
+    class Stubborn(Exception):
+        def __setattr__(self, name: str, value: object) -> None:
+            raise AttributeError(name)
+
+    err = Stubborn(f"Bearer {TOKEN}")
+    redact.scrub_exception(err)  # no exception
+    plain = httpx.ConnectError("All connection attempts failed")
+    redact.scrub_exception(plain)
+    assert str(plain) == "All connection attempts failed"
+
+
+# -- events and log filters -------------------------------------------------------------------
+
+
+def test_events_scrub_their_free_texts() -> None:
+    """AttemptFailed.error and RetryScheduled.reason never carry a header value or a token."""
+    text = f"LocalProtocolError: Illegal header value b'Bearer {TOKEN}\\n'"
+    failed = AttemptFailed("r", "GET", URL, "h", 1, 3, 0.1, None, "LocalProtocolError", text)
+    retry = RetryScheduled("r", "GET", URL, "h", 1, 3, 0.5, text)
+    assert "eyJ" not in (failed.error or "") and "eyJ" not in retry.reason
+    assert (failed.error or "").startswith("LocalProtocolError: Illegal header value [REDACTED]")
+
+
+def test_httpcore_debug_lines_are_scrubbed(caplog: pytest.LogCaptureFixture) -> None:
+    """httpcore's trace lines quote the exception it met; the filter installed on import hides it."""
+    from httpx_resilience.observe.logfilter import HTTPCORE_LOGGERS, ScrubbingFilter
+
+    caplog.set_level(logging.DEBUG, logger="httpcore")
+    for name in HTTPCORE_LOGGERS:
+        assert any(isinstance(f, ScrubbingFilter) for f in logging.getLogger(name).filters)
+    logging.getLogger("httpcore.http11").debug(
+        "send_request_headers.failed exception=LocalProtocolError(LocalProtocolError("
+        f"\"Illegal header value b'Bearer {TOKEN}\\\\n'\"))"
+    )
+    assert caplog.records and all("eyJ" not in r.getMessage() for r in caplog.records)

@@ -60,8 +60,8 @@ SENSITIVE_HEADERS: frozenset[str] = frozenset(
 )
 
 DEFAULT_PARAM_PATTERNS: tuple[str, ...] = (
-    "*token*", "*secret*", "*key*", "*pass*", "*session*", "*sig*", "*credential*",
-    "jwt", "code", "pwd", "auth", "authorization",
+    "*token*", "*secret*", "*key*", "*pass*", "*session*", "*sessid*", "*sig*", "*credential*",
+    "jwt", "code", "pwd", "sid", "auth", "authorization",
 )
 """Query parameter names hidden by default (case-insensitive; ``*`` matches any run)."""
 

@@ -88,6 +88,12 @@ class _Request:
 
 
 def _server(url: str) -> tuple[str | None, int | None]:
+    scheme, _, rest = url.partition("://")
+    netloc = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    if "@" in netloc:
+        # Redacted user-info ("[REDACTED]@host") is no part of the server's address,
+        # and its brackets would be read as an IPv6 literal.
+        url = f"{scheme}://{netloc.rpartition('@')[2]}"
     try:
         parts = urlsplit(url)
         port = parts.port

@@ -6,8 +6,8 @@ What is hidden, by default and process-wide:
   ``Cookie``, ``X-API-KEY``, ...);
 * URL user-info, and the value of every query parameter whose name matches a
   pattern of :func:`sensitive_params` (``*token*``, ``*secret*``, ``*key*``,
-  ``*pass*``, ``*session*``, ``*sig*``, ``*credential*``, ``jwt``, ``code``,
-  ``pwd``, ``auth``, ``authorization``; case-insensitive, ``*`` is any run of
+  ``*pass*``, ``*session*``, ``*sessid*``, ``*sig*``, ``*credential*``, ``jwt``,
+  ``code``, ``pwd``, ``sid``, ``auth``, ``authorization``; case-insensitive, ``*`` is any run of
   characters) or that an auth handler registered (:func:`register_sensitive_param`,
   always hidden: ``APIKeyAuth(key, name="k", location="query")`` hides ``k``);
 * in free text (:func:`scrub_text`) and in exceptions (:func:`scrub_exception`):
@@ -203,17 +203,24 @@ def redact_headers(
     return {k: (REDACTED if k.lower() in sensitive else v) for k, v in items}
 
 
-def redact_url_with(text: str, sensitive: Callable[[str], bool], pii: bool) -> str:
+def redact_url_with(
+    text: str,
+    sensitive: Callable[[str], bool],
+    pii: bool,
+    path: Callable[[str], str] | None = None,
+) -> str:
     """``text`` (a URL) with user-info and the values of ``sensitive`` parameters hidden.
 
     With ``pii``, e-mails and phone numbers in the path and query values are
-    masked. Text that does not parse as a URL is scrubbed as free text.
+    masked (and the path is passed through ``path`` when given). Text that
+    does not parse as a URL is scrubbed as free text.
     """
     try:
         parts = urlsplit(text)
     except ValueError:
-        rules = _rules
-        shown = scrub_with(text, rules.is_sensitive, SENSITIVE_HEADERS, rules.needles, None)
+        # Every name=value pair is looked at: this path is rare (user-info already
+        # shown as "[REDACTED]@" makes urlsplit refuse the host, for one).
+        shown = scrub_with(text, sensitive, SENSITIVE_HEADERS, ("",), None)
         return mask_pii(shown) if pii else shown
     netloc = parts.netloc
     if "@" in netloc:
@@ -227,8 +234,10 @@ def redact_url_with(text: str, sensitive: Callable[[str], bool], pii: bool) -> s
             ],
             safe="[]*@+",
         )
-    path = mask_pii(parts.path) if pii else parts.path
-    return urlunsplit((parts.scheme, netloc, path, query, parts.fragment))
+    shown_path = mask_pii(parts.path) if pii else parts.path
+    if pii and path is not None:
+        shown_path = path(shown_path)
+    return urlunsplit((parts.scheme, netloc, shown_path, query, parts.fragment))
 
 
 def redact_url(url: object, extra_params: Iterable[str] = ()) -> str:
@@ -293,7 +302,8 @@ def scrub_text(text: str) -> str:
     if not text:
         return text
     rules = _rules
-    return scrub_with(text, rules.is_sensitive, SENSITIVE_HEADERS, rules.needles, redact_url)
+    shown = scrub_with(text, rules.is_sensitive, SENSITIVE_HEADERS, rules.needles, redact_url)
+    return text if shown == text else shown
 
 
 def scrub_with(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote
 
 from ._rules import ParamRules, fragments, lower_names, name_regex
 from .redact import (
@@ -148,18 +148,8 @@ class Redactor:
         return shown
 
     def _redact_url(self, text: str) -> str:
-        shown = redact_url_with(text, self.is_sensitive_param, self.mask_pii)
-        if not self.mask_pii:
-            return shown
-        try:
-            parts = urlsplit(shown)
-        except ValueError:
-            return shown
         # mask_pii's phone pattern skips a number right after "/": mask each segment.
-        path = _mask_segments(parts.path)
-        if path is parts.path:
-            return shown
-        return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
+        return redact_url_with(text, self.is_sensitive_param, self.mask_pii, _mask_segments)
 
     def headers(
         self, headers: Iterable[tuple[str, str]] | Mapping[str, str]
