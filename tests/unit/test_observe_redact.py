@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import inspect
+import itertools
 import logging
 import sys
 from typing import Any
@@ -574,8 +576,8 @@ def test_redact_url_costs_little_more_than_str_of_the_url() -> None:
 
     for url in (httpx.URL("https://api.example.com/v1/items"), httpx.URL("https://h/x?a=1&token=2")):
         redact.redact_url(url)
-        base = min(timeit.repeat(lambda: str(url), number=2000, repeat=5))
-        cost = min(timeit.repeat(lambda: redact.redact_url(url), number=2000, repeat=5))
+        base = min(timeit.repeat(url.__str__, number=2000, repeat=5))
+        cost = min(timeit.repeat(functools.partial(redact.redact_url, url), number=2000, repeat=5))
         assert cost < base * 10 + 0.002, (cost, base)
 
 
@@ -718,7 +720,7 @@ def test_scrub_exception_is_bounded_and_survives_cycles_and_groups() -> None:
     redact.scrub_exception(a)
     assert "eyJ" not in str(a) + str(b)
     chain = [RuntimeError(f"{i} Bearer {TOKEN}") for i in range(40)]
-    for first, second in zip(chain, chain[1:]):
+    for first, second in itertools.pairwise(chain):
         first.__cause__ = second
     redact.scrub_exception(chain[0])
     assert "eyJ" not in str(chain[15]) and "eyJ" in str(chain[39])
