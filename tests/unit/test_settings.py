@@ -428,3 +428,22 @@ def test_model_validate_accepts_mappings_only() -> None:
     assert Settings.model_validate({"timeout": 3}).timeout == 3
     with pytest.raises(ValueError):
         Settings.model_validate(["timeout", 3])
+
+
+def test_service_total_timeout_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HTTP_CLIENT_SERVICES__<NAME>__TOTAL_TIMEOUT is the service's deadline; a bad one names the variable."""
+    monkeypatch.setenv("HTTP_CLIENT_SERVICES__MD__BASE_URL", "http://md")
+    monkeypatch.setenv("HTTP_CLIENT_SERVICES__MD__TOTAL_TIMEOUT", "12")
+    s = Settings()
+    assert s.service("md").total_timeout == 12 and s.service("md").to_client_config(s).total_timeout == 12
+    assert s.to_client_config().total_timeout is None  # the global one is untouched
+    monkeypatch.setenv("HTTP_CLIENT_SERVICES__MD__TOTAL_TIMEOUT", "0")
+    with pytest.raises(ConfigurationError, match="HTTP_CLIENT_SERVICES__MD__TOTAL_TIMEOUT"):
+        Settings()
+
+
+def test_every_given_setting_stays_given_in_the_client_config() -> None:
+    """Settings given explicitly give a ClientConfig without defaults; unset ones stay defaults."""
+    given = Settings(timeout=4, max_connections=9, max_keepalive_connections=3).to_client_config()
+    assert given.default_fields == frozenset()
+    assert Settings().to_client_config().default_fields == {"timeout", "max_connections", "max_keepalive_connections"}
