@@ -1064,3 +1064,162 @@ async def test_fallback_replays_once_on_401_through_the_used_handler() -> None:
         response = await client.get("https://api.test/")
     assert response.status_code == 200
     assert response.json()["auth"] == "Bearer tok2"
+
+
+# -- secrets never reach a text ---------------------------------------------------------------
+
+
+def _all_text(exc: BaseException) -> str:
+    """Everything a traceback, a log line or a debugger shows of ``exc`` and its chain."""
+    import traceback
+
+    return "".join(traceback.format_exception(exc)) + str(exc) + repr(exc)
+
+
+def test_a_token_read_from_a_file_is_refused_with_a_hint_and_without_itself() -> None:
+    """BearerAuth('...\\n') says the token ends with a line break to strip, never the token."""
+    token = "file-token-0123456789abcdef"
+    with pytest.raises(ConfigurationError) as info:
+        BearerAuth(token + "\n")
+    assert info.value.field == "token" and "line break" in str(info.value)
+    assert "strip" in str(info.value) and token not in _all_text(info.value)
+    with pytest.raises(ConfigurationError, match="line break"):
+        APIKeyAuth(token + "\r\n")
+
+
+async def test_a_provider_token_with_a_newline_and_a_provider_quoting_a_token() -> None:
+    """A provider's bad token, and its own error text quoting a token it gave before, are hidden."""
+    calls: list[int] = []
+    old = "provider-token-old-0123456789"
+
+    def provider() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            return old
+        if len(calls) == 2:
+            return "provider-token-new-0123456789\n"
+        raise RuntimeError(f"refresh failed; current token was {old}")
+
+    auth = BearerAuth(provider)
+    await auth.prepare_request(httpx.Request("GET", "https://api.test/"))
+    for _ in range(2):
+        with pytest.raises(AuthenticationError) as info:
+            await auth.prepare_request(httpx.Request("GET", "https://api.test/"))
+        text = _all_text(info.value)
+        assert "provider-token" not in text and "0123456789" not in text
+
+
+def test_api_key_in_the_query_is_hidden_from_urls_and_errors_whatever_its_name() -> None:
+    """APIKeyAuth(name='sk', location='query'): the parameter is redacted wherever a URL is shown."""
+    from httpx_resilience.exceptions import HTTPClientError
+    from httpx_resilience.observe.redact import redact_url, scrub_text
+
+    auth = APIKeyAuth("query-key-value-42", name="sk", location="query")
+    request = auth.sync_prepare_request(httpx.Request("GET", "https://api.test/x?page=1"))
+    assert request.url.params["sk"] == "query-key-value-42"
+    for shown in (
+        redact_url(request.url),
+        str(HTTPClientError("failed", method="GET", url=request.url)),
+        scrub_text(f"GET {request.url} failed; echoed query-key-value-42"),
+    ):
+        assert "query-key-value-42" not in shown and "sk=[REDACTED]" in shown, shown
+
+
+def test_basic_password_is_hidden_in_every_form() -> None:
+    """The password, the base64 credentials and the form-encoded pair never show."""
+    from httpx_resilience.observe.redact import scrub_text
+
+    BasicAuth("svc user", "pa ss/word+1")
+    pair = base64.b64encode(b"svc user:pa ss/word+1").decode()
+    encoded = base64.b64encode(b"svc+user:pa+ss%2Fword%2B1").decode()
+    for form in ("pa ss/word+1", "pa+ss%2Fword%2B1", pair, pair.rstrip("="), encoded):
+        assert "[REDACTED]" in scrub_text(f"server echoed {form}"), form
+
+
+def test_oauth2_scrub_hides_every_encoding_of_the_client_secret() -> None:
+    """Raw, quote, quote_plus (both cases), JSON-escaped and Basic forms of the secret go."""
+    import json
+    from urllib.parse import quote, quote_plus
+
+    secret = 's/e+c r3t&"é-secret'
+    auth = OAuth2ClientCredentials(TOKEN_URL, "c id", secret, transport=httpx.MockTransport(echo))
+    request = auth._token_request()
+    basic = base64.b64encode(f"{quote_plus('c id')}:{quote_plus(secret)}".encode()).decode()
+    forms = [secret, quote(secret), quote(secret, safe=""), quote_plus(secret),
+             quote_plus(secret).lower(), json.dumps(secret)[1:-1], basic, basic.rstrip("="),
+             base64.b64encode(f"c id:{secret}".encode()).decode()]
+    for form in forms:
+        shown = request.scrub(f"client_secret={form}; Authorization: Basic {form}")
+        assert "r3t" not in shown and basic not in shown, (form, shown)
+
+
+async def test_oauth2_error_code_carrying_the_secret_is_not_shown() -> None:
+    """An 'error' code that echoes the secret is replaced, as the description is."""
+    auth = make_oauth(TokenEndpoint(httpx.Response(400, json={"error": SECRET})))
+    with pytest.raises(AuthenticationError) as info:
+        await auth.prepare_request(httpx.Request("GET", "https://api.test/"))
+    assert SECRET not in _all_text(info.value) and info.value.error == "[REDACTED]"
+
+
+def test_jwt_key_provider_errors_are_scrubbed_in_the_chain() -> None:
+    """A key provider whose error quotes the PEM key: the chained error no longer shows it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+    def provider() -> str:
+        raise ValueError(f"cannot use key {pem}")
+
+    with pytest.raises(AuthenticationError) as info:
+        JWTAuth(provider, "ES256").token()
+    assert "PRIVATE KEY" not in _all_text(info.value)
+    assert "MII" not in _all_text(info.value)
+
+
+async def test_fallback_logs_and_errors_carry_no_secret(caplog: pytest.LogCaptureFixture) -> None:
+    """FallbackAuth's warning and its both-failed error show no credential of either side."""
+    caplog.set_level(logging.DEBUG, logger="httpx_resilience")
+    leaked = "fallback-secret-0123456789"
+    BearerAuth(leaked)  # registered as a secret this process sends
+
+    class Leaky(AuthHandler):
+        async def prepare_request(self, request: httpx.Request) -> httpx.Request:
+            raise AuthenticationError(f"refused with Bearer {leaked}")
+
+    auth = FallbackAuth(Leaky(), Leaky())
+    with pytest.raises(AuthenticationError) as info:
+        await auth.prepare_request(httpx.Request("GET", "https://api.test/"))
+    assert leaked not in _all_text(info.value)
+    assert caplog.records and all(leaked not in r.getMessage() for r in caplog.records)
+
+
+async def test_the_auth_flow_scrubs_a_custom_handlers_error() -> None:
+    """A handler of the user's own that quotes its credential: the flow scrubs it in place."""
+    token = "custom-handler-token-0123456789"
+
+    class Custom(AuthHandler):
+        async def prepare_request(self, request: httpx.Request) -> httpx.Request:
+            raise RuntimeError(f"cannot send Authorization: Bearer {token}")
+
+    async with httpx.AsyncClient(auth=Custom(), transport=httpx.MockTransport(echo)) as client:
+        with pytest.raises(RuntimeError) as info:
+            await client.get("https://api.test/")
+    assert token not in _all_text(info.value)
+
+
+def test_the_sync_auth_flow_scrubs_a_custom_handlers_error() -> None:
+    """The same under a synchronous httpx.Client."""
+    token = "custom-sync-token-0123456789"
+
+    class CustomSync(AuthHandler):
+        async def prepare_request(self, request: httpx.Request) -> httpx.Request:
+            return self.sync_prepare_request(request)
+
+        def sync_prepare_request(self, request: httpx.Request) -> httpx.Request:
+            raise RuntimeError(f"cannot send Authorization: Bearer {token}")
+
+    client = httpx.Client(auth=CustomSync(), transport=httpx.MockTransport(echo))
+    with client, pytest.raises(RuntimeError) as info:
+        client.get("https://api.test/")
+    assert token not in _all_text(info.value)
