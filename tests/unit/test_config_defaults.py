@@ -321,3 +321,15 @@ def test_base_client_jitter_follows_a_given_setting(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("HTTP_CLIENT_RETRY_JITTER", "full")
     assert BaseAPIClient("http://svc").retry.jitter == "full"
     assert BaseAPIClient("http://svc", jitter="equal").retry.jitter == "equal"
+
+
+def test_settings_rebuilt_from_model_dump_keep_their_defaults() -> None:
+    """Settings(**{**old.model_dump(), field: new}) (the immutability hint) re-adapts the defaults."""
+    old = Settings(max_connections=10, total_timeout=0.5)
+    assert (old.max_keepalive_connections, old.timeout) == (10, 0.5)
+    same = Settings(**old.model_dump())
+    assert same.to_client_config() == old.to_client_config()
+    assert same.model_fields_set & ADAPTIVE_FIELDS == old.model_fields_set & ADAPTIVE_FIELDS
+    new = Settings(**{**old.model_dump(), "max_connections": 50, "total_timeout": None})
+    assert (new.max_keepalive_connections, new.timeout) == (20, 30.0)
+    assert json.loads(old.model_dump_json())["max_keepalive_connections"] == 10

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic import model_validator as _model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
-from ..config import ADAPTIVE_FIELDS, ClientConfig, as_default
+from ..config import ADAPTIVE_FIELDS, ClientConfig, as_default, is_default
 from ..exceptions import ConfigurationError
 from ..observe.redact import redact_url
 from ._errors import (
@@ -279,6 +279,8 @@ class Settings(BaseSettings):
     def _merge_file_and_names(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
+        # A default read back from another Settings (model_dump) is not a given value.
+        data = {k: v for k, v in data.items() if not (k in ADAPTIVE_FIELDS and is_default(v))}
         path = data.get("config_file")
         if path is not None and str(path).strip():
             data = deep_merge(read_config_file(Path(str(path)), Settings.model_fields), data)
@@ -301,8 +303,9 @@ class Settings(BaseSettings):
         except ConfigurationError as exc:
             raise contradiction_error(exc, self.__dict__) from None
         for name in ADAPTIVE_FIELDS:
-            value = getattr(config, name)
-            self.__dict__[name] = float(value) if isinstance(value, float) else int(value)
+            # A default stays marked (see ``as_default``), so the round trip
+            # ``Settings(**{**old.model_dump(), name: new})`` keeps it a default.
+            self.__dict__[name] = getattr(config, name)
         for key, service in self.services.items():
             try:
                 service.to_client_config(self)
