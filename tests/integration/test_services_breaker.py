@@ -88,7 +88,8 @@ def assert_open_breaker(error: BaseException, service: str, status: int | None, 
     """``error`` is the facade's error and an open-breaker error, with the cooldown left."""
     assert isinstance(error, ExternalServiceError) and isinstance(error, CircuitBreakerOpenError)
     assert isinstance(error, ServiceCircuitOpenError) and isinstance(error, httpx.TransportError)
-    assert error.service == service and error.status_code == status
+    assert error.service == service and error.status_code == status and error.name == service
+    assert error.message.startswith(f"{service}: circuit breaker is open")
     assert 0 < error.retry_in <= cooldown and error.retry_after == error.retry_in
     assert "circuit breaker is open" in str(error) and service in str(error)
     assert isinstance(error.__cause__, CircuitBreakerOpenError)
@@ -335,3 +336,15 @@ async def test_store_gauge_and_observer_share_one_registry(chaos_server: ChaosSe
     assert text.count("# TYPE store_api_circuit_breaker_state gauge") == 1
     samples: dict[str, Any] = {"service": "store-api", "method": "GET", "status_class": "5xx", "outcome": "failure"}
     assert registry.get_sample_value("store_api_requests_total", samples) == 5
+
+
+def test_typed_service_errors_can_be_built_directly() -> None:
+    """Each typed class is usable on its own (for tests and fakes of a facade)."""
+    error = ServiceCircuitOpenError("svc", "down", 503, retry_in=2.5, url="http://h/x?token=s3")
+    assert isinstance(error, CircuitBreakerOpenError) and isinstance(error, ExternalServiceError)
+    assert (error.service, error.status_code, error.name, error.retry_after) == ("svc", 503, "svc", 2.5)
+    assert "s3" not in str(error) and str(error).startswith("svc: down")
+    timeout = ServiceTimeoutError("svc", "slow", timeout=1.0, phase="total")
+    assert isinstance(timeout, httpx.TimeoutException) and (timeout.timeout, timeout.phase) == (1.0, "total")
+    assert ServiceRateLimiterTimeout("svc", "busy", waited=0.5).waited == 0.5
+    assert ServiceBulkheadFullError("svc", "full", max_concurrent=3).max_concurrent == 3

@@ -17,7 +17,9 @@ component behind it) never raises: ``publish_event``, ``save_state``,
 ``get_bulk_state`` return ``None``. It is logged (ERROR; WARNING while the
 breaker is open) with the operation and component, never the payload.
 ``raise_on_error=True`` raises :class:`~httpx_resilience.ExternalServiceError`
-instead. Mistakes in the call itself (an empty store name) always raise.
+instead (while the breaker is open, one that is also a
+:class:`~httpx_resilience.CircuitBreakerOpenError`). Mistakes in the call
+itself (an empty store name) always raise.
 
 The client's breaker opens after 3 consecutive failures and probes again after
 60 s. State reads, writes and deletes are idempotent and retried; a publish is

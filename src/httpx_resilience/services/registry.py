@@ -14,7 +14,9 @@ the ``async with`` block does not close it: call :func:`aclose_all` (or
 :meth:`ServiceRegistry.aclose_all`) at shutdown.
 
 Every failure surfaces as :class:`~httpx_resilience.ExternalServiceError`
-(``service``, ``status_code``), chained to the underlying error.
+(``service``, ``status_code``), chained to the underlying error; an open
+breaker, a rate-limiter or bulkhead refusal and a timeout are also instances
+of their own class (``except CircuitBreakerOpenError`` works).
 """
 
 from __future__ import annotations
