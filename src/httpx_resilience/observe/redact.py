@@ -390,8 +390,10 @@ def _scrub_one(exc: BaseException, todo: list[BaseException]) -> None:
         notes[:] = [scrub_text(n) if isinstance(n, str) else n for n in notes]
     info = attrs.get("request_info")
     if info is not None and hasattr(info, "_replace"):  # aiohttp's, with the request headers
-        exc.request_info = info._replace(  # type: ignore[attr-defined]
-            headers=redact_headers(info.headers),
+        shown = info._replace(
+            headers={k: scrub_text(v) for k, v in redact_headers(info.headers).items()},
             url=type(info.url)(redact_url(info.url)),
             real_url=type(info.real_url)(redact_url(info.real_url)),
         )
+        exc.request_info = shown  # type: ignore[attr-defined]
+        exc.args = tuple(shown if a is info else a for a in exc.args)
