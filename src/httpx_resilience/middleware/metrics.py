@@ -24,7 +24,10 @@ class MetricsMiddleware(ObserverMiddleware):
 
     See :mod:`httpx_resilience.observe.prometheus` for the metrics and labels.
     One middleware may serve several clients; several middlewares on the
-    same registry and namespace share the metric families.
+    same registry and namespace share the metric families, and so do
+    :class:`PrometheusObserver` and :class:`~httpx_resilience.StoreClient`
+    (``namespace="store_api"``): one definition of each metric, one breaker
+    state encoding (0 closed, 1 open, 2 half-open).
 
     Args:
         registry: a ``prometheus_client.CollectorRegistry``; the default
