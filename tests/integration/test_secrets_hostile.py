@@ -238,7 +238,7 @@ async def test_a_credential_echoed_in_a_broken_head_is_never_shown(
     async with client:
         try:
             response = await client.get(path)
-        except Exception as caught:  # noqa: BLE001 - which error depends on the transport
+        except Exception as caught:  # which error depends on the transport
             exc = caught
         else:
             assert response.status_code >= 400
