@@ -758,3 +758,211 @@ def test_recovery_clears_the_window(clock: FakeClock) -> None:
         b.acquire().success(0.1)
         assert b.state is CLOSED and b.window_counts() == (0, 0, 0)
     assert CircuitBreaker().window_counts() == (0, 0, 0)
+
+
+# -- seed 003's manual API ---------------------------------------------------------------
+
+
+def test_seed_003_manual_api_end_to_end(clock: FakeClock) -> None:
+    """5 recorded failures open it; raise_if_open fails fast with the cooldown left; after the
+    cooldown one probe passes, a second caller is refused, and the probe's success closes it."""
+    events: list[BreakerTransition] = []
+    b = CircuitBreaker(failure_threshold=5, cooldown_seconds=30, name="walltrack", clock=clock,
+                       listeners=[events.append])
+    for _ in range(4):
+        b.raise_if_open()
+        b.record_failure()
+    assert b.state is CLOSED and b.failure_count == 4 and b.can_execute()
+    b.record_failure()
+    assert b.state is OPEN and not b.can_execute()
+    clock.advance(10.0)
+    with pytest.raises(CircuitBreakerOpenError) as info:
+        b.raise_if_open()
+    assert info.value.name == "walltrack" and info.value.retry_in == pytest.approx(20.0)
+    clock.advance(20.0)
+    assert b.can_execute() and b.state is HALF_OPEN
+    b.raise_if_open()  # the one probe
+    assert not b.can_execute()
+    with pytest.raises(CircuitBreakerOpenError) as info:
+        b.raise_if_open()
+    assert info.value.retry_in == 0.0
+    b.record_success()
+    assert b.state is CLOSED and b.can_execute()
+    assert [(e.old, e.new) for e in events] == [
+        (CLOSED, OPEN), (OPEN, HALF_OPEN), (HALF_OPEN, CLOSED)
+    ]
+
+
+def test_can_execute_only_looks(clock: FakeClock) -> None:
+    """can_execute() takes no probe slot and counts nothing; its one change is a due
+    OPEN → HALF_OPEN, announced once."""
+    events: list[BreakerTransition] = []
+    b = CircuitBreaker(2, 10.0, clock=clock, half_open_max_calls=1, listeners=[events.append])
+    b.record_failure()
+    assert all(b.can_execute() for _ in range(50)) and b.failure_count == 1
+    b.record_failure()
+    assert [b.can_execute() for _ in range(3)] == [False] * 3 and b.state is OPEN
+    clock.advance(10.0)
+    assert all(b.can_execute() for _ in range(50))
+    assert len(events) == 2 and events[-1].new is HALF_OPEN
+    permit = b.acquire()  # the slot is still free for whoever takes it
+    assert permit.is_probe and not b.can_execute()
+    permit.success(0.01)
+    assert b.state is CLOSED
+
+
+async def test_raise_if_open_admits_exactly_the_half_open_probes(clock: FakeClock) -> None:
+    """Among 20 concurrent tasks gated by raise_if_open(), exactly half_open_max_calls run;
+    their recorded successes close the breaker."""
+    b = CircuitBreaker(1, 5.0, clock=clock, half_open_max_calls=3)
+    b.record_failure()
+    clock.advance(5.0)
+    ran: list[int] = []
+
+    async def task(i: int) -> None:
+        try:
+            b.raise_if_open()
+        except CircuitBreakerOpenError:
+            return
+        await asyncio.sleep(0)
+        ran.append(i)
+        b.record_success(duration=0.01)
+
+    await asyncio.gather(*(task(i) for i in range(20)))
+    assert len(ran) == 3 and b.state is CLOSED
+
+
+def test_a_recorded_failure_in_half_open_reopens_for_a_fresh_cooldown(clock: FakeClock) -> None:
+    """The probe's failure reopens the breaker; retry_in is a whole cooldown again."""
+    b = CircuitBreaker(1, 8.0, clock=clock)
+    b.record_failure()
+    clock.advance(8.0)
+    b.raise_if_open()
+    assert b.record_failure(httpx.ConnectError("refused")) is True
+    assert b.state is OPEN and b.retry_in == pytest.approx(8.0)
+
+
+def test_outcomes_without_a_slot_still_decide_half_open(clock: FakeClock) -> None:
+    """Code gated by can_execute() (no slot taken) still moves a half-open breaker: a success
+    closes it, a failure reopens it."""
+    b = CircuitBreaker(1, 3.0, clock=clock)
+    b.record_failure()
+    clock.advance(3.0)
+    assert b.can_execute()
+    b.record_success()
+    assert b.state is CLOSED
+    b.record_failure()
+    clock.advance(3.0)
+    assert b.can_execute()
+    b.record_failure()
+    assert b.state is OPEN
+
+
+def test_outcomes_recorded_while_open_are_ignored(clock: FakeClock) -> None:
+    """An outcome while OPEN comes from a call that began before it opened: ignored."""
+    b = CircuitBreaker(1, 30.0, clock=clock)
+    b.record_failure()
+    b.record_success()
+    assert b.state is OPEN and b.retry_in == pytest.approx(30.0)
+    b.record_failure()
+    assert b.retry_in == pytest.approx(30.0)  # not extended either
+
+
+def test_record_failure_classifies_the_exception(clock: FakeClock) -> None:
+    """With an exception, record_failure judges it as call() does: a 404 is a success (it clears
+    the count), a connect error a failure, a cancellation nothing at all."""
+    b = CircuitBreaker(3, 10.0, clock=clock)
+    assert b.record_failure(httpx.ConnectError("x")) is True and b.failure_count == 1
+    assert b.record_failure(HTTPResponseError(404, "missing")) is False and b.failure_count == 0
+    assert b.record_failure(HTTPResponseError(503, "down")) is True
+    assert b.record_failure(asyncio.CancelledError()) is False and b.failure_count == 1
+    assert b.record_failure(ValueError("bug")) is False and b.failure_count == 0  # not expected_exception
+
+
+def test_a_cancelled_probe_gives_its_slot_back(clock: FakeClock) -> None:
+    """record_failure(CancelledError()) after raise_if_open() frees the probe slot."""
+    b = CircuitBreaker(1, 5.0, clock=clock)
+    b.record_failure()
+    clock.advance(5.0)
+    b.raise_if_open()
+    assert not b.can_execute()
+    b.record_failure(asyncio.CancelledError())
+    assert b.state is HALF_OPEN and b.can_execute()
+    b.raise_if_open()
+    b.record_success()
+    assert b.state is CLOSED
+
+
+def test_an_unreported_manual_probe_frees_its_slot_after_the_cooldown(clock: FakeClock) -> None:
+    """A slot taken by raise_if_open() and never reported blocks probes for one cooldown only."""
+    b = CircuitBreaker(1, 5.0, clock=clock)
+    b.record_failure()
+    clock.advance(5.0)
+    b.raise_if_open()
+    clock.advance(4.9)
+    assert not b.can_execute()
+    clock.advance(0.1)
+    assert b.can_execute()
+    b.raise_if_open()  # a new probe round
+    b.record_success()
+    assert b.state is CLOSED
+
+
+def test_manual_api_on_per_host_children(clock: FakeClock) -> None:
+    """Each host's child has the manual API and its own state."""
+    b = CircuitBreaker(1, 5.0, scope="host", clock=clock)
+    b.for_key("a").record_failure()
+    with pytest.raises(CircuitBreakerOpenError) as info:
+        b.for_key("a").raise_if_open()
+    assert info.value.name == "a"
+    b.for_key("b").raise_if_open()
+    assert b.for_key("b").can_execute() and not b.for_key("a").can_execute()
+
+
+def test_cooldown_seconds_is_recovery_timeout(clock: FakeClock) -> None:
+    """cooldown_seconds (seed 003's name) and recovery_timeout are one setting: either
+    keyword sets it, both read it; giving both is refused unless they agree."""
+    assert CircuitBreaker(cooldown_seconds=30).recovery_timeout == 30
+    assert CircuitBreaker(recovery_timeout=45).cooldown_seconds == 45
+    assert CircuitBreaker(5, 12.5, cooldown_seconds=12.5).cooldown_seconds == 12.5
+    assert CircuitBreaker().cooldown_seconds == 60.0
+    with pytest.raises(ConfigurationError, match="same setting") as info:
+        CircuitBreaker(recovery_timeout=30, cooldown_seconds=60)
+    assert info.value.field == "cooldown_seconds"
+    for bad in (0, -1, float("inf"), "30", True):
+        with pytest.raises(ConfigurationError) as info:
+            CircuitBreaker(cooldown_seconds=bad)  # type: ignore[arg-type]
+        assert info.value.field == "cooldown_seconds"
+    b = CircuitBreaker(1, cooldown_seconds=7, clock=clock)
+    b.record_failure()
+    assert b.retry_in == pytest.approx(7.0)
+
+
+def test_can_admit_agrees_with_try_admit() -> None:
+    """The machine's read-only can_admit() answers what try_admit() would do, through random
+    admissions, outcomes, releases and time."""
+    import copy
+    import random
+
+    rng = random.Random(5)
+    m = machine(failure_threshold=2, recovery_timeout=3.0, half_open_max_calls=2)
+    now = 0.0
+    admitted: list[tuple[int, bool]] = []
+    for _ in range(3000):
+        now += rng.choice((0.0, 0.1, 0.5, 1.0, 3.0))
+        probe = copy.deepcopy(m)
+        expected = probe.try_admit(now)[0] != REFUSED
+        if m.state is OPEN and now >= m.open_until:
+            m.advance(now)  # as the edge does before asking
+        assert m.can_admit(now) == expected
+        action = rng.random()
+        if action < 0.5:
+            verdict, _ = m.try_admit(now)
+            if verdict != REFUSED:
+                admitted.append((m.generation, verdict == PROBE))
+        elif admitted and action < 0.9:
+            gen, is_probe = admitted.pop(rng.randrange(len(admitted)))
+            m.record(gen, is_probe, rng.random() < 0.5, 0.01, now)
+        elif admitted:
+            gen, is_probe = admitted.pop()
+            m.release(gen, is_probe)

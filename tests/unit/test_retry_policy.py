@@ -237,6 +237,7 @@ def test_huge_retry_after_values_are_clamped_not_overflowing() -> None:
         ({"backoff_factor": -1}, "backoff_factor"),
         ({"multiplier": 0.5}, "multiplier"),
         ({"jitter": "wild"}, "jitter"),
+        ({"jitter": []}, "jitter"),  # unhashable: still a ConfigurationError, not a TypeError
         ({"statuses": {999}}, "statuses"),
         ({"methods": {"FETCH"}}, "methods"),
         ({"max_delay": float("inf")}, "max_delay"),

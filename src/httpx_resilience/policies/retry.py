@@ -266,7 +266,7 @@ class RetryPolicy:
         check_number("backoff_factor", self.backoff_factor, minimum=0)
         check_number("multiplier", self.multiplier, minimum=1)
         check_number("max_delay", self.max_delay, minimum=0)
-        if self.jitter not in JITTER_KINDS:
+        if not isinstance(self.jitter, str) or self.jitter not in JITTER_KINDS:
             raise ConfigurationError(
                 f"jitter must be one of {sorted(JITTER_KINDS)}, got {self.jitter!r}",
                 field="jitter",

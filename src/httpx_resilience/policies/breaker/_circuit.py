@@ -10,6 +10,7 @@ every transition (:mod:`._events`).
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from typing import Literal, ParamSpec, TypeVar
@@ -21,6 +22,7 @@ from ...exceptions import CircuitBreakerOpenError, ConfigurationError, HTTPClien
 from ._events import BreakerTransition, announce
 from ._failures import FailurePredicate, FailureRules
 from ._machine import PROBE, REFUSED, BreakerMachine, Change, CircuitState
+from ._manual import ManualControl
 from ._permit import BreakerPermit
 from ._registry import child_for
 from ._settings import BreakerSettings, Setting, check_options
@@ -34,12 +36,13 @@ _CLOSED = CircuitState.CLOSED
 _OPEN = CircuitState.OPEN
 
 
-class CircuitBreaker:
+class CircuitBreaker(ManualControl):
     """A circuit breaker: CLOSED → OPEN on failures, HALF_OPEN probes, CLOSED again.
 
     Args:
         failure_threshold: consecutive failures that open the breaker (≥ 1).
-        recovery_timeout: seconds an open breaker waits before admitting probes (> 0).
+        recovery_timeout: seconds an open breaker waits before admitting probes
+            (> 0; 60 when neither it nor ``cooldown_seconds`` is given).
         expected_exception: exception type(s) that count as failures, besides
             ``httpx.TransportError``. Our own refusals
             (:class:`~httpx_resilience.CircuitBreakerOpenError`,
@@ -52,6 +55,8 @@ class CircuitBreaker:
             ``httpx.HTTPStatusError``, anything with an int ``status_code``)
             counts only when that status is a failure status, so a 404 or a
             401 never opens the breaker.
+        cooldown_seconds: seed 003's name for ``recovery_timeout``; giving
+            both is an error unless they are equal.
         name: shown in errors, logs and transitions.
         half_open_max_calls: probes admitted at once in HALF_OPEN, and the
             number of successful probes that close the breaker (≥ 1).
@@ -81,6 +86,11 @@ class CircuitBreaker:
     Raises:
         ConfigurationError: a value is out of range; the message names the field.
 
+    Besides :meth:`call` and permits, the breaker can be driven by hand for
+    any other work (seed 003): :meth:`raise_if_open` or :meth:`can_execute`
+    before, :meth:`record_success` or :meth:`record_failure` after (see
+    :mod:`._manual`).
+
     Every transition is logged at WARNING on ``httpx_resilience.breaker`` with
     ``extra={"breaker", "old_state", "new_state", "reason"}``. The breaker is
     meant for one event loop and needs no locks: :meth:`acquire` is
@@ -102,9 +112,10 @@ class CircuitBreaker:
     def __init__(
         self,
         failure_threshold: int = 5,
-        recovery_timeout: float = 60.0,
+        recovery_timeout: float | None = None,
         expected_exception: type[BaseException] | tuple[type[BaseException], ...] = HTTPClientError,
         *,
+        cooldown_seconds: float | None = None,
         name: str = "default",
         half_open_max_calls: int = 1,
         failure_rate_threshold: float | None = None,
@@ -122,7 +133,7 @@ class CircuitBreaker:
     ) -> None:
         settings = BreakerSettings(
             failure_threshold=failure_threshold,
-            recovery_timeout=recovery_timeout,
+            recovery_timeout=_cooldown(recovery_timeout, cooldown_seconds),
             half_open_max_calls=half_open_max_calls,
             failure_rate_threshold=failure_rate_threshold,
             window_type=window_type,
@@ -143,6 +154,7 @@ class CircuitBreaker:
         self._children: OrderedDict[str, CircuitBreaker] | None = (
             OrderedDict() if scope == "host" else None
         )
+        self._manual_probes = (0, 0)
 
     # -- settings (read-only) ------------------------------------------------------
 
@@ -229,6 +241,7 @@ class CircuitBreaker:
         child._listeners = self._listeners  # shared on purpose: one place to observe all hosts
         child._clock = self._clock
         child._children = None
+        child._manual_probes = (0, 0)
         return child
 
     def children(self) -> dict[str, CircuitBreaker]:
@@ -312,36 +325,6 @@ class CircuitBreaker:
             permit.success(duration)
         return result
 
-    # -- manual control ------------------------------------------------------------
-
-    def force_open(self) -> None:
-        """Open now; probes are admitted after a fresh ``recovery_timeout``."""
-        self._force(_OPEN, "forced open")
-
-    def force_closed(self) -> None:
-        """Close now and clear the counters; in-flight outcomes from before are ignored."""
-        self._force(_CLOSED, "forced closed")
-
-    def reset(self) -> None:
-        """Back to a fresh CLOSED breaker: counters cleared, per-key children dropped."""
-        self._force(_CLOSED, "reset")
-        if self._children is not None:
-            self._children.clear()
-
-    def _force(self, state: CircuitState, reason: str) -> None:
-        now = self._clock.monotonic()
-        change = self._machine.force(state, now, reason)
-        if change is not None:
-            self._emit(change, now)
-
-    def add_listener(self, fn: Callable[[BreakerTransition], None]) -> None:
-        """Deliver every future transition to ``fn`` (shared with per-key children)."""
-        if not callable(fn):
-            raise ConfigurationError(
-                "a listener must be a callable taking a BreakerTransition", field="listeners"
-            )
-        self._listeners.append(fn)
-
     # -- internals -----------------------------------------------------------------
 
     def _record(self, generation: int, probe: bool, failed: bool, duration: float) -> None:
@@ -380,3 +363,32 @@ class CircuitBreaker:
 def _is_closed(breaker: CircuitBreaker) -> bool:
     """Whether ``breaker`` may be evicted first from its parent's LRU (it is CLOSED)."""
     return breaker._machine.state is _CLOSED
+
+
+def _cooldown(recovery_timeout: float | None, cooldown_seconds: float | None) -> float:
+    """The one cooldown from its two names (60 s when neither is given).
+
+    Raises:
+        ConfigurationError: both are given and differ, or ``cooldown_seconds``
+            is not a finite number of seconds > 0 (``recovery_timeout`` is
+            checked with the other settings).
+    """
+    if cooldown_seconds is not None and not (
+        isinstance(cooldown_seconds, (int, float))
+        and not isinstance(cooldown_seconds, bool)
+        and 0.0 < cooldown_seconds < math.inf
+    ):
+        raise ConfigurationError(
+            f"cooldown_seconds must be a finite number of seconds > 0, got {cooldown_seconds!r}",
+            field="cooldown_seconds",
+        )
+    if recovery_timeout is None:
+        return 60.0 if cooldown_seconds is None else cooldown_seconds
+    if cooldown_seconds is not None and cooldown_seconds != recovery_timeout:
+        raise ConfigurationError(
+            "recovery_timeout and cooldown_seconds are the same setting (cooldown_seconds "
+            f"is seed 003's name for it); give one, got {recovery_timeout!r} and "
+            f"{cooldown_seconds!r}",
+            field="cooldown_seconds",
+        )
+    return recovery_timeout

@@ -148,6 +148,34 @@ class BreakerMachine:
             return self._to_half_open(now)
         return None
 
+    def _probe_slot_free(self, now: float) -> tuple[bool, bool]:
+        """In HALF_OPEN: ``(a probe may start now, the hung probes' round must end first)``.
+
+        Even the newest probe having been out for a whole ``recovery_timeout``
+        means the probes hang or a permit was never ended: a new probe round
+        starts rather than refusing forever.
+        """
+        s = self.settings
+        taken = self.probes_in_flight + self.probe_successes
+        stale = taken >= s.half_open_max_calls and bool(
+            self.probes_in_flight and now - self.last_probe_at >= s.recovery_timeout
+        )
+        return stale or taken < s.half_open_max_calls, stale
+
+    def can_admit(self, now: float) -> bool:
+        """Whether :meth:`try_admit` would admit a call at ``now``; changes nothing.
+
+        (An OPEN machine whose timeout has passed answers as HALF_OPEN would;
+        the edge applies the transition with :meth:`advance` first.)
+        """
+        if self.state is _CLOSED:
+            return True
+        if self.state is _OPEN and now < self.open_until:
+            return False
+        if self.state is _OPEN:  # due: HALF_OPEN with every slot free
+            return True
+        return self._probe_slot_free(now)[0]
+
     def try_admit(self, now: float) -> tuple[int, Change | None]:
         """Decide whether a call may start at ``now``.
 
@@ -159,18 +187,14 @@ class BreakerMachine:
             return ADMITTED, None
         change = self.advance(now)
         if self.state is _HALF_OPEN:
-            s = self.settings
-            if self.probes_in_flight + self.probe_successes >= s.half_open_max_calls and (
-                self.probes_in_flight and now - self.last_probe_at >= s.recovery_timeout
-            ):
-                # Even the newest probe has been out for a whole
-                # recovery_timeout: the probes hang or a permit was never
-                # ended. Start a new probe round (a new generation, so their
-                # late outcomes are ignored) rather than refusing forever.
+            free, stale = self._probe_slot_free(now)
+            if stale:
+                # A new probe round: a new generation, so the hung probes'
+                # late outcomes are ignored.
                 self.generation += 1
                 self.probes_in_flight = 0
                 self.probe_successes = 0
-            if self.probes_in_flight + self.probe_successes < s.half_open_max_calls:
+            if free:
                 self.probes_in_flight += 1
                 self.last_probe_at = now
                 return PROBE, change
@@ -237,6 +261,14 @@ class BreakerMachine:
                 f"({w.slow}/{w.total} calls took >= {s.slow_call_duration:g} s)",
             )
         return None
+
+    def record_unadmitted(self, failed: bool, duration: float, now: float) -> Change | None:
+        """Record, in HALF_OPEN, the outcome of a call no probe slot was taken for
+        (the breaker's manual API): it counts as a probe that started and ended now."""
+        if self.state is not _HALF_OPEN:
+            return None
+        self.probes_in_flight += 1
+        return self.record(self.generation, True, failed, duration, now)
 
     def release(self, generation: int, probe: bool) -> None:
         """A call ended without an outcome (cancelled, a hedge loser): free its probe slot."""
