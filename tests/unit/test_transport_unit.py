@@ -345,14 +345,27 @@ def test_contradictory_timeouts_rejected() -> None:
 
 
 def test_default_inner_transport_follows_config() -> None:
-    """Without an inner transport, ClientConfig.transport picks it: httpx, or native when installed."""
+    """Without an inner transport it is httpx's own unless the config or a name asks for another."""
+    from httpx_resilience import AsyncHTTPClient
     from httpx_resilience.transports import NativeTransport
 
     t = ResilientTransport(config=ClientConfig(transport="httpx", max_connections=7, max_keepalive_connections=3))
     assert isinstance(t._inner, httpx.AsyncHTTPTransport)
     assert "ResilientTransport(" in repr(t)
-    assert isinstance(ResilientTransport()._inner, NativeTransport)  # "auto", httptools installed
+    # "auto" (the config's default) keeps httpx's stack under an SDK: as httpx-retries and hishel do.
+    assert type(ResilientTransport()._inner) is httpx.AsyncHTTPTransport
+    assert type(ResilientTransport(config=ClientConfig())._inner) is httpx.AsyncHTTPTransport
+    # Asked for by the config or by name: that one ("auto" by name picks native, httptools installed).
+    assert isinstance(ResilientTransport(config=ClientConfig(transport="native"))._inner, NativeTransport)
+    assert isinstance(ResilientTransport("native")._inner, NativeTransport)
+    assert isinstance(ResilientTransport("auto")._inner, NativeTransport)
+    # AsyncHTTPClient resolves "auto" itself.
+    assert isinstance(AsyncHTTPClient("http://127.0.0.1:1").transport._inner, NativeTransport)
     assert isinstance(ResilientTransport(config=ClientConfig(http2=True))._inner, httpx.AsyncHTTPTransport)
+    with pytest.raises(ConfigurationError, match="transport"):
+        ResilientTransport("curl")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="transport must be"):
+        ResilientTransport(object())  # type: ignore[arg-type]
     for kind in ("native", "aiohttp"):
         with pytest.raises(ConfigurationError, match="http2"):
             ClientConfig(transport=kind, http2=True)

@@ -30,6 +30,7 @@ from ..models import HTTPRequest
 from ..observe.redact import redact_url
 from ..pipeline import EXTENSION_KEY
 from ..serializers import FormSerializer, JSONSerializer
+from ._args import check_content, check_files, check_header_values, check_timeout
 
 __all__ = ["RequestBuilder"]
 
@@ -95,26 +96,53 @@ class RequestBuilder:
                 url=req.url,
             )
         headers = dict(req.headers)
+        if headers:
+            check_header_values(headers)
+        if req.timeout is not None:
+            check_timeout(req.timeout)
         content: Any = req.content
+        if content is not None:
+            content = check_content(content, "content")
+        files = check_files(req.files) if req.files is not None else None
         data: Any = None
         if req.json is not None:
             content = self._json.dumps(req.json)
             if not _has_header(headers, "content-type"):
                 headers["Content-Type"] = self._json.content_type
         elif req.data is not None:
-            if req.files is not None or not isinstance(req.data, Mapping):
-                if isinstance(req.data, (bytes, str)):
-                    content = req.data
-                else:
-                    data = req.data
+            if files is not None:
+                if not isinstance(req.data, Mapping):
+                    raise InvalidRequestError(
+                        "data must be a mapping of form fields when files are given, got "
+                        f"{type(req.data).__name__}",
+                        method=req.method,
+                        url=req.url,
+                    )
+                data = req.data
+            elif not isinstance(req.data, Mapping):
+                content = check_content(req.data, "data")
             else:
                 content = self._form.dumps(req.data)
                 if not _has_header(headers, "content-type"):
                     headers["Content-Type"] = self._form.content_type
         if req.idempotency_key is not None:
-            headers["Idempotency-Key"] = req.idempotency_key
+            key = req.idempotency_key
+            if type(key) is not str or not key or "\n" in key or "\r" in key or "\0" in key:
+                raise InvalidRequestError(
+                    f"idempotency_key must be a non-empty str on one line, got {key!r}"[:200],
+                    method=req.method,
+                    hint="use a UUID string, e.g. str(uuid.uuid4())",
+                )
+            headers["Idempotency-Key"] = key
         ext: dict[str, Any] = dict(req.extensions)
-        res = dict(ext.get(EXTENSION_KEY) or {})
+        overrides = ext.get(EXTENSION_KEY)
+        if overrides is not None and not isinstance(overrides, Mapping):
+            raise InvalidRequestError(
+                f'extensions["resilience"] must be a mapping, got {type(overrides).__name__}',
+                method=req.method,
+                hint='e.g. extensions={"resilience": {"total_timeout": 5.0}}',
+            )
+        res: dict[str, Any] = dict(overrides or {})
         if req.timeout is not None:
             res["timeout"] = req.timeout
         if stream:
@@ -124,14 +152,14 @@ class RequestBuilder:
         ext[EXTENSION_KEY] = res
         try:
             if self._lean and not stream:
-                request = self._build_lean(req, content, data, headers, ext)
+                request = self._build_lean(req, content, data, files, headers, ext)
             else:
                 request = self._client.build_request(
                     req.method,
                     req.url,
                     content=content,
                     data=data,
-                    files=req.files,
+                    files=files,
                     headers=headers,
                     params=req.params or None,
                     timeout=req.timeout if req.timeout is not None else httpx.USE_CLIENT_DEFAULT,
@@ -156,6 +184,7 @@ class RequestBuilder:
         req: HTTPRequest,
         content: Any,
         data: Any,
+        files: Any,
         headers: dict[str, str],
         ext: dict[str, Any],
     ) -> httpx.Request:
@@ -184,7 +213,7 @@ class RequestBuilder:
         method = req.method
         if (
             data is None
-            and req.files is None
+            and files is None
             and url.host
             and (
                 (content is None and method not in _EMPTY_BODY_LENGTH)
@@ -196,7 +225,7 @@ class RequestBuilder:
         if headers:
             merged.update(headers)
         return httpx.Request(
-            method, url, content=content, data=data, files=req.files,
+            method, url, content=content, data=data, files=files,
             headers=merged, extensions=ext,
         )
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
+from types import EllipsisType
 from typing import Any
 
 import httpx
@@ -29,6 +30,15 @@ from ..observe.events import Observer
 from ..observe.redact import redact_url
 from ..pipeline import ResilientTransport
 from ..policies.retry import RetryPolicy
+from ..transports.factory import TransportKind
+from ._args import (
+    check_url_arg,
+    config_headers,
+    max_bytes_of,
+    set_max_bytes,
+    to_dict,
+    to_params,
+)
 from ._build import RequestBuilder
 from ._errors import raise_for_outcome, translate_error
 from ._send import Sender
@@ -50,8 +60,9 @@ class AsyncHTTPClient:
         circuit_breaker: a :class:`~httpx_resilience.CircuitBreaker`.
         bulkhead: a :class:`~httpx_resilience.Bulkhead`.
         hedging: a :class:`~httpx_resilience.HedgingPolicy`.
-        transport: the inner transport (``httpx.AsyncHTTPTransport`` by default;
-            any ``httpx.AsyncBaseTransport`` works).
+        transport: the inner transport, or its name; by default the one
+            ``config.transport`` names (``"auto"``: ``NativeTransport`` when
+            httptools is installed). Any ``httpx.AsyncBaseTransport`` works.
         service: a name for this upstream, shown in errors, logs and metrics.
         retry: a :class:`~httpx_resilience.RetryPolicy` overriding the one
             built from ``config``.
@@ -73,7 +84,7 @@ class AsyncHTTPClient:
         *,
         bulkhead: Any = None,
         hedging: Any = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx.AsyncBaseTransport | TransportKind | None = None,
         service: str | None = None,
         retry: RetryPolicy | None = None,
         observers: Iterable[Observer] = (),
@@ -99,6 +110,7 @@ class AsyncHTTPClient:
                 f"{type(auth).__name__}",
                 field="auth",
             )
+        default_headers = config_headers(self.config.headers)
         self.base_url = base_url
         self.middlewares: tuple[Middleware, ...] = tuple(middlewares)
         for m in self.middlewares:
@@ -111,7 +123,8 @@ class AsyncHTTPClient:
         self.circuit_breaker = circuit_breaker
         self._clock = clock or SYSTEM_CLOCK
         self.transport = ResilientTransport(
-            transport,
+            # ResilientTransport alone keeps httpx's stack for "auto"; the client resolves it.
+            transport if transport is not None else self.config.transport,
             retry=retry,
             circuit_breaker=circuit_breaker,
             rate_limiter=rate_limiter,
@@ -125,7 +138,7 @@ class AsyncHTTPClient:
         self._client = httpx.AsyncClient(
             base_url=base_url,
             auth=auth,
-            headers=dict(cfg.headers or {}),
+            headers=default_headers,
             timeout=httpx.Timeout(cfg.timeout),
             follow_redirects=cfg.follow_redirects,
             transport=self.transport,
@@ -142,6 +155,7 @@ class AsyncHTTPClient:
         self._sender = Sender(
             self.transport, self._client, auth, lean=lean, keep_cookies=cfg.cookies
         )
+        self._max_bytes = cfg.max_response_bytes
 
     @property
     def service(self) -> str | None:
@@ -191,6 +205,7 @@ class AsyncHTTPClient:
         timeout: float | None = None,
         idempotency_key: str | None = None,
         extensions: Mapping[str, Any] | None = None,
+        max_response_bytes: int | EllipsisType | None = ...,
     ) -> HTTPResponse:
         """Send one logical request through middlewares, auth and the pipeline.
 
@@ -208,6 +223,8 @@ class AsyncHTTPClient:
             timeout: the attempt timeout for this request.
             idempotency_key: sent as ``Idempotency-Key``; lets POST/PATCH be retried.
             extensions: per-request pipeline overrides under ``"resilience"``.
+            max_response_bytes: the cap on this response's body in bytes
+                (``None``: no cap); by default ``config.max_response_bytes``.
 
         Returns:
             The final :class:`HTTPResponse`; 4xx/5xx statuses that were not
@@ -215,7 +232,11 @@ class AsyncHTTPClient:
 
         Raises:
             InvalidRequestError: an unknown method, a URL without scheme or
-                contradictory body arguments (nothing sent).
+                that no connection can be made to (``InvalidURLError``), an
+                argument of the wrong type, or contradictory body arguments
+                (nothing sent).
+            ResponseTooLargeError: the body passed ``max_response_bytes``
+                (not retried; the connection is closed).
             RateLimitError: the final response is 429.
             RetryExhaustedError: every permitted attempt failed.
             RequestTimeoutError: an attempt or the total deadline timed out.
@@ -223,24 +244,30 @@ class AsyncHTTPClient:
                 refused before sending.
             HTTPRequestError: any other transport failure.
         """
+        ext = to_dict(extensions, "extensions")
+        limit = self._max_bytes
+        if max_response_bytes is not ...:
+            limit = set_max_bytes(ext, max_response_bytes)
+        elif ext:
+            limit = max_bytes_of(ext, limit)
         req = HTTPRequest(
             method=_check_method(method),
-            url=str(url),
-            headers=dict(headers or {}),
-            params=dict(params or {}),
+            url=check_url_arg(url),
+            headers=to_dict(headers, "headers"),
+            params=to_params(params),
             json=json,
             data=data,
             files=files,
             content=content,
             timeout=timeout,
             idempotency_key=idempotency_key,
-            extensions=dict(extensions or {}),
+            extensions=ext,
         )
         for middleware in self.middlewares:
             req = await middleware.process_request(req, self)
         start = self._clock.monotonic()
         try:
-            raw = await self._sender.send(self._builder.build(req, stream=False))
+            raw = await self._sender.send(self._builder.build(req, stream=False), limit)
         except BaseException as exc:
             err = translate_error(exc, req, self.service)
             for middleware in self.middlewares:
@@ -293,10 +320,10 @@ class AsyncHTTPClient:
         middlewares run; ``process_response`` ones do not (there is no
         complete response to give them).
         """
-        req = HTTPRequest(method=_check_method(method), url=str(url))
-        for name in ("headers", "params", "extensions"):
-            if kwargs.get(name) is not None:
-                setattr(req, name, dict(kwargs.pop(name)))
+        req = HTTPRequest(method=_check_method(method), url=check_url_arg(url))
+        req.headers = to_dict(kwargs.pop("headers", None), "headers")
+        req.params = to_params(kwargs.pop("params", None))
+        req.extensions = to_dict(kwargs.pop("extensions", None), "extensions")
         for name, value in kwargs.items():
             if not hasattr(req, name) or name in ("method", "url"):
                 raise InvalidRequestError(f"stream() got an unexpected argument {name!r}")

@@ -6,7 +6,13 @@ and its layers and calls :class:`~httpx_resilience.ResilientTransport`
 itself, doing what ``AsyncClient`` would have done around it:
 
 * drive the ``httpx.Auth`` flow (a 401 may be answered with another request);
-* set ``response.request`` and read the body.
+* set ``response.request`` and read the body, within its size cap.
+
+The cap (``max_response_bytes``) counts decoded bytes, read chunk by chunk:
+the pipeline already stopped a raw body that passed it, so only a compressed
+body can pass it here, and reading stops at the chunk that does (the
+response is closed). Off the lean path the response comes from
+``httpx.AsyncClient`` unread (``stream=True``) and is read the same way.
 
 Reading the body is the other large per-request cost: the pipeline already
 holds it in memory, so :func:`_read_in_memory` marks it read without httpx's
@@ -21,7 +27,9 @@ from __future__ import annotations
 
 import httpx
 
-__all__ = ["Sender"]
+from ..pipeline._outcome import response_too_large
+
+__all__ = ["Sender", "read_capped"]
 
 
 class Sender:
@@ -55,11 +63,21 @@ class Sender:
         self._lean = lean
         self._keep_cookies = keep_cookies
 
-    async def send(self, request: httpx.Request) -> httpx.Response:
-        """Send through the pipeline: directly on the lean path, else via ``httpx.AsyncClient``."""
+    async def send(self, request: httpx.Request, limit: int | None) -> httpx.Response:
+        """Send through the pipeline: directly on the lean path, else via ``httpx.AsyncClient``.
+
+        Args:
+            request: the request to send.
+            limit: the cap on the (decoded) body in bytes, ``None`` for none.
+
+        Raises:
+            ResponseTooLargeError: the body passed ``limit``.
+        """
         if not self._lean:
             try:
-                return await self._client.send(request)
+                response = await self._client.send(request, stream=True)
+                await read_capped(response, limit)
+                return response
             finally:
                 if not self._keep_cookies:
                     self._client.cookies.clear()
@@ -67,7 +85,7 @@ class Sender:
             raise RuntimeError("Cannot send a request, as the client has been closed.")
         auth = self._auth
         if auth is None:
-            return await self._send_once(request)
+            return await self._send_once(request, limit)
         # Drive the httpx.Auth generator flow, as httpx.AsyncClient does: it
         # may answer a response (a 401, say) with another request.
         if auth.requires_request_body:
@@ -76,7 +94,7 @@ class Sender:
         try:
             request = await flow.__anext__()
             while True:
-                response = await self._send_once(request)
+                response = await self._send_once(request, limit)
                 try:
                     request = await flow.asend(response)
                 except StopAsyncIteration:
@@ -85,13 +103,38 @@ class Sender:
         finally:
             await flow.aclose()
 
-    async def _send_once(self, request: httpx.Request) -> httpx.Response:
+    async def _send_once(self, request: httpx.Request, limit: int | None) -> httpx.Response:
         """One pass through the pipeline; then, as ``AsyncClient.send``, set the request, read."""
         response = await self._transport.handle_async_request(request)
         response.request = request
-        if not _read_in_memory(response):
-            await response.aread()
+        if not _read_in_memory(response, limit):
+            await read_capped(response, limit)
         return response
+
+
+async def read_capped(response: httpx.Response, limit: int | None) -> None:
+    """``response.aread()``, but stop (and close it) once the decoded body passes ``limit``.
+
+    Raises:
+        ResponseTooLargeError: the body passed ``limit``.
+    """
+    if limit is None or not _CAN_SET_CONTENT:
+        await response.aread()
+        if limit is not None and len(response.content) > limit:
+            raise response_too_large(limit, len(response.content), response.request)
+        return
+    chunks: list[bytes] = []
+    received = 0
+    try:
+        async for part in response.aiter_bytes():
+            received += len(part)
+            if received > limit:
+                raise response_too_large(limit, received, response.request)
+            chunks.append(part)
+    except BaseException:
+        await response.aclose()
+        raise
+    response._content = b"".join(chunks)
 
 
 def _can_set_content() -> bool:
@@ -106,7 +149,7 @@ def _can_set_content() -> bool:
 _CAN_SET_CONTENT = _can_set_content()
 
 
-def _read_in_memory(response: httpx.Response) -> bool:
+def _read_in_memory(response: httpx.Response, limit: int | None) -> bool:
     """Mark an in-memory, unencoded body as read without httpx's streaming machinery.
 
     The pipeline hands back bodies buffered in an ``httpx.ByteStream``;
@@ -131,6 +174,8 @@ def _read_in_memory(response: httpx.Response) -> bool:
         if key.lower() == b"content-encoding":
             return False  # httpx's decoders must run
     body = b"".join(stream)  # ByteStream iterates its bytes synchronously (public API)
+    if limit is not None and len(body) > limit:
+        raise response_too_large(limit, len(body), response.request)
     response._content = body
     response._num_bytes_downloaded = len(body)
     response.is_stream_consumed = True

@@ -15,13 +15,16 @@ The retry loop of :class:`~httpx_resilience.ResilientTransport` decides
 
 :func:`wait_for_limiter` queues for a rate-limiter permit within what is left
 of the total deadline (the loop takes a permit at hand itself, without a
-coroutine). The runner holds only the inner transport and the clock; what
-varies per request comes in the :class:`RequestState`.
+coroutine); :func:`within_deadline` bounds any such wait (the bulkhead's
+too), and :func:`admit_hedge` does both for a hedged copy, so nothing waits or
+is sent past the deadline. The runner holds only the inner transport and the
+clock; what varies per request comes in the :class:`RequestState`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
@@ -35,7 +38,17 @@ from ._timeout import timeout_scope
 if TYPE_CHECKING:
     from ..policies.limiter import RateLimiter
 
-__all__ = ["AttemptRunner", "total_deadline_error", "wait_for_limiter"]
+__all__ = [
+    "AttemptRunner",
+    "admit_hedge",
+    "deadline_error",
+    "pause_limiter",
+    "total_deadline_error",
+    "wait_for_limiter",
+    "within_deadline",
+]
+
+T = TypeVar("T")
 
 # httpx's per-phase timeout keys, each clamped to the attempt's budget.
 _PHASES = ("connect", "read", "write", "pool")
@@ -78,7 +91,7 @@ class AttemptRunner:
         if timeout is None:
             response = await inner.handle_async_request(request)
             if not s.stream_mode and not _in_memory(response):
-                response = await buffer_response(response)
+                response = await buffer_response(response, s.max_response_bytes, request)
             return response
         # httpx's own per-phase timeouts are clamped to the attempt's budget so a
         # slow connect still surfaces as ConnectTimeout (safe to retry); the scope
@@ -99,7 +112,7 @@ class AttemptRunner:
                 response = await inner.handle_async_request(request)
                 # A body already in memory (httpx.MockTransport's, say) needs no reading.
                 if not s.stream_mode and not _in_memory(response):
-                    response = await buffer_response(response)
+                    response = await buffer_response(response, s.max_response_bytes, request)
         except TimeoutError as exc:
             if phase == "total":
                 total = s.total_timeout or 0.0
@@ -133,16 +146,65 @@ async def wait_for_limiter(
     """
     if remaining is None:
         return await limiter.acquire()
+    return await within_deadline(limiter.acquire, remaining, s, "the rate limiter")
+
+
+async def within_deadline(
+    wait: Callable[[], Awaitable[T]], remaining: float, s: RequestState, what: str
+) -> T:
+    """``await wait()``, cut short when the ``remaining`` seconds of the deadline run out.
+
+    Every wait before an attempt (a bulkhead slot, a limiter permit) goes
+    through here, so none outlasts the request's total deadline.
+
+    Raises:
+        RequestTimeoutError: the deadline passed first (``phase="total"``);
+            ``wait`` was cancelled, so it took nothing.
+    """
+    if remaining <= 0:
+        raise deadline_error(s, f"before {what} was reached")
     try:
         with timeout_scope(remaining):
-            return await limiter.acquire()
+            return await wait()
     except TimeoutError as exc:
-        raise RequestTimeoutError(
-            f"Total deadline of {s.total_timeout:g} s passed while waiting for the rate limiter",
-            timeout=s.total_timeout,
-            phase="total",
-            request=s.request,
-        ) from exc
+        raise deadline_error(s, f"while waiting for {what}") from exc
+
+
+async def admit_hedge(s: RequestState, clock: Clock) -> tuple[float | None, str]:
+    """A hedged copy's entry: a limiter permit within the deadline, then its timeout.
+
+    Returns the copy's timeout and phase, as the retry loop computes them for
+    an attempt: the attempt timeout, or what is left of the deadline when that
+    is shorter (``"total"``).
+
+    Raises:
+        RequestTimeoutError: the deadline passed while waiting, or before the
+            copy could be sent (nothing is sent after the deadline).
+    """
+    deadline, limiter = s.deadline, s.limiter
+    if limiter is not None and not limiter.try_acquire():
+        remaining = None if deadline is None else deadline - clock.monotonic()
+        s.total_wait += await wait_for_limiter(limiter, remaining, s)
+    timeout = s.attempt_timeout
+    if deadline is None:
+        return timeout, "attempt"
+    remaining = deadline - clock.monotonic()
+    if remaining <= 0:
+        raise deadline_error(s, "before a hedged attempt could start")
+    if timeout is None or remaining < timeout:
+        return remaining, "total"
+    return timeout, "attempt"
+
+
+def deadline_error(s: RequestState, when: str) -> RequestTimeoutError:
+    """The total deadline's error, for a wait it cut short (nothing was sent for it)."""
+    total = s.total_timeout or 0.0
+    return RequestTimeoutError(
+        f"Total deadline of {total:g} s passed {when}",
+        timeout=total,
+        phase="total",
+        request=s.request,
+    )
 
 
 def total_deadline_error(
@@ -165,3 +227,16 @@ def total_deadline_error(
     )
     err.__cause__ = exc
     return err
+
+
+def pause_limiter(s: RequestState, limiter: RateLimiter, stop: str | None) -> None:
+    """Pause the host's limiter for the ``Retry-After`` the last response gave.
+
+    Never longer than the retry policy's ``max_delay``, and not at all when the
+    retry loop gives up because the server asked for longer than that
+    (``stop == "retry_after_too_long"``): one response must not stall every
+    request to the host (with a global limiter, to every host) on its word.
+    """
+    delay = s.server_delay
+    if delay is not None and delay > 0 and stop != "retry_after_too_long":
+        limiter.pause(min(delay, s.policy.max_delay))

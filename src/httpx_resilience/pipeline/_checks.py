@@ -13,20 +13,42 @@ slow request discover them:
   attempt timeouts (slow attempts never fill it, so it never opens);
 * hedges scheduled past the total deadline (they could never start).
 
-A pure function of the settings, so it is tested without a transport.
+:func:`check_override` validates one per-request override read from
+``request.extensions["resilience"]`` (a plain httpx caller can put anything
+there): a wrong type or value is a :class:`ConfigurationError` naming the key,
+not a ``TypeError`` from deep inside the retry loop.
+
+Pure functions of the settings, so they are tested without a transport.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
+from ..config import check_number
 from ..exceptions import ConfigurationError
+from ..policies.hedging import HedgingPolicy
+from ..policies.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from ..policies.breaker import CircuitBreaker
-    from ..policies.hedging import HedgingPolicy
 
-__all__ = ["check_pipeline"]
+__all__ = [
+    "check_ext",
+    "check_header_name",
+    "check_override",
+    "check_pipeline",
+    "check_seconds",
+    "override",
+]
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
+
+# What each override must be: seconds (or None), a policy, a flag, a byte count.
+_SECONDS = frozenset({"timeout", "total_timeout"})
+_FLAGS = frozenset({"idempotent", "stream"})
 
 
 def check_pipeline(
@@ -83,3 +105,83 @@ def check_pipeline(
             f"< total_timeout ({total:g} s)",
             field="hedging",
         )
+
+
+def check_ext(ext: object) -> Mapping[str, Any]:
+    """``request.extensions["resilience"]``: a mapping of overrides (``None`` → empty).
+
+    Raises:
+        ConfigurationError: it is not a mapping.
+    """
+    if ext is None or isinstance(ext, Mapping):
+        return ext or {}
+    raise ConfigurationError(
+        f'extensions["resilience"] must be a mapping of per-request overrides, got '
+        f"{type(ext).__name__}",
+        field="extensions",
+    )
+
+
+def check_override(name: str, value: Any) -> Any:
+    """One per-request override, validated; returned as it is.
+
+    Args:
+        name: the key in ``extensions["resilience"]``.
+        value: its value (the caller skips values that are the transport's own).
+
+    Raises:
+        ConfigurationError: a value of the wrong type or out of range, naming the key.
+    """
+    field = f'extensions["resilience"]["{name}"]'
+    if name in _SECONDS:
+        return check_seconds(field, value)
+    elif name in _FLAGS:
+        if not isinstance(value, bool):
+            raise ConfigurationError(f"{field} must be True or False, got {value!r}", field=name)
+    elif name == "max_response_bytes":
+        check_number(field, value, minimum=1, integer=True, optional=True)
+    elif name == "retry" and not isinstance(value, RetryPolicy):
+        raise ConfigurationError(
+            f"{field} must be a RetryPolicy, got {type(value).__name__}", field=name
+        )
+    elif name == "hedging" and value is not None and not isinstance(value, HedgingPolicy):
+        raise ConfigurationError(
+            f"{field} must be a HedgingPolicy or None, got {type(value).__name__}", field=name
+        )
+    return value
+
+
+def override(ext: Mapping[str, Any], name: str, default: Any) -> Any:
+    """The override ``name`` from ``ext`` (validated), else ``default`` (not checked again)."""
+    value = ext.get(name, default)
+    return value if value is default else check_override(name, value)
+
+
+def check_seconds(name: str, value: Any) -> float | None:
+    """A duration setting: ``None`` or a finite number > 0, as a ``float``.
+
+    Raises:
+        ConfigurationError: anything else, an ``int`` too large for a float included.
+    """
+    check_number(name, value, minimum=0, exclusive_min=True, optional=True)
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        raise ConfigurationError(f"{name} is too large: {value!r:.40}…", field=name) from None
+
+
+def check_header_name(name: str, value: object) -> None:
+    """A header name setting (``request_id_header``): ``None`` or an HTTP token.
+
+    Raises:
+        ConfigurationError: not a string of token characters (it could not be sent).
+    """
+    if value is None or (isinstance(value, str) and _TOKEN.match(value)):
+        return
+    raise ConfigurationError(
+        f"{name} must be a header name (letters, digits and !#$%&'*+-.^_`|~) or None, "
+        f"got {value!r:.60}",
+        field=name,
+    )

@@ -7,6 +7,13 @@ once when one fails. The first good answer wins; the losers are cancelled
 (their connections are dropped by the inner transport) and their breaker
 permits released. Hedges are paid from the retry budget and take limiter
 permits, so hedging cannot multiply the load on a struggling upstream.
+
+Every copy lives within the request's total deadline: a hedge waits for its
+limiter permit only as long as the deadline allows, gets what is left of it
+as its timeout, and is not started at all once the deadline has passed. A
+failure the retry policy would not retry (a response over its size cap, say)
+ends the race at once, as it would end the retry loop: another copy would
+only fail the same way.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import httpx
 
 from ..policies.budget import RetryBudget
 from ..policies.hedging import HedgingPolicy, LatencyTracker
-from ._attempt import AttemptRunner
+from ._attempt import AttemptRunner, admit_hedge
 from ._report import Reporter
 from ._state import RequestState
 
@@ -64,21 +71,24 @@ class Hedger:
         retries. Adds the hedges fired to ``s.hedges``. When every copy fails,
         the last failure is raised (or its response returned).
         """
-        runner, budget, key, limiter = self.runner, self.budget, s.key, s.limiter
-        statuses = s.policy.statuses
+        runner, budget, key = self.runner, self.budget, s.key
+        clock, deadline, policy = runner.clock, s.deadline, s.policy
+        statuses = policy.statuses
         tasks: set[asyncio.Task[httpx.Response]] = set()
         delay = self.tracker(key).next_delay(hedging)
         fired = 0
 
         async def one(first: bool) -> httpx.Response:
-            if not first and limiter is not None:
-                await limiter.acquire()
-            return await runner.run(s, timeout, phase)
+            if first:  # the retry loop admitted it (limiter, deadline)
+                return await runner.run(s, timeout, phase)
+            return await runner.run(s, *await admit_hedge(s, clock))
 
         def launch(first: bool) -> None:
             tasks.add(asyncio.ensure_future(one(first)))
 
         def can_hedge() -> bool:
+            if deadline is not None and clock.monotonic() >= deadline:
+                return False  # a copy started now could only wait and fail
             return fired < hedging.max_hedges and (budget is None or budget.try_spend(key))
 
         launch(True)
@@ -99,7 +109,8 @@ class Hedger:
                     else:
                         refused = True
                     continue
-                for task in done:
+                ordered = list(done)
+                for i, task in enumerate(ordered):
                     tasks.discard(task)
                     exc = task.exception()
                     if exc is None:
@@ -107,10 +118,19 @@ class Hedger:
                         if last_response is not None:
                             await last_response.aclose()
                         if response.status_code not in statuses:
+                            tasks.update(ordered[i + 1 :])  # closed by the clean-up below
                             return response
                         last_response, last_exc = response, None
-                    else:
-                        last_exc = exc
+                        continue
+                    last_exc = exc
+                    if not policy.should_retry_exception(
+                        exc, s.request.method, idempotency_key=s.idempotent
+                    ):
+                        # Final, as the retry loop would find: another copy would fail alike.
+                        tasks.update(ordered[i + 1 :])
+                        if last_response is not None:
+                            await last_response.aclose()
+                        raise exc
                 if not tasks and not refused and can_hedge():
                     fired += 1
                     self.reporter.hedge_fired(s, fired, 0.0)

@@ -1,26 +1,35 @@
 """What a request carries in and out of the pipeline, and the facts read from it.
 
 The outcome record (:class:`ResilienceInfo`, ``response.extensions["resilience"]``),
-the key per-host policies use, whether a body can be sent again, and reading
-a response body inside the attempt. Plain functions and a frozen record: no
-state, no I/O but :func:`buffer_response`'s read.
+the key per-host policies use, whether a body can be sent again (or by two
+hedged copies at once), and reading a response body inside the attempt,
+within its size cap. Plain functions and a frozen record: no state, no I/O
+but :func:`buffer_response`'s read (and :func:`is_replayable`'s rewinding of
+multipart files).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any
 
 import httpx
+
+from ..exceptions import InvalidURLError, ResponseTooLargeError
+from ..transports._url import check_url
 
 __all__ = [
     "EXTENSION_KEY",
     "ResilienceInfo",
     "buffer_response",
+    "checked_host_key",
     "describe",
     "host_key",
     "in_memory",
     "is_replayable",
+    "is_shareable",
     "new_info",
+    "response_too_large",
 ]
 
 # The one namespaced extension key: per-request overrides in, ResilienceInfo out.
@@ -93,13 +102,65 @@ def new_info(
 
 
 def is_replayable(request: httpx.Request) -> bool:
-    """Whether the body can be sent again (bytes, or a stream not yet consumed)."""
+    """Whether the body can be sent again exactly as it was sent the first time.
+
+    * In memory (bytes, ``json=``, a form): yes.
+    * A stream (an async iterator): only while unread (the attempt failed
+      before the body left); its bytes are gone once read.
+    * Multipart: httpx's encoder reads every file part from position 0 on each
+      attempt, the first included. So it is replayable when every file part is
+      ``bytes``/``str`` or a seekable file; those files are put back at 0 here,
+      where the first attempt read them from. A part that cannot seek (a pipe,
+      a socket, an object with only ``read()``) would be re-read from where the
+      first attempt left it: an empty part, so such a body is not replayable.
+    * Anything else (a sync iterator, a stream of a kind not known here): no.
+    """
     stream = request.stream
     if isinstance(stream, httpx.ByteStream):
         return True
     if type(stream).__name__ == "MultipartStream":
-        return True  # httpx re-renders multipart bodies, seeking file fields back to 0
+        files = _file_parts(stream)
+        if files is None or not all(_seekable(f) for f in files):
+            return False
+        try:
+            for f in files:
+                f.seek(0)
+        except (OSError, ValueError):  # a closed file, or a seek that failed after all
+            return False
+        return True
     return not getattr(stream, "_is_stream_consumed", True)
+
+
+def is_shareable(request: httpx.Request) -> bool:
+    """Whether copies of the request may send its body at the same time (hedging).
+
+    Only a body in memory: copies racing over one file, iterator or pipe would
+    each send part of it.
+    """
+    stream = request.stream
+    if isinstance(stream, httpx.ByteStream):
+        return True
+    return type(stream).__name__ == "MultipartStream" and _file_parts(stream) == []
+
+
+def _file_parts(stream: object) -> list[Any] | None:
+    """A multipart body's file objects (not its ``bytes``/``str`` parts); ``None`` if unknown."""
+    fields = getattr(stream, "fields", None)
+    if not isinstance(fields, list):
+        return None  # an httpx that lays multipart out differently: assume the worst
+    files = [getattr(f, "file", None) for f in fields if hasattr(f, "file")]
+    return [f for f in files if not isinstance(f, (bytes, str))]
+
+
+def _seekable(f: Any) -> bool:
+    """Whether a file object can be put back where it was (``seekable()``, else seek and tell)."""
+    seekable = getattr(f, "seekable", None)
+    if callable(seekable):
+        try:
+            return bool(seekable())
+        except (OSError, ValueError):  # a closed file
+            return False
+    return callable(getattr(f, "seek", None)) and callable(getattr(f, "tell", None))
 
 
 def host_key(url: httpx.URL) -> str:
@@ -108,7 +169,37 @@ def host_key(url: httpx.URL) -> str:
     return f"{url.host}:{port}" if port is not None else url.host
 
 
-async def buffer_response(response: httpx.Response) -> httpx.Response:
+def checked_host_key(url: httpx.URL, checked: set[str]) -> str:
+    """:func:`host_key`, once the URL's origin passed :func:`check_url`.
+
+    ``checked`` holds the host keys already found good (for http and https
+    the verdict depends on the host and port only), so a known origin costs
+    one set lookup; it is cleared when it grows past 1024 keys.
+
+    Raises:
+        InvalidURLError: no connection can be made to the URL's origin.
+    """
+    try:
+        key = host_key(url)
+    except UnicodeError as exc:  # an xn-- label that is not valid punycode
+        check_url(url)
+        host = url.raw_host.decode("ascii", "replace")[:80]
+        raise InvalidURLError(
+            f"the host {host!r} of the URL is not a valid internationalised name ({exc})",
+            hint="check the xn-- labels of the host",
+        ) from exc
+    if key not in checked:
+        check_url(url)
+        if url.scheme in ("http", "https"):
+            if len(checked) >= 1024:
+                checked.clear()
+            checked.add(key)
+    return key
+
+
+async def buffer_response(
+    response: httpx.Response, limit: int | None, request: httpx.Request
+) -> httpx.Response:
     """Read the raw body now (inside the attempt) and put it back as an in-memory stream.
 
     Reading here makes an error in the middle of the body a retryable read
@@ -118,15 +209,49 @@ async def buffer_response(response: httpx.Response) -> httpx.Response:
     The caller checks :func:`in_memory` first: a body already in memory
     (``httpx.ByteStream``, or read by the inner transport, like
     ``httpx.MockTransport``'s) needs no reading.
+
+    Args:
+        response: the inner transport's response, its body unread.
+        limit: the most bytes to hold (``None``: no cap).
+        request: the request, for the error.
+
+    Raises:
+        ResponseTooLargeError: the body passed ``limit``; reading stopped at the
+            chunk that passed it and the response (its connection) was closed.
     """
     stream = response.stream
     assert isinstance(stream, httpx.AsyncByteStream)
+    chunks: list[bytes] = []
+    received = 0
+    parts = stream.__aiter__()
     try:
-        chunks = [chunk async for chunk in stream]
+        async for chunk in parts:
+            received += len(chunk)
+            if limit is not None and received > limit:
+                raise response_too_large(limit, received, request)
+            chunks.append(chunk)
     finally:
+        close = getattr(parts, "aclose", None)
+        if close is not None:
+            await close()
         await stream.aclose()
     response.stream = httpx.ByteStream(chunks[0] if len(chunks) == 1 else b"".join(chunks))
     return response
+
+
+def response_too_large(
+    limit: int, received: int, request: httpx.Request | None
+) -> ResponseTooLargeError:
+    """The error for a body that passed its cap: names the cap and how to raise it."""
+    return ResponseTooLargeError(
+        f"Response body passed max_response_bytes={limit} ({received} bytes read); "
+        "reading stopped and the connection was closed",
+        limit=limit,
+        received=received,
+        request=request,
+        hint="Raise the cap (ClientConfig(max_response_bytes=...), or "
+        "max_response_bytes= on the request; None for no cap) or stream the response",
+    )
 
 
 def in_memory(response: httpx.Response) -> bool:

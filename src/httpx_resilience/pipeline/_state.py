@@ -44,6 +44,7 @@ class RequestState:
         attempt_timeout: seconds for one attempt, or ``None``.
         total_timeout: seconds for the whole request, or ``None``.
         deadline: ``start + total_timeout``, or ``None``.
+        max_response_bytes: the cap on a buffered response body, or ``None``.
         breaker: this host's breaker, or ``None``.
         limiter: this host's limiter, or ``None``.
         hedging: the hedging policy when it applies to this request, else ``None``.
@@ -72,6 +73,7 @@ class RequestState:
         "key",
         "last_exc",
         "limiter",
+        "max_response_bytes",
         "policy",
         "previous_delay",
         "request",
@@ -97,6 +99,7 @@ class RequestState:
         start: float,
         attempt_timeout: float | None,
         total_timeout: float | None,
+        max_response_bytes: int | None,
     ) -> None:
         self.request = request
         self.ext = ext
@@ -109,6 +112,7 @@ class RequestState:
         self.attempt_timeout = attempt_timeout
         self.total_timeout = total_timeout
         self.deadline = start + total_timeout if total_timeout is not None else None
+        self.max_response_bytes = max_response_bytes
         self.breaker: CircuitBreaker | None = None
         self.limiter: RateLimiter | None = None
         self.hedging: HedgingPolicy | None = None

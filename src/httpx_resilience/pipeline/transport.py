@@ -40,7 +40,7 @@ import httpx
 
 from ..auth.base import strip_foreign_credentials
 from ..clock import SYSTEM_CLOCK, Clock
-from ..config import ClientConfig, check_number
+from ..config import ClientConfig
 from ..exceptions import (
     BulkheadFullError,
     ConfigurationError,
@@ -50,13 +50,13 @@ from ..observe.events import Observer
 from ..policies.budget import RetryBudget
 from ..policies.hedging import HedgingPolicy
 from ..policies.retry import RetryPolicy
-from ..transports.factory import default_transport
-from ._attempt import AttemptRunner, wait_for_limiter
-from ._checks import check_pipeline
+from ..transports.factory import TransportKind, default_transport
+from ._attempt import AttemptRunner, pause_limiter, wait_for_limiter, within_deadline
+from ._checks import check_ext, check_header_name, check_pipeline, check_seconds, override
 from ._classify import classify_error, is_final
 from ._decision import decide_retry
 from ._hedge import Hedger
-from ._outcome import EXTENSION_KEY, host_key, is_replayable
+from ._outcome import EXTENSION_KEY, checked_host_key, is_replayable, is_shareable
 from ._report import Reporter
 from ._request_id import new_request_id, scan_headers
 from ._state import RequestState
@@ -75,10 +75,12 @@ class ResilientTransport(httpx.AsyncBaseTransport):
     """An httpx transport that retries, paces and protects requests.
 
     Args:
-        transport: the inner transport; when omitted, the one ``config.transport``
-            names (``"auto"``: the aiohttp transport when the ``aiohttp`` extra is
-            installed and HTTP/2 is off, else ``httpx.AsyncHTTPTransport``), with
-            pool limits and TLS settings from ``config``.
+        transport: the inner transport, or its name (``"httpx"``, ``"native"``,
+            ``"aiohttp"``, ``"auto"``). When omitted: the one ``config.transport``
+            names, and for its default ``"auto"`` httpx's own
+            ``httpx.AsyncHTTPTransport``, so that under an SDK the HTTP stack
+            stays httpx's unless asked otherwise (``AsyncHTTPClient`` resolves
+            ``"auto"`` itself). Pool limits and TLS settings come from ``config``.
         retry: the :class:`RetryPolicy` (``None`` → built from ``config``;
             ``RetryPolicy(max_attempts=1)`` disables retries).
         circuit_breaker: a :class:`~httpx_resilience.CircuitBreaker`.
@@ -103,7 +105,7 @@ class ResilientTransport(httpx.AsyncBaseTransport):
 
     def __init__(
         self,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx.AsyncBaseTransport | TransportKind | None = None,
         *,
         retry: RetryPolicy | None = None,
         circuit_breaker: CircuitBreaker | None = None,
@@ -120,8 +122,17 @@ class ResilientTransport(httpx.AsyncBaseTransport):
     ) -> None:
         cfg = config if config is not None else ClientConfig()
         self.config = cfg
-        if transport is None:
-            transport = default_transport(cfg)
+        if transport is None or isinstance(transport, str):
+            # Under an SDK the HTTP stack stays httpx's unless asked for: "auto"
+            # (the config's default) is the client's choice, not this transport's.
+            kind = transport or (cfg.transport if cfg.transport != "auto" else "httpx")
+            transport = default_transport(cfg, kind=kind)
+        elif not callable(getattr(transport, "handle_async_request", None)):
+            raise ConfigurationError(
+                f"transport must be an httpx.AsyncBaseTransport or one of 'httpx', "
+                f"'native', 'aiohttp', 'auto', got {type(transport).__name__}",
+                field="transport",
+            )
         if not cfg.verify_ssl:
             logging.getLogger("httpx_resilience.security").warning(
                 "TLS certificate verification is disabled (verify_ssl=False): connections "
@@ -138,11 +149,9 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         self.rate_limiter = rate_limiter
         self.bulkhead = bulkhead
         self.hedging = hedging
-        self.timeout = timeout if timeout is not None else cfg.timeout
-        self.total_timeout = total_timeout if total_timeout is not None else cfg.total_timeout
-        check_number("timeout", self.timeout, minimum=0, exclusive_min=True, optional=True)
-        check_number(
-            "total_timeout", self.total_timeout, minimum=0, exclusive_min=True, optional=True
+        self.timeout = check_seconds("timeout", timeout if timeout is not None else cfg.timeout)
+        self.total_timeout = check_seconds(
+            "total_timeout", total_timeout if total_timeout is not None else cfg.total_timeout
         )
         self._clock = clock or SYSTEM_CLOCK
         if retry_budget is None or retry_budget is True:
@@ -156,7 +165,10 @@ class ResilientTransport(httpx.AsyncBaseTransport):
             self.retry_budget = None
         else:
             self.retry_budget = retry_budget
+        check_header_name("request_id_header", cfg.request_id_header)
         self.request_id_header = cfg.request_id_header
+        self.max_response_bytes = cfg.max_response_bytes
+        self._checked: set[str] = set()  # host keys whose URL check passed
         self._rng = rng or random.Random()
         # Contradictory set-ups fail here, not on the first request.
         check_pipeline(self.timeout, self.total_timeout, self.circuit_breaker, self.hedging)
@@ -188,16 +200,22 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send ``request`` through the pipeline; see the module docstring."""
+        """Send ``request`` through the pipeline; see the module docstring.
+
+        Raises:
+            InvalidURLError: a URL no connection can be made to (no host, port 0
+                or over 65535, a malformed host name), before any policy runs.
+            ConfigurationError: a malformed override in ``extensions["resilience"]``.
+        """
+        key = checked_host_key(request.url, self._checked)  # cached per origin
         reporter = self._reporter
         if not reporter.observers:
-            if self.bulkhead is None:
-                return await self._run(request)
-            return await self._bulkhead(request)
+            s = self._start(request, key)  # the total deadline starts now
+            return await (self._run(s) if self.bulkhead is None else self._bulkhead(s))
         # Every request ends in exactly one RequestFinished, whatever path it leaves by.
         start = self._clock.monotonic()
         try:
-            response = await self._bulkhead(request)
+            response = await self._bulkhead(self._start(request, key))
         except BaseException as exc:
             reporter.unfinished(request, start, exc)
             raise
@@ -206,27 +224,36 @@ class ResilientTransport(httpx.AsyncBaseTransport):
 
     # -- the pipeline -----------------------------------------------------------------
 
-    async def _bulkhead(self, request: httpx.Request) -> httpx.Response:
-        """The bulkhead: one slot for the whole logical request, retries included."""
+    async def _bulkhead(self, s: RequestState) -> httpx.Response:
+        """The bulkhead: one slot for the whole logical request, retries included.
+
+        The wait for a slot counts against the total deadline, like every wait.
+        """
         bulkhead = self.bulkhead
         if bulkhead is None:
-            return await self._run(request)
+            return await self._run(s)
         try:
-            await bulkhead.acquire()
+            if s.deadline is None:
+                await bulkhead.acquire()
+            else:
+                remaining = s.deadline - self._clock.monotonic()
+                await within_deadline(bulkhead.acquire, remaining, s, "a bulkhead slot")
         except BulkheadFullError as exc:
-            exc._request = request
-            self._reporter.bulkhead_rejected(request, exc, self.request_id_header)
+            exc._request = s.request
+            self._reporter.bulkhead_rejected(s.request, exc, self.request_id_header)
             raise
         try:
-            return await self._run(request)
+            return await self._run(s)
         finally:
             bulkhead.release()
 
-    async def _run(self, request: httpx.Request) -> httpx.Response:
-        """The retry loop: deadline → per attempt: limiter → breaker → hedge → timeout → send
-        → classify → decide → sleep."""
+    async def _run(self, s: RequestState) -> httpx.Response:
+        """The retry loop: per attempt: limiter → breaker → hedge → timeout → send
+        → classify → decide → sleep (the deadline started with ``s``)."""
         clock, reporter = self._clock, self._reporter
-        s = self._start(request)  # the total deadline starts now
+        budget = self.retry_budget
+        if budget is not None:
+            budget.record_request(s.key)
         while True:
             s.attempt += 1
             if s.attempt > 1:
@@ -245,11 +272,14 @@ class ResilientTransport(httpx.AsyncBaseTransport):
                 reporter.limiter_waited(s, waited)
                 if s.deadline is not None:
                     remaining = s.deadline - clock.monotonic()
+                    if remaining <= 0:  # nothing is sent after the deadline
+                        reporter.deadline_passed(s)
             timeout, phase = s.attempt_timeout, "attempt"
             if remaining is not None and (timeout is None or remaining < timeout):
                 timeout, phase = remaining, "total"
             if reporter.observers:
                 reporter.attempt_started(s)
+            s.server_delay = None  # what this attempt's response asks for, if anything
             t0 = clock.monotonic()
             try:
                 if s.hedging is not None:  # breaker → [hedge] → attempt timeout → send
@@ -262,15 +292,18 @@ class ResilientTransport(httpx.AsyncBaseTransport):
                 failed: httpx.Response | None = None
             else:
                 if is_final(s, response, clock.monotonic() - t0, reporter):
+                    if limiter is not None and s.server_delay is not None:
+                        pause_limiter(s, limiter, None)
                     return reporter.finish(s, response)
                 failed = response
-            budget = self.retry_budget
             decision = decide_retry(
                 s.policy, s.attempt, server_delay=s.server_delay,
                 previous_delay=s.previous_delay, now=clock.monotonic(), deadline=s.deadline,
                 budget_left=budget.available(s.key) if budget is not None else None,
                 rng=self._rng,
             )
+            if limiter is not None and s.server_delay is not None:
+                pause_limiter(s, limiter, decision.stop)
             if decision.stop is not None:
                 return reporter.give_up(s, decision, failed)
             if budget is not None:
@@ -284,41 +317,45 @@ class ResilientTransport(httpx.AsyncBaseTransport):
 
     # -- the steps of the loop --------------------------------------------------------
 
-    def _start(self, request: httpx.Request) -> RequestState:
-        """Open the request's state: overrides, request id, host key, per-host policies."""
-        ext: Mapping[str, Any] = request.extensions.get(EXTENSION_KEY) or _EMPTY
+    def _start(self, request: httpx.Request, key: str) -> RequestState:
+        """Open the request's state: overrides, request id, per-host policies; the deadline."""
+        ext: Mapping[str, Any] = check_ext(request.extensions.get(EXTENSION_KEY))
         headers = request.headers
         rid_header = self.request_id_header
         request_id, idempotent = scan_headers(headers, rid_header)
         if rid_header is not None and request_id is None:
             request_id = new_request_id()
             headers[rid_header] = request_id
-        key = host_key(request.url)
-        if ext is _EMPTY:  # no overrides (plain httpx): the transport's own settings
+        if not ext:  # no overrides (plain httpx): the transport's own settings
             s = RequestState(
-                request, ext, self.retry, request_id, key, idempotent,
+                request, _EMPTY, self.retry, request_id, key, idempotent,
                 self._clock.monotonic(), self.timeout, self.total_timeout,
+                self.max_response_bytes,
             )
         else:
             s = RequestState(
                 request,
                 ext,
-                ext.get("retry") or self.retry,
+                override(ext, "retry", self.retry),
                 request_id,
                 key,
-                bool(ext.get("idempotent", False)) or idempotent,
+                override(ext, "idempotent", False) or idempotent,
                 self._clock.monotonic(),
-                ext.get("timeout", self.timeout),
-                ext.get("total_timeout", self.total_timeout),
+                override(ext, "timeout", self.timeout),
+                override(ext, "total_timeout", self.total_timeout),
+                override(ext, "max_response_bytes", self.max_response_bytes),
             )
-        if self.retry_budget is not None:
-            self.retry_budget.record_request(key)
+            override(ext, "stream", False)
         if self.circuit_breaker is not None:
             s.breaker = self.circuit_breaker.for_key(key)
         if self.rate_limiter is not None:
             s.limiter = self.rate_limiter.for_key(key)
-        hedging = ext.get("hedging", self.hedging) if ext else self.hedging
-        if hedging is not None and (s.idempotent or hedging.applies_to(request.method)):
+        hedging = override(ext, "hedging", self.hedging) if ext else self.hedging
+        if (
+            hedging is not None
+            and (s.idempotent or hedging.applies_to(request.method))
+            and is_shareable(request)  # copies racing over one stream would each send part
+        ):
             s.hedging = hedging
             s.tracker = self._hedger.tracker(key)
         if "auth_origin" in ext:
@@ -332,10 +369,12 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         request = s.request
         if not is_replayable(request):
             raise RequestNotReplayableError(
-                "A retry was due but the request body is a stream that was already "
-                "sent; it is not re-sent empty",
+                "A retry was due but the request body cannot be sent again as it was "
+                "(a stream already read, or a file that cannot seek back); it is not "
+                "re-sent empty or in part",
                 request=request,
-                hint="Send bytes/json/data (replayable) or disable retries for it",
+                hint="Send bytes/json/data or seekable files (replayable), or disable "
+                "retries for it",
             ) from s.last_exc
         auth = s.ext.get("auth")
         if auth is not None and getattr(auth, "per_attempt", False):
@@ -347,3 +386,4 @@ class ResilientTransport(httpx.AsyncBaseTransport):
             f"total_timeout={self.total_timeout}, breaker={self.circuit_breaker!r}, "
             f"limiter={self.rate_limiter!r}, bulkhead={self.bulkhead!r})"
         )
+

@@ -9,7 +9,10 @@ grant, so a cancelled or refused waiter leaks nothing.
 ``max_wait`` is decided up front from a
 :class:`~httpx_resilience.policies.limiter._allowance.Schedule`, a simulation
 of the grants ahead of a new request; only :meth:`QueuedLimiter.pause` can
-push grants later, and it re-checks the queued waiters then. The arithmetic
+push grants later, and it re-checks the queued waiters then. A pause is
+the server's word (``Retry-After``, rate-limit headers), so it is capped:
+never longer than ``max_pause`` (60 s by default, the default
+``retry_max_delay``), whoever asks. The arithmetic
 is the limiter's
 :class:`~httpx_resilience.policies.limiter._allowance.Allowance`, which the
 subclasses (:mod:`~httpx_resilience.policies.limiter._token_bucket`,
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import logging
 import math
 from collections import OrderedDict, deque
 from typing import Literal
@@ -32,7 +36,12 @@ from ._allowance import EPS, Allowance
 from ._base import RateLimiter, check_count, check_seconds
 from ._ratelimit_headers import header_pause
 
-__all__ = ["QueuedLimiter"]
+__all__ = ["DEFAULT_MAX_PAUSE", "QueuedLimiter"]
+
+DEFAULT_MAX_PAUSE = 60.0
+"""Seconds: the longest pause a server can impose on a limiter by default."""
+
+_log = logging.getLogger("httpx_resilience.limiter")
 
 
 class _Waiter:
@@ -62,6 +71,8 @@ class QueuedLimiter(RateLimiter):
         max_keys: how many per-key children are kept with ``scope="host"``.
         header_pacing: whether :meth:`observe_response` pauses on rate-limit headers.
         clock: the time source.
+        max_pause: the longest one :meth:`pause` may last, in seconds; a longer
+            ask is cut to it (with a warning); 0 turns such pauses off.
     """
 
     def __init__(
@@ -73,7 +84,9 @@ class QueuedLimiter(RateLimiter):
         max_keys: int,
         header_pacing: bool,
         clock: Clock,
+        max_pause: float = DEFAULT_MAX_PAUSE,
     ) -> None:
+        max_pause = check_seconds(max_pause, "max_pause", allow_zero=True)
         if max_wait is not None:
             max_wait = check_seconds(max_wait, "max_wait", allow_zero=True)
         if scope not in ("global", "host"):
@@ -87,6 +100,7 @@ class QueuedLimiter(RateLimiter):
         self._scope: Literal["global", "host"] = scope
         self._max_keys = max_keys
         self._header_pacing = bool(header_pacing)
+        self._max_pause = max_pause
         self._clock = clock
         self._queue: deque[_Waiter] = deque()
         self._live = 0  # waiters not yet dead
@@ -100,7 +114,10 @@ class QueuedLimiter(RateLimiter):
 
     @abc.abstractmethod
     def _spawn(self, max_wait: float | None, header_pacing: bool, clock: Clock) -> QueuedLimiter:
-        """A fresh limiter with the same limit and these options (a per-key child)."""
+        """A fresh limiter with the same limit and these options (a per-key child).
+
+        The child's ``max_pause`` is set by :meth:`for_key` after the call.
+        """
 
     def _describe(self, name: str) -> str:
         """The repr: ``name(<the allowance's state>, waiters=…[, paused_for=…][, keys=…])``."""
@@ -157,6 +174,11 @@ class QueuedLimiter(RateLimiter):
     def max_wait(self) -> float | None:
         """The longest ``acquire`` waits before refusing (``None``: no limit)."""
         return self._max_wait
+
+    @property
+    def max_pause(self) -> float:
+        """The longest one :meth:`pause` lasts; longer asks are cut to it."""
+        return self._max_pause
 
     @property
     def waiters(self) -> int:
@@ -264,8 +286,10 @@ class QueuedLimiter(RateLimiter):
     def pause(self, seconds: float) -> None:
         """Grant nothing until ``seconds`` from now (a 429/503 ``Retry-After``).
 
-        Pauses never shorten one another. Queued waiters whose ``max_wait``
-        the pause now exceeds are refused with
+        At most :attr:`max_pause` seconds: a longer ask is cut to it and
+        logged (one response must not stall every request for days). Pauses
+        never shorten one another. Queued waiters whose ``max_wait`` the pause
+        now exceeds are refused with
         :class:`~httpx_resilience.RateLimiterTimeout` at once (a head that is
         already sleeping is refused when it wakes).
 
@@ -273,6 +297,12 @@ class QueuedLimiter(RateLimiter):
             ConfigurationError: ``seconds`` is negative or not finite.
         """
         seconds = check_seconds(seconds, "seconds", allow_zero=True)
+        if seconds > self._max_pause:
+            _log.warning(
+                "Rate limiter pause of %.0f s cut to max_pause=%g s", seconds, self._max_pause,
+                extra={"pause": seconds, "max_pause": self._max_pause},
+            )
+            seconds = self._max_pause
         now = self._clock.monotonic()
         until = now + seconds
         if until <= self._paused_until:
@@ -333,6 +363,7 @@ class QueuedLimiter(RateLimiter):
                 victim = next((k for k, c in children.items() if not c._live), next(iter(children)))
             del children[victim]
         child = self._spawn(self._max_wait, self._header_pacing, self._clock)
+        child._max_pause = self._max_pause
         children[key] = child
         return child
 

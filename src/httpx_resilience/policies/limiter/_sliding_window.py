@@ -15,7 +15,7 @@ from typing import Literal
 from ...clock import SYSTEM_CLOCK, Clock
 from ._allowance import EPS, Allowance, Schedule
 from ._base import check_count, check_seconds
-from ._queue import QueuedLimiter
+from ._queue import DEFAULT_MAX_PAUSE, QueuedLimiter
 
 __all__ = ["GrantLog", "SlidingWindowRateLimiter"]
 
@@ -122,6 +122,8 @@ class SlidingWindowRateLimiter(QueuedLimiter):
         max_keys: how many per-key logs are kept with ``scope="host"``.
         header_pacing: whether :meth:`observe_response` pauses on rate-limit headers.
         clock: the time source; the system clock by default.
+        max_pause: the longest a server can pause the limiter (``Retry-After``,
+            rate-limit headers), in seconds; longer asks are cut to it.
 
     Raises:
         ConfigurationError: a value is out of range; the message names the field.
@@ -137,6 +139,7 @@ class SlidingWindowRateLimiter(QueuedLimiter):
         max_keys: int = 1024,
         header_pacing: bool = False,
         clock: Clock | None = None,
+        max_pause: float = DEFAULT_MAX_PAUSE,
     ) -> None:
         check_count(limit, "limit", 1)
         window = check_seconds(window, "window", allow_zero=False)
@@ -148,6 +151,7 @@ class SlidingWindowRateLimiter(QueuedLimiter):
             max_keys=max_keys,
             header_pacing=header_pacing,
             clock=clock if clock is not None else SYSTEM_CLOCK,
+            max_pause=max_pause,
         )
 
     @property

@@ -13,7 +13,7 @@ from typing import Literal
 from ...clock import SYSTEM_CLOCK, Clock
 from ._allowance import Allowance, Schedule
 from ._base import check_count, check_seconds
-from ._queue import QueuedLimiter
+from ._queue import DEFAULT_MAX_PAUSE, QueuedLimiter
 
 __all__ = ["TokenBucket", "TokenBucketRateLimiter"]
 
@@ -111,6 +111,8 @@ class TokenBucketRateLimiter(QueuedLimiter):
         header_pacing: whether :meth:`observe_response` pauses on
             rate-limit headers.
         clock: the time source; the system clock by default.
+        max_pause: the longest a server can pause the limiter (``Retry-After``,
+            rate-limit headers), in seconds; longer asks are cut to it.
 
     Raises:
         ConfigurationError: a value is out of range; the message names the field.
@@ -126,6 +128,7 @@ class TokenBucketRateLimiter(QueuedLimiter):
         max_keys: int = 1024,
         header_pacing: bool = False,
         clock: Clock | None = None,
+        max_pause: float = DEFAULT_MAX_PAUSE,
     ) -> None:
         rate = check_seconds(rate, "rate", allow_zero=False)
         if burst is None:
@@ -140,6 +143,7 @@ class TokenBucketRateLimiter(QueuedLimiter):
             max_keys=max_keys,
             header_pacing=header_pacing,
             clock=clock,
+            max_pause=max_pause,
         )
 
     @property
