@@ -39,6 +39,7 @@ from httpx_resilience.observe.prometheus import PrometheusObserver
 from httpx_resilience.observe.redactor import Redactor
 from httpx_resilience.pipeline import ResilientTransport
 from httpx_resilience.testing import ChaosServer, FakeClock, Fault
+from httpx_resilience.transports import make_transport
 
 FAST = ClientConfig(
     timeout=2.0, retry_backoff_factor=0.01, retry_max_delay=0.05, retry_jitter="none"
@@ -777,3 +778,112 @@ async def test_core_logs_and_errors_mask_a_phone_number_in_the_url_path(
     errors = await _leaky_session(chaos_server, [], ("/users/+79123456789/orders",))
     texts = _log_texts(caplog.records) + [t for e in errors for t in (str(e), repr(e))]
     _assert_clean(texts, (*SECRETS, *PII))
+
+
+# -- secrets in the query string, whatever their name ------------------------------------
+
+QUERY_SECRETS = {
+    "api_token": "qs-api-token-SECRET-1",
+    "private_token": "qs-private-token-SECRET-2",
+    "jwt": "qs-jwt-SECRET-3",
+    "auth_token": "qs-auth-token-SECRET-4",
+    "sessionid": "qs-sessionid-SECRET-5",
+    "pwd": "qs-pwd-SECRET-6",
+}
+QUERY_KEY = "qs-apikey-k-SECRET-7"
+
+
+@pytest.fixture(params=("httpx", "native", "aiohttp"))
+def kind(request: pytest.FixtureRequest) -> str:
+    """The inner transport under test."""
+    return str(request.param)
+
+
+def _everything(
+    errors: list[BaseException], records: list[logging.LogRecord], spans: tuple[ReadableSpan, ...]
+) -> list[str]:
+    import traceback
+
+    texts = _log_texts(records) + _texts_of_spans(spans)
+    for e in errors:
+        texts += ["".join(traceback.format_exception(e)), str(e), repr(e)]
+    return texts
+
+
+async def test_query_secrets_and_the_api_keys_own_parameter_never_show(
+    kind: str,
+    chaos_server: ChaosServer,
+    caplog: pytest.LogCaptureFixture,
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+) -> None:
+    """APIKeyAuth(name='k', location='query') and token-like parameters (api_token, jwt, pwd,
+    sessionid...) are hidden in log lines, errors and url.full, over a 503 and a refused port."""
+    from httpx_resilience import APIKeyAuth
+
+    caplog.set_level(logging.DEBUG)
+    chaos_server.route("/search", status=503)
+    observers = [LoggingObserver(), TracingObserver(provider)]
+    errors: list[BaseException] = []
+    auth = APIKeyAuth(QUERY_KEY, name="k", location="query")
+    async with AsyncHTTPClient(
+        chaos_server.url, config=FAST, auth=auth, observers=observers,
+        transport=kind, middlewares=[LoggingMiddleware()],  # type: ignore[arg-type]
+    ) as c:
+        try:
+            await c.get("/search", params={**QUERY_SECRETS, "q": "tires"})
+        except HTTPClientError as exc:
+            errors.append(exc)
+    assert f"k={QUERY_KEY}" in chaos_server.requests("/search")[0].query  # it was sent
+    async with AsyncHTTPClient(
+        f"http://127.0.0.1:{closed_port()}", config=NO_RETRY, auth=auth, observers=observers,
+        transport=kind, middlewares=[LoggingMiddleware()],  # type: ignore[arg-type]
+    ) as c:
+        try:
+            await c.get("/x", params=QUERY_SECRETS)
+        except HTTPClientError as exc:
+            errors.append(exc)
+    assert len(errors) == 2
+    spans = exporter.get_finished_spans()
+    texts = _everything(errors, caplog.records, spans)
+    blob = "\n".join(texts)
+    leaks = [s for s in (*QUERY_SECRETS.values(), QUERY_KEY) if s in blob]
+    assert not leaks, leaks
+    full = [str((s.attributes or {}).get("url.full")) for s in spans if s.attributes]
+    assert any("k=%5BREDACTED%5D" in u or "k=[REDACTED]" in u for u in full), full
+    assert any("q=tires" in u for u in full)  # the rest of the query stays readable
+
+
+async def test_user_info_in_the_url_never_shows_and_server_address_is_the_host(
+    kind: str,
+    chaos_server: ChaosServer,
+    caplog: pytest.LogCaptureFixture,
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+) -> None:
+    """http://user:pass@host: url.full shows [REDACTED]@, server.address the bare host, and no
+    log line or error carries the password."""
+    caplog.set_level(logging.DEBUG)
+    chaos_server.route("/private", status=503)
+    password = "ui-pass-SECRET-8"
+    url = f"http://svc:{password}@127.0.0.1:{chaos_server.port}/private"
+    transport = ResilientTransport(
+        make_transport(kind), config=FAST,
+        observers=[LoggingObserver(), TracingObserver(provider)],
+    )
+    errors: list[BaseException] = []
+    async with httpx.AsyncClient(transport=transport) as c:
+        try:
+            status = (await c.get(url)).status_code
+        except httpx.HTTPError as exc:
+            errors.append(exc)
+            status = None
+    spans = exporter.get_finished_spans()
+    attrs = [dict(s.attributes or {}) for s in spans if "url.full" in (s.attributes or {})]
+    assert attrs and all(a["server.address"] == "127.0.0.1" for a in attrs)
+    assert all(a["server.port"] == chaos_server.port for a in attrs)
+    assert all("[REDACTED]@" in str(a["url.full"]) for a in attrs)
+    blob = "\n".join(_everything(errors, caplog.records, spans))
+    assert password not in blob
+    # httpx turned the user-info into an Authorization header; every transport must send it.
+    assert status == 503, errors
