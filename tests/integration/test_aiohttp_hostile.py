@@ -31,9 +31,10 @@ import aiohttp
 import httpx
 import pytest
 
+from httpx_resilience import ConfigurationError
 from httpx_resilience.transports import AiohttpTransport, make_transport
 from httpx_resilience.transports.aiohttp import _connector
-from httpx_resilience.transports.aiohttp._options import SESSION_LIMITS
+from httpx_resilience.transports.aiohttp._options import head_limits
 
 KINDS = ("httpx", "native", "aiohttp")
 TIMEOUTS = {"timeout": {"connect": 5.0, "read": 5.0, "write": 5.0, "pool": 5.0}}
@@ -410,11 +411,29 @@ async def test_endless_head_is_refused(
             await asyncio.wait_for(send(transports(kind), httpx.Request("GET", server.url, extensions=TIMEOUTS)), 10)
 
 
-def test_aiohttp_head_limits_are_set() -> None:
-    """The session gets the 64 KiB line bound and the 100-field bound (where aiohttp takes them)."""
-    assert SESSION_LIMITS.get("max_line_size") == 65536
-    assert SESSION_LIMITS.get("max_field_size") == 65536
-    assert SESSION_LIMITS.get("max_headers", 100) == 100
+async def test_aiohttp_head_limits_are_set_and_checked(counting_server: Server) -> None:
+    """The session gets the line and field bounds (64 KiB, 100 by default); bad values are refused."""
+    limits = head_limits(65536, 100)
+    assert limits["max_line_size"] == limits["max_field_size"] == 65536
+    assert limits.get("max_headers", 100) == 100
+    async with AiohttpTransport(max_head_bytes=2048, max_headers=10) as transport:
+        await send(transport, httpx.Request("GET", counting_server.url, extensions=TIMEOUTS))
+        session = transport.session
+        assert session is not None
+        assert session._max_field_size == 2048 and session._max_line_size == 2048
+    for field, value in (("max_head_bytes", 100), ("max_headers", 0), ("max_headers", True)):
+        with pytest.raises(ConfigurationError) as info:
+            AiohttpTransport(**{field: value})
+        assert info.value.field == field
+
+
+@pytest.mark.parametrize("kind", ["native", "aiohttp"])  # httpx's own takes the proxy as given
+@pytest.mark.parametrize("proxy", ["http://127.0.0.1:0", "http://bad host:3128", "http://2130706433:3128"])
+def test_unusable_proxy_url_is_a_configuration_error(kind: str, proxy: str) -> None:
+    """A proxy URL no connection can be made to is refused when the transport is built."""
+    with pytest.raises(ConfigurationError) as info:
+        make_transport(kind, proxy=proxy)  # type: ignore[arg-type]
+    assert info.value.field == "proxy"
 
 
 async def test_aiohttp_head_bounds() -> None:

@@ -2,8 +2,8 @@
 
 ``NativeTransport`` and ``AiohttpTransport`` (and the factory) take httpx's
 ``limits=`` and ``proxy=`` arguments; the defaults and the rules for a proxy
-(HTTP(S) only; its credentials become a ``Proxy-Authorization`` header) live
-here once.
+(HTTP(S) only, with a host and port a connection can be made to; its
+credentials become a ``Proxy-Authorization`` header) live here once.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from typing import Final
 
 import httpx
 
-from ..exceptions import ConfigurationError
+from ..exceptions import ConfigurationError, InvalidURLError
+from ._url import check_url
 
 __all__ = ["DEFAULT_LIMITS", "http_proxy", "proxy_header_pairs"]
 
@@ -26,7 +27,8 @@ def http_proxy(proxy: str | httpx.URL | httpx.Proxy | None, transport: str) -> h
 
     Raises:
         ConfigurationError: a proxy scheme other than ``http``/``https`` (SOCKS),
-            naming ``transport`` and the way out.
+            naming ``transport`` and the way out; a proxy URL without a valid
+            host or port (see :func:`~._url.check_url`).
     """
     if proxy is None:
         return None
@@ -38,6 +40,10 @@ def http_proxy(proxy: str | httpx.URL | httpx.Proxy | None, transport: str) -> h
             "(use transport='httpx' with httpx[socks] for SOCKS)",
             field="proxy",
         )
+    try:
+        check_url(proxy.url)
+    except InvalidURLError as exc:
+        raise ConfigurationError(f"proxy: {exc}", field="proxy") from None
     return proxy
 
 

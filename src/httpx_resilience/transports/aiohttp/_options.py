@@ -16,17 +16,38 @@ import httpx
 
 from .._common import http_proxy, proxy_header_pairs
 
-__all__ = ["HEAD_LIMITS", "SESSION_LIMITS", "proxy_options", "ssl_option", "with_proxy_headers"]
+__all__ = [
+    "DEFAULT_MAX_HEADERS",
+    "DEFAULT_MAX_HEAD_BYTES",
+    "head_limits",
+    "proxy_options",
+    "ssl_option",
+    "with_proxy_headers",
+]
 
-# The response head's bounds (httpx's own transport refuses a head over 100 KiB):
-# no line (the status line, one header field) over 64 KiB, at most 100 fields.
-HEAD_LIMITS: Final = {"max_line_size": 65536, "max_field_size": 65536, "max_headers": 100}
-SESSION_LIMITS: Final[dict[str, Any]] = {
-    name: value
-    for name, value in HEAD_LIMITS.items()
-    if name in inspect.signature(aiohttp.ClientSession.__init__).parameters
-}
-"""The head limits this aiohttp's ``ClientSession`` accepts (``max_headers`` is newer than 3.10)."""
+DEFAULT_MAX_HEAD_BYTES: Final = 64 * 1024
+"""The longest response head line (status line, one header field), as ``NativeTransport``'s head."""
+DEFAULT_MAX_HEADERS: Final = 100
+"""The most header fields in a response head or trailer section, as ``NativeTransport``'s."""
+
+_SESSION_PARAMETERS: Final = frozenset(inspect.signature(aiohttp.ClientSession.__init__).parameters)
+
+
+def head_limits(max_head_bytes: int, max_headers: int) -> dict[str, Any]:
+    """``ClientSession`` keyword arguments bounding the response head.
+
+    aiohttp bounds each line (``max_line_size``: the status line and a chunk
+    size line; ``max_field_size``: one header field) and the number of fields
+    (``max_headers``, newer than aiohttp 3.10: left out where it is missing),
+    not the head as a whole. A head past a bound fails with
+    ``httpx.RemoteProtocolError``.
+    """
+    limits = {
+        "max_line_size": max_head_bytes,
+        "max_field_size": max_head_bytes,
+        "max_headers": max_headers,
+    }
+    return {name: value for name, value in limits.items() if name in _SESSION_PARAMETERS}
 
 
 def with_proxy_headers(

@@ -26,7 +26,14 @@ from .._url import check_url
 from ._checks import check_method, headers_for_aiohttp
 from ._connector import FreshConnector
 from ._errors import map_exception, unexpected_error
-from ._options import SESSION_LIMITS, proxy_options, ssl_option, with_proxy_headers
+from ._options import (
+    DEFAULT_MAX_HEAD_BYTES,
+    DEFAULT_MAX_HEADERS,
+    head_limits,
+    proxy_options,
+    ssl_option,
+    with_proxy_headers,
+)
 from ._streams import BodyErrors, Releaser, ResponseStream, request_body
 
 __all__ = ["AiohttpTransport"]
@@ -75,10 +82,17 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             (off by default: like httpx's transport, only the client reads them).
         connector_options: extra keyword arguments for ``aiohttp.TCPConnector``
             (``ttl_dns_cache``, ``family``, ``local_addr``, ...).
+        max_head_bytes: the longest line of a response head (the status line,
+            one header field, a chunk size line); 64 KiB by default. aiohttp
+            bounds lines, not the head as a whole. A longer one fails the
+            request with ``httpx.RemoteProtocolError``.
+        max_headers: the most header fields in a response head (and in its
+            trailer section); 100 by default, as ``http.client``.
 
     Raises:
-        ConfigurationError: a SOCKS or otherwise unsupported proxy, or a
-            negative ``max_connections_per_host``.
+        ConfigurationError: a SOCKS or otherwise unsupported proxy, a proxy URL
+            without a valid host or port, a negative ``max_connections_per_host``,
+            or a head limit that is not a whole number in its range.
     """
 
     def __init__(
@@ -90,12 +104,16 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         max_connections_per_host: int | None = None,
         trust_env: bool = False,
         connector_options: Mapping[str, Any] | None = None,
+        max_head_bytes: int = DEFAULT_MAX_HEAD_BYTES,
+        max_headers: int = DEFAULT_MAX_HEADERS,
     ) -> None:
         if max_connections_per_host is not None and max_connections_per_host < 0:
             raise ConfigurationError(
                 f"max_connections_per_host must be >= 0, got {max_connections_per_host!r}",
                 field="max_connections_per_host",
             )
+        self.max_head_bytes = _whole("max_head_bytes", max_head_bytes, 1024)
+        self.max_headers = _whole("max_headers", max_headers, 1)
         self.verify = verify
         self.limits = limits
         self.max_connections_per_host = max_connections_per_host
@@ -145,7 +163,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             timeout=_NO_TIMEOUT,
             trust_env=self.trust_env,
             requote_redirect_url=False,
-            **SESSION_LIMITS,
+            **head_limits(self.max_head_bytes, self.max_headers),
         )
         # aiohttp silently resends an idempotent request once when a kept-alive
         # connection drops; httpx does not, and the retry policy must see every
@@ -348,6 +366,16 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
 
 # -- requests ----------------------------------------------------------------------------
+
+
+def _whole(name: str, value: object, minimum: int) -> int:
+    """``value`` when it is a whole number of at least ``minimum``; else ConfigurationError."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigurationError(
+            f"AiohttpTransport({name}=...) must be a whole number >= {minimum}, got {value!r}",
+            field=name,
+        )
+    return value
 
 
 def _version(response: aiohttp.ClientResponse) -> bytes:
