@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import quote, quote_plus, unquote_plus
 
 import jwt as pyjwt
 from aiohttp import web
@@ -45,6 +46,7 @@ class AuthServerState:
     resource_hits: int = 0
     seen: list[dict[str, Any]] = field(default_factory=list)
     redirect_to: str = ""
+    echo_refusals: bool = False
     _counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
 
@@ -71,6 +73,7 @@ def auth_app(state: AuthServerState) -> web.Application:
 
     async def token(request: web.Request) -> web.Response:
         state.token_hits += 1
+        raw = (await request.read()).decode("latin-1")
         form = {k: str(v) for k, v in (await request.post()).items()}
         cid, secret, method = _client_auth(request, form)
         state.token_requests.append({"form": form, "method": method, "client_id": cid})
@@ -81,6 +84,20 @@ def auth_app(state: AuthServerState) -> web.Application:
             return web.json_response({"error": "temporarily_unavailable"}, status=status)
         if form.get("grant_type") != "client_credentials":
             return web.json_response({"error": "unsupported_grant_type"}, status=400)
+        if state.clients.get(cid) != secret and state.echo_refusals:
+            # A hostile echo: the form body as received (form-encoded), the Authorization
+            # header (base64 of id:secret), the secret JSON-escaped and percent-encoded both
+            # ways, in the description, in the error code and in a header of the answer.
+            header = request.headers.get("Authorization", "-")
+            description = (
+                f"refused body={raw} authorization={header} json={json.dumps(secret)} "
+                f"quoted={quote(secret, safe='')} plus={quote_plus(secret)} raw={secret}"
+            )
+            return web.json_response(
+                {"error": quote_plus(secret)[:60], "error_description": description},
+                status=401,
+                headers={"X-Echo": header},
+            )
         if state.clients.get(cid) != secret:
             # A careless server that echoes what it was sent: the client must redact it.
             return web.json_response(

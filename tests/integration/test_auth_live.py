@@ -568,3 +568,69 @@ async def test_secrets_never_appear_in_repr_logs_or_errors(
         assert_no_secrets(text)
         for token in issued:
             assert token not in text
+
+
+# -- a token endpoint that echoes the client secret in every encoding --------------------------
+
+ECHO_SECRET = 's/e+c r3t&="é-echo-secret'
+
+
+def _secret_forms(client_id: str, secret: str) -> list[str]:
+    """Every way the secret went out or can come back."""
+    import base64
+    import json
+    from urllib.parse import quote, quote_plus
+
+    pairs = (f"{client_id}:{secret}", f"{quote_plus(client_id)}:{quote_plus(secret)}")
+    basic = [base64.b64encode(p.encode()).decode() for p in pairs]
+    return [
+        secret, quote(secret), quote(secret, safe=""), quote_plus(secret),
+        quote_plus(secret).lower(), json.dumps(secret)[1:-1], *basic,
+        *(b.rstrip("=") for b in basic),
+    ]
+
+
+@pytest.mark.parametrize("kind", ["httpx", "native", "aiohttp"])
+@pytest.mark.parametrize("auth_method", ["client_secret_basic", "client_secret_post"])
+async def test_an_endpoint_echoing_the_client_secret_in_any_encoding_shows_nothing(
+    server: AuthServerState, clock: FakeClock, caplog: pytest.LogCaptureFixture,
+    kind: str, auth_method: str,
+) -> None:
+    """The token endpoint answers 401 quoting the form body (client_secret=s%2Fe%2Bc...), the
+    Basic header (base64 of id:secret), the secret JSON-escaped and percent-encoded both ways:
+    the error, its chain and every log line show none of them."""
+    import traceback
+
+    from httpx_resilience import AsyncHTTPClient, LoggingMiddleware
+    from httpx_resilience.transports import make_transport
+
+    caplog.set_level(logging.DEBUG)
+    server.echo_refusals = True
+    inner = make_transport(kind)  # type: ignore[arg-type]
+    auth = oauth(
+        server, clock, client_secret=ECHO_SECRET, auth_method=auth_method, transport=inner,
+        retry_attempts=1,
+    )
+    errors: list[BaseException] = []
+    async with httpx.AsyncClient(auth=auth, transport=make_transport(kind)) as client:  # type: ignore[arg-type]
+        with pytest.raises(AuthenticationError) as info:
+            await client.get(f"{server.base_url}/resource")
+        errors.append(info.value)
+    async with AsyncHTTPClient(
+        server.base_url, auth=auth, transport=kind, middlewares=[LoggingMiddleware()],  # type: ignore[arg-type]
+    ) as api:
+        with pytest.raises(AuthenticationError) as info:
+            await api.get("/resource")
+        errors.append(info.value)
+    await inner.aclose()
+    assert server.token_hits == 2
+    sent = server.token_requests[0]
+    assert sent["method"] == auth_method  # the secret really went out in that form
+    texts = [r.getMessage() for r in caplog.records] + [repr(vars(r)) for r in caplog.records]
+    for err in errors:
+        texts += ["".join(traceback.format_exception(err)), str(err), repr(err)]
+        assert isinstance(err, AuthenticationError) and err.status_code == 401
+        assert "[REDACTED]" in str(err) and "refused body=" in str(err)
+    blob = "\n".join(texts)
+    leaks = [form for form in _secret_forms(CLIENT_ID, ECHO_SECRET) if form in blob]
+    assert not leaks, leaks
