@@ -7,10 +7,14 @@
   sliding-window limiters (a package: the interface, the fair FIFO queue, the
   two limits' arithmetic, server rate-limit headers);
 * ``retry.py`` — :class:`~httpx_resilience.RetryPolicy`: which outcomes to retry,
-  backoff and ``Retry-After``;
-* ``budget.py`` — :class:`~httpx_resilience.RetryBudget`: retries as a share of traffic;
+  backoff and jitter; the one ``Retry-After`` / HTTP-date parser (RFC 9110);
+* ``budget.py`` — :class:`~httpx_resilience.RetryBudget`: retries as a share of
+  traffic plus a floor that accrues as a rate;
 * ``generic.py`` — ``retry_async`` and the ``with_*retry`` decorators for any
-  async function;
+  callable returning an awaitable;
+* ``_errors.py`` — what those helpers retry: network errors (httpx, the
+  stdlib, aiohttp, requests, curl_cffi), transient statuses, a server's
+  ``Retry-After`` carried by an exception;
 * ``bulkhead.py`` — :class:`~httpx_resilience.Bulkhead`: bounded concurrency
   with a bounded queue;
 * ``hedging.py`` — :class:`~httpx_resilience.HedgingPolicy`: when to send a

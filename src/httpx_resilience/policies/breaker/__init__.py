@@ -6,7 +6,9 @@ The transport uses it in three steps, all synchronous and cheap::
     ...                                        # send the request
     permit.success(duration)                   # or .failure(duration) or .release()
 
-Any other async code can use :meth:`CircuitBreaker.call`.
+Any other async code can use :meth:`CircuitBreaker.call`, or drive the
+breaker by hand (seed 003): ``raise_if_open()`` (or ``can_execute()``)
+before the work, ``record_success()`` / ``record_failure(exc)`` after.
 
 The modules, each importing only those listed before it:
 
@@ -20,6 +22,9 @@ The modules, each importing only those listed before it:
 * ``_failures`` — what counts as a failure (exceptions, statuses, predicate);
 * ``_permit`` — :class:`BreakerPermit`, the right to make one call;
 * ``_registry`` — the bounded LRU of per-key children;
+* ``_manual`` — the hand-driven methods (``can_execute``, ``raise_if_open``,
+  ``record_success``, ``record_failure``, ``force_open``, ...), a mixin of
+  the breaker;
 * ``_circuit`` — :class:`CircuitBreaker`, the edge that ties them together.
 """
 
