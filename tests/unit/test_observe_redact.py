@@ -736,8 +736,15 @@ def test_scrub_exception_never_raises() -> None:
         def __setattr__(self, name: str, value: object) -> None:
             raise AttributeError(name)
 
-    err = Stubborn(f"Bearer {TOKEN}")
+    try:
+        try:
+            raise ValueError(f"cause Bearer {TOKEN}")
+        except ValueError as inner:
+            raise Stubborn(f"Bearer {TOKEN}") from inner  # __cause__ set by the interpreter
+    except Stubborn as caught:
+        err = caught
     redact.scrub_exception(err)  # no exception
+    assert "eyJ" not in str(err.__cause__)  # what it links to is still scrubbed
     plain = httpx.ConnectError("All connection attempts failed")
     redact.scrub_exception(plain)
     assert str(plain) == "All connection attempts failed"
@@ -767,3 +774,36 @@ def test_httpcore_debug_lines_are_scrubbed(caplog: pytest.LogCaptureFixture) -> 
         f"\"Illegal header value b'Bearer {TOKEN}\\\\n'\"))"
     )
     assert caplog.records and all("eyJ" not in r.getMessage() for r in caplog.records)
+
+
+def test_an_api_keys_own_header_is_hidden_wherever_headers_are_shown() -> None:
+    """APIKeyAuth(name='X-Shop-Key') registers its header: redact_headers, every Redactor
+    and free text hide it, as they hide X-API-KEY."""
+    from httpx_resilience import APIKeyAuth
+
+    red = Redactor()  # built before the handler: it follows the process-wide rules
+    APIKeyAuth("shop-key-value-0001", name="X-Shop-Key")
+    headers = {"X-Shop-Key": "shop-key-value-0001", "Accept": "*/*"}
+    assert redact.redact_headers(headers)["X-Shop-Key"] == "[REDACTED]"
+    assert red.headers(headers) == {"X-Shop-Key": "[REDACTED]", "Accept": "*/*"}
+    assert red.is_sensitive_header("x-shop-key") and "x-shop-key" in redact.sensitive_headers()
+    assert "shop-key-value" not in redact.scrub_text("sent X-Shop-Key: other-value-99, failed")
+    assert "other-value-99" not in red.text("sent X-Shop-Key: other-value-99, failed")
+
+
+def test_an_observer_that_raises_is_logged_without_the_secret_it_quoted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """emit() logs a failing observer's traceback, scrubbed first."""
+    from httpx_resilience.observe.events import emit
+
+    def leaky(event: Any) -> None:
+        raise RuntimeError(f"cannot export Authorization: Bearer {TOKEN}")
+
+    caplog.set_level(logging.ERROR, logger="httpx_resilience.observe")
+    emit([leaky], finished())
+    [record] = caplog.records
+    assert record.exc_info is not None
+    import traceback
+
+    assert "eyJ" not in "".join(traceback.format_exception(record.exc_info[1]))

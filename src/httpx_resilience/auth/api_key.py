@@ -17,7 +17,7 @@ from typing import Literal
 import httpx
 
 from ..exceptions import ConfigurationError
-from ..observe.redact import register_sensitive_param
+from ..observe.redact import register_sensitive_header, register_sensitive_param
 from ._secret import Secret, SecretLike, is_secret_like, remember
 from .base import AuthHandler, _credential_problem
 
@@ -70,9 +70,12 @@ class APIKeyAuth(AuthHandler):
         self._key = Secret(key)
         text = self._key.get_secret_value()
         remember(text.strip())
+        # Whatever its name, the parameter (or header) is hidden wherever a URL (or the
+        # headers) are shown.
         if location == "query":
-            # Whatever its name, this parameter is hidden wherever a URL is shown.
             register_sensitive_param(name)
+        else:
+            register_sensitive_header(name)
         problem = _credential_problem(text) if location == "header" else None
         if not text:
             problem = "is empty"

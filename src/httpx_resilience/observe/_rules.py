@@ -15,7 +15,8 @@ What :mod:`~httpx_resilience.observe.redact` consults:
 * **shapes** (:func:`hide_shapes`): header values that protocol errors quote
   (h11's ``Illegal header value b'...'``, aiohttp's ``Invalid HTTP header:``,
   http.client's, h2's), PEM private keys, JWTs, the credential after
-  ``Bearer``/``Basic``.
+  ``Bearer``/``Basic``; and personal data (:func:`mask_pii`: e-mail addresses
+  and phone numbers, masked rather than hidden).
 
 The registries change rarely (a handler is built, a token rotates) and are
 read on every redaction, so reads are plain attribute and substring lookups.
@@ -39,6 +40,7 @@ __all__ = [
     "hide_pairs",
     "hide_shapes",
     "lower_names",
+    "mask_pii",
     "name_regex",
     "register_secret",
     "secret_forms",
@@ -136,16 +138,22 @@ def hide_pairs(
 
 
 class ParamRules:
-    """One immutable snapshot of the secret query parameter rules.
+    """One immutable snapshot of the secret query parameter (and header) rules.
 
     Attributes:
-        patterns: lower-case glob patterns of secret names.
+        patterns: lower-case glob patterns of secret parameter names.
         allowed: plain names shown even though a pattern matches them.
         registered: names auth handlers send: secret whatever the other two say.
         generation: increases with every change.
+        headers: secret header names, lower-case: the defaults and those
+            handlers registered (an API key's own header).
+        needles: substrings one of which every secret parameter name contains
+            (see :func:`fragments`), a cheap pre-test for free text.
     """
 
-    __slots__ = ("_names", "allowed", "generation", "needles", "patterns", "registered")
+    __slots__ = (
+        "_names", "allowed", "generation", "headers", "needles", "patterns", "registered",
+    )
 
     def __init__(
         self,
@@ -153,13 +161,14 @@ class ParamRules:
         allowed: frozenset[str],
         registered: frozenset[str],
         generation: int,
+        headers: frozenset[str] = SENSITIVE_HEADERS,
     ) -> None:
         self.patterns = patterns
         self.allowed = allowed
         self.registered = registered
         self.generation = generation
+        self.headers = headers
         self._names = name_regex(patterns)
-        #: substrings one of which every secret parameter name contains (a cheap pre-test)
         self.needles = fragments((*patterns, *registered))
 
     def is_sensitive(self, name: str) -> bool:
@@ -175,6 +184,7 @@ class ParamRules:
         patterns: tuple[str, ...] | None = None,
         allowed: frozenset[str] | None = None,
         registered: frozenset[str] | None = None,
+        headers: frozenset[str] | None = None,
     ) -> ParamRules:
         """A new snapshot with the given fields replaced and the next generation."""
         return ParamRules(
@@ -182,6 +192,7 @@ class ParamRules:
             self.allowed if allowed is None else allowed,
             self.registered if registered is None else registered,
             self.generation + 1,
+            self.headers if headers is None else headers,
         )
 
 
@@ -339,4 +350,34 @@ def hide_shapes(text: str) -> str:
         text = _JWT.sub(REDACTED, text)
     if "bearer" in lower or "basic" in lower:
         text = _AUTH_SCHEME.sub(_hide_credential, text)
+    return text
+
+
+# -- personal data -----------------------------------------------------------------------
+
+_EMAIL = re.compile(r"(?<![\w.+-])([\w.+-])[\w.+-]*@([\w-]+(?:\.[\w-]+)+)")
+# Phone numbers: an optional +, then 10-15 digits possibly split by spaces,
+# dots, dashes or parentheses.  Long bare digit runs (ids, timestamps) that are
+# not phone-shaped are left alone unless they start with "+".
+_PHONE = re.compile(r"(?<![\w=])(\+?\d[\d\s().-]{8,18}\d)(?!\w)")
+
+
+def _mask_phone(match: re.Match[str]) -> str:
+    raw = match.group(1)
+    digits = [c for c in raw if c.isdigit()]
+    if not 10 <= len(digits) <= 15:
+        return raw
+    if not raw.startswith("+") and not re.search(r"[\s().-]", raw):
+        # A bare run of digits is more likely an id than a phone number.
+        return raw
+    keep = "".join(digits[-2:])
+    return ("+" if raw.startswith("+") else "") + "*" * (len(digits) - 2) + keep
+
+
+def mask_pii(text: str) -> str:
+    """Mask e-mail addresses (``j***@example.com``) and phone numbers (``+*********67``)."""
+    if "@" in text:
+        text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+    if any(c.isdigit() for c in text):
+        text = _PHONE.sub(_mask_phone, text)
     return text

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .redact import scrub_text
+from .redact import scrub_exception, scrub_text
 
 __all__ = [
     "AttemptFailed",
@@ -59,7 +59,9 @@ class AttemptStarted(_AttemptEvent):
     """An attempt (the first, a retry) is about to be sent.
 
     ``headers`` are the live request headers, so a tracing observer can inject
-    ``traceparent``; ``attempt`` counts from 1 (``resend_count`` is ``attempt - 1``).
+    ``traceparent``; they carry the credentials: show them only through
+    :meth:`Redactor.headers <httpx_resilience.observe.redactor.Redactor.headers>`.
+    ``attempt`` counts from 1 (``resend_count`` is ``attempt - 1``).
     """
 
     headers: Any = None
@@ -164,5 +166,6 @@ def emit(observers: Sequence[Observer], event: Event) -> None:
     for obs in observers:
         try:
             obs(event)
-        except Exception:  # an observer must never break a request
+        except Exception as exc:  # an observer must never break a request
+            scrub_exception(exc)  # its traceback is logged: it may quote the event's data
             _log.exception("observer %r raised on %s; ignored", obs, type(event).__name__)

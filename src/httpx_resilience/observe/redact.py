@@ -3,7 +3,8 @@
 What is hidden, by default and process-wide:
 
 * the values of secret headers (:data:`SENSITIVE_HEADERS`: ``Authorization``,
-  ``Cookie``, ``X-API-KEY``, ...);
+  ``Cookie``, ``X-API-KEY``, ...; and the header an auth handler sends its key
+  in, :func:`register_sensitive_header`);
 * URL user-info, and the value of every query parameter whose name matches a
   pattern of :func:`sensitive_params` (``*token*``, ``*secret*``, ``*key*``,
   ``*pass*``, ``*session*``, ``*sessid*``, ``*sig*``, ``*credential*``, ``jwt``,
@@ -26,6 +27,7 @@ searched by the rules whose trigger it contains.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import threading
@@ -41,6 +43,7 @@ from ._rules import (
     hide_pairs,
     hide_shapes,
     lower_names,
+    mask_pii,
     name_regex,
     register_secret,
     secret_forms,
@@ -58,12 +61,14 @@ __all__ = [
     "redact_headers",
     "redact_url",
     "register_secret",
+    "register_sensitive_header",
     "register_sensitive_param",
     "remove_sensitive_params",
     "reset_sensitive_params",
     "scrub_exception",
     "scrub_text",
     "secret_forms",
+    "sensitive_headers",
     "sensitive_params",
 ]
 
@@ -80,6 +85,7 @@ _MAX_REGISTERED = 256
 _lock = threading.Lock()
 _rules = ParamRules(DEFAULT_PARAM_PATTERNS, frozenset(), frozenset(), 0)
 _registered: dict[str, None] = {}  # the handlers' names, oldest first, bounded
+_headers: dict[str, None] = {}  # the handlers' header names, likewise
 
 
 def current_rules() -> ParamRules:
@@ -155,39 +161,30 @@ def register_sensitive_param(name: str) -> None:
         _rules = _rules.changed(registered=frozenset(_registered))
 
 
+def register_sensitive_header(name: str) -> None:
+    """Always hide the value of header ``name`` (an API key sent in a header of its own name).
+
+    Process-wide and bounded like :func:`register_sensitive_param`.
+    """
+    global _rules
+    low = name.lower()
+    if low in _rules.headers:
+        return
+    with _lock:
+        _headers[low] = None
+        while len(_headers) > _MAX_REGISTERED:
+            del _headers[next(iter(_headers))]
+        _rules = _rules.changed(headers=SENSITIVE_HEADERS | frozenset(_headers))
+
+
+def sensitive_headers() -> frozenset[str]:
+    """The header names whose values are hidden: the defaults and the registered ones."""
+    return _rules.headers
+
+
 def is_sensitive_param(name: str) -> bool:
     """Whether the value of query parameter ``name`` is hidden by the process-wide rules."""
     return _rules.is_sensitive(name)
-
-
-# -- PII -------------------------------------------------------------------------------------
-
-_EMAIL = re.compile(r"(?<![\w.+-])([\w.+-])[\w.+-]*@([\w-]+(?:\.[\w-]+)+)")
-# Phone numbers: an optional +, then 10-15 digits possibly split by spaces,
-# dots, dashes or parentheses.  Long bare digit runs (ids, timestamps) that are
-# not phone-shaped are left alone unless they start with "+".
-_PHONE = re.compile(r"(?<![\w=])(\+?\d[\d\s().-]{8,18}\d)(?!\w)")
-
-
-def _mask_phone(match: re.Match[str]) -> str:
-    raw = match.group(1)
-    digits = [c for c in raw if c.isdigit()]
-    if not 10 <= len(digits) <= 15:
-        return raw
-    if not raw.startswith("+") and not re.search(r"[\s().-]", raw):
-        # A bare run of digits is more likely an id than a phone number.
-        return raw
-    keep = "".join(digits[-2:])
-    return ("+" if raw.startswith("+") else "") + "*" * (len(digits) - 2) + keep
-
-
-def mask_pii(text: str) -> str:
-    """Mask e-mail addresses (``j***@example.com``) and phone numbers (``+*********67``)."""
-    if "@" in text:
-        text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
-    if any(c.isdigit() for c in text):
-        text = _PHONE.sub(_mask_phone, text)
-    return text
 
 
 # -- headers and URLs ------------------------------------------------------------------------
@@ -197,8 +194,12 @@ def redact_headers(
     headers: Iterable[tuple[str, str]] | Mapping[str, str],
     extra: Iterable[str] = (),
 ) -> dict[str, str]:
-    """Return a copy of ``headers`` with sensitive values replaced by ``[REDACTED]``."""
-    sensitive = SENSITIVE_HEADERS | {h.lower() for h in extra}
+    """Return a copy of ``headers`` with sensitive values replaced by ``[REDACTED]``.
+
+    Sensitive: :data:`SENSITIVE_HEADERS`, the names auth handlers registered
+    (:func:`register_sensitive_header`) and ``extra``.
+    """
+    sensitive = _rules.headers | {h.lower() for h in extra}
     items = headers.items() if isinstance(headers, Mapping) else headers
     return {k: (REDACTED if k.lower() in sensitive else v) for k, v in items}
 
@@ -220,7 +221,7 @@ def redact_url_with(
     except ValueError:
         # Every name=value pair is looked at: this path is rare (user-info already
         # shown as "[REDACTED]@" makes urlsplit refuse the host, for one).
-        shown = scrub_with(text, sensitive, SENSITIVE_HEADERS, ("",), None)
+        shown = scrub_with(text, sensitive, _rules.headers, ("",), None)
         return mask_pii(shown) if pii else shown
     netloc = parts.netloc
     if "@" in netloc:
@@ -302,7 +303,7 @@ def scrub_text(text: str) -> str:
     if not text:
         return text
     rules = _rules
-    shown = scrub_with(text, rules.is_sensitive, SENSITIVE_HEADERS, rules.needles, redact_url)
+    shown = scrub_with(text, rules.is_sensitive, rules.headers, rules.needles, redact_url)
     return text if shown == text else shown
 
 
@@ -345,10 +346,10 @@ def scrub_exception(exc: BaseException) -> None:
         if id(current) in seen:
             continue
         seen.add(id(current))
-        try:
+        # An exotic exception (read-only attributes...) must not break the caller's
+        # error handling; the exceptions it links to are still scrubbed.
+        with contextlib.suppress(Exception):
             _scrub_one(current, todo)
-        except Exception:  # an exotic exception must not break the caller's error handling
-            continue
         for linked in (current.__context__, current.__cause__):
             if linked is not None:
                 todo.append(linked)

@@ -22,7 +22,6 @@ from urllib.parse import quote, unquote
 from ._rules import ParamRules, fragments, lower_names, name_regex
 from .redact import (
     REDACTED,
-    SENSITIVE_HEADERS,
     current_rules,
     mask_pii,
     redact_url_with,
@@ -67,7 +66,8 @@ class Redactor:
     Args:
         extra_headers: header names to redact besides the defaults
             (``Authorization``, ``Proxy-Authorization``, ``Cookie``, ``Set-Cookie``,
-            ``X-API-KEY``, ...); case-insensitive.
+            ``X-API-KEY``, ..., and the header an ``APIKeyAuth`` sends its key in);
+            case-insensitive.
         extra_params: query parameter names or glob patterns (``"x-tenant-*"``)
             to redact besides the process-wide ones; case-insensitive.
         allow_params: parameter names to show although a pattern matches them
@@ -95,6 +95,7 @@ class Redactor:
     _needles: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _cache: dict[str, str] = field(init=False, repr=False, compare=False)
     _seen: list[ParamRules] = field(init=False, repr=False, compare=False)
+    _all_headers: list[frozenset[str]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         headers = _frozen_lower(self.extra_headers)
@@ -102,11 +103,13 @@ class Redactor:
         object.__setattr__(self, "extra_headers", headers)
         object.__setattr__(self, "extra_params", params)
         object.__setattr__(self, "allow_params", _frozen_lower(self.allow_params))
-        object.__setattr__(self, "_headers", SENSITIVE_HEADERS | headers)
+        object.__setattr__(self, "_headers", headers)
         object.__setattr__(self, "_extra", name_regex(params))
         object.__setattr__(self, "_needles", fragments(params))
         object.__setattr__(self, "_cache", {})
-        object.__setattr__(self, "_seen", [current_rules()])
+        rules = current_rules()
+        object.__setattr__(self, "_seen", [rules])
+        object.__setattr__(self, "_all_headers", [rules.headers | headers])
 
     def _rules(self) -> ParamRules:
         """The process-wide rules; the URL cache is dropped when they have changed."""
@@ -115,7 +118,12 @@ class Redactor:
         if seen[0] is not rules:
             self._cache.clear()
             seen[0] = rules
+            self._all_headers[0] = rules.headers | self._headers
         return rules
+
+    def _sensitive_headers(self) -> frozenset[str]:
+        self._rules()
+        return self._all_headers[0]
 
     def is_sensitive_param(self, name: str) -> bool:
         """Whether the value of query parameter ``name`` is hidden."""
@@ -158,7 +166,7 @@ class Redactor:
         items = headers.items() if isinstance(headers, Mapping) else headers
         if not self.enabled:
             return dict(items)
-        sensitive = self._headers
+        sensitive = self._sensitive_headers()
         return {k: (REDACTED if k.lower() in sensitive else v) for k, v in items}
 
     def text(self, text: str) -> str:
@@ -173,12 +181,14 @@ class Redactor:
         if not self.enabled or not text:
             return text
         needles = (*self._rules().needles, *self._needles)
-        text = scrub_with(text, self.is_sensitive_param, self._headers, needles, self.url)
+        text = scrub_with(
+            text, self.is_sensitive_param, self._sensitive_headers(), needles, self.url
+        )
         return mask_pii(text) if self.mask_pii else text
 
     def is_sensitive_header(self, name: str) -> bool:
         """Whether the value of header ``name`` is hidden."""
-        return self.enabled and name.lower() in self._headers
+        return self.enabled and name.lower() in self._sensitive_headers()
 
 
 DEFAULT_REDACTOR = Redactor()
