@@ -434,3 +434,29 @@ async def test_retry_after_on_an_aiohttp_429_and_an_http_date() -> None:
     )
     assert (await retry_async(f, clock=clock, max_delay=20.0)).startswith("ok")
     assert clock.sleeps == [3.0, 20.0]
+
+
+def test_the_real_requests_errors_when_installed() -> None:
+    """With requests itself (when installed): connection errors, timeouts and broken chunked
+    bodies are network errors; HTTPError is judged by its response's status."""
+    requests = pytest.importorskip("requests")
+    assert is_network_error(requests.ConnectionError()) and is_network_error(requests.ReadTimeout())
+    assert is_network_error(requests.exceptions.ChunkedEncodingError())
+    assert not is_network_error(requests.exceptions.InvalidURL())
+    response = requests.Response()
+    response.status_code = 503
+    assert is_api_error(requests.HTTPError(response=response))
+    response.status_code = 404
+    assert not is_api_error(requests.HTTPError(response=response))
+
+
+def test_the_real_curl_cffi_errors_when_installed() -> None:
+    """With curl_cffi itself (when installed): its requests-style errors, and its base error
+    by curl code (56, a receive failure, is one; 60, a bad certificate, is not)."""
+    pytest.importorskip("curl_cffi")
+    from curl_cffi.requests import RequestsError, exceptions
+
+    assert is_network_error(exceptions.ConnectionError("x")) and is_network_error(exceptions.Timeout("x"))
+    assert not is_network_error(exceptions.InvalidURL("x"))
+    assert is_network_error(RequestsError("recv", code=56))  # type: ignore[arg-type]
+    assert not is_network_error(RequestsError("cert", code=60))  # type: ignore[arg-type]
