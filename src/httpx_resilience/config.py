@@ -297,7 +297,7 @@ class ClientConfig:
                 raise ConfigurationError(
                     f"{flag} must be True or False, got {getattr(self, flag)!r}", field=flag
                 )
-        if self.retry_jitter not in JITTER_KINDS:
+        if not isinstance(self.retry_jitter, str) or self.retry_jitter not in JITTER_KINDS:
             raise ConfigurationError(
                 f"retry_jitter must be one of {sorted(JITTER_KINDS)}, got {self.retry_jitter!r}",
                 field="retry_jitter",

@@ -32,6 +32,10 @@ from httpx_resilience.testing import FakeClock
         ({"verify_ssl": "no"}, "verify_ssl"),
         ({"request_id_header": " "}, "request_id_header"),
         ({"retry_budget_ratio": 11}, "retry_budget_ratio"),
+        ({"retry_jitter": []}, "retry_jitter"),
+        ({"retry_jitter": "FULL"}, "retry_jitter"),
+        ({"max_keepalive_connections": -1}, "max_keepalive_connections"),
+        ({"total_timeout": 0}, "total_timeout"),
     ],
 )
 def test_client_config_rejects_bad_values(kwargs: dict[str, object], field: str) -> None:
