@@ -24,7 +24,9 @@ repeats). What is checked, per inner transport:
 - RSS growth over the second half of the run (< 5 MB);
 - requests that ended later than 50 ms past their deadline (the bulkhead's
   queue wait, which comes before the deadline starts, plus ``total_timeout``) (0);
-- the secret token in any error text, and errors the event loop reported (0).
+- the secret token in any error text, and errors the event loop reported (0);
+- new connections per upstream request (< 25 %: the faults end about 7 % of
+  connections; a pool that stops reusing them opens one per request).
 
 Usage::
 
@@ -76,6 +78,10 @@ TRANSPORTS = ("httpx", "native", "aiohttp")
 GET_BODY_SIZE = 1024
 RSS_LIMIT_MB = 5.0
 OVERRUN_SLACK = 0.05
+# Faults end about 7 % of connections (resets, truncations, hangs, silent closes)
+# and lost hedges drop theirs: a pool that keeps reusing connections opens well
+# under this many per upstream request.
+NEW_CONNECTION_LIMIT = 0.25
 SECRET = "soak-secret-7f3c9a1e5b"
 
 # Every exception a caller may meet: ours, and httpx's (whose tree is not one class).
@@ -259,6 +265,13 @@ class SoakResult:
     def bad_uploads(self) -> int:
         return int(self.server.get("upload_mismatches", 0))
 
+    @property
+    def connections_per_request(self) -> float:
+        """TCP connections the server accepted per request it received."""
+        return int(self.server.get("connections_opened", 0)) / max(
+            1, int(self.server.get("requests", 0))
+        )
+
     def failures(self) -> list[str]:
         """Each broken invariant, as a sentence; empty when all hold."""
         checks = [
@@ -281,6 +294,12 @@ class SoakResult:
             for n, what, ex in checks
             if n
         ]
+        if self.connections_per_request > NEW_CONNECTION_LIMIT:
+            out.append(
+                f"{self.transport}: {self.connections_per_request:.0%} of upstream requests "
+                f"opened a new connection (limit {NEW_CONNECTION_LIMIT:.0%}): the pool stops "
+                "reusing connections"
+            )
         if self.rss_growth_mb >= self.rss_limit_mb:
             out.append(
                 f"{self.transport}: RSS grew {self.rss_growth_mb:.1f} MB over the second half "
@@ -290,7 +309,11 @@ class SoakResult:
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
-        data.update(throughput=self.throughput, rss_growth_mb=self.rss_growth_mb)
+        data.update(
+            throughput=self.throughput,
+            rss_growth_mb=self.rss_growth_mb,
+            connections_per_request=self.connections_per_request,
+        )
         return data
 
 
@@ -298,12 +321,17 @@ class SoakResult:
 class SoakSettings:
     """The client's set-up; the defaults keep 100,000 requests within a few minutes."""
 
-    concurrency: int = 48
-    timeout: float = 0.25
-    total_timeout: float = 1.0
-    bulkhead_wait: float = 0.05
+    concurrency: int = 24
+    timeout: float = 0.5
+    total_timeout: float = 2.0
+    bulkhead_wait: float = 0.1
     rate: float = 20_000.0
-    breaker_failures: int = 6
+    # More consecutive failures than callers: a stall of the whole process (every
+    # attempt in flight timing out at once) alone does not trip it; the failure
+    # rate over the last 200 calls does, above 50 %.
+    breaker_failures: int = 30
+    # Longer than an attempt: a probe slower than this is taken for a hung one.
+    breaker_recovery: float = 0.6
 
 
 class _Counting(logging.Handler):
@@ -357,15 +385,19 @@ def build_client(url: str, kind: str, cfg: SoakSettings, result: SoakResult) -> 
             cfg.rate, 200, max_wait=0.2, scope="host", header_pacing=True
         ),
         circuit_breaker=CircuitBreaker(
-            cfg.breaker_failures, 0.05, half_open_max_calls=4, scope="host",
+            cfg.breaker_failures, cfg.breaker_recovery, half_open_max_calls=4, scope="host",
+            failure_rate_threshold=0.5, window_size=200, minimum_calls=50,
             listeners=[transition],
         ),
-        bulkhead=Bulkhead(
-            max(1, cfg.concurrency * 3 // 4), cfg.concurrency, max_wait=cfg.bulkhead_wait
-        ),
+        bulkhead=Bulkhead(bulkhead_size(cfg), cfg.concurrency, max_wait=cfg.bulkhead_wait),
         hedging=HedgingPolicy("adaptive", min_delay=0.02, max_delay=0.2),
         service="soak",
     )
+
+
+def bulkhead_size(cfg: SoakSettings) -> int:
+    """Fewer slots than callers, so that some wait in the bulkhead's queue."""
+    return max(1, cfg.concurrency * 5 // 6)
 
 
 async def _chunks(payload: bytes, size: int) -> AsyncIterator[bytes]:
@@ -591,8 +623,10 @@ def write_report(results: list[SoakResult], out: Path, seed: int, cfg: SoakSetti
         f"{'all' if len(results) > 1 else results[0].transport} --seed {seed} "
         f"--concurrency {cfg.concurrency}`",
         f"- Client: {cfg.concurrency} concurrent callers; attempt timeout {cfg.timeout:g} s, "
-        f"total_timeout {cfg.total_timeout:g} s, 3 retries with budget, breaker 4 failures / "
-        f"50 ms, token bucket {cfg.rate:g}/s, bulkhead {max(1, cfg.concurrency * 3 // 4)} "
+        f"total_timeout {cfg.total_timeout:g} s, 3 retries with budget, breaker "
+        f"{cfg.breaker_failures} failures or 50 % of 200 / "
+        f"{cfg.breaker_recovery * 1000:.0f} ms, token bucket {cfg.rate:g}/s, bulkhead "
+        f"{bulkhead_size(cfg)} "
         f"(+{cfg.concurrency} queued, {cfg.bulkhead_wait * 1000:.0f} ms wait), adaptive "
         "hedging for GETs, Bearer auth, request id.",
         "- Server: a ChaosServer in a child process; about 18 % of answers faulty "
@@ -602,8 +636,9 @@ def write_report(results: list[SoakResult], out: Path, seed: int, cfg: SoakSetti
         "",
         "| transport | requests | seconds | req/s | unhandled exc. | non-idempotent sent "
         "twice | bad uploads | wrong 2xx bodies | sockets left | tasks left | RSS growth, "
-        "2nd half | overruns > 50 ms | loop errors | secret in errors | verdict |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "2nd half | overruns > 50 ms | loop errors | secret in errors | new connections per "
+        "upstream request | verdict |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         verdict = "pass" if not r.failures() else "**FAIL**"
@@ -612,7 +647,7 @@ def write_report(results: list[SoakResult], out: Path, seed: int, cfg: SoakSetti
             f"{sum(r.unhandled.values())} | {r.duplicates} | {r.bad_uploads} | "
             f"{r.corrupt_success} | {r.sockets_left} | {r.tasks_after} | "
             f"{r.rss_growth_mb:+.1f} MB | {r.overruns} | {r.loop_errors} | {r.secret_leaks} | "
-            f"{verdict} |"
+            f"{r.connections_per_request:.1%} | {verdict} |"
         )
     lines += ["", "## Details", ""]
     for r in results:
