@@ -38,6 +38,7 @@ from httpx_resilience import (
     HTTPClientError,
     ResilientTransport,
 )
+from httpx_resilience.testing import FakeClock
 from httpx_resilience.transports._url import check_url
 
 FUZZ = settings(
@@ -305,9 +306,14 @@ def config_outcome(**kwargs: Any) -> ClientConfig | None:
 
 
 def use(runner: asyncio.Runner, config: ClientConfig) -> None:
-    """Build a client with ``config`` and send one request: typed errors only."""
+    """Build a client with ``config`` and send one request: typed errors only.
+
+    The clock is a FakeClock: whatever backoff the config asks for is not slept.
+    """
     try:
-        client = AsyncHTTPClient("http://api.test", config=config, transport=CheckingTransport())
+        client = AsyncHTTPClient(
+            "http://api.test", config=config, transport=CheckingTransport(), clock=FakeClock()
+        )
     except ConfigurationError as exc:
         assert type(exc) is ConfigurationError
         return
@@ -336,6 +342,30 @@ def test_each_config_field_with_any_value_is_valid_or_a_configuration_error(
     except BaseException as exc:  # the property: nothing else escapes
         pytest.fail(f"ClientConfig({name}={value!r}) raised {type(exc).__name__}: {exc!r}")
     use(runner, config)
+
+
+EDGES: list[Any] = [
+    None, True, False, 0, 1, -1, 2**63, -(2**70), 10**400, 0.0, -0.0, 1e-320, 1e308, math.inf,
+    -math.inf, math.nan, "", " ", "1", "abc", "auto", "full", "a\nb", b"x", [], [1], [500],
+    (500,), {}, {"a": "b"}, {"a": 1}, {1: "b"}, {"X": "a\nb"}, [("a", "b")], frozenset({200}),
+    frozenset({99}), {"GET"}, {"get"}, {"BREW"}, {""}, object(), float,
+]
+
+
+def test_every_config_field_with_every_edge_value(runner: asyncio.Runner) -> None:
+    """Each field with each edge value (every pair, not a sample): ConfigurationError naming
+    the field, or a config whose client sends a request with typed errors only."""
+    for name in FIELDS:
+        for value in EDGES:
+            try:
+                config = ClientConfig(**{name: value})
+            except ConfigurationError as exc:
+                assert type(exc) is ConfigurationError
+                assert exc.field == name, (exc.field, name, str(exc))
+                continue
+            except BaseException as exc:  # the property: nothing else escapes
+                pytest.fail(f"ClientConfig({name}={value!r}) raised {type(exc).__name__}: {exc!r}")
+            use(runner, config)
 
 
 @FUZZ
