@@ -544,3 +544,68 @@ async def test_https_idn_host_is_verified_against_its_ascii_name(
         server.close()
         await server.wait_closed()
 
+
+
+async def test_idle_connection_receiving_bytes_is_closed() -> None:
+    """A server flooding an idle kept-alive connection gets it closed; nothing is buffered.
+
+    Before, aiohttp read and parsed everything an idle pooled connection
+    received and kept each parsed response (a flood of tiny ones grew the
+    client without bound), and would have handed the first to the next
+    request. Now the first byte received while idle closes the connection.
+    """
+    unit = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n" * 1000  # 38 KB of responses
+    total = 64 * 1024 * 1024
+    written = 0
+    stopped = asyncio.Event()
+    outcome: list[str] = []
+
+    async def flood(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal written
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        await asyncio.sleep(0.05)  # the client has pooled the connection by now
+        try:
+            while written < total:
+                writer.write(unit)
+                await asyncio.wait_for(writer.drain(), 2)
+                written += len(unit)
+            outcome.append("all written")
+        except ConnectionError:
+            outcome.append("closed by the client")
+        except asyncio.TimeoutError:
+            outcome.append("stalled")
+        finally:
+            stopped.set()
+
+    async with Server(flood) as server, AiohttpTransport() as transport:
+        await send(transport, httpx.Request("GET", server.url, extensions=TIMEOUTS))
+        await asyncio.wait_for(stopped.wait(), 20)
+        connector = transport.session.connector if transport.session else None
+        assert isinstance(connector, _connector.FreshConnector)
+        pooled = [proto for conns in connector._conns.values() for proto, _ in conns]
+        assert not any(proto.is_connected() for proto in pooled)
+        # The next request gets a new connection and its own response.
+        second = await send(transport, httpx.Request("GET", server.url, extensions=TIMEOUTS))
+        assert second.content == b"ok" and server.connections == 2
+    print(f"the server could write {written / 2**20:.1f} MiB of {total / 2**20:.0f} MiB: {outcome[0]}")
+    assert outcome[0] == "closed by the client"
+    assert written < total // 16
+
+
+async def test_pooled_connection_is_reused() -> None:
+    """The idle checks do not cost the reuse: sequential requests share one connection."""
+
+    async def keep_alive(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+
+    async with Server(keep_alive) as server, AiohttpTransport() as transport:
+        for i in range(20):
+            if i % 5 == 0:
+                await asyncio.sleep(0.01)  # some of them after the connection sat idle
+            assert (await send(transport, httpx.Request("GET", server.url, extensions=TIMEOUTS))).content == b"ok"
+    assert server.connections == 1

@@ -15,9 +15,13 @@ the request has not been written anywhere yet, so sending it on a fresh
 connection is safe for any method. The check is one ``poll`` system call per
 reused connection; new connections skip it.
 
-Bytes the event loop has already read from an idle connection (a second
-response nobody asked for) are caught too: aiohttp would otherwise hand them
-to the next request on that connection as its response.
+A connection that receives bytes while it sits idle in the pool is closed
+at once (:class:`IdleAwareHandler`): aiohttp would otherwise parse whatever
+the peer sends meanwhile and keep every parsed message (a flood of tiny
+responses grew the client by 120 MB in 3 s), then hand the first of them to
+the next request as its response. Bytes that came in the same read as the
+end of the previous response are parsed with it and make aiohttp's
+``should_close`` true, so that connection is not reused either.
 
 A close that arrives after the request was written cannot be told apart from
 a server that read the request and then failed, so that case still surfaces
@@ -28,13 +32,15 @@ Imported through the package :mod:`httpx_resilience.transports.aiohttp`.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import select
 from typing import Any, Final
 
 import aiohttp
+from aiohttp.client_proto import ResponseHandler
 
-__all__ = ["FreshConnector", "idle_socket_is_dead"]
+__all__ = ["FreshConnector", "IdleAwareHandler", "idle_socket_is_dead"]
 
 if hasattr(select, "poll"):
     _POLL_EVENTS: Final = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP
@@ -84,6 +90,24 @@ def _get_is_hookable() -> bool:
 _HOOKABLE: Final = _get_is_hookable()
 
 
+class IdleAwareHandler(ResponseHandler):
+    """aiohttp's protocol per connection, closing the connection on bytes received while idle.
+
+    An idle HTTP/1.1 connection has nothing to receive: the server's answer
+    to no request is an error or an attack, and the connection can carry no
+    request after it. :class:`FreshConnector` sets :attr:`idle` while the
+    connection is in its pool.
+    """
+
+    idle = False
+
+    def data_received(self, data: bytes) -> None:
+        if self.idle and data:
+            self.close()  # nothing is parsed or kept; the pool drops it on its next look
+            return
+        super().data_received(data)
+
+
 class FreshConnector(aiohttp.TCPConnector):
     """``aiohttp.TCPConnector`` that never hands out an idle connection the peer has closed.
 
@@ -94,6 +118,12 @@ class FreshConnector(aiohttp.TCPConnector):
 
     discarded = 0
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # aiohttp's factory of the protocol per connection (the same in 3.10 to 3.14)
+        if isinstance(getattr(self, "_factory", None), functools.partial):
+            self._factory = functools.partial(IdleAwareHandler, loop=self._loop)  # type: ignore[assignment]
+
     if _HOOKABLE:
 
         async def _get(self, key: Any, traces: Any) -> aiohttp.connector.Connection | None:
@@ -102,13 +132,23 @@ class FreshConnector(aiohttp.TCPConnector):
                 if connection is None:
                     return None
                 protocol = connection.protocol
-                # should_close: bytes already read while idle (a stray response
+                if isinstance(protocol, IdleAwareHandler):
+                    protocol.idle = False
+                transport = connection.transport
+                # should_close: bytes read before the pause (a stray response
                 # would be taken for the next request's), or an error.
                 if not (
                     protocol is None
                     or protocol.should_close
-                    or idle_socket_is_dead(connection.transport)
+                    or idle_socket_is_dead(transport)
                 ):
                     return connection
                 self.discarded += 1
                 connection.close()  # not reusable: close it and look at the next one
+
+        def _release(self, key: Any, protocol: Any, *args: Any, **kwargs: Any) -> None:
+            super()._release(key, protocol, *args, **kwargs)
+            # Kept in the pool: idle now. aiohttp releases a connection when the
+            # whole body has arrived, so any later byte is one nobody asked for.
+            if isinstance(protocol, IdleAwareHandler) and protocol.is_connected():
+                protocol.idle = True
