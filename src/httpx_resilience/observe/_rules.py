@@ -203,7 +203,7 @@ _MAX_PINNED, _MAX_TRANSIENT = 128, 64
 _lock = threading.Lock()
 _pinned: dict[str, tuple[str, ...]] = {}
 _transient: dict[str, tuple[str, ...]] = {}
-_needles: tuple[str, ...] = ()  # every form of every secret, longest first
+_needles: tuple[str, ...] | None = ()  # every form of every secret, longest first; None: stale
 
 
 def secret_forms(value: str) -> set[str]:
@@ -230,7 +230,9 @@ def register_secret(
     Values shorter than 6 characters are ignored (too likely to occur in
     prose; their encoded forms in ``forms`` still count). ``transient``
     values (rotating tokens) keep the newest 64, others the newest 128.
-    Registering a known value again costs one dictionary lookup.
+    Registering a known value again costs one dictionary lookup; a new one a
+    few string operations (the search list is rebuilt on the next scrub, so a
+    provider that mints a token per request pays no rebuild per request).
     """
     text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
     store = _transient if transient else _pinned
@@ -243,13 +245,24 @@ def register_secret(
         while len(store) > (_MAX_TRANSIENT if transient else _MAX_PINNED):
             del store[next(iter(store))]
         global _needles
-        every = {f for d in (_pinned, _transient) for fs in d.values() for f in fs}
-        _needles = tuple(sorted(every, key=len, reverse=True))
+        _needles = None
+
+
+def _current_needles() -> tuple[str, ...]:
+    global _needles
+    with _lock:
+        if _needles is None:
+            every = {f for d in (_pinned, _transient) for fs in d.values() for f in fs}
+            _needles = tuple(sorted(every, key=len, reverse=True))
+        return _needles
 
 
 def hide_known(text: str, replacement: str = REDACTED) -> str:
     """``text`` with every registered secret form replaced (``text`` itself if none occurs)."""
-    for needle in _needles:  # substring tests in C: faster than one big regex at this size
+    needles = _needles
+    if needles is None:
+        needles = _current_needles()
+    for needle in needles:  # substring tests in C: faster than one big regex at this size
         if needle in text:
             text = text.replace(needle, replacement)
     return text
