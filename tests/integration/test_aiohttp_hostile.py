@@ -609,3 +609,30 @@ async def test_pooled_connection_is_reused() -> None:
                 await asyncio.sleep(0.01)  # some of them after the connection sat idle
             assert (await send(transport, httpx.Request("GET", server.url, extensions=TIMEOUTS))).content == b"ok"
     assert server.connections == 1
+
+
+async def test_endless_interim_responses_are_bounded() -> None:
+    """A server sending 102 Processing without end fails the request instead of holding it.
+
+    Each interim response restarts the read timeout, so without a bound the
+    request never ends (httpx's own transport waits as long). Interim heads
+    count against max_head_bytes; a few of them (100 Continue, 103 Early
+    Hints) pass.
+    """
+
+    async def processing(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        for _ in range(3):
+            writer.write(b"HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        await read_request(reader)
+        while True:  # the second request: interim responses without end
+            writer.write(b"HTTP/1.1 102 Processing\r\n\r\n" * 10)
+            await writer.drain()
+            await asyncio.sleep(0.001)
+
+    async with Server(processing) as server, AiohttpTransport(max_head_bytes=4096) as transport:
+        assert (await send(transport, httpx.Request("GET", server.url, extensions=TIMEOUTS))).content == b"ok"
+        with pytest.raises(httpx.RemoteProtocolError, match="interim"):
+            await asyncio.wait_for(send(transport, httpx.Request("GET", server.url, extensions=TIMEOUTS)), 10)

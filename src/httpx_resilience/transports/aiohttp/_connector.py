@@ -16,12 +16,11 @@ connection is safe for any method. The check is one ``poll`` system call per
 reused connection; new connections skip it.
 
 A connection that receives bytes while it sits idle in the pool is closed
-at once (:class:`IdleAwareHandler`): aiohttp would otherwise parse whatever
-the peer sends meanwhile and keep every parsed message (a flood of tiny
-responses grew the client by 120 MB in 3 s), then hand the first of them to
-the next request as its response. Bytes that came in the same read as the
-end of the previous response are parsed with it and make aiohttp's
-``should_close`` true, so that connection is not reused either.
+at once (:class:`~._protocol.GuardedHandler`, the protocol this connector
+makes its connections with, is told when a connection is idle). Bytes that
+came in the same read as the end of the previous response are parsed with it
+and make aiohttp's ``should_close`` true, so that connection is not reused
+either.
 
 A close that arrives after the request was written cannot be told apart from
 a server that read the request and then failed, so that case still surfaces
@@ -38,9 +37,10 @@ import select
 from typing import Any, Final
 
 import aiohttp
-from aiohttp.client_proto import ResponseHandler
 
-__all__ = ["FreshConnector", "IdleAwareHandler", "idle_socket_is_dead"]
+from ._protocol import GuardedHandler
+
+__all__ = ["FreshConnector", "idle_socket_is_dead"]
 
 if hasattr(select, "poll"):
     _POLL_EVENTS: Final = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP
@@ -90,26 +90,14 @@ def _get_is_hookable() -> bool:
 _HOOKABLE: Final = _get_is_hookable()
 
 
-class IdleAwareHandler(ResponseHandler):
-    """aiohttp's protocol per connection, closing the connection on bytes received while idle.
-
-    An idle HTTP/1.1 connection has nothing to receive: the server's answer
-    to no request is an error or an attack, and the connection can carry no
-    request after it. :class:`FreshConnector` sets :attr:`idle` while the
-    connection is in its pool.
-    """
-
-    idle = False
-
-    def data_received(self, data: bytes) -> None:
-        if self.idle and data:
-            self.close()  # nothing is parsed or kept; the pool drops it on its next look
-            return
-        super().data_received(data)
-
-
 class FreshConnector(aiohttp.TCPConnector):
     """``aiohttp.TCPConnector`` that never hands out an idle connection the peer has closed.
+
+    Args:
+        max_interim_bytes: the most bytes of interim (``1xx``) response heads
+            accepted before a request's final response (see
+            :class:`~._protocol.GuardedHandler`).
+        *args, **kwargs: ``aiohttp.TCPConnector``'s.
 
     Attributes:
         discarded: how many pooled connections were found dead and closed
@@ -118,11 +106,13 @@ class FreshConnector(aiohttp.TCPConnector):
 
     discarded = 0
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, max_interim_bytes: int = 65536, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # aiohttp's factory of the protocol per connection (the same in 3.10 to 3.14)
         if isinstance(getattr(self, "_factory", None), functools.partial):
-            self._factory = functools.partial(IdleAwareHandler, loop=self._loop)  # type: ignore[assignment]
+            self._factory = functools.partial(  # type: ignore[assignment]
+                GuardedHandler, loop=self._loop, max_interim_bytes=max_interim_bytes
+            )
 
     if _HOOKABLE:
 
@@ -132,7 +122,7 @@ class FreshConnector(aiohttp.TCPConnector):
                 if connection is None:
                     return None
                 protocol = connection.protocol
-                if isinstance(protocol, IdleAwareHandler):
+                if isinstance(protocol, GuardedHandler):
                     protocol.idle = False
                 transport = connection.transport
                 # should_close: bytes read before the pause (a stray response
@@ -150,5 +140,5 @@ class FreshConnector(aiohttp.TCPConnector):
             super()._release(key, protocol, *args, **kwargs)
             # Kept in the pool: idle now. aiohttp releases a connection when the
             # whole body has arrived, so any later byte is one nobody asked for.
-            if isinstance(protocol, IdleAwareHandler) and protocol.is_connected():
-                protocol.idle = True
+            if isinstance(protocol, GuardedHandler) and protocol.is_connected():
+                protocol.went_idle()

@@ -83,9 +83,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         connector_options: extra keyword arguments for ``aiohttp.TCPConnector``
             (``ttl_dns_cache``, ``family``, ``local_addr``, ...).
         max_head_bytes: the longest line of a response head (the status line,
-            one header field, a chunk size line); 64 KiB by default. aiohttp
-            bounds lines, not the head as a whole. A longer one fails the
-            request with ``httpx.RemoteProtocolError``.
+            one header field, a chunk size line), and the most bytes of interim
+            (``1xx``) heads before the final one; 64 KiB by default. aiohttp
+            bounds lines, not the head as a whole. Past it the request fails
+            with ``httpx.RemoteProtocolError``.
         max_headers: the most header fields in a response head (and in its
             trailer section); 100 by default, as ``http.client``.
 
@@ -153,6 +154,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             keepalive_timeout=None if force_close else expiry,
             force_close=force_close,
             ssl=ssl_option(self.verify),
+            max_interim_bytes=self.max_head_bytes,
             **self._connector_options,
         )
         session = aiohttp.ClientSession(
