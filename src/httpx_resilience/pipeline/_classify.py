@@ -20,7 +20,7 @@ from __future__ import annotations
 import httpx
 
 from ..exceptions import HTTPClientError, RequestTimeoutError, RetryExhaustedError
-from ..observe.redact import scrub_exception
+from ..observe.redact import scrub_exception, scrub_text
 from ..policies.retry import classify_exception
 from ._httpx_errors import error_class, httpx_class, retry_exhausted_error
 from ._outcome import describe
@@ -168,6 +168,7 @@ def is_final(
             s.tracker.observe(duration)
         return True
     s.status_code, s.server_delay, s.last_exc = status_code, server_delay, None
-    s.cause = f"HTTP {status_code} {response.reason_phrase}".rstrip()
+    # A hostile reason phrase may quote a credential back: scrubbed like an error text.
+    s.cause = scrub_text(f"HTTP {status_code} {response.reason_phrase}".rstrip())
     reporter.attempt_failed(s, duration, None)
     return False
