@@ -188,7 +188,8 @@ def write_report(data: dict[str, Any], rounds: int, requests: int) -> None:
             "Logical GETs, 50 in flight, up to 4 attempts each (1 ms backoff), against the",
             "ChaosServer; each client starts with a fresh retry budget. "
             + " and ".join(f"{int(n):,}" for n in sizes) + " requests."
-            + (f" Measured {when}." if when else ""),
+            + (f" Measured {when} with `--outage-only`; the rows above are from the"
+               f" run of {data['machine']['date']}." if when else ""),
             "",
             "| client | " + " | ".join(
                 f"{int(n):,} requests: upstream | per logical request | seconds" for n in sizes
