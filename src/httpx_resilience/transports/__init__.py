@@ -22,10 +22,16 @@ The folder:
   arrives), ``_pool`` (the connection pool), ``_connect`` (opening a
   connection: TCP, Unix socket, TLS, HTTP proxy);
 - ``aiohttp/``: :class:`AiohttpTransport`: ``_transport`` (the class),
+  ``_options`` (httpx's options as aiohttp's), ``_checks`` (methods and
+  headers refused before sending), ``_connector`` (the pool, checking idle
+  connections), ``_protocol`` (the bounded protocol per connection),
   ``_errors`` (aiohttp's exceptions as httpx's), ``_streams`` (bodies both ways);
 - ``factory.py``: :func:`make_transport`, :func:`default_transport`, the
   ``*_available`` checks;
-- ``_common.py``: what all of them read the same way (default limits, proxy rules).
+- ``_common.py``: what all of them read the same way (default limits, proxy rules);
+- ``_url.py``: the URL check every transport makes before it connects;
+- ``_mocks.py``: whether respx or pytest-httpx has patched httpx (our
+  transports then send through httpx's own, where the mock sits).
 """
 
 from __future__ import annotations

@@ -19,7 +19,11 @@ What the adapter keeps exactly as httpx's own transport does:
   aiohttp's errors surface as the ``httpx`` class httpx raises for the same
   fault (see :func:`map_exception`);
 - ``limits`` caps connections in use (waiting callers get ``PoolTimeout``
-  after the pool timeout), ``keepalive_expiry`` bounds idle connections.
+  after the pool timeout), ``keepalive_expiry`` bounds idle connections;
+- a bad URL is refused before any connection (``InvalidURLError``), an
+  illegal method or header with ``httpx.LocalProtocolError``; while respx or
+  pytest-httpx has patched httpx, requests go through httpx's own transport
+  so the mock answers them.
 
 Differences (aiohttp has no equivalent): HTTP/1.1 only; the ``write`` timeout
 is not enforced (the attempt timeout of ``ResilientTransport`` still bounds
@@ -31,8 +35,17 @@ supported.
 The package, by concept:
 
 - ``_transport``: :class:`AiohttpTransport` (settings, the session's lifecycle,
-  a request in, a response out, httpx's options as aiohttp's);
-- ``_errors``: :func:`map_exception` (aiohttp's exceptions as httpx's);
+  a request in, a response out);
+- ``_options``: httpx's options as aiohttp's (TLS, proxy and its headers,
+  the response head's bounds);
+- ``_checks``: the method and headers refused before sending (typed errors
+  that name the header, never its value);
+- ``_connector``: the pool, which never hands out an idle connection the
+  peer has closed, reset or written to;
+- ``_protocol``: the protocol per connection, closing an idle connection that
+  receives bytes and bounding interim (``1xx``) responses;
+- ``_errors``: :func:`map_exception` (aiohttp's exceptions as httpx's), and
+  the typed error for anything aiohttp lets out bare;
 - ``_streams``: the request body aiohttp reads and the response body httpx reads.
 
 Importing the package checks first that aiohttp is installed, and raises
