@@ -428,7 +428,9 @@ async def test_aiohttp_head_limits_are_set_and_checked(counting_server: Server) 
 
 
 @pytest.mark.parametrize("kind", ["native", "aiohttp"])  # httpx's own takes the proxy as given
-@pytest.mark.parametrize("proxy", ["http://127.0.0.1:0", "http://bad host:3128", "http://2130706433:3128"])
+@pytest.mark.parametrize(
+    "proxy", ["http://127.0.0.1:0", "http://bad host:3128", "http://2130706433:3128", "http://[::g]:3128", "proxy:3128"]
+)
 def test_unusable_proxy_url_is_a_configuration_error(kind: str, proxy: str) -> None:
     """A proxy URL no connection can be made to is refused when the transport is built."""
     with pytest.raises(ConfigurationError) as info:

@@ -33,7 +33,14 @@ def http_proxy(proxy: str | httpx.URL | httpx.Proxy | None, transport: str) -> h
     if proxy is None:
         return None
     if not isinstance(proxy, httpx.Proxy):
-        proxy = httpx.Proxy(proxy)
+        try:
+            proxy = httpx.Proxy(proxy)
+        except (httpx.InvalidURL, ValueError, TypeError) as exc:  # unparsable, no scheme
+            raise ConfigurationError(
+                f"{transport}: proxy must be a URL such as 'http://user:pass@proxy:3128' "
+                f"({exc})",
+                field="proxy",
+            ) from None
     if proxy.url.scheme not in ("http", "https"):
         raise ConfigurationError(
             f"{transport} supports HTTP(S) proxies only, not {proxy.url.scheme}:// "

@@ -111,7 +111,10 @@ def make_transport(
 def _socks(proxy: str | httpx.URL | httpx.Proxy | None) -> bool:
     if proxy is None:
         return False
-    url = proxy.url if isinstance(proxy, httpx.Proxy) else httpx.URL(proxy)
+    try:
+        url = proxy.url if isinstance(proxy, httpx.Proxy) else httpx.URL(proxy)
+    except (httpx.InvalidURL, TypeError):
+        return False  # the transport that takes it names the problem (ConfigurationError)
     return url.scheme not in ("http", "https")
 
 
