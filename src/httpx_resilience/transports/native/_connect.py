@@ -47,7 +47,8 @@ async def open_connection(
         ssl_context: the TLS context, made on first use.
 
     Raises:
-        httpx.ConnectTimeout, httpx.ConnectError, httpx.ProxyError.
+        httpx.ConnectTimeout, httpx.ConnectError, httpx.ProxyError. A setting
+        refused before any socket call (a bad ``sni_hostname``) is a ConnectError too.
     """
     loop = conn.loop
     scheme, host, port = conn.origin
@@ -85,6 +86,15 @@ async def open_connection(
         conn.close()
         where = f"the socket {uds}" if uds is not None else None
         raise httpx.ConnectError(_describe(exc, host, port, where), request=request) from exc
+    except ValueError as exc:
+        # Refused before any socket call: a TLS server name the IDNA codec or
+        # ssl rejects (the sni_hostname extension), a NUL in the socket path.
+        conn.close()
+        raise httpx.ConnectError(
+            f"Cannot connect to {host}:{port}: {exc} (check the sni_hostname extension "
+            "and the uds path)",
+            request=request,
+        ) from exc
     except BaseException:
         conn.close()
         raise

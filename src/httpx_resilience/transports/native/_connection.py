@@ -281,4 +281,3 @@ class H1Connection(ResponseParser, asyncio.Protocol):
     def finish(self) -> None:
         """The response is done with (read or abandoned)."""
         self._request = None
-

@@ -46,6 +46,7 @@ from ._response import (
 __all__ = ["ResponseParser"]
 
 _HIGH_WATER: Final = 256 * 1024  # buffered body bytes before reading pauses
+_LINE_END: Final = (13, 10)  # CR, LF
 
 
 class ResponseParser:
@@ -137,6 +138,10 @@ class ResponseParser:
             self._feed_body(data)
             return
         room = self._head_room
+        if room == self._max_head and data[0] in _LINE_END:
+            # llhttp skips empty lines before a status line; h11 (and so httpx) refuses them.
+            self._fail(malformed("an empty line before the status line", self._request))
+            return
         if len(data) <= room:
             self._head_room = room - len(data)
             self._feed_head(data)
@@ -254,7 +259,7 @@ class ResponseParser:
             # would get an empty 101 response on a connection nobody can use.
             self._fail(upgrade_error(self._request))
             return
-        problem = head_problem(status, self._headers)  # refused as h11 refuses it
+        problem = head_problem(status, self._reason, self._headers)  # refused as h11 refuses it
         if problem is not None:
             self._fail(malformed(problem, self._request))
             return

@@ -15,6 +15,7 @@ does not import the connection's.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from typing import Any, Final, Protocol
 
@@ -37,6 +38,11 @@ Origin = tuple[str, str, int]
 DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 NO_TIMEOUTS: Final[dict[str, Any]] = {}
 """The ``timeout`` extension of a request that has none."""
+
+# Methods already checked, as they go on the wire (a few dozen at most in practice).
+_METHODS: dict[str, bytes] = {m: m.encode() for m in ("GET", "HEAD", "POST", "PUT", "DELETE")}
+_METHODS_MAX: Final = 64
+_TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 
 
 class Writer(Protocol):
@@ -71,7 +77,8 @@ def serialize(
             carries them and the absolute-form target.
 
     Raises:
-        httpx.LocalProtocolError: a header name or value holds CR, LF or NUL.
+        httpx.LocalProtocolError: a header name or value holds CR, LF or NUL, or
+            the method is not an HTTP token (letters, digits and ``!#$%&'*+-.^_`|~``).
     """
     url = request.url
     target = url.raw_path
@@ -80,7 +87,8 @@ def serialize(
         target = absolute_target(url)
         extra = proxy_headers
     raw = request.headers.raw
-    parts = [request.method.encode("ascii"), b" ", target, b" HTTP/1.1\r\n"]
+    method = _METHODS.get(request.method) or _method(request)
+    parts = [method, b" ", target, b" HTTP/1.1\r\n"]
     for name, value in raw:
         parts += (name, b": ", value, b"\r\n")
     if extra:
@@ -164,6 +172,21 @@ async def drain(conn: Writer, request: httpx.Request, timeout: float | None) -> 
         raise httpx.WriteError(
             "The connection closed while the request was written", request=request
         )
+
+
+def _method(request: httpx.Request) -> bytes:
+    """``request``'s method as it goes on the wire, once checked to be an HTTP token."""
+    method = request.method
+    if not _TOKEN.match(method):
+        raise httpx.LocalProtocolError(
+            f"Illegal request method {method[:40]!r}: a method is an HTTP token "
+            "(ASCII letters, digits and !#$%&'*+-.^_`|~, no spaces)",
+            request=request,
+        )
+    if len(_METHODS) >= _METHODS_MAX:
+        _METHODS.clear()
+    wire = _METHODS[method] = method.encode("ascii")
+    return wire
 
 
 async def _aiter(stream: httpx.SyncByteStream) -> AsyncIterator[bytes]:

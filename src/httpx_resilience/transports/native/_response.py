@@ -54,23 +54,31 @@ HTTP_VERSIONS: Final = {"1.1": b"HTTP/1.1", "1.0": b"HTTP/1.0"}
 
 _NO_BODY_STATUS: Final = frozenset({204, 304})
 _OBS_FOLD: Final = re.compile(rb"\r\n[ \t]+")
+# Refused in a reason phrase as h11 refuses them (llhttp lets them through).
+_CONTROL: Final = re.compile(rb"[\x00\x0b\x0c]")
+_USUAL_REASONS: Final = frozenset(
+    {b"OK", b"Created", b"Accepted", b"No Content", b"Not Modified", b"Found", b"Not Found", b""}
+)
 
 
 class UnexpectedMessage(Exception):
     """Raised in a parser callback to stop parsing (httptools raises an HttpParserError)."""
 
 
-def head_problem(status: int, headers: list[tuple[bytes, bytes]]) -> str | None:
+def head_problem(status: int, reason: bytes, headers: list[tuple[bytes, bytes]]) -> str | None:
     """What is wrong with a response head that h11 refuses, or ``None`` for a good one.
 
     A status below 100 (llhttp takes "099") would pass for an interim
     response, and the request would wait for a final one until the read
-    timeout; a ``Transfer-Encoding`` other than one ``chunked`` would hand
-    over a body still transfer-coded (or read to the close) as if it were the
-    body.
+    timeout; NUL, VT or FF in the reason phrase (llhttp lets them through)
+    is no reason phrase (RFC 9112 §4); a ``Transfer-Encoding``
+    other than one ``chunked`` would hand over a body still transfer-coded (or
+    read to the close) as if it were the body.
     """
     if status < 100:
         return f"status code {status}"
+    if reason not in _USUAL_REASONS and _CONTROL.search(reason):
+        return f"a NUL, VT or FF in the reason phrase {reason[:40]!r}"
     seen = False
     for name, value in headers:
         if len(name) == 17 and name.lower() == b"transfer-encoding":
