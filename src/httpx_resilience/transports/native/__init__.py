@@ -19,8 +19,13 @@ What it keeps exactly as httpx's own transport does:
   to take more of the request (``httpx.WriteTimeout``), ``pool`` the wait for
   a free connection (``httpx.PoolTimeout``);
 - faults surface as the httpx exception httpcore raises for the same fault
-  (see :mod:`._response`); a request is never resent by the transport (retrying is
-  the pipeline's decision);
+  (see :mod:`._response`); a request is resent by the transport only when it
+  provably never left (its kept-alive connection turned out closed before any
+  byte was written), once, on a new connection; any other retry is the
+  pipeline's decision;
+- an idle connection is checked before it is reused (a zero-timeout
+  ``poll``, as httpcore checks the socket), so a server's close that the
+  event loop has not reported yet is not taken for a live connection;
 - ``limits``: ``max_connections``, ``max_keepalive_connections`` and
   ``keepalive_expiry`` mean what they mean for ``httpx.AsyncHTTPTransport``;
 - TLS with httpx's default context (certifi) or the one given; the
@@ -28,9 +33,14 @@ What it keeps exactly as httpx's own transport does:
   ``http://``, a ``CONNECT`` tunnel for ``https://``) with ``httpx.Proxy``'s
   auth and headers.
 
+Every buffer a server fills is bounded (``max_head_bytes``, 64 KiB, and
+``max_headers``, 100, by default; see :mod:`._parse`): a longer head, more
+fields, or an endless chunk extension or trailer fails the request with
+``httpx.RemoteProtocolError`` naming the limit as soon as it is passed.
+
 Differences: HTTP/1.1 only (no HTTP/2), no SOCKS proxies, no ``Upgrade``
 (``101``) and no ``network_stream`` extension; 1xx interim responses are
-skipped.
+skipped; the head limits above (h11 bounds only an incomplete head's bytes).
 
 The package, by concept (each module's docstring tells more):
 
@@ -39,11 +49,14 @@ The package, by concept (each module's docstring tells more):
 - ``_request``: the request on the wire (origin, head, a streamed body, waiting
   for the socket to drain);
 - ``_connection``: ``H1Connection``, the asyncio protocol per connection
-  (writes a request, feeds the response to httptools, read timeout);
+  (writes a request, waits for the response, read timeout, the check before reuse);
+- ``_parse``: ``ResponseParser``, the connection's reading half (bytes to
+  httptools within the limits, its callbacks);
 - ``_response``: the rules beyond httptools' parser (a refused head, obs-fold,
-  a close mid-response) and the httpx error for each fault;
+  a close mid-response, the limits' errors) and the httpx error for each fault;
 - ``_body``: the body of a response that came after its head, read as it arrives;
-- ``_pool``: ``ConnectionPool``, the limits and the idle connections;
+- ``_pool``: ``ConnectionPool``, the limits and the idle connections (their
+  expiry, origins that close every connection after its response);
 - ``_connect``: opening a connection (TCP, Unix socket, TLS, HTTP proxy tunnel).
 
 Importing the package checks first that httptools is installed, and raises

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import select
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import httpx
 
@@ -28,6 +28,8 @@ from ._request import Origin, drain, write_body
 from ._response import HTTP_VERSIONS, RequestNotSent, lost_error
 
 __all__ = ["H1Connection"]
+
+_HAS_POLL: Final = hasattr(select, "poll")
 
 
 class H1Connection(ResponseParser, asyncio.Protocol):
@@ -41,8 +43,8 @@ class H1Connection(ResponseParser, asyncio.Protocol):
     __slots__ = (
         "_last_read",
         "_on_lost",
-        "_poll",
         "_read_timeout",
+        "_readable",
         "_timer",
         "drain_waiter",
         "idle_since",
@@ -64,7 +66,8 @@ class H1Connection(ResponseParser, asyncio.Protocol):
         self.origin = origin
         self.idle_since = 0.0
         self._on_lost = on_lost
-        self._poll: Any = None  # select.poll on the socket, for usable()
+        # readable(0): what arrived on the idle socket (empty: nothing), for usable()
+        self._readable: Callable[[int], Any] | None = None
         self.drain_waiter: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._read_timeout: float | None = None
@@ -77,9 +80,13 @@ class H1Connection(ResponseParser, asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         sock = transport.get_extra_info("socket")
         if sock is not None:
-            poll = select.poll()
-            poll.register(sock.fileno(), select.POLLIN)
-            self._poll = poll
+            fd = sock.fileno()
+            if _HAS_POLL:
+                poll = select.poll()
+                poll.register(fd, select.POLLIN)
+                self._readable = poll.poll
+            else:  # pragma: no cover - Windows has no poll(); select() takes sockets there
+                self._readable = lambda timeout: select.select((fd,), (), (), timeout)[0]
 
     def data_received(self, data: bytes) -> None:
         if self._request is None or self._complete:
@@ -186,8 +193,8 @@ class H1Connection(ResponseParser, asyncio.Protocol):
         transport = self.transport
         if self.closed or transport is None or transport.is_closing():
             return False
-        poll = self._poll
-        if poll is not None and poll.poll(0):
+        readable = self._readable
+        if readable is not None and readable(0):
             self.close()
             return False
         return True
