@@ -387,3 +387,85 @@ async def test_requests_are_laid_out_as_httpx_lays_them_out(
         assert request.headers.raw[:-1] == expected.headers.raw
         assert request.headers.raw[-1][0] == b"X-Request-Id"
         assert request.url == expected.url and request.content == expected.content
+
+
+BAD_ARGUMENTS: list[tuple[str, dict[str, Any], str]] = [
+    ("url", {"url": 123}, "url must be a str"),
+    ("headers", {"headers": "X-A: 1"}, "headers must be a mapping"),
+    ("header value", {"headers": {"X-A": 1}}, "must have a str name and value"),
+    ("header split", {"headers": {"X-A": "a\r\nX-Injected: 1"}}, "line break"),
+    ("header name", {"headers": {"X A": "1"}}, "not a valid HTTP token"),
+    ("params", {"params": 5}, "params must be"),
+    ("content", {"content": 5}, "content must be bytes"),
+    ("sync content", {"content": iter([b"a"])}, "content must be bytes"),
+    ("data", {"data": [1, 2]}, "data must be bytes"),
+    ("data with files", {"data": b"x", "files": {"f": b"y"}}, "data must be a mapping"),
+    ("files", {"files": "f"}, "files must be a mapping"),
+    ("file part", {"files": {"f": 5}}, "binary file object"),
+    ("file tuple", {"files": {"f": (1, 2, 3, 4, 5)}}, "a tuple of 5"),
+    ("timeout", {"timeout": "5"}, "timeout must be a finite number"),
+    ("timeout nan", {"timeout": float("nan")}, "timeout must be a finite number"),
+    ("idempotency key", {"idempotency_key": "a\nb"}, "idempotency_key"),
+    ("extensions", {"extensions": "x"}, "extensions must be a mapping"),
+    ("overrides", {"extensions": {"resilience": 1}}, 'extensions\\["resilience"\\] must be'),
+    ("max bytes", {"max_response_bytes": -1}, "max_response_bytes must be"),
+]
+
+
+@pytest.mark.parametrize(("what", "kwargs", "message"), BAD_ARGUMENTS, ids=[b[0] for b in BAD_ARGUMENTS])
+async def test_bad_arguments_are_typed_errors_and_nothing_is_sent(
+    what: str, kwargs: dict[str, Any], message: str
+) -> None:
+    """Each bad argument is an InvalidRequestError naming it (never a bare TypeError/ValueError)."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200)
+
+    kwargs = dict(kwargs)
+    url = kwargs.pop("url", "/x")
+    async with client(handler) as c:
+        with pytest.raises(InvalidRequestError, match=message):
+            await c.request("POST", url, **kwargs)
+    assert seen == []
+
+
+async def test_good_argument_forms_are_accepted() -> None:
+    """Pairs and query strings as params, header pairs, bytes-like bodies, httpx.URL."""
+    async with client() as c:
+        r = await c.post(
+            httpx.URL("https://api.test/v1/p"), params="a=1&a=2&b=3",
+            headers=[("X-A", "1")], content=memoryview(b"mv"),
+        )
+        body = r.json()
+        assert body["url"].endswith("/p?a=1&a=2&b=3") and body["body"] == "mv"
+        assert body["headers"]["x-a"] == "1"
+        r = await c.post("/p", params=[("k", "v")], data=bytearray(b"ba"))
+        assert r.json()["url"].endswith("/p?k=v") and r.json()["body"] == "ba"
+
+
+def test_bad_default_headers_are_a_configuration_error() -> None:
+    """ClientConfig.headers that cannot be sent fail when the client is built."""
+    for headers in (1, {"X-A": "a\nb"}):
+        with pytest.raises(ConfigurationError) as info:
+            AsyncHTTPClient("https://a.test", config=ClientConfig(headers=headers))  # type: ignore[arg-type]
+        assert info.value.field == "headers"
+
+
+async def test_max_response_bytes_caps_a_body_in_memory() -> None:
+    """The cap holds for a body the inner transport already holds in memory; per request too."""
+    from httpx_resilience.exceptions import ResponseTooLargeError
+
+    def big(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"x" * 5000)
+
+    async with client(big, config=ClientConfig(max_response_bytes=4096)) as c:
+        with pytest.raises(ResponseTooLargeError) as info:
+            await c.get("/big")
+        assert (info.value.limit, info.value.received) == (4096, 5000)
+        assert len((await c.get("/big", max_response_bytes=None)).content) == 5000
+        r = await c.get("/big", extensions={"resilience": {"max_response_bytes": 10_000}})
+        assert len(r.content) == 5000
+        with pytest.raises(ResponseTooLargeError):
+            await c.get("/big", max_response_bytes=100)

@@ -414,6 +414,32 @@ def test_header_pacing_ignores_absurd_reset(caplog: pytest.LogCaptureFixture) ->
     assert "ignoring" in caplog.text
 
 
+@pytest.mark.parametrize("make", [
+    lambda **kw: TokenBucketRateLimiter(10, **kw),
+    lambda **kw: SlidingWindowRateLimiter(10, 1.0, **kw),
+])
+def test_a_pause_is_never_longer_than_max_pause(make: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """Retry-After: 99999999 (or a rate-limit header 23 h away) pauses for max_pause at most."""
+    clock = FakeClock(start=0.0, wall_start=1_700_000_000.0)
+    lim = make(clock=clock, header_pacing=True)
+    assert lim.max_pause == 60.0
+    with caplog.at_level(logging.WARNING, logger="httpx_resilience.limiter"):
+        lim.pause(99999999)
+    assert lim.paused_for == 60.0 and "cut to max_pause=60" in caplog.text
+    lim.pause(5)  # pauses never shorten one another
+    assert lim.paused_for == 60.0
+    short = make(clock=clock, header_pacing=True, max_pause=2.5, scope="host")
+    short.observe_response(response({"RateLimit-Remaining": "0", "RateLimit-Reset": "82800"}))
+    assert short.paused_for == 2.5
+    child = short.for_key("a.test")
+    assert child.max_pause == 2.5  # type: ignore[attr-defined]
+    child.pause(1000)
+    assert child.paused_for == 2.5
+    off = make(clock=clock, max_pause=0)
+    off.pause(30)
+    assert off.paused_for == 0.0
+
+
 # -- per-key children, validation, the ABC -------------------------------------------
 
 
@@ -478,6 +504,8 @@ def test_global_scope_for_key_returns_self() -> None:
         (lambda: TokenBucketRateLimiter(1, max_keys=0), "max_keys"),
         (lambda: SlidingWindowRateLimiter(0, 1.0), "limit"),
         (lambda: SlidingWindowRateLimiter(1, 0), "window"),
+        (lambda: TokenBucketRateLimiter(1, max_pause=-1), "max_pause"),
+        (lambda: SlidingWindowRateLimiter(1, 1.0, max_pause=float("inf")), "max_pause"),
     ],
 )
 def test_validation_names_the_field(factory: Any, field: str) -> None:

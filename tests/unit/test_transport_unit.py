@@ -6,7 +6,7 @@ import dataclasses
 import logging
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -524,3 +524,147 @@ def test_the_outcome_record_built_directly_equals_the_dataclass() -> None:
     assert hash(built) == hash(ResilienceInfo(3, 0.5, 0.25, "rid", "closed", 2.0, True, "attempts", 1, 4))
     with pytest.raises(dataclasses.FrozenInstanceError):
         built.attempts = 5  # type: ignore[misc]
+
+
+# -- bodies, overrides and limits -----------------------------------------------------------
+
+
+class _ReadOnly:
+    """A file object with read() only."""
+
+    def __init__(self, data: bytes) -> None:
+        import io
+
+        self._buf = io.BytesIO(data)
+
+    def read(self, size: int = -1) -> bytes:
+        return self._buf.read(size)
+
+
+def test_replayable_and_shareable_bodies() -> None:
+    """In memory: both. Seekable multipart files: replayable (put back at 0), not shareable.
+    A read-only or closed file, a read stream: neither."""
+    import io
+
+    from httpx_resilience.pipeline._outcome import is_replayable, is_shareable
+
+    url = "http://svc.test/"
+    assert is_replayable(httpx.Request("PUT", url, content=b"x"))
+    assert is_shareable(httpx.Request("PUT", url, json={"a": 1}))
+    assert is_shareable(httpx.Request("GET", url))
+    fields_only = httpx.Request("POST", url, data={"a": "1"}, files={"f": ("n", b"bytes")})
+    assert is_replayable(fields_only) and is_shareable(fields_only)
+    f = io.BytesIO(b"0123456789")
+    seekable = httpx.Request("POST", url, files={"f": ("n", f)})
+    f.seek(7)
+    assert is_replayable(seekable) and f.tell() == 0  # back where httpx reads it from
+    assert not is_shareable(seekable)
+    assert not is_replayable(httpx.Request("POST", url, files={"f": ("n", _ReadOnly(b"x"))}))
+    closed = io.BytesIO(b"x")
+    closed_request = httpx.Request("POST", url, files={"f": ("n", closed)})
+    closed.close()
+    assert not is_replayable(closed_request)
+
+    async def gen() -> AsyncIterator[bytes]:
+        yield b"x"
+
+    streamed = httpx.Request("POST", url, content=gen())
+    assert is_replayable(streamed) and not is_shareable(streamed)  # not read yet
+    streamed.stream._is_stream_consumed = True  # type: ignore[union-attr]
+    assert not is_replayable(streamed)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("timeout", "5"),
+        ("timeout", -1),
+        ("total_timeout", float("nan")),
+        ("total_timeout", 10**400),
+        ("retry", 3),
+        ("hedging", "fast"),
+        ("idempotent", "no"),
+        ("stream", 1),
+        ("max_response_bytes", 0),
+    ],
+    ids=lambda v: repr(v)[:24],
+)
+async def test_malformed_overrides_are_configuration_errors(name: str, value: object) -> None:
+    """A bad value in extensions["resilience"] names its key; nothing is sent."""
+    handler, seen = sequence(200)
+    async with make(handler, FakeClock()) as c:
+        with pytest.raises(ConfigurationError, match=rf'\["{name}"\]'):
+            await c.get("/a", extensions={"resilience": {name: value}})
+        with pytest.raises(ConfigurationError, match="must be a mapping"):
+            await c.get("/a", extensions={"resilience": "fast"})
+    assert seen == []
+
+
+def test_unusable_settings_are_refused_at_construction() -> None:
+    """Durations too large for a float and a request-id header that is no header name."""
+    inner = httpx.MockTransport(lambda r: httpx.Response(200))
+    with pytest.raises(ConfigurationError, match="too large") as info:
+        ResilientTransport(inner, total_timeout=10**400)
+    assert info.value.field == "total_timeout"
+    for bad in ("X Request Id", "\x80", "a:b"):
+        with pytest.raises(ConfigurationError) as info:
+            ResilientTransport(inner, config=ClientConfig(request_id_header=bad))
+        assert info.value.field == "request_id_header"
+
+
+async def test_a_final_failure_ends_the_hedge_race() -> None:
+    """A failure the policy does not retry ends the race: no further copy is started."""
+    import asyncio
+
+    from httpx_resilience.policies.hedging import HedgingPolicy
+
+    calls: list[float] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(0.0)
+        if len(calls) == 1:
+            await asyncio.sleep(0.05)  # slow: the hedge fires
+            return httpx.Response(200)
+        raise httpx.UnsupportedProtocol("not retried")
+
+    transport = ResilientTransport(
+        httpx.MockTransport(handler), hedging=HedgingPolicy(0.01, max_hedges=3),
+        retry=RetryPolicy(jitter="none"),
+    )
+    async with httpx.AsyncClient(transport=transport) as c:
+        with pytest.raises(httpx.UnsupportedProtocol):
+            await c.get("http://svc.test/")
+    assert len(calls) == 2  # the first copy, one hedge; the other two never started
+
+
+async def test_a_response_over_its_cap_is_closed_and_not_retried() -> None:
+    """buffer_response stops at the chunk that passes the cap and closes the stream."""
+    from httpx_resilience import ResponseTooLargeError
+
+    closed: list[str] = []
+
+    class Endless(httpx.AsyncByteStream):
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            try:
+                while True:
+                    yield b"x" * 1000
+            finally:
+                closed.append("iterator")
+
+        async def aclose(self) -> None:
+            closed.append("stream")
+
+    attempts: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        attempts.append(1)
+        return httpx.Response(200, stream=Endless())
+
+    transport = ResilientTransport(
+        httpx.MockTransport(handler), config=ClientConfig(max_response_bytes=2500)
+    )
+    async with httpx.AsyncClient(transport=transport) as c:
+        with pytest.raises(ResponseTooLargeError) as info:
+            await c.get("http://svc.test/")
+    assert (info.value.limit, info.value.received) == (2500, 3000)
+    assert sorted(closed) == ["iterator", "stream"] and attempts == [1]

@@ -76,7 +76,7 @@ def to_params(value: Any) -> dict[str, Any]:
         return dict(value)
     try:
         query = httpx.QueryParams(value)
-    except (TypeError, ValueError) as exc:
+    except (AttributeError, TypeError, ValueError) as exc:
         raise InvalidRequestError(
             f"params must be a mapping, a query string or (name, value) pairs, got "
             f"{type(value).__name__}",
