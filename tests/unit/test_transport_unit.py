@@ -668,3 +668,47 @@ async def test_a_response_over_its_cap_is_closed_and_not_retried() -> None:
             await c.get("http://svc.test/")
     assert (info.value.limit, info.value.received) == (2500, 3000)
     assert sorted(closed) == ["iterator", "stream"] and attempts == [1]
+
+
+async def test_a_body_that_never_left_is_sent_on_the_retry() -> None:
+    """After a connect error the read-only file was never read: the retry sends it whole."""
+    bodies: list[bytes] = []
+
+    class RefusesOnce(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if not bodies:
+                bodies.append(b"")
+                raise httpx.ConnectError("refused", request=request)
+            bodies.append(b"".join([chunk async for chunk in request.stream]))  # type: ignore[union-attr]
+            return httpx.Response(503 if len(bodies) == 2 else 200)
+
+    transport = ResilientTransport(RefusesOnce(), retry=RetryPolicy(jitter="none", backoff_factor=0))
+    async with httpx.AsyncClient(transport=transport) as c:
+        with pytest.raises(RequestNotReplayableError):  # after the 503 it was read: not again
+            await c.put("http://svc.test/", files={"f": ("n", _ReadOnly(b"payload"))})
+    assert len(bodies) == 2 and b"payload" in bodies[1]
+
+
+async def test_per_attempt_signing_ends_at_the_deadline() -> None:
+    """Credentials prepared before a retry are waited for only until the total deadline."""
+    import asyncio
+    import time
+
+    from httpx_resilience import RequestTimeoutError
+
+    class SlowSigner:
+        per_attempt = True
+
+        async def prepare_request(self, request: httpx.Request) -> None:
+            await asyncio.sleep(5)
+
+    handler, seen = sequence(503)
+    transport = ResilientTransport(
+        httpx.MockTransport(handler), total_timeout=0.3, timeout=0.3,
+        retry=RetryPolicy(jitter="none", backoff_factor=0.01),
+    )
+    async with httpx.AsyncClient(transport=transport) as c:
+        t0 = time.monotonic()
+        with pytest.raises(RequestTimeoutError, match="credentials") as info:
+            await c.get("http://svc.test/", extensions={"resilience": {"auth": SlowSigner()}})
+    assert info.value.phase == "total" and time.monotonic() - t0 < 1.5 and len(seen) == 1

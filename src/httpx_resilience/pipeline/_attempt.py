@@ -17,8 +17,11 @@ The retry loop of :class:`~httpx_resilience.ResilientTransport` decides
 of the total deadline (the loop takes a permit at hand itself, without a
 coroutine); :func:`within_deadline` bounds any such wait (the bulkhead's
 too), and :func:`admit_hedge` does both for a hedged copy, so nothing waits or
-is sent past the deadline. The runner holds only the inner transport and the
-clock; what varies per request comes in the :class:`RequestState`.
+is sent past the deadline. :func:`prepare_retry` checks that the body can be
+sent again before a retry; :func:`pause_limiter` pauses the host's limiter for
+a ``Retry-After``, within the retry policy's ``max_delay``. The runner holds
+only the inner transport and the clock; what varies per request comes in the
+:class:`RequestState`.
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 
 from ..clock import Clock
-from ..exceptions import RequestTimeoutError
-from ._outcome import buffer_response
+from ..exceptions import RequestNotReplayableError, RequestTimeoutError
+from ..policies.retry import classify_exception
+from ._outcome import buffer_response, is_replayable
 from ._outcome import in_memory as _in_memory
 from ._state import RequestState
 from ._timeout import timeout_scope
@@ -43,6 +47,7 @@ __all__ = [
     "admit_hedge",
     "deadline_error",
     "pause_limiter",
+    "prepare_retry",
     "total_deadline_error",
     "wait_for_limiter",
     "within_deadline",
@@ -240,3 +245,36 @@ def pause_limiter(s: RequestState, limiter: RateLimiter, stop: str | None) -> No
     delay = s.server_delay
     if delay is not None and delay > 0 and stop != "retry_after_too_long":
         limiter.pause(min(delay, s.policy.max_delay))
+
+
+async def prepare_retry(s: RequestState, clock: Clock) -> None:
+    """Before a retry: the body must be replayable; per-attempt auth signs again.
+
+    A body that cannot be read twice is still whole after a failure before
+    the request left (a connect error, the pool's timeout): it is sent then.
+    Signing is a wait like any other: it ends at the total deadline.
+
+    Raises:
+        RequestNotReplayableError: the body cannot be sent again as it was.
+        RequestTimeoutError: the deadline passed while signing.
+    """
+    request = s.request
+    exc = s.last_exc
+    if not ((exc is not None and classify_exception(exc) == "connect") or is_replayable(request)):
+        raise RequestNotReplayableError(
+            "A retry was due but the request body cannot be sent again as it was "
+            "(a stream already read, or a file that cannot seek back); it is not "
+            "re-sent empty or in part",
+            request=request,
+            hint="Send bytes/json/data or seekable files (replayable), or disable "
+            "retries for it",
+        ) from exc
+    auth = s.ext.get("auth")
+    if auth is not None and getattr(auth, "per_attempt", False):
+        if s.deadline is None:
+            await auth.prepare_request(request)
+        else:
+            remaining = s.deadline - clock.monotonic()
+            await within_deadline(
+                lambda: auth.prepare_request(request), remaining, s, "the credentials"
+            )

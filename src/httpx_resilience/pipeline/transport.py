@@ -1,9 +1,10 @@
 """``ResilientTransport``: the resilience pipeline as an ``httpx.AsyncBaseTransport``.
 
-It wraps an inner transport (by default the one ``config.transport`` names)
-and runs, for one logical request::
+It wraps an inner transport (by default httpx's own ``httpx.AsyncHTTPTransport``,
+or the one ``config.transport`` or a name asks for) and runs, for one logical
+request, after checking its URL::
 
-    bulkhead → total deadline → for each attempt:
+    total deadline → bulkhead → for each attempt:
         rate limiter → circuit breaker → [hedging] → attempt timeout → inner transport
         → classify → breaker records → retry? (budget, deadline, Retry-After) → sleep
 
@@ -12,11 +13,14 @@ behaviour as :class:`~httpx_resilience.AsyncHTTPClient`.
 
 Per-request overrides go in ``request.extensions["resilience"]`` (a mapping
 with any of ``retry``, ``timeout``, ``total_timeout``, ``idempotent``,
-``stream``, ``hedging``, ``service``, ``auth``); the outcome comes out as
+``stream``, ``hedging``, ``service``, ``auth``, ``max_response_bytes``; a
+malformed one is a ``ConfigurationError`` naming it); the outcome comes out as
 ``response.extensions["resilience"]``, a :class:`ResilienceInfo`.
 
 Responses are read inside the attempt (so an error while reading the body is
-retried and counted by the attempt timeout). A request marked
+retried and counted by the attempt timeout), up to ``max_response_bytes``
+(``ClientConfig``'s, 100 MiB by default; past it ``ResponseTooLargeError``,
+not retried). A request marked
 ``{"resilience": {"stream": True}}`` is not buffered: its body is the caller's
 to read, and only the headers are covered by the retry loop.
 
@@ -41,22 +45,24 @@ import httpx
 from ..auth.base import strip_foreign_credentials
 from ..clock import SYSTEM_CLOCK, Clock
 from ..config import ClientConfig
-from ..exceptions import (
-    BulkheadFullError,
-    ConfigurationError,
-    RequestNotReplayableError,
-)
+from ..exceptions import BulkheadFullError, ConfigurationError
 from ..observe.events import Observer
 from ..policies.budget import RetryBudget
 from ..policies.hedging import HedgingPolicy
 from ..policies.retry import RetryPolicy
 from ..transports.factory import TransportKind, default_transport
-from ._attempt import AttemptRunner, pause_limiter, wait_for_limiter, within_deadline
+from ._attempt import (
+    AttemptRunner,
+    pause_limiter,
+    prepare_retry,
+    wait_for_limiter,
+    within_deadline,
+)
 from ._checks import check_ext, check_header_name, check_pipeline, check_seconds, override
 from ._classify import classify_error, is_final
 from ._decision import decide_retry
 from ._hedge import Hedger
-from ._outcome import EXTENSION_KEY, checked_host_key, is_replayable, is_shareable
+from ._outcome import EXTENSION_KEY, checked_host_key, is_shareable
 from ._report import Reporter
 from ._request_id import new_request_id, scan_headers
 from ._state import RequestState
@@ -69,6 +75,9 @@ if TYPE_CHECKING:
 __all__ = ["ResilientTransport"]
 
 _EMPTY: Mapping[str, Any] = {}
+# Keys of extensions["resilience"] that override no setting: with only these,
+# a request takes the transport's settings as they are.
+_INERT = frozenset({"service", "auth", "auth_origin"})
 
 
 class ResilientTransport(httpx.AsyncBaseTransport):
@@ -257,7 +266,7 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         while True:
             s.attempt += 1
             if s.attempt > 1:
-                await self._prepare_retry(s)
+                await prepare_retry(s, clock)
             # What is left of the deadline bounds the limiter's wait and the attempt.
             remaining = None
             if s.deadline is not None:
@@ -319,19 +328,22 @@ class ResilientTransport(httpx.AsyncBaseTransport):
 
     def _start(self, request: httpx.Request, key: str) -> RequestState:
         """Open the request's state: overrides, request id, per-host policies; the deadline."""
-        ext: Mapping[str, Any] = check_ext(request.extensions.get(EXTENSION_KEY))
+        ext: Mapping[str, Any] = request.extensions.get(EXTENSION_KEY) or _EMPTY
+        if type(ext) is not dict and ext is not _EMPTY:
+            ext = check_ext(ext)
         headers = request.headers
         rid_header = self.request_id_header
         request_id, idempotent = scan_headers(headers, rid_header)
         if rid_header is not None and request_id is None:
             request_id = new_request_id()
             headers[rid_header] = request_id
-        if not ext:  # no overrides (plain httpx): the transport's own settings
+        if ext is _EMPTY or _INERT.issuperset(ext):  # no overrides: the transport's settings
             s = RequestState(
-                request, _EMPTY, self.retry, request_id, key, idempotent,
+                request, ext, self.retry, request_id, key, idempotent,
                 self._clock.monotonic(), self.timeout, self.total_timeout,
                 self.max_response_bytes,
             )
+            hedging = self.hedging
         else:
             s = RequestState(
                 request,
@@ -346,11 +358,11 @@ class ResilientTransport(httpx.AsyncBaseTransport):
                 override(ext, "max_response_bytes", self.max_response_bytes),
             )
             override(ext, "stream", False)
+            hedging = override(ext, "hedging", self.hedging)
         if self.circuit_breaker is not None:
             s.breaker = self.circuit_breaker.for_key(key)
         if self.rate_limiter is not None:
             s.limiter = self.rate_limiter.for_key(key)
-        hedging = override(ext, "hedging", self.hedging) if ext else self.hedging
         if (
             hedging is not None
             and (s.idempotent or hedging.applies_to(request.method))
@@ -363,22 +375,6 @@ class ResilientTransport(httpx.AsyncBaseTransport):
             # credentials there (httpx itself keeps X-API-KEY and Proxy-Authorization).
             strip_foreign_credentials(request)
         return s
-
-    async def _prepare_retry(self, s: RequestState) -> None:
-        """Before a retry: the body must be replayable; per-attempt auth signs again."""
-        request = s.request
-        if not is_replayable(request):
-            raise RequestNotReplayableError(
-                "A retry was due but the request body cannot be sent again as it was "
-                "(a stream already read, or a file that cannot seek back); it is not "
-                "re-sent empty or in part",
-                request=request,
-                hint="Send bytes/json/data or seekable files (replayable), or disable "
-                "retries for it",
-            ) from s.last_exc
-        auth = s.ext.get("auth")
-        if auth is not None and getattr(auth, "per_attempt", False):
-            await auth.prepare_request(request)
 
     def __repr__(self) -> str:
         return (
