@@ -279,7 +279,7 @@ def test_machine_force() -> None:
         ({"window_type": "sliding"}, "window_type"),
         ({"window_size": 0}, "window_size"),
         ({"window_size": 10.5}, "window_size"),
-        ({"failure_rate_threshold": 0.5, "window_size": 5}, "minimum_calls"),
+        ({"failure_rate_threshold": 0.5, "window_size": 5, "minimum_calls": 10}, "minimum_calls"),
         ({"slow_call_duration": -1.0, "slow_call_rate_threshold": 0.5}, "slow_call_duration"),
         ({"slow_call_duration": 1.0}, "slow_call_rate_threshold"),
         ({"slow_call_rate_threshold": 0.5}, "slow_call_duration"),
@@ -966,3 +966,11 @@ def test_can_admit_agrees_with_try_admit() -> None:
         elif admitted:
             gen, is_probe = admitted.pop()
             m.release(gen, is_probe)
+
+
+def test_the_minimum_calls_default_yields_to_a_smaller_count_window() -> None:
+    cb = CircuitBreaker(failure_rate_threshold=0.5, window_size=5)
+    assert cb.minimum_calls == 5
+    assert CircuitBreaker(failure_rate_threshold=0.5).minimum_calls == 10
+    with pytest.raises(ConfigurationError, match="minimum_calls"):
+        CircuitBreaker(failure_rate_threshold=0.5, window_size=5, minimum_calls=10)

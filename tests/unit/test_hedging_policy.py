@@ -151,3 +151,11 @@ def test_tracker_repr_and_validation() -> None:
         with pytest.raises(ConfigurationError) as info:
             LatencyTracker(**kw)
         assert info.value.field == field
+
+
+def test_a_default_delay_bound_yields_to_the_bound_that_was_given() -> None:
+    assert HedgingPolicy(min_delay=3.0).max_delay == 3.0
+    assert HedgingPolicy(max_delay=0.001).min_delay == 0.001
+    assert HedgingPolicy().min_delay == 0.005 and HedgingPolicy().max_delay == 2.0
+    with pytest.raises(ConfigurationError, match="max_delay"):
+        HedgingPolicy(min_delay=3.0, max_delay=1.0)  # both given: they contradict

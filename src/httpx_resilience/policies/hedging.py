@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ..config import as_default, is_default
 from ..exceptions import ConfigurationError
 
 __all__ = ["DEFAULT_HEDGE_METHODS", "HedgingPolicy", "LatencyTracker"]
@@ -53,8 +54,8 @@ class HedgingPolicy:
     delay: float | Literal["adaptive"] = field(default="adaptive", kw_only=False)
     max_hedges: int = 1
     percentile: float = 0.95
-    min_delay: float = 0.005
-    max_delay: float = 2.0
+    min_delay: float = as_default(0.005)
+    max_delay: float = as_default(2.0)
     methods: frozenset[str] = DEFAULT_HEDGE_METHODS
 
     def __post_init__(self) -> None:
@@ -81,6 +82,12 @@ class HedgingPolicy:
                 raise ConfigurationError(
                     f"{name} must be a finite number of seconds >= 0, got {v!r}", field=name
                 )
+        if self.max_delay < self.min_delay:
+            # a default yields to the bound that was given; two given bounds must agree
+            if is_default(self.max_delay) and not is_default(self.min_delay):
+                object.__setattr__(self, "max_delay", as_default(self.min_delay))
+            elif is_default(self.min_delay) and not is_default(self.max_delay):
+                object.__setattr__(self, "min_delay", as_default(self.max_delay))
         if self.max_delay < self.min_delay or self.max_delay == 0:
             raise ConfigurationError(
                 f"max_delay ({self.max_delay!r}) must be > 0 and >= min_delay ({self.min_delay!r})",

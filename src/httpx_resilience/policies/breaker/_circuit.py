@@ -18,6 +18,7 @@ from typing import Literal, ParamSpec, TypeVar
 import httpx
 
 from ...clock import SYSTEM_CLOCK, Clock
+from ...config import as_default
 from ...exceptions import CircuitBreakerOpenError, ConfigurationError, HTTPClientError
 from ._events import BreakerTransition, announce
 from ._failures import FailurePredicate, FailureRules
@@ -120,8 +121,8 @@ class CircuitBreaker(ManualControl):
         half_open_max_calls: int = 1,
         failure_rate_threshold: float | None = None,
         window_type: Literal["count", "time"] = "count",
-        window_size: float = 100,
-        minimum_calls: int = 10,
+        window_size: float = as_default(100),
+        minimum_calls: int = as_default(10),
         slow_call_duration: float | None = None,
         slow_call_rate_threshold: float | None = None,
         failure_statuses: Collection[int] | None = None,

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Generic, Literal, Protocol, TypeVar, overload
 
+from ...config import as_default, is_default
 from ...exceptions import ConfigurationError
 
 __all__ = ["BreakerSettings", "Setting", "SettingsOwner", "check_options"]
@@ -53,8 +54,8 @@ class BreakerSettings:
     half_open_max_calls: int = 1
     failure_rate_threshold: float | None = None
     window_type: Literal["count", "time"] = "count"
-    window_size: float = 100
-    minimum_calls: int = 10
+    window_size: float = as_default(100)
+    minimum_calls: int = as_default(10)
     slow_call_duration: float | None = None
     slow_call_rate_threshold: float | None = None
 
@@ -91,6 +92,9 @@ class BreakerSettings:
                     f"got {ws!r}",
                     field="window_size",
                 )
+            if self.uses_window and self.minimum_calls > ws and is_default(self.minimum_calls):
+                # the default yields to a smaller window that was given
+                object.__setattr__(self, "minimum_calls", as_default(int(ws)))
             if self.uses_window and self.minimum_calls > ws:
                 raise ConfigurationError(
                     f"minimum_calls ({self.minimum_calls}) must be <= window_size ({ws:g}) "
