@@ -22,7 +22,7 @@ Imported through the package :mod:`httpx_resilience.transports.aiohttp`.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Final
 
 from aiohttp.client_proto import ResponseHandler
 from aiohttp.http_exceptions import HttpProcessingError
@@ -59,25 +59,33 @@ class GuardedHandler(ResponseHandler):
         if self.idle and data:
             self.close()  # nothing is parsed or kept; the pool drops it on its next look
             return
-        super().data_received(data)
+        _DATA_RECEIVED(self, data)
 
     def feed_data(self, data: Any, size: int = 0) -> None:
         """A parsed response head (with its body stream) for the waiting request."""
-        message = data[0] if isinstance(data, tuple) and data else None
-        code = getattr(message, "code", 0)
-        if 100 <= code < 200 and code != 101:
-            headers = getattr(message, "raw_headers", ())
-            self._interim_bytes += 16 + len(getattr(message, "reason", "") or "") + sum(
-                len(name) + len(value) + 4 for name, value in headers
+        code = data[0].code  # aiohttp feeds (RawResponseMessage, payload)
+        if 100 <= code < 200 and code != 101 and self._over_interim_bound(data[0]):
+            return
+        _FEED_DATA(self, data, size)
+
+    def _over_interim_bound(self, message: Any) -> bool:
+        """Count an interim head; past the bound, fail the request and close the connection."""
+        self._interim_bytes += 16 + len(message.reason or "") + sum(
+            len(name) + len(value) + 4 for name, value in message.raw_headers
+        )
+        if self._interim_bytes <= self._max_interim_bytes:
+            return False
+        self.set_exception(
+            HttpProcessingError(
+                message=f"interim (1xx) responses without a final one passed "
+                f"{self._max_interim_bytes} bytes"
             )
-            if self._interim_bytes > self._max_interim_bytes:
-                self.set_exception(
-                    HttpProcessingError(
-                        message=f"interim (1xx) responses without a final one passed "
-                        f"{self._max_interim_bytes} bytes"
-                    )
-                )
-                if self.transport is not None:
-                    self.transport.close()
-                return
-        super().feed_data(data, size)
+        )
+        if self.transport is not None:
+            self.transport.close()
+        return True
+
+
+# The overridden methods, called without super()'s lookup on every read.
+_DATA_RECEIVED: Final = ResponseHandler.data_received
+_FEED_DATA: Final = ResponseHandler.feed_data
