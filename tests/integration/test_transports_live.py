@@ -294,6 +294,24 @@ async def test_read_timeout_is_per_read_not_total(make: Make, chaos_server: Chao
     assert len(response.content) == 64
 
 
+@pytest.mark.parametrize(
+    ("phases", "expected"),
+    [
+        ({"connect": -1.0}, httpx.ConnectTimeout),
+        ({"read": 0.0}, httpx.ReadTimeout),
+        ({"read": -1.0}, httpx.ReadTimeout),
+    ],
+    ids=["connect-negative", "read-zero", "read-negative"],
+)
+async def test_zero_or_negative_timeout_times_out_at_once(
+    make: Make, chaos_server: ChaosServer, phases: dict[str, float], expected: type[Exception]
+) -> None:
+    """A timeout of 0 or less means "at once", as httpx reads it (aiohttp alone reads it as none)."""
+    request = httpx.Request("GET", chaos_server.url_for("/slow?latency=0.3"), extensions=timeouts(**phases))
+    with pytest.raises(expected):
+        await asyncio.wait_for(send_and_read(make(), request), 5)
+
+
 async def test_pool_timeout(make: Make, chaos_server: ChaosServer) -> None:
     """max_connections=1 held by an open stream: the next request waits timeout["pool"], then httpx.PoolTimeout."""
     transport = make(limits=limits(1))

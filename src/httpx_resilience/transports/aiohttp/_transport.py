@@ -345,14 +345,16 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
         ``connect`` bounds DNS, TCP and TLS (aiohttp's ``connect`` and
         ``sock_connect``); ``read`` is the longest wait for any read
-        (``sock_read``); ``pool`` is enforced by :meth:`_acquire`.
+        (``sock_read``); ``pool`` is enforced by :meth:`_acquire`. aiohttp
+        reads 0 (or less) as "no timeout"; httpx as "time out at once", and
+        so does this adapter (a NaN too).
         """
         key = (phases.get("connect"), phases.get("read"))
         timeout = self._timeouts.get(key)
         if timeout is None:
             if len(self._timeouts) >= _TIMEOUT_CACHE_SIZE:
                 self._timeouts.clear()
-            connect, read = key
+            connect, read = (_at_once(value) for value in key)
             timeout = self._timeouts[key] = aiohttp.ClientTimeout(
                 total=None, connect=connect, sock_connect=connect, sock_read=read
             )
@@ -368,6 +370,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
 
 # -- requests ----------------------------------------------------------------------------
+
+
+def _at_once(seconds: float | None) -> float | None:
+    """A timeout aiohttp would read as none (0, negative, NaN) as the shortest it takes."""
+    return seconds if seconds is None or seconds > 0 else 1e-6
 
 
 def _whole(name: str, value: object, minimum: int) -> int:
