@@ -638,3 +638,34 @@ async def test_endless_interim_responses_are_bounded() -> None:
         assert (await send(transport, httpx.Request("GET", server.url, extensions=TIMEOUTS))).content == b"ok"
         with pytest.raises(httpx.RemoteProtocolError, match="interim"):
             await asyncio.wait_for(send(transport, httpx.Request("GET", server.url, extensions=TIMEOUTS)), 10)
+
+
+async def test_credentials_in_the_url_are_not_sent_by_the_transport(
+    kind: str, transports: Callable[..., httpx.AsyncBaseTransport]
+) -> None:
+    """user:pass@ in the URL: httpx's client makes it one Authorization header; the transport adds nothing.
+
+    aiohttp refused the pair with a ValueError, and alone added its own
+    Basic credentials, which httpx's transport never does.
+    """
+    heads: list[bytes] = []
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            head, _ = await read_request(reader)
+            heads.append(head)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            await writer.drain()
+
+    async with Server(record) as server:
+        url = f"http://user:p%40ss@127.0.0.1:{server.port}/u"
+        transport = transports(kind)
+        await send(transport, httpx.Request("GET", url, extensions=TIMEOUTS))
+        async with httpx.AsyncClient(transport=transport) as client:
+            assert (await client.get(url)).status_code == 200
+    bare, via_client = (
+        [line for line in head.split(b"\r\n") if line.lower().startswith(b"authorization")] for head in heads
+    )
+    assert bare == []
+    assert via_client == [b"Authorization: Basic " + base64.b64encode(b"user:p@ss")]
+    assert all(b"p%40ss" not in head and b"p@ss" not in head for head in heads)

@@ -325,12 +325,19 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return pool.release
 
     def _url(self, raw: str, request: httpx.Request) -> _YarlURL:
-        """httpx URLs are already percent-encoded: parse once, skip re-quoting, cache."""
+        """httpx URLs are already percent-encoded: parse once, skip re-quoting, cache.
+
+        Credentials in the URL are left out: httpx's client has already made
+        them an ``Authorization`` header (aiohttp refuses both together), and
+        httpx's transport never sends them itself.
+        """
         urls = self._urls
         parsed = urls.get(raw)
         if parsed is None:
             try:
                 parsed = _YarlURL(raw, encoded=True)
+                if parsed.raw_user is not None or parsed.raw_password is not None:
+                    parsed = parsed.with_user(None)
             except (ValueError, TypeError) as exc:  # check_url has refused what yarl does
                 raise InvalidURLError(
                     f"the URL cannot be sent: {exc}", method=request.method, url=request.url
