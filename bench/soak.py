@@ -25,6 +25,9 @@ repeats). What is checked, per inner transport:
 - requests that ended later than 50 ms past their deadline (the bulkhead's
   queue wait, which comes before the deadline starts, plus ``total_timeout``) (0);
 - the secret token in any error text, and errors the event loop reported (0);
+- connection-pool slots held once no request is in flight (0), and the success
+  rate of the second half of the run against the first (at most 5 points lower):
+  a pool that leaks slots runs dry after tens of thousands of requests;
 - new connections per upstream request (< 25 %: the faults end about 7 % of
   connections; a pool that stops reusing them opens one per request).
 
@@ -53,7 +56,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +85,8 @@ OVERRUN_SLACK = 0.05
 # and lost hedges drop theirs: a pool that keeps reusing connections opens well
 # under this many per upstream request.
 NEW_CONNECTION_LIMIT = 0.25
+# The fault mix is the same all along: the second half succeeds as often as the first.
+DEGRADATION_LIMIT = 0.05
 SECRET = "soak-secret-7f3c9a1e5b"
 
 # Every exception a caller may meet: ours, and httpx's (whose tree is not one class).
@@ -206,6 +211,26 @@ def open_sockets() -> int:
     return count
 
 
+def held_slots(client: AsyncHTTPClient, max_connections: int) -> int | None:
+    """Connection-pool slots held while no request is in flight (a leak when > 0).
+
+    Read from each inner transport's pool: httpcore's registered requests,
+    NativeTransport's open minus idle connections, AiohttpTransport's
+    semaphore. ``None`` for a transport this does not know.
+    """
+    inner = getattr(client.transport, "_inner", None)
+    pool = getattr(inner, "_pool", None)
+    if pool is None:
+        return None
+    if isinstance(inner, httpx.AsyncHTTPTransport):
+        return len(pool._requests)
+    if hasattr(pool, "_open") and hasattr(pool, "_idle_count"):
+        return int(pool._open - pool._idle_count)
+    if isinstance(pool, asyncio.Semaphore):
+        return max_connections - pool._value
+    return None
+
+
 def other_tasks() -> list[asyncio.Task[Any]]:
     return [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
 
@@ -242,6 +267,9 @@ class SoakResult:
     task_examples: list[str] = field(default_factory=list)
     rss_mid_mb: float = 0.0
     rss_end_mb: float = 0.0
+    ok_first_half: int = 0
+    ok_second_half: int = 0
+    slots_held: int | None = None
     server: dict[str, Any] = field(default_factory=dict)
     rss_limit_mb: float = RSS_LIMIT_MB
 
@@ -264,6 +292,12 @@ class SoakResult:
     @property
     def bad_uploads(self) -> int:
         return int(self.server.get("upload_mismatches", 0))
+
+    @property
+    def degradation(self) -> float:
+        """How much lower the second half's success share is than the first half's."""
+        half = max(1, self.requests // 2)
+        return (self.ok_first_half - self.ok_second_half) / half
 
     @property
     def connections_per_request(self) -> float:
@@ -294,6 +328,16 @@ class SoakResult:
             for n, what, ex in checks
             if n
         ]
+        if self.slots_held:
+            out.append(
+                f"{self.transport}: {self.slots_held} connection-pool slots still held with no "
+                "request in flight (leaked: the pool runs dry over time)"
+            )
+        if self.degradation > DEGRADATION_LIMIT:
+            out.append(
+                f"{self.transport}: the success rate fell by {self.degradation:.0%} from the first "
+                f"half of the run to the second (limit {DEGRADATION_LIMIT:.0%})"
+            )
         if self.connections_per_request > NEW_CONNECTION_LIMIT:
             out.append(
                 f"{self.transport}: {self.connections_per_request:.0%} of upstream requests "
@@ -308,7 +352,8 @@ class SoakResult:
         return out
 
     def as_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        # asdict() would rebuild each Counter from (key, value) pairs, counting the pairs.
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data.update(
             throughput=self.throughput,
             rss_growth_mb=self.rss_growth_mb,
@@ -471,10 +516,14 @@ def _record_error(result: SoakResult, exc: BaseException) -> None:
             result.unhandled_examples.append(f"{name}: {str(exc)[:160]}")
 
 
-def _record_response(result: SoakResult, response: Any, check: Check) -> None:
+def _record_response(result: SoakResult, response: Any, check: Check, n: int) -> None:
     status = response.status_code
     result.outcomes[str(status)] += 1
     if 200 <= status < 300:
+        if n < result.requests // 2:
+            result.ok_first_half += 1
+        else:
+            result.ok_second_half += 1
         problem = check(response)
         if problem is not None:
             result.corrupt_success += 1
@@ -532,7 +581,7 @@ async def run_soak(
                     raise
                 _record_error(result, asyncio.CancelledError("a CancelledError leaked out"))
             else:
-                _record_response(result, response, check)
+                _record_response(result, response, check, n)
             elapsed = time.monotonic() - t0
             if elapsed > bound:
                 result.overruns += 1
@@ -550,6 +599,8 @@ async def run_soak(
             await asyncio.gather(*(worker(client, rng) for rng in rngs))
             result.seconds = time.monotonic() - began
             result.rss_end_mb = rss_bytes() / 2**20
+            await asyncio.sleep(0.2)  # lost hedges finish closing
+            result.slots_held = held_slots(client, cfg.concurrency)
         del client
         # Closing may take a few loop turns: a transport's own clean-up tasks, and
         # the finalizers of async generator bodies that a failed attempt left
@@ -636,9 +687,9 @@ def write_report(results: list[SoakResult], out: Path, seed: int, cfg: SoakSetti
         "",
         "| transport | requests | seconds | req/s | unhandled exc. | non-idempotent sent "
         "twice | bad uploads | wrong 2xx bodies | sockets left | tasks left | RSS growth, "
-        "2nd half | overruns > 50 ms | loop errors | secret in errors | new connections per "
-        "upstream request | verdict |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "2nd half | overruns > 50 ms | loop errors | secret in errors | pool slots leaked | "
+        "success, 1st → 2nd half | new connections per upstream request | verdict |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         verdict = "pass" if not r.failures() else "**FAIL**"
@@ -647,6 +698,8 @@ def write_report(results: list[SoakResult], out: Path, seed: int, cfg: SoakSetti
             f"{sum(r.unhandled.values())} | {r.duplicates} | {r.bad_uploads} | "
             f"{r.corrupt_success} | {r.sockets_left} | {r.tasks_after} | "
             f"{r.rss_growth_mb:+.1f} MB | {r.overruns} | {r.loop_errors} | {r.secret_leaks} | "
+            f"{'?' if r.slots_held is None else r.slots_held} | "
+            f"{_share(r.ok_first_half, r.requests)} → {_share(r.ok_second_half, r.requests)} | "
             f"{r.connections_per_request:.1%} | {verdict} |"
         )
     lines += ["", "## Details", ""]
@@ -670,6 +723,10 @@ def write_report(results: list[SoakResult], out: Path, seed: int, cfg: SoakSetti
             lines.append(f"- FAIL: {failure}")
         lines.append("")
     out.write_text("\n".join(lines), encoding="utf-8")
+
+
+def _share(ok: int, requests: int) -> str:
+    return f"{ok / max(1, requests // 2):.0%}"
 
 
 def _counts(counter: Counter[str]) -> str:

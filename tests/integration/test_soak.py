@@ -107,3 +107,13 @@ def test_no_secret_in_errors_and_no_loop_errors(result: Any) -> None:
 def test_connections_are_reused_despite_faults(result: Any) -> None:
     """The pool keeps reusing connections: faults end a few, not every one."""
     assert result.connections_per_request <= soak.NEW_CONNECTION_LIMIT, result.server
+
+
+def test_no_pool_slot_is_leaked(result: Any) -> None:
+    """Once no request is in flight, the inner transport's pool holds no slot."""
+    assert result.slots_held == 0, result.slots_held
+
+
+def test_the_second_half_succeeds_as_often_as_the_first(result: Any) -> None:
+    """The same faults all along: the success rate does not fall over the run."""
+    assert result.degradation <= soak.DEGRADATION_LIMIT, (result.ok_first_half, result.ok_second_half)
