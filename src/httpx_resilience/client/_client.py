@@ -244,7 +244,8 @@ class AsyncHTTPClient:
                 refused before sending.
             HTTPRequestError: any other transport failure.
         """
-        ext = to_dict(extensions, "extensions")
+        # Each argument checked (the usual, well-typed value without a call).
+        ext = {} if extensions is None else to_dict(extensions, "extensions")
         limit = self._max_bytes
         if max_response_bytes is not ...:
             limit = set_max_bytes(ext, max_response_bytes)
@@ -252,9 +253,9 @@ class AsyncHTTPClient:
             limit = max_bytes_of(ext, limit)
         req = HTTPRequest(
             method=_check_method(method),
-            url=check_url_arg(url),
-            headers=to_dict(headers, "headers"),
-            params=to_params(params),
+            url=url if type(url) is str else check_url_arg(url),
+            headers={} if headers is None else to_dict(headers, "headers"),
+            params={} if params is None else to_params(params),
             json=json,
             data=data,
             files=files,

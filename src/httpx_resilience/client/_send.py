@@ -108,7 +108,12 @@ class Sender:
         response = await self._transport.handle_async_request(request)
         response.request = request
         if not _read_in_memory(response, limit):
-            await read_capped(response, limit)
+            if limit is None or response.is_stream_consumed:  # no cap, or read already
+                content = await response.aread()
+                if limit is not None and len(content) > limit:
+                    raise response_too_large(limit, len(content), request)
+            else:
+                await read_capped(response, limit)
         return response
 
 

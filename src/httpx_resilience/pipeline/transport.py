@@ -62,7 +62,7 @@ from ._checks import check_ext, check_header_name, check_pipeline, check_seconds
 from ._classify import classify_error, is_final
 from ._decision import decide_retry
 from ._hedge import Hedger
-from ._outcome import EXTENSION_KEY, checked_host_key, is_shareable
+from ._outcome import EXTENSION_KEY, checked_host_key, host_key, is_shareable
 from ._report import Reporter
 from ._request_id import new_request_id, scan_headers
 from ._state import RequestState
@@ -216,7 +216,13 @@ class ResilientTransport(httpx.AsyncBaseTransport):
                 or over 65535, a malformed host name), before any policy runs.
             ConfigurationError: a malformed override in ``extensions["resilience"]``.
         """
-        key = checked_host_key(request.url, self._checked)  # cached per origin
+        url = request.url
+        try:
+            key = host_key(url)
+        except UnicodeError:  # an xn-- label that is not punycode: the check says why
+            key = checked_host_key(url, self._checked)
+        if key not in self._checked:  # the URL check, once per origin
+            checked_host_key(url, self._checked)
         reporter = self._reporter
         if not reporter.observers:
             s = self._start(request, key)  # the total deadline starts now
