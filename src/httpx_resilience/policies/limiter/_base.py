@@ -51,7 +51,12 @@ class RateLimiter(abc.ABC):
         return self
 
     def pause(self, seconds: float) -> None:
-        """Grant nothing for ``seconds`` (server-driven pacing); the default ignores it."""
+        """Grant nothing for ``seconds`` (server-driven pacing); the default ignores it.
+
+        The pipeline calls it for a ``Retry-After``, never with more than the
+        retry policy's ``max_delay``; the built-in limiters also cap every
+        pause at their ``max_pause``.
+        """
 
     def observe_response(self, response: httpx.Response) -> None:
         """Learn from a response's rate-limit headers; the default ignores them."""
