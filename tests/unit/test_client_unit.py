@@ -469,3 +469,17 @@ async def test_max_response_bytes_caps_a_body_in_memory() -> None:
         assert len(r.content) == 5000
         with pytest.raises(ResponseTooLargeError):
             await c.get("/big", max_response_bytes=100)
+
+
+async def test_max_response_bytes_off_the_lean_path() -> None:
+    """Through httpx.AsyncClient (redirects on) the cap holds too, on the body read unread."""
+    from httpx_resilience.exceptions import ResponseTooLargeError
+
+    def big(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"x" * 5000)
+
+    cfg = ClientConfig(max_response_bytes=4096, follow_redirects=True)
+    async with client(big, config=cfg) as c:
+        with pytest.raises(ResponseTooLargeError):
+            await c.get("/big")
+        assert (await c.get("/big", max_response_bytes=5000)).content == b"x" * 5000
