@@ -249,6 +249,7 @@ class SoakResult:
     seconds: float = 0.0
     outcomes: Counter[str] = field(default_factory=Counter)
     unhandled: Counter[str] = field(default_factory=Counter)
+    httpx_only: Counter[str] = field(default_factory=Counter)
     unhandled_examples: list[str] = field(default_factory=list)
     hung: int = 0
     corrupt_success: int = 0
@@ -510,6 +511,8 @@ def _record_error(result: SoakResult, exc: BaseException) -> None:
     result.outcomes[name] += 1
     if SECRET in f"{exc!s} {exc!r}":
         result.secret_leaks += 1
+    if isinstance(exc, TYPED) and not isinstance(exc, HTTPClientError):
+        result.httpx_only[name] += 1  # allowed, but AsyncHTTPClient maps failures to ours
     if not isinstance(exc, TYPED):
         result.unhandled[name] += 1
         if len(result.unhandled_examples) < 5:
@@ -710,6 +713,7 @@ def write_report(results: list[SoakResult], out: Path, seed: int, cfg: SoakSetti
             f"### {r.transport}",
             "",
             f"- Outcomes: {_counts(r.outcomes)}",
+            f"- Errors of httpx's tree but not ours: {_counts(r.httpx_only)}",
             f"- Upstream: {upstream:,} requests for {r.requests:,} logical "
             f"({upstream / max(1, r.requests):.2f}×), "
             f"{server.get('connections_opened', 0):,} connections; "
