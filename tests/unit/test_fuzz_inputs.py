@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from httpx_resilience import (
@@ -147,6 +147,9 @@ methods = st.sampled_from(["GET", "POST", "HEAD", "DELETE", "get", "PATCH"])
 
 @FUZZ
 @given(url=any_url, method=methods)
+@example(url=f"http://u:{SECRET}@[::1/", method="GET")  # unparseable, with a password
+@example(url=f"http://u:{SECRET}@xn--zz/", method="GET")
+@example(url="http://127.0.0.1:99999999999999999999/", method="GET")
 def test_hostile_urls_into_the_client_give_typed_errors(
     runner: asyncio.Runner, url: str, method: str
 ) -> None:
