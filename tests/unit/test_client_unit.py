@@ -483,3 +483,11 @@ async def test_max_response_bytes_off_the_lean_path() -> None:
         with pytest.raises(ResponseTooLargeError):
             await c.get("/big")
         assert (await c.get("/big", max_response_bytes=5000)).content == b"x" * 5000
+
+
+async def test_an_unparseable_url_with_a_password_does_not_show_it() -> None:
+    """httpx cannot parse the URL, so it cannot be redacted by parsing: its user-info is cut."""
+    async with client() as c:
+        with pytest.raises(InvalidRequestError) as info:
+            await c.get("http://user:hunter2-secret@[::1/x")
+    assert "hunter2-secret" not in str(info.value) and "***@[::1" in str(info.value)

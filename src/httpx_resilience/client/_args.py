@@ -34,6 +34,7 @@ __all__ = [
     "set_max_bytes",
     "to_dict",
     "to_params",
+    "without_userinfo",
 ]
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
@@ -122,6 +123,22 @@ def max_bytes_of(ext: Mapping[str, Any], default: int | None) -> int | None:
         value = res["max_response_bytes"]
         return value if value is None or type(value) is int else default
     return default
+
+
+def without_userinfo(url: str) -> str:
+    """``url`` with any ``user:password@`` of its authority removed, parseable or not.
+
+    For an error about a URL that httpx cannot parse (so the redaction that
+    parses it cannot either): a password in it must not show.
+    """
+    scheme, sep, rest = url.partition("//")
+    if not sep:
+        return url
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority = rest[:end]
+    if "@" not in authority:
+        return url
+    return f"{scheme}//***@{authority.rsplit('@', 1)[1]}{rest[end:]}"
 
 
 def check_timeout(value: Any, name: str = "timeout") -> None:

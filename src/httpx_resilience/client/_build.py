@@ -30,7 +30,13 @@ from ..models import HTTPRequest
 from ..observe.redact import redact_url
 from ..pipeline import EXTENSION_KEY
 from ..serializers import FormSerializer, JSONSerializer
-from ._args import check_content, check_files, check_header_values, check_timeout
+from ._args import (
+    check_content,
+    check_files,
+    check_header_values,
+    check_timeout,
+    without_userinfo,
+)
 
 __all__ = ["RequestBuilder"]
 
@@ -167,7 +173,9 @@ class RequestBuilder:
                 )
         except (httpx.InvalidURL, TypeError, ValueError) as exc:
             raise InvalidRequestError(
-                f"Cannot build the request: {exc}", method=req.method, url=req.url
+                f"Cannot build the request: {exc}",
+                method=req.method,
+                url=without_userinfo(req.url),
             ) from exc
         url = request.url
         if url.scheme not in ("http", "https") or not url.host:
