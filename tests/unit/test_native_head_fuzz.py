@@ -374,9 +374,14 @@ def stricter_than_h11(raw: bytes) -> str | None:
         return "whitespace before a colon (RFC 9112 §5.1: MUST reject)"
     if re.search(rb"(?:^|\r\n)[0-9a-fA-F]+[ \t]*;[ \t]*(?:\r\n|;)", raw):
         return "a chunk extension without a name (RFC 9112 §7.1.1)"
+    token = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
     for ext in re.findall(rb"(?:^|\r\n)[0-9a-fA-F]+(;[^\r\n]*)\r\n", raw):
         if re.search(rb"[ \t]", re.sub(rb'"(?:[^"\\]|\\.)*"', b"", ext)):
             return "whitespace around ';' or '=' in a chunk extension (BWS; llhttp has no leniency for it)"
+        if not re.fullmatch(rb'(?:;%b(?:=(?:%b|"(?:[^"\\]|\\.)*"))?)+' % (token, token), ext):
+            return (
+                "a chunk extension other than token[=value] (RFC 9112 §7.1.1; h11 takes any bytes)"
+            )
     if b"chunked" in head.lower() and re.search(rb"\r\n0[^\r\n]*\r\n(?:[^\r\n]*\r\n)*[ \t]", raw):
         return "an obs-fold in the trailer section (llhttp refuses; trailers are dropped anyway)"
     if re.search(rb"[\x01-\x08\x0e-\x1f\x7f]", head):

@@ -107,7 +107,7 @@ class ResponseParser:
         self._folded: FoldedHeads | None = None
         self._head_room = self._max_head  # head bytes still allowed
         self._gap = 0  # bytes since the last body data (framing, trailers)
-        self._fields = 0  # header (or trailer) fields in the current section
+        self._fields = 0  # trailer fields
         self._complete = False
         self._interim = False
         self._keep_alive = False
@@ -142,19 +142,32 @@ class ResponseParser:
             # llhttp skips empty lines before a status line; h11 (and so httpx) refuses them.
             self._fail(malformed("an empty line before the status line", self._request))
             return
-        if len(data) <= room:
+        rest = None
+        if len(data) > room:  # the limit falls inside this read: the head must end before it
+            data, rest = data[:room], data[room:]
+            self._head_room = 0
+        else:
             self._head_room = room - len(data)
-            self._feed_head(data)
-            return
-        # The limit falls inside this read: the head must end before it.
-        self._head_room = 0
-        self._feed_head(data[:room])
-        if self._error is not None or self.closed:
+        if self._folded is not None:
+            self._feed_folded(data)
+        else:
+            self._head_data.append(data)
+            try:
+                self._parser.feed_data(data)
+            except HttpParserUpgrade:
+                self._fail(upgrade_error(self._request))
+            except HttpParserError as exc:
+                self._head_error(exc)
+            else:
+                # A head's fields are counted once per read (and once per whole head).
+                if not self._head_done and len(self._headers) > self._max_headers:
+                    self._too_many_fields()
+        if rest is None or self._error is not None or self.closed:
             return
         if not self._head_done:
             self._fail(head_too_large(self._max_head, self._request))
             return
-        self._after_head(data[room:])
+        self._after_head(rest)
 
     def _after_head(self, rest: bytes) -> None:
         """Bytes of the read that completed the final head, after it."""
@@ -165,18 +178,9 @@ class ResponseParser:
         else:
             self._feed_body(rest)
 
-    def _feed_head(self, data: bytes) -> None:
-        if self._folded is not None:
-            self._feed_folded(data)
-            return
-        self._head_data.append(data)
-        try:
-            self._parser.feed_data(data)
-        except HttpParserUpgrade:
-            self._fail(upgrade_error(self._request))
-        except HttpParserError as exc:
-            if self._error is not None:
-                return  # a limit stopped the parser; already reported
+    def _head_error(self, exc: HttpParserError) -> None:
+        """llhttp refused the head: an obs-fold (parse it again, unfolded) or a malformed head."""
+        if self._error is None:
             if not self._head_done and not self._complete:
                 raw = b"".join(self._head_data)
                 if has_fold(raw):
@@ -188,6 +192,11 @@ class ResponseParser:
                     self._feed_folded(raw)
                     return
             self._fail(malformed(exc, self._request))
+        else:
+            self.close()  # a limit stopped the parser; already reported
+
+    def _too_many_fields(self) -> None:
+        self._fail(too_many_fields(self._max_headers, self._head_done, self._request))
 
     def _feed_folded(self, data: bytes) -> None:
         folded = self._folded
@@ -234,19 +243,20 @@ class ResponseParser:
             raise UnexpectedMessage
         self._headers = []
         self._reason = b""
-        self._fields = 0
 
     def on_status(self, status: bytes) -> None:
         # Called once per received span: a status line split across reads comes in parts.
         self._reason += status
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        fields = self._fields = self._fields + 1
-        if fields > self._max_headers:
-            self._fail(too_many_fields(self._max_headers, self._head_done, self._request))
-            raise UnexpectedMessage  # stops the parser
         if self._head_done:
-            return  # a trailer field after a chunked body: dropped, as httpcore drops them
+            # A trailer field after a chunked body: dropped, as httpcore drops
+            # them, but counted (a head's fields are counted once per read).
+            fields = self._fields = self._fields + 1
+            if fields > self._max_headers:
+                self._too_many_fields()
+                raise UnexpectedMessage  # stops the parser
+            return
         if value and value[-1] in b" \t":
             # Whitespace after the value is not part of it (RFC 9110 §5.5); h11 strips it too.
             value = value.rstrip(b" \t")
@@ -258,6 +268,9 @@ class ResponseParser:
             # llhttp ends the message at this head, so without this the caller
             # would get an empty 101 response on a connection nobody can use.
             self._fail(upgrade_error(self._request))
+            return
+        if len(self._headers) > self._max_headers:
+            self._too_many_fields()
             return
         problem = head_problem(status, self._reason, self._headers)  # refused as h11 refuses it
         if problem is not None:

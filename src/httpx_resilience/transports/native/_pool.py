@@ -15,8 +15,8 @@ Rules, as httpcore's pool keeps them:
   closed while idle leaves the pool at once, and one about to be reused is
   checked first (:meth:`~._connection.H1Connection.usable`): the server may
   have closed it since the event loop last looked;
-- an origin's entry goes when its last idle connection does, so a client
-  calling many hosts does not keep one per host ever called;
+- an origin's entry goes when it has neither an idle connection nor one in
+  use, so a client calling many hosts does not keep one per host ever called;
 - a server that closes its connections right after each response without
   saying so (no ``Connection: close``) makes every reuse a race with its
   close: when an idle connection turns out closed within
@@ -159,8 +159,9 @@ class ConnectionPool:
                 self._closed_idle(conn, now)
             self._discard(conn)
             conn = None
-        if not stack:
-            del self._idle[origin]
+        if conn is None:
+            del self._idle[origin]  # emptied, and none of its connections is out
+        # else the entry stays while its connection is in use: release() refills it
         return conn
 
     async def _wait(
@@ -205,11 +206,11 @@ class ConnectionPool:
                 if origin == conn.origin:
                     fut.set_result(conn)
                     return
-                self._discard(conn, keep_slot=True)
+                self._gone(conn, keep_slot=True)
                 fut.set_result(None)
                 return
             if self._max_idle is not None and self._idle_count >= self._max_idle:
-                self._discard(conn)
+                self._gone(conn)
                 return
             now = conn.idle_since = self._loop.time()
             stack = self._idle.get(conn.origin)
@@ -230,10 +231,17 @@ class ConnectionPool:
                     )
             return
         if waiter is not None:
-            self._discard(conn, keep_slot=True)
+            self._gone(conn, keep_slot=True)
             waiter[1].set_result(None)
         else:
-            self._discard(conn)
+            self._gone(conn)
+
+    def _gone(self, conn: H1Connection, *, keep_slot: bool = False) -> None:
+        """``conn`` is not kept after its response: closed, and an entry it leaves empty dropped."""
+        stack = self._idle.get(conn.origin)
+        if stack is not None and not stack:
+            del self._idle[conn.origin]
+        self._discard(conn, keep_slot=keep_slot)
 
     def lost(self, conn: H1Connection) -> None:
         """``conn`` was closed by the peer; an idle one leaves the pool now."""
@@ -333,7 +341,11 @@ class ConnectionPool:
 
     @property
     def idle_origins(self) -> int:
-        """Origins with at least one idle connection (the entries the pool keeps)."""
+        """Origins the pool keeps an entry for: those with idle connections.
+
+        An origin's entry also stays while its last connection is in use (it
+        goes back there); it goes when the origin has neither.
+        """
         return len(self._idle)
 
     def close(self) -> None:
