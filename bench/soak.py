@@ -55,7 +55,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -198,7 +198,7 @@ def rss_bytes() -> int:
 def open_sockets() -> int:
     """Sockets this process holds open (psutil when installed, else /proc/self/fd)."""
     try:
-        import psutil
+        import psutil  # type: ignore[import-untyped, unused-ignore]
 
         return len(psutil.Process().net_connections(kind="all"))
     except ImportError:
@@ -390,7 +390,7 @@ class _Counting(logging.Handler):
 
 
 @contextlib.contextmanager
-def quiet_logs(counts: Counter[str]) -> Any:
+def quiet_logs(counts: Counter[str]) -> Iterator[None]:
     """Count the library's log records instead of printing 100,000 of them."""
     handler = _Counting(counts)
     names = ("httpx_resilience", "httpx", "httpcore", "aiohttp", "asyncio")
@@ -570,17 +570,21 @@ async def run_soak(
                 progress(n)
             t0 = time.monotonic()
             try:
-                async with asyncio.timeout(backstop) as cap:  # no request may hang the run
-                    response, check = await one_request(client, n, rng)
+                # A backstop: no request may hang the run (wait_for, not asyncio.timeout,
+                # which needs Python 3.11).
+                response, check = await asyncio.wait_for(one_request(client, n, rng), backstop)
             except Exception as exc:
-                if isinstance(exc, TimeoutError) and cap.expired():
+                if isinstance(exc, asyncio.TimeoutError) and time.monotonic() - t0 >= backstop:
                     result.hung += 1
                     result.outcomes["hung"] += 1
                 else:
                     _record_error(result, exc)
             except asyncio.CancelledError:
+                # Nothing cancels the callers but a stop of the run; a CancelledError
+                # that reaches them otherwise leaked out of the client (3.11 can tell).
                 task = asyncio.current_task()
-                if task is not None and task.cancelling():
+                cancelling = getattr(task, "cancelling", None)
+                if cancelling is None or cancelling():
                     raise
                 _record_error(result, asyncio.CancelledError("a CancelledError leaked out"))
             else:

@@ -22,10 +22,10 @@ import asyncio
 import itertools
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -56,6 +56,26 @@ TYPED = (HTTPClientError, httpx.HTTPError, httpx.InvalidURL)
 _paths = itertools.count()
 
 
+T = TypeVar("T")
+
+
+class LoopRunner:
+    """One event loop that runs coroutine after coroutine (``asyncio.Runner`` needs 3.11)."""
+
+    def __enter__(self) -> LoopRunner:
+        self.loop = asyncio.new_event_loop()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+        finally:
+            self.loop.close()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self.loop.run_until_complete(coro)
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[ChaosServer]:
     with ChaosServer(max_records=1000) as chaos:
@@ -68,13 +88,13 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def runner() -> Iterator[asyncio.Runner]:
-    with asyncio.Runner() as loop_runner:
+def runner() -> Iterator[LoopRunner]:
+    with LoopRunner() as loop_runner:
         yield loop_runner
 
 
 @pytest.fixture
-def inner(kind: str, runner: asyncio.Runner) -> Iterator[httpx.AsyncBaseTransport]:
+def inner(kind: str, runner: LoopRunner) -> Iterator[httpx.AsyncBaseTransport]:
     """One inner transport of ``kind`` for every example of a test (its pool is reused)."""
     transport = make_transport(kind)  # type: ignore[arg-type]
     yield transport
@@ -97,7 +117,7 @@ async def timed(coro: Any) -> tuple[Any, BaseException | None, float]:
     started = time.monotonic()
     try:
         result = await asyncio.wait_for(coro, BOUND)
-    except TimeoutError:
+    except asyncio.TimeoutError:
         pytest.fail(f"the request did not end within {BOUND} s")
     except Exception as exc:
         if not isinstance(exc, TYPED):
@@ -165,7 +185,7 @@ def retry_after_route(server: ChaosServer, status: int, value: str) -> str:
 
 
 def check_retry_after(
-    runner: asyncio.Runner, server: ChaosServer, inner: httpx.AsyncBaseTransport, status: int,
+    runner: LoopRunner, server: ChaosServer, inner: httpx.AsyncBaseTransport, status: int,
     value: str, meaning: str | None,
 ) -> None:
     path = retry_after_route(server, status, value)
@@ -194,7 +214,7 @@ def check_retry_after(
 @FUZZ
 @given(status=st.sampled_from([429, 503]), case=known)
 def test_known_retry_after_values_are_honoured_or_refused(
-    runner: asyncio.Runner, server: ChaosServer, inner: httpx.AsyncBaseTransport, status: int,
+    runner: LoopRunner, server: ChaosServer, inner: httpx.AsyncBaseTransport, status: int,
     case: tuple[str, str],
 ) -> None:
     """0, past dates and invalid values are retried; delays beyond the cap stop at once."""
@@ -205,7 +225,7 @@ def test_known_retry_after_values_are_honoured_or_refused(
 @FUZZ
 @given(status=st.sampled_from([429, 503]), value=latin1)
 def test_any_retry_after_text_gives_a_bounded_typed_outcome(
-    runner: asyncio.Runner, server: ChaosServer, inner: httpx.AsyncBaseTransport, status: int,
+    runner: LoopRunner, server: ChaosServer, inner: httpx.AsyncBaseTransport, status: int,
     value: str,
 ) -> None:
     """Any Latin-1 text: a typed outcome, at most one retry, no sleep past retry_max_delay."""
@@ -260,7 +280,7 @@ exhausted = st.one_of(
 
 
 def check_rate_limit_headers(
-    runner: asyncio.Runner, server: ChaosServer, inner: httpx.AsyncBaseTransport,
+    runner: LoopRunner, server: ChaosServer, inner: httpx.AsyncBaseTransport,
     headers: dict[str, str], refused: bool | None,
 ) -> None:
     path = f"/rl-{next(_paths)}"
@@ -288,7 +308,7 @@ def check_rate_limit_headers(
 @FUZZ
 @given(headers=st.one_of(structured, free_form))
 def test_rate_limit_headers_of_any_form_pace_within_max_wait(
-    runner: asyncio.Runner, server: ChaosServer, inner: httpx.AsyncBaseTransport,
+    runner: LoopRunner, server: ChaosServer, inner: httpx.AsyncBaseTransport,
     headers: dict[str, str],
 ) -> None:
     """Any rate-limit header text: the answer is returned, the next request is paced or refused."""
@@ -298,7 +318,7 @@ def test_rate_limit_headers_of_any_form_pace_within_max_wait(
 @settings(FUZZ, max_examples=10)
 @given(headers=exhausted)
 def test_an_exhausted_quota_refuses_the_next_request(
-    runner: asyncio.Runner, server: ChaosServer, inner: httpx.AsyncBaseTransport,
+    runner: LoopRunner, server: ChaosServer, inner: httpx.AsyncBaseTransport,
     headers: dict[str, str],
 ) -> None:
     """remaining=0 with a reset beyond max_wait: the next request is refused, nothing sent."""

@@ -23,7 +23,7 @@ import math
 import traceback
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import fields
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -55,6 +55,26 @@ FAST = ClientConfig(
 )
 
 
+T = TypeVar("T")
+
+
+class LoopRunner:
+    """One event loop that runs coroutine after coroutine (``asyncio.Runner`` needs 3.11)."""
+
+    def __enter__(self) -> LoopRunner:
+        self.loop = asyncio.new_event_loop()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+        finally:
+            self.loop.close()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self.loop.run_until_complete(coro)
+
+
 class CheckingTransport(httpx.AsyncBaseTransport):
     """Answers 200 in memory after the checks every real transport makes (scheme, then URL)."""
 
@@ -72,14 +92,14 @@ class CheckingTransport(httpx.AsyncBaseTransport):
 
 
 @pytest.fixture
-def runner() -> Iterator[asyncio.Runner]:
+def runner() -> Iterator[LoopRunner]:
     """One event loop for the whole test: hypothesis runs every example on it."""
-    with asyncio.Runner() as loop_runner:
+    with LoopRunner() as loop_runner:
         yield loop_runner
 
 
 def outcome(
-    runner: asyncio.Runner, make: Callable[[], Coroutine[Any, Any, Any]]
+    runner: LoopRunner, make: Callable[[], Coroutine[Any, Any, Any]]
 ) -> BaseException | None:
     """Run one call within BOUND; return its exception (``None`` on success).
 
@@ -89,7 +109,7 @@ def outcome(
     async def bounded() -> BaseException | None:
         try:
             await asyncio.wait_for(make(), BOUND)
-        except TimeoutError:
+        except asyncio.TimeoutError:
             pytest.fail(f"the call did not end within {BOUND} s")
         except Exception as exc:
             if not isinstance(exc, TYPED):
@@ -151,7 +171,7 @@ methods = st.sampled_from(["GET", "POST", "HEAD", "DELETE", "get", "PATCH"])
 @example(url=f"http://u:{SECRET}@xn--zz/", method="GET")
 @example(url="http://127.0.0.1:99999999999999999999/", method="GET")
 def test_hostile_urls_into_the_client_give_typed_errors(
-    runner: asyncio.Runner, url: str, method: str
+    runner: LoopRunner, url: str, method: str
 ) -> None:
     """AsyncHTTPClient.request: a response or a typed error, within the bound; no secret shown."""
     inner = CheckingTransport()
@@ -170,7 +190,7 @@ def test_hostile_urls_into_the_client_give_typed_errors(
 @FUZZ
 @given(path=st.one_of(path_part, st.text(max_size=60)), method=methods)
 def test_hostile_paths_against_a_base_url_give_typed_errors(
-    runner: asyncio.Runner, path: str, method: str
+    runner: LoopRunner, path: str, method: str
 ) -> None:
     """A relative URL of any text, joined to base_url: a response or a typed error."""
     inner = CheckingTransport()
@@ -184,7 +204,7 @@ def test_hostile_paths_against_a_base_url_give_typed_errors(
 @FUZZ
 @given(url=any_url, method=methods)
 def test_hostile_urls_into_resilient_transport_give_typed_errors(
-    runner: asyncio.Runner, url: str, method: str
+    runner: LoopRunner, url: str, method: str
 ) -> None:
     """Under httpx.AsyncClient, and called directly: a response or a typed error.
 
@@ -225,7 +245,7 @@ def _encode(text: str, as_bytes: bool) -> str | bytes:
 @FUZZ
 @given(name=header_names, before=noise, after=noise, as_bytes=st.booleans())
 def test_header_values_never_show_the_secret_in_errors(
-    runner: asyncio.Runner, name: str, before: str, after: str, as_bytes: bool
+    runner: LoopRunner, name: str, before: str, after: str, as_bytes: bool
 ) -> None:
     """A header value holding a registered secret and hostile characters: no error shows it."""
     value = _encode(f"{before}{SECRET}{after}", as_bytes)
@@ -234,7 +254,7 @@ def test_header_values_never_show_the_secret_in_errors(
         "http://api.test", config=FAST, auth=BearerAuth(SECRET), transport=inner
     )
     try:
-        exc = outcome(runner, lambda: client.get("/x", headers={name: value}))  # type: ignore[dict-item]
+        exc = outcome(runner, lambda: client.get("/x", headers={name: value}))
     finally:
         runner.run(client.aclose())
     if exc is not None:
@@ -247,7 +267,7 @@ def test_header_values_never_show_the_secret_in_errors(
 @FUZZ
 @given(name=header_names, before=noise, after=noise)
 def test_header_values_under_resilient_transport_give_typed_errors(
-    runner: asyncio.Runner, name: str, before: str, after: str
+    runner: LoopRunner, name: str, before: str, after: str
 ) -> None:
     """Plain httpx over ResilientTransport: a request httpx builds is answered or a typed error.
 
@@ -308,7 +328,7 @@ def config_outcome(**kwargs: Any) -> ClientConfig | None:
         pytest.fail(f"ClientConfig({kwargs!r}) raised {type(exc).__name__}: {exc!r}")
 
 
-def use(runner: asyncio.Runner, config: ClientConfig) -> None:
+def use(runner: LoopRunner, config: ClientConfig) -> None:
     """Build a client with ``config`` and send one request: typed errors only.
 
     The clock is a FakeClock: whatever backoff the config asks for is not slept.
@@ -331,7 +351,7 @@ def use(runner: asyncio.Runner, config: ClientConfig) -> None:
 @FUZZ
 @given(name=st.sampled_from(FIELDS), value=wild)
 def test_each_config_field_with_any_value_is_valid_or_a_configuration_error(
-    runner: asyncio.Runner, name: str, value: Any
+    runner: LoopRunner, name: str, value: Any
 ) -> None:
     """One field at a time, any value: exactly ConfigurationError naming the field, or a
     config that builds a client and sends a request with typed errors only."""
@@ -355,7 +375,7 @@ EDGES: list[Any] = [
 ]
 
 
-def test_every_config_field_with_every_edge_value(runner: asyncio.Runner) -> None:
+def test_every_config_field_with_every_edge_value(runner: LoopRunner) -> None:
     """Each field with each edge value (every pair, not a sample): ConfigurationError naming
     the field, or a config whose client sends a request with typed errors only."""
     for name in FIELDS:
@@ -374,7 +394,7 @@ def test_every_config_field_with_every_edge_value(runner: asyncio.Runner) -> Non
 @FUZZ
 @given(kwargs=st.dictionaries(st.sampled_from(FIELDS), wild, min_size=2, max_size=6))
 def test_config_fields_together_are_valid_or_a_configuration_error(
-    runner: asyncio.Runner, kwargs: dict[str, Any]
+    runner: LoopRunner, kwargs: dict[str, Any]
 ) -> None:
     """Several fields at once (contradictions included); a valid config builds a working client."""
     config = config_outcome(**kwargs)
