@@ -531,7 +531,7 @@ def test_fault_mix_rejects_bad_shares_and_values() -> None:
     with pytest.raises(ValueError, match=r"within 0\.\.1"):
         FaultMix(close=1.5)
     with pytest.raises(ValueError, match=r"within 0\.\.1"):
-        FaultMix(truncate=True)  # type: ignore[arg-type]
+        FaultMix(truncate=True)
     with pytest.raises(ValueError, match="add up"):
         FaultMix(truncate=0.6, slow_body=0.6)
     with pytest.raises(ValueError, match="slow_body_chunk"):
