@@ -9,7 +9,8 @@ alone) that answers with its whole fault mix: 500/502/503, 429 with
 ``Retry-After``, resets before and after the head, hangs, slow heads, slow
 (dripping) and truncated bodies, and silent closes after a response.
 
-The requests are a seeded mix of GETs, JSON POSTs with and without an
+The requests are a seeded mix of GETs (some through ``client.stream``, a few
+of them left after the first piece of the body), JSON POSTs with and without an
 ``Idempotency-Key``, streamed uploads (async generator bodies) and multipart
 uploads. Every upload declares its length and SHA-256 (the server checks
 them), and every POST without a key carries a once-only id (the server counts
@@ -466,6 +467,28 @@ def _expect_get(response: Any) -> str | None:
     return None
 
 
+class _Streamed:
+    """What a streamed GET read: its status and body (``None`` when left unread)."""
+
+    def __init__(self, status_code: int, content: bytes | None) -> None:
+        self.status_code = status_code
+        self.content = content
+
+
+async def _streamed_get(client: AsyncHTTPClient, *, partial: bool) -> _Streamed:
+    """``client.stream("GET")``: read the whole body, or one piece and leave the rest."""
+    async with client.stream("GET", "/get") as response:
+        if partial:
+            async for _ in response.aiter_raw():
+                break
+            return _Streamed(response.status_code, None)
+        return _Streamed(response.status_code, await response.aread())
+
+
+def _expect_streamed(response: Any) -> str | None:
+    return None if response.content is None else _expect_get(response)
+
+
 def _expect_ok(response: Any) -> str | None:
     try:
         body = json.loads(response.content)
@@ -483,8 +506,10 @@ async def one_request(
     draw = rng.random()
     keyed = rng.random() < 0.4
     ident = f"soak-{n}"
-    if draw < 0.4:
+    if draw < 0.35:
         return await client.get("/get"), _expect_get
+    if draw < 0.4:
+        return await _streamed_get(client, partial=keyed), _expect_streamed
     payload = rng.randbytes(rng.randrange(0, 8192))
     key = {"idempotency_key": ident} if keyed else {}
     once = None if keyed else ident
@@ -689,8 +714,9 @@ def write_report(results: list[SoakResult], out: Path, seed: int, cfg: SoakSetti
         "hedging for GETs, Bearer auth, request id.",
         "- Server: a ChaosServer in a child process; about 18 % of answers faulty "
         f"(`{fault_mix(seed)!r}`).",
-        "- Requests: 40 % GET, 25 % JSON POST, 17 % streamed upload (async generator), "
-        "18 % multipart upload; 40 % of the POSTs carry an Idempotency-Key.",
+        "- Requests: 35 % GET, 5 % streamed GET (`client.stream`; 40 % of them left after "
+        "the first piece), 25 % JSON POST, 17 % streamed upload (async generator), 18 % "
+        "multipart upload; 40 % of the POSTs carry an Idempotency-Key.",
         "",
         "| transport | requests | seconds | req/s | unhandled exc. | non-idempotent sent "
         "twice | bad uploads | wrong 2xx bodies | sockets left | tasks left | RSS growth, "
