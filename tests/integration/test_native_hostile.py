@@ -26,7 +26,7 @@ import pytest
 from httptools import HttpResponseParser
 
 from httpx_resilience import ConfigurationError, InvalidURLError
-from httpx_resilience.transports import NativeTransport
+from httpx_resilience.transports import NativeTransport, make_transport
 from httpx_resilience.transports.native import _parse
 from httpx_resilience.transports.native._connection import H1Connection
 from httpx_resilience.transports.native._pool import ConnectionPool
@@ -437,7 +437,7 @@ async def read_post(reader: asyncio.StreamReader) -> bytes:
     return await reader.readexactly(length)
 
 
-@pytest.mark.parametrize("kind", ["native", "httpx"])
+@pytest.mark.parametrize("kind", ["native", "httpx", "aiohttp"])
 async def test_server_closing_after_each_response_loses_no_request(kind: str) -> None:
     """A server that answers (keep-alive, as far as it says) and closes: 200 POSTs in a row all succeed, each sent once."""
     bodies: list[bytes] = []
@@ -448,7 +448,7 @@ async def test_server_closing_after_each_response_loses_no_request(kind: str) ->
         await writer.drain()
         writer.close()
 
-    transport = NativeTransport() if kind == "native" else httpx.AsyncHTTPTransport()
+    transport = make_transport(kind)
     failures = 0
     async with (
         Raw(script) as server,
