@@ -142,6 +142,10 @@ def check_number(
     assert isinstance(value, (int, float))
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigurationError(f"{name} must be finite, got {value!r}", field=name)
+    if isinstance(value, int) and not integer and abs(value) > 2**53:
+        # the policies compute with floats: an integer a float cannot hold overflows later
+        raise ConfigurationError(f"{name} must be at most 2**53, got an integer of "
+                                 f"{len(str(abs(value)))} digits", field=name)
     low = ""
     if minimum is not None:
         low = f"> {minimum:g}" if exclusive_min else f">= {minimum:g}"
@@ -289,7 +293,7 @@ class ClientConfig:
         check_number("retry_max_delay", self.retry_max_delay, minimum=0)
         check_number("retry_budget_ratio", self.retry_budget_ratio, minimum=0, maximum=10)
         check_number("retry_budget_min_per_second", self.retry_budget_min_per_second, minimum=0)
-        check_number("retry_budget_ttl", self.retry_budget_ttl, minimum=0, exclusive_min=True)
+        check_number("retry_budget_ttl", self.retry_budget_ttl, minimum=0.001)
         check_number("max_response_bytes", self.max_response_bytes, minimum=1, integer=True,
                      optional=True)
         for flag in ("follow_redirects", "verify_ssl", "respect_retry_after", "http2", "cookies"):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import inspect
 import io
 import os
 import time
@@ -41,7 +40,6 @@ from httpx_resilience import (
     RetryExhaustedError,
     TokenBucketRateLimiter,
 )
-from httpx_resilience.pipeline import _classify
 from httpx_resilience.testing import ChaosServer
 
 KINDS = ("httpx", "native", "aiohttp")
@@ -175,19 +173,11 @@ async def test_a_sync_iterable_body_is_refused_before_sending(
 
 # -- a Retry-After far too long ------------------------------------------------------------
 
-# The retry loop pauses the limiter after its decision (clamped, none for
-# retry_after_too_long); while the outcome classifier still pauses it first with
-# the raw value, these tests are expected to fail. They run as ordinary tests as
-# soon as it no longer does.
-_CLASSIFIER_PAUSES = "limiter.pause(" in inspect.getsource(_classify.is_final)
-_pause_pending = pytest.mark.xfail(
-    _CLASSIFIER_PAUSES, reason="pipeline/_classify.is_final still pauses the limiter itself",
-    strict=True,
-)
+# The retry loop pauses the limiter after its decision: clamped to max_delay, and
+# not at all when the Retry-After ends the retries (retry_after_too_long).
 
 
 
-@_pause_pending
 async def test_a_huge_retry_after_does_not_pause_the_limiter(
     kind: str, chaos_server: ChaosServer
 ) -> None:
@@ -203,7 +193,6 @@ async def test_a_huge_retry_after_does_not_pause_the_limiter(
     assert r.status_code == 200 and time.monotonic() - t0 < 2.0
 
 
-@_pause_pending
 async def test_a_retry_after_pause_is_clamped_to_max_delay(
     kind: str, chaos_server: ChaosServer
 ) -> None:

@@ -7,9 +7,10 @@ The retry loop hands each outcome to one of two functions:
   policy does not retry for this method ends it too; any other is recorded
   (``last_exc``, ``cause``) for the retry decision.
 * :func:`is_final` for a response: the limiter reads its pacing headers, a
-  ``Retry-After`` the policy honours is recorded (and pauses the limiter); a
-  status the policy does not retry ends the request, any other is recorded
-  for the retry decision.
+  ``Retry-After`` the policy honours is recorded (the retry loop pauses the
+  limiter for it after its decision, within ``max_delay``); a status the
+  policy does not retry ends the request, any other is recorded for the
+  retry decision.
 
 Both write only the outcome fields of the :class:`RequestState` and report
 through the :class:`Reporter` they are given.
@@ -161,8 +162,7 @@ def is_final(
         server_delay = reporter.retry_after(response, s.request)
         if server_delay is not None:
             s.retry_after = server_delay
-            if limiter is not None and server_delay > 0:
-                limiter.pause(server_delay)
+    s.server_delay = server_delay  # the retry loop pauses the limiter for it, clamped
     if not policy.should_retry_status(status_code, s.request.method, idempotency_key=s.idempotent):
         if s.tracker is not None:
             s.tracker.observe(duration)

@@ -98,7 +98,7 @@ class RetryBudget:
     ) -> None:
         check_number("ratio", ratio, minimum=0, maximum=10)
         check_number("min_per_second", min_per_second, minimum=0)
-        check_number("ttl", ttl, minimum=0, exclusive_min=True)
+        check_number("ttl", ttl, minimum=0.001)  # a window of at least 1 ms
         check_number("buckets", buckets, minimum=1, maximum=1000, integer=True)
         check_number("max_keys", max_keys, minimum=1, integer=True)
         self.ratio = float(ratio)

@@ -17,7 +17,10 @@ from ...exceptions import (
     BulkheadFullError,
     CircuitBreakerOpenError,
     ConfigurationError,
+    InvalidRequestError,
     RateLimiterTimeout,
+    RequestNotReplayableError,
+    ResponseTooLargeError,
 )
 
 __all__ = ["FailurePredicate", "FailureRules"]
@@ -34,6 +37,10 @@ _NEVER_FAILURES: tuple[type[BaseException], ...] = (
     RateLimiterTimeout,
     BulkheadFullError,
     ConfigurationError,
+    # the request's or the caller's limits, not the upstream's health
+    InvalidRequestError,
+    RequestNotReplayableError,
+    ResponseTooLargeError,
 )
 
 
