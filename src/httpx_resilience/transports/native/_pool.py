@@ -19,10 +19,12 @@ Rules, as httpcore's pool keeps them:
   use, so a client calling many hosts does not keep one per host ever called;
 - a server that closes its connections right after each response without
   saying so (no ``Connection: close``) makes every reuse a race with its
-  close: when an idle connection turns out closed within
-  ``_PROMPT_CLOSE`` of its response, the pool stops keeping that origin's
-  connections for ``_NO_REUSE_FOR`` (each request then opens its own), rather
-  than send the next request into a closing socket;
+  close: when ``_PROMPT_STREAK`` idle connections in a row turn out closed
+  within ``_PROMPT_CLOSE`` of their response, with no successful reuse in
+  between, the pool stops keeping that origin's connections for
+  ``_NO_REUSE_FOR`` (each request then opens its own), rather than send the
+  next request into a closing socket. A server that closes now and then (a
+  restart, a connection limit) does not lose keep-alive for everyone;
 - when the pool is full of idle connections to other origins, the oldest of
   them is closed to make room.
 
@@ -52,6 +54,7 @@ _SWEEP_SLACK: Final = 0.01
 # its origin's connections are then not kept for a while, and at most this many
 # such origins are remembered.
 _PROMPT_CLOSE: Final = 0.25
+_PROMPT_STREAK: Final = 3
 _NO_REUSE_FOR: Final = 60.0
 _NO_REUSE_MAX: Final = 1024
 
@@ -72,6 +75,7 @@ class ConnectionPool:
         "_max_idle",
         "_no_reuse",
         "_open",
+        "_prompt_closes",
         "_sweep",
         "_waiters",
     )
@@ -97,6 +101,8 @@ class ConnectionPool:
         self._all: set[H1Connection] = set()
         self._sweep: asyncio.TimerHandle | None = None  # closes expired idle connections
         self._no_reuse: dict[Origin, float] = {}  # origins that close at once → until when
+        # prompt closes in a row per origin, since its last successful reuse
+        self._prompt_closes: dict[Origin, int] = {}
 
     # -- taking a connection ------------------------------------------------------------
 
@@ -155,6 +161,7 @@ class ConnectionPool:
             self._idle_count -= 1
             if expiry is None or now - conn.idle_since <= expiry:
                 if conn.usable():
+                    conn.idle_since = -1.0  # marks a reuse: see release()
                     break
                 self._closed_idle(conn, now)
             self._discard(conn)
@@ -198,6 +205,8 @@ class ConnectionPool:
     def release(self, conn: H1Connection, reusable: bool) -> None:
         """Return ``conn`` after its response; ``reusable=False`` closes it."""
         waiter = self._next_waiter()
+        if conn.idle_since < 0.0 and self._prompt_closes and reusable:
+            self._prompt_closes.pop(conn.origin, None)  # a reuse went through
         if self._no_reuse and reusable:
             reusable = not self._closes_at_once(conn.origin)
         if reusable and not conn.closed:
@@ -257,6 +266,13 @@ class ConnectionPool:
     def _closed_idle(self, conn: H1Connection, now: float) -> None:
         """The server closed idle ``conn``: promptly after its response means it always does."""
         if now - conn.idle_since < _PROMPT_CLOSE:
+            streak = self._prompt_closes
+            if len(streak) >= _NO_REUSE_MAX:
+                streak.clear()
+            count = streak[conn.origin] = streak.get(conn.origin, 0) + 1
+            if count < _PROMPT_STREAK:
+                return
+            del streak[conn.origin]
             no_reuse = self._no_reuse
             if len(no_reuse) >= _NO_REUSE_MAX:
                 no_reuse.clear()
