@@ -96,7 +96,9 @@ class AttemptRunner:
         if timeout is None:
             response = await inner.handle_async_request(request)
             if not s.stream_mode and not _in_memory(response):
-                response = await buffer_response(response, s.max_response_bytes, request)
+                response = await buffer_response(
+                    response, s.max_response_bytes, request, s.hedging is not None
+                )
             return response
         # httpx's own per-phase timeouts are clamped to the attempt's budget so a
         # slow connect still surfaces as ConnectTimeout (safe to retry); the scope
@@ -117,7 +119,9 @@ class AttemptRunner:
                 response = await inner.handle_async_request(request)
                 # A body already in memory (httpx.MockTransport's, say) needs no reading.
                 if not s.stream_mode and not _in_memory(response):
-                    response = await buffer_response(response, s.max_response_bytes, request)
+                    response = await buffer_response(
+                        response, s.max_response_bytes, request, s.hedging is not None
+                    )
         except TimeoutError as exc:
             if phase == "total":
                 total = s.total_timeout or 0.0

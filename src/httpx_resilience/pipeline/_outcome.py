@@ -10,6 +10,8 @@ multipart files).
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -198,7 +200,7 @@ def checked_host_key(url: httpx.URL, checked: set[str]) -> str:
 
 
 async def buffer_response(
-    response: httpx.Response, limit: int | None, request: httpx.Request
+    response: httpx.Response, limit: int | None, request: httpx.Request, shield: bool = False
 ) -> httpx.Response:
     """Read the raw body now (inside the attempt) and put it back as an in-memory stream.
 
@@ -214,6 +216,11 @@ async def buffer_response(
         response: the inner transport's response, its body unread.
         limit: the most bytes to hold (``None``: no cap).
         request: the request, for the error.
+        shield: close the stream in a task of its own that a cancellation does
+            not interrupt. For the copies of a hedged request, whose losers are
+            cancelled on purpose: a cancel landing while httpcore closes a
+            response (its state lock's checkpoint) would leave the request
+            registered in httpcore's pool, a slot lost for good.
 
     Raises:
         ResponseTooLargeError: the body passed ``limit``; reading stopped at the
@@ -231,12 +238,26 @@ async def buffer_response(
                 raise response_too_large(limit, received, request)
             chunks.append(chunk)
     finally:
-        close = getattr(parts, "aclose", None)
-        if close is not None:
-            await close()
-        await stream.aclose()
+        if shield:
+            closing = asyncio.ensure_future(_close(parts, stream))
+            closing.add_done_callback(_retrieve)  # a failure after we left is not "never retrieved"
+            await asyncio.shield(closing)
+        else:
+            await _close(parts, stream)
     response.stream = httpx.ByteStream(chunks[0] if len(chunks) == 1 else b"".join(chunks))
     return response
+
+
+async def _close(parts: AsyncIterator[bytes], stream: httpx.AsyncByteStream) -> None:
+    close = getattr(parts, "aclose", None)
+    if close is not None:
+        await close()
+    await stream.aclose()
+
+
+def _retrieve(task: asyncio.Future[None]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def response_too_large(
