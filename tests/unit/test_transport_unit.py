@@ -603,7 +603,7 @@ async def test_malformed_overrides_are_configuration_errors(name: str, value: ob
 def test_unusable_settings_are_refused_at_construction() -> None:
     """Durations too large for a float and a request-id header that is no header name."""
     inner = httpx.MockTransport(lambda r: httpx.Response(200))
-    with pytest.raises(ConfigurationError, match="too large") as info:
+    with pytest.raises(ConfigurationError, match=r"at most 2\*\*53") as info:
         ResilientTransport(inner, total_timeout=10**400)
     assert info.value.field == "total_timeout"
     for bad in ("X Request Id", "\x80", "a:b"):
@@ -712,3 +712,18 @@ async def test_per_attempt_signing_ends_at_the_deadline() -> None:
         with pytest.raises(RequestTimeoutError, match="credentials") as info:
             await c.get("http://svc.test/", extensions={"resilience": {"auth": SlowSigner()}})
     assert info.value.phase == "total" and time.monotonic() - t0 < 1.5 and len(seen) == 1
+
+
+def test_defaults_yield_to_a_deadline_or_a_timeout_given_to_the_transport() -> None:
+    """The config's default attempt timeout shrinks to a total_timeout given here; the breaker's
+    default time window does not contradict a long attempt timeout; two given values still do."""
+    from httpx_resilience import CircuitBreaker, ConfigurationError, ResilientTransport
+
+    assert ResilientTransport(total_timeout=0.5).timeout == 0.5
+    with pytest.raises(ConfigurationError, match="timeout"):
+        ResilientTransport(timeout=1, total_timeout=0.5)
+    breaker = CircuitBreaker(failure_rate_threshold=0.5, window_type="time")
+    assert ResilientTransport(timeout=60, circuit_breaker=breaker).timeout == 60
+    given = CircuitBreaker(failure_rate_threshold=0.5, window_type="time", window_size=100)
+    with pytest.raises(ConfigurationError, match="window_size"):
+        ResilientTransport(timeout=60, circuit_breaker=given)

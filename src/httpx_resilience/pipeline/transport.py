@@ -44,7 +44,7 @@ import httpx
 
 from ..auth.base import strip_foreign_credentials
 from ..clock import SYSTEM_CLOCK, Clock
-from ..config import ClientConfig
+from ..config import ClientConfig, is_default
 from ..exceptions import BulkheadFullError, ConfigurationError
 from ..observe.events import Observer
 from ..policies.budget import RetryBudget
@@ -158,10 +158,15 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         self.rate_limiter = rate_limiter
         self.bulkhead = bulkhead
         self.hedging = hedging
-        self.timeout = check_seconds("timeout", timeout if timeout is not None else cfg.timeout)
         self.total_timeout = check_seconds(
             "total_timeout", total_timeout if total_timeout is not None else cfg.total_timeout
         )
+        if timeout is None:
+            timeout = cfg.timeout
+            # the config's default attempt timeout yields to a shorter deadline given here
+            if is_default(timeout) and self.total_timeout is not None:
+                timeout = min(timeout, self.total_timeout)
+        self.timeout = check_seconds("timeout", timeout)
         self._clock = clock or SYSTEM_CLOCK
         if retry_budget is None or retry_budget is True:
             self.retry_budget: RetryBudget | None = RetryBudget(
