@@ -974,3 +974,31 @@ def test_the_minimum_calls_default_yields_to_a_smaller_count_window() -> None:
     assert CircuitBreaker(failure_rate_threshold=0.5).minimum_calls == 10
     with pytest.raises(ConfigurationError, match="minimum_calls"):
         CircuitBreaker(failure_rate_threshold=0.5, window_size=5, minimum_calls=10)
+
+
+def test_a_hung_probe_that_fails_late_reopens_the_breaker() -> None:
+    """A probe given up on as hung (a new round started after recovery_timeout) still counts
+    when it fails: the breaker reopens instead of admitting new probe rounds forever; a late
+    success does not close it."""
+    settings = BreakerSettings(failure_threshold=1, recovery_timeout=1.0, half_open_max_calls=1)
+    m = BreakerMachine(settings)
+    assert m.try_admit(0.0)[0] == ADMITTED
+    m.record(m.generation, False, True, 0.1, 0.0)  # opens
+    assert m.state is OPEN
+    assert m.try_admit(1.0)[0] == PROBE and m.state is HALF_OPEN
+    a = m.generation
+    assert m.try_admit(2.5)[0] == PROBE  # A hung for a whole recovery_timeout: round 2
+    b = m.generation
+    assert m.try_admit(4.0)[0] == PROBE  # B hung too: round 3
+    assert a != b != m.generation
+    assert m.record(a, True, False, 3.5, 4.5) is None  # A's late success: not counted
+    assert m.state is HALF_OPEN
+    change = m.record(b, True, True, 2.1, 4.6)  # B's late failure: the upstream is not back
+    assert change is not None and m.state is OPEN
+    # an outcome from before the half-open period (a call of the old CLOSED state) stays stale
+    m2 = BreakerMachine(settings)
+    old = m2.generation
+    m2.try_admit(0.0)
+    m2.record(old, False, True, 0.1, 0.0)
+    m2.try_admit(1.0)
+    assert m2.record(old, True, True, 0.1, 1.1) is None and m2.state is HALF_OPEN

@@ -330,7 +330,7 @@ class CircuitBreaker(ManualControl):
 
     def _record(self, generation: int, probe: bool, failed: bool, duration: float) -> None:
         m = self._machine
-        if generation != m.generation:
+        if generation != m.generation and not (probe and failed):
             return  # a call from before the last transition: its outcome is stale
         if failed or probe or m.needs_time or duration >= m.slow_after:
             now = self._clock.monotonic()

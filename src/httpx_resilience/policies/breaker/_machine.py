@@ -102,6 +102,7 @@ class BreakerMachine:
         "_window",
         "consecutive_failures",
         "generation",
+        "half_open_since",
         "last_probe_at",
         "needs_time",
         "open_until",
@@ -116,6 +117,7 @@ class BreakerMachine:
         self.settings = settings
         self.state = _CLOSED
         self.generation = 0
+        self.half_open_since = 0  # the generation HALF_OPEN began with
         self.consecutive_failures = 0
         self.open_until = 0.0
         self.probes_in_flight = 0
@@ -189,8 +191,9 @@ class BreakerMachine:
         if self.state is _HALF_OPEN:
             free, stale = self._probe_slot_free(now)
             if stale:
-                # A new probe round: a new generation, so the hung probes'
-                # late outcomes are ignored.
+                # A new probe round: a new generation, so the hung probes' late
+                # successes do not count towards closing (a late failure still
+                # reopens: see record()).
                 self.generation += 1
                 self.probes_in_flight = 0
                 self.probe_successes = 0
@@ -213,7 +216,16 @@ class BreakerMachine:
             now: the current time (needed by time windows and when opening).
         """
         if generation != self.generation:
-            return None
+            if (
+                probe
+                and failed
+                and self.state is _HALF_OPEN
+                and generation >= self.half_open_since
+            ):
+                # A probe of an earlier round of this half-open period, given up on
+                # as hung, failed after all: the upstream is not back.
+                return self._to_open(now, "half-open probe failed")
+            return None  # stale: from before the last transition
         slow = duration >= self.slow_after
         if probe:
             self.probes_in_flight -= 1
@@ -310,6 +322,7 @@ class BreakerMachine:
 
     def _to_half_open(self, now: float) -> Change | None:
         old = self._new_generation(_HALF_OPEN)
+        self.half_open_since = self.generation
         reason = f"recovery timeout of {self.settings.recovery_timeout:g} s passed"
         return Change(old, _HALF_OPEN, reason)
 
