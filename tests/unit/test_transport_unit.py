@@ -727,3 +727,37 @@ def test_defaults_yield_to_a_deadline_or_a_timeout_given_to_the_transport() -> N
     given = CircuitBreaker(failure_rate_threshold=0.5, window_type="time", window_size=100)
     with pytest.raises(ConfigurationError, match="window_size"):
         ResilientTransport(timeout=60, circuit_breaker=given)
+
+
+async def test_a_streamed_hedge_superseded_by_a_failure_is_closed() -> None:
+    """Hedged stream mode: the first copy's retryable 503 (unread, holding its connection) is
+    closed when a later copy's failure ends the race."""
+    from httpx_resilience import HedgingPolicy
+
+    closed: list[bool] = []
+
+    class Body(httpx.AsyncByteStream):
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            yield b"busy"
+
+        async def aclose(self) -> None:
+            closed.append(True)
+
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return httpx.Response(503, stream=Body())
+        raise httpx.ConnectError("refused", request=request)
+
+    transport = ResilientTransport(
+        httpx.MockTransport(handler),
+        retry=RetryPolicy(max_attempts=1),
+        hedging=HedgingPolicy(delay=0.01),
+    )
+    request = httpx.Request("GET", "http://api.test/x", extensions={"resilience": {"stream": True}})
+    with pytest.raises(httpx.ConnectError):
+        await transport.handle_async_request(request)
+    assert calls == 2 and closed == [True]

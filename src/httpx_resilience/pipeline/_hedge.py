@@ -146,6 +146,10 @@ class Hedger:
                     continue
                 await leftover.aclose()
         if last_exc is not None:
+            if last_response is not None:
+                # an earlier copy's retryable status, superseded by a later failure: a
+                # streamed one still holds its connection
+                await last_response.aclose()
             raise last_exc
         assert last_response is not None
         return last_response
