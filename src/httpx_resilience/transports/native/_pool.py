@@ -19,12 +19,14 @@ Rules, as httpcore's pool keeps them:
   use, so a client calling many hosts does not keep one per host ever called;
 - a server that closes its connections right after each response without
   saying so (no ``Connection: close``) makes every reuse a race with its
-  close: when ``_PROMPT_STREAK`` idle connections in a row turn out closed
-  within ``_PROMPT_CLOSE`` of their response, with no successful reuse in
-  between, the pool stops keeping that origin's connections for
-  ``_NO_REUSE_FOR`` (each request then opens its own), rather than send the
-  next request into a closing socket. A server that closes now and then (a
-  restart, a connection limit) does not lose keep-alive for everyone;
+  close. Each idle connection found closed within ``_PROMPT_CLOSE`` of its
+  response adds 1 to its origin's score, and every event (such a close, or a
+  successful reuse) first multiplies it by ``_DECAY``; at ``_PROMPT_SCORE`` —
+  six prompt closes with no reuse, or a long run of mostly closes — the pool
+  stops keeping that origin's connections for ``_NO_REUSE_FOR`` (each
+  request then opens its own) rather than send the next request into a
+  closing socket. A server that closes now and then (a restart, a fault, a
+  connection limit; even every second response) keeps its connections reused;
 - when the pool is full of idle connections to other origins, the oldest of
   them is closed to make room.
 
@@ -54,7 +56,8 @@ _SWEEP_SLACK: Final = 0.01
 # its origin's connections are then not kept for a while, and at most this many
 # such origins are remembered.
 _PROMPT_CLOSE: Final = 0.25
-_PROMPT_STREAK: Final = 3
+_DECAY: Final = 0.8
+_PROMPT_SCORE: Final = 3.5
 _NO_REUSE_FOR: Final = 60.0
 _NO_REUSE_MAX: Final = 1024
 
@@ -101,8 +104,8 @@ class ConnectionPool:
         self._all: set[H1Connection] = set()
         self._sweep: asyncio.TimerHandle | None = None  # closes expired idle connections
         self._no_reuse: dict[Origin, float] = {}  # origins that close at once → until when
-        # prompt closes in a row per origin, since its last successful reuse
-        self._prompt_closes: dict[Origin, int] = {}
+        # per origin: prompt closes, decayed by every close and successful reuse
+        self._prompt_closes: dict[Origin, float] = {}
 
     # -- taking a connection ------------------------------------------------------------
 
@@ -205,14 +208,15 @@ class ConnectionPool:
     def release(self, conn: H1Connection, reusable: bool) -> None:
         """Return ``conn`` after its response; ``reusable=False`` closes it."""
         waiter = self._next_waiter()
-        if conn.idle_since < 0.0 and self._prompt_closes and reusable:
-            self._prompt_closes.pop(conn.origin, None)  # a reuse went through
+        if self._prompt_closes and conn.idle_since < 0.0 and reusable:
+            self._reused(conn.origin)
         if self._no_reuse and reusable:
             reusable = not self._closes_at_once(conn.origin)
         if reusable and not conn.closed:
             if waiter is not None:
                 origin, fut = waiter
                 if origin == conn.origin:
+                    conn.idle_since = -1.0  # handed over: a reuse too
                     fut.set_result(conn)
                     return
                 self._gone(conn, keep_slot=True)
@@ -266,17 +270,27 @@ class ConnectionPool:
     def _closed_idle(self, conn: H1Connection, now: float) -> None:
         """The server closed idle ``conn``: promptly after its response means it always does."""
         if now - conn.idle_since < _PROMPT_CLOSE:
-            streak = self._prompt_closes
-            if len(streak) >= _NO_REUSE_MAX:
-                streak.clear()
-            count = streak[conn.origin] = streak.get(conn.origin, 0) + 1
-            if count < _PROMPT_STREAK:
+            scores = self._prompt_closes
+            if len(scores) >= _NO_REUSE_MAX:
+                scores.clear()
+            score = scores[conn.origin] = scores.get(conn.origin, 0.0) * _DECAY + 1.0
+            if score < _PROMPT_SCORE:
                 return
-            del streak[conn.origin]
+            del scores[conn.origin]
             no_reuse = self._no_reuse
             if len(no_reuse) >= _NO_REUSE_MAX:
                 no_reuse.clear()
             no_reuse[conn.origin] = now + _NO_REUSE_FOR
+
+    def _reused(self, origin: Origin) -> None:
+        """A connection to ``origin`` was reused and answered: its prompt-close score decays."""
+        scores = self._prompt_closes
+        score = scores.get(origin)
+        if score is not None:
+            if score < 0.05:
+                del scores[origin]
+            else:
+                scores[origin] = score * _DECAY
 
     def _closes_at_once(self, origin: Origin) -> bool:
         """Whether ``origin``'s server was seen closing its connections right after a response."""
