@@ -21,6 +21,7 @@ SECTIONS = (
     ("RESULTS_policies.md", "Policies (`bench/policies_bench.py`)"),
     ("RESULTS_observe.md", "Observers (`bench/observe_bench.py`)"),
     ("RESULTS_overhead.md", "The pipeline's cost as users meet it, and where it goes (`bench/overhead_bench.py`)"),
+    ("RESULTS_soak.md", "Soak: 100,000 requests per transport against every fault (`bench/soak.py`)"),
 )
 
 
