@@ -9,6 +9,7 @@ credentials become a ``Proxy-Authorization`` header) live here once.
 from __future__ import annotations
 
 import base64
+import re
 from typing import Final
 
 import httpx
@@ -16,10 +17,23 @@ import httpx
 from ..exceptions import ConfigurationError, InvalidURLError
 from ._url import check_url
 
-__all__ = ["DEFAULT_LIMITS", "http_proxy", "proxy_header_pairs"]
+__all__ = ["DEFAULT_LIMITS", "TOKEN", "http_proxy", "method_error", "proxy_header_pairs"]
 
 DEFAULT_LIMITS: Final = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 """The same defaults as ``httpx.AsyncHTTPTransport``."""
+
+TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+"""An HTTP token (RFC 9110 §5.6.2): what a method or a header name must be."""
+
+
+def method_error(method: str, request: httpx.Request) -> httpx.LocalProtocolError:
+    """The error for a method that is not a token: nothing is sent."""
+    shown = repr(method[:64]) + ("…" if len(method) > 64 else "")
+    return httpx.LocalProtocolError(
+        f"Illegal request method {shown}: a method is an HTTP token (ASCII letters, digits "
+        "and !#$%&'*+-.^_`|~), without spaces, CR or LF",
+        request=request,
+    )
 
 
 def http_proxy(proxy: str | httpx.URL | httpx.Proxy | None, transport: str) -> httpx.Proxy | None:

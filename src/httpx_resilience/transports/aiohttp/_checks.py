@@ -17,15 +17,15 @@ Imported through the package :mod:`httpx_resilience.transports.aiohttp`.
 
 from __future__ import annotations
 
-import re
 from typing import Final
 
 import httpx
 
+from .._common import TOKEN, method_error
+
 __all__ = ["check_header", "check_method", "headers_for_aiohttp"]
 
-# RFC 9110 token: what a header name and a method are made of.
-_TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+# names and methods already checked (each must be a token)
 _CACHE_LIMIT: Final = 512
 _names: set[str] = set()
 _methods: set[str] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
@@ -39,12 +39,8 @@ def check_method(method: str, request: httpx.Request) -> None:
     """Raise ``httpx.LocalProtocolError`` unless ``method`` is a token."""
     if method in _methods:
         return
-    if not _TOKEN.match(method):
-        raise httpx.LocalProtocolError(
-            f"Illegal method characters in {_shown(method)}: a method is a token "
-            "(letters, digits and !#$%&'*+-.^_`|~), without spaces, CR or LF",
-            request=request,
-        )
+    if not TOKEN.match(method):
+        raise method_error(method, request)
     if len(_methods) >= _CACHE_LIMIT:
         _methods.clear()
     _methods.add(method)
@@ -56,7 +52,7 @@ def check_header(name: str, value: str, request: httpx.Request) -> None:
     The message names the header, never its value.
     """
     if name not in _names:
-        if not _TOKEN.match(name):
+        if not TOKEN.match(name):
             raise httpx.LocalProtocolError(
                 f"Illegal header name {_shown(name)}: a header name is a token (letters, "
                 "digits and !#$%&'*+-.^_`|~), without spaces, colons, CR or LF",

@@ -18,15 +18,8 @@ Rules, as httpcore's pool keeps them:
 - an origin's entry goes when it has neither an idle connection nor one in
   use, so a client calling many hosts does not keep one per host ever called;
 - a server that closes its connections right after each response without
-  saying so (no ``Connection: close``) makes every reuse a race with its
-  close. Each idle connection found closed within ``_PROMPT_CLOSE`` of its
-  response adds 1 to its origin's score, and every event (such a close, or a
-  successful reuse) first multiplies it by ``_DECAY``; at ``_PROMPT_SCORE`` —
-  six prompt closes with no reuse, or a long run of mostly closes — the pool
-  stops keeping that origin's connections for ``_NO_REUSE_FOR`` (each
-  request then opens its own) rather than send the next request into a
-  closing socket. A server that closes now and then (a restart, a fault, a
-  connection limit; even every second response) keeps its connections reused;
+  saying so is learnt (:class:`~._closers.PromptClosers`), and its
+  connections are then closed after their response instead of kept;
 - when the pool is full of idle connections to other origins, the oldest of
   them is closed to make room.
 
@@ -43,6 +36,7 @@ from typing import Any, Final
 
 import httpx
 
+from ._closers import PromptClosers
 from ._connection import H1Connection
 from ._request import Origin
 
@@ -51,16 +45,6 @@ __all__ = ["ConnectionPool"]
 # The expiry timer fires this long after the first idle connection expires, so
 # that it finds it expired (timers may fire a clock tick early).
 _SWEEP_SLACK: Final = 0.01
-# An idle connection closed by the server this soon after its response means the
-# server does not keep connections alive (a keep-alive timeout is seconds long):
-# its origin's connections are then not kept for a while, and at most this many
-# such origins are remembered.
-_PROMPT_CLOSE: Final = 0.25
-_DECAY: Final = 0.8
-_PROMPT_SCORE: Final = 3.5
-_NO_REUSE_FOR: Final = 60.0
-_NO_REUSE_MAX: Final = 1024
-
 Connect = Callable[[Origin, "float | None", httpx.Request], Awaitable[H1Connection]]
 
 
@@ -69,6 +53,7 @@ class ConnectionPool:
 
     __slots__ = (
         "_all",
+        "_closers",
         "_connect",
         "_expiry",
         "_idle",
@@ -76,9 +61,7 @@ class ConnectionPool:
         "_loop",
         "_max",
         "_max_idle",
-        "_no_reuse",
         "_open",
-        "_prompt_closes",
         "_sweep",
         "_waiters",
     )
@@ -103,9 +86,7 @@ class ConnectionPool:
         self._waiters: deque[tuple[Origin, asyncio.Future[H1Connection | None]]] = deque()
         self._all: set[H1Connection] = set()
         self._sweep: asyncio.TimerHandle | None = None  # closes expired idle connections
-        self._no_reuse: dict[Origin, float] = {}  # origins that close at once → until when
-        # per origin: prompt closes, decayed by every close and successful reuse
-        self._prompt_closes: dict[Origin, float] = {}
+        self._closers = PromptClosers()  # servers that close every connection at once
 
     # -- taking a connection ------------------------------------------------------------
 
@@ -166,7 +147,7 @@ class ConnectionPool:
                 if conn.usable():
                     conn.idle_since = -1.0  # marks a reuse: see release()
                     break
-                self._closed_idle(conn, now)
+                self._closers.closed(conn.origin, conn.idle_since, now)
             self._discard(conn)
             conn = None
         if conn is None:
@@ -208,10 +189,11 @@ class ConnectionPool:
     def release(self, conn: H1Connection, reusable: bool) -> None:
         """Return ``conn`` after its response; ``reusable=False`` closes it."""
         waiter = self._next_waiter()
-        if self._prompt_closes and conn.idle_since < 0.0 and reusable:
-            self._reused(conn.origin)
-        if self._no_reuse and reusable:
-            reusable = not self._closes_at_once(conn.origin)
+        closers = self._closers
+        if reusable and conn.idle_since < 0.0 and closers.watching():
+            closers.reused(conn.origin)
+        if reusable and closers.any_refused():
+            reusable = not closers.refuses(conn.origin, self._loop.time())
         if reusable and not conn.closed:
             if waiter is not None:
                 origin, fut = waiter
@@ -265,42 +247,7 @@ class ConnectionPool:
                 del self._idle[conn.origin]
             self._idle_count -= 1
             self._discard(conn)
-            self._closed_idle(conn, self._loop.time())
-
-    def _closed_idle(self, conn: H1Connection, now: float) -> None:
-        """The server closed idle ``conn``: promptly after its response means it always does."""
-        if now - conn.idle_since < _PROMPT_CLOSE:
-            scores = self._prompt_closes
-            if len(scores) >= _NO_REUSE_MAX:
-                scores.clear()
-            score = scores[conn.origin] = scores.get(conn.origin, 0.0) * _DECAY + 1.0
-            if score < _PROMPT_SCORE:
-                return
-            del scores[conn.origin]
-            no_reuse = self._no_reuse
-            if len(no_reuse) >= _NO_REUSE_MAX:
-                no_reuse.clear()
-            no_reuse[conn.origin] = now + _NO_REUSE_FOR
-
-    def _reused(self, origin: Origin) -> None:
-        """A connection to ``origin`` was reused and answered: its prompt-close score decays."""
-        scores = self._prompt_closes
-        score = scores.get(origin)
-        if score is not None:
-            if score < 0.05:
-                del scores[origin]
-            else:
-                scores[origin] = score * _DECAY
-
-    def _closes_at_once(self, origin: Origin) -> bool:
-        """Whether ``origin``'s server was seen closing its connections right after a response."""
-        until = self._no_reuse.get(origin)
-        if until is None:
-            return False
-        if self._loop.time() < until:
-            return True
-        del self._no_reuse[origin]  # try keeping its connections again
-        return False
+            self._closers.closed(conn.origin, conn.idle_since, self._loop.time())
 
     def _next_waiter(self) -> tuple[Origin, asyncio.Future[H1Connection | None]] | None:
         waiters = self._waiters

@@ -15,11 +15,12 @@ does not import the connection's.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator
 from typing import Any, Final, Protocol
 
 import httpx
+
+from .._common import TOKEN, method_error
 
 __all__ = [
     "DEFAULT_PORTS",
@@ -42,7 +43,6 @@ NO_TIMEOUTS: Final[dict[str, Any]] = {}
 # Methods already checked, as they go on the wire (a few dozen at most in practice).
 _METHODS: dict[str, bytes] = {m: m.encode() for m in ("GET", "HEAD", "POST", "PUT", "DELETE")}
 _METHODS_MAX: Final = 64
-_TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 
 
 class Writer(Protocol):
@@ -177,12 +177,8 @@ async def drain(conn: Writer, request: httpx.Request, timeout: float | None) -> 
 def _method(request: httpx.Request) -> bytes:
     """``request``'s method as it goes on the wire, once checked to be an HTTP token."""
     method = request.method
-    if not _TOKEN.match(method):
-        raise httpx.LocalProtocolError(
-            f"Illegal request method {method[:40]!r}: a method is an HTTP token "
-            "(ASCII letters, digits and !#$%&'*+-.^_`|~, no spaces)",
-            request=request,
-        )
+    if not TOKEN.match(method):
+        raise method_error(method, request)
     if len(_METHODS) >= _METHODS_MAX:
         _METHODS.clear()
     wire = _METHODS[method] = method.encode("ascii")
