@@ -213,3 +213,15 @@ async def test_expiry_does_not_cancel_a_task_already_being_cancelled() -> None:
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(body(), 5)
     assert caught == [1]
+
+
+async def test_a_disarmed_scope_does_not_cancel_the_rest_of_its_body() -> None:
+    """After disarm() (the response is read; only its close is left) the expiry cancels nothing."""
+    from httpx_resilience.pipeline._timeout import disarm
+
+    with timeout_scope(0.02) as scope:
+        disarm(scope)
+        await asyncio.sleep(0.06)  # well past the expiry: no TimeoutError
+    with pytest.raises(TimeoutError):
+        with timeout_scope(0.02):
+            await asyncio.sleep(0.06)

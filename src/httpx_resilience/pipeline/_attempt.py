@@ -115,12 +115,12 @@ class AttemptRunner:
             if not fits:
                 request.extensions = {**request.extensions, "timeout": _clamp(phases, timeout)}
         try:
-            with timeout_scope(timeout * 1.01 + 0.002):
+            with timeout_scope(timeout * 1.01 + 0.002) as scope:
                 response = await inner.handle_async_request(request)
                 # A body already in memory (httpx.MockTransport's, say) needs no reading.
                 if not s.stream_mode and not _in_memory(response):
                     response = await buffer_response(
-                        response, s.max_response_bytes, request, s.hedging is not None
+                        response, s.max_response_bytes, request, s.hedging is not None, scope
                     )
         except TimeoutError as exc:
             if phase == "total":

@@ -19,6 +19,7 @@ import httpx
 
 from ..exceptions import InvalidURLError, ResponseTooLargeError
 from ..transports._url import check_url
+from ._timeout import disarm
 
 __all__ = [
     "EXTENSION_KEY",
@@ -200,7 +201,11 @@ def checked_host_key(url: httpx.URL, checked: set[str]) -> str:
 
 
 async def buffer_response(
-    response: httpx.Response, limit: int | None, request: httpx.Request, shield: bool = False
+    response: httpx.Response,
+    limit: int | None,
+    request: httpx.Request,
+    shield: bool = False,
+    scope: object = None,
 ) -> httpx.Response:
     """Read the raw body now (inside the attempt) and put it back as an in-memory stream.
 
@@ -221,6 +226,9 @@ async def buffer_response(
             cancelled on purpose: a cancel landing while httpcore closes a
             response (its state lock's checkpoint) would leave the request
             registered in httpcore's pool, a slot lost for good.
+        scope: the attempt's :func:`~._timeout.timeout_scope`, disarmed once the
+            body is read (or reading failed) so its expiry cannot cut the close
+            short either.
 
     Raises:
         ResponseTooLargeError: the body passed ``limit``; reading stopped at the
@@ -238,6 +246,8 @@ async def buffer_response(
                 raise response_too_large(limit, received, request)
             chunks.append(chunk)
     finally:
+        if scope is not None:
+            disarm(scope)  # the attempt's timeout must not cut the close short either
         if shield:
             closing = asyncio.ensure_future(_close(parts, stream))
             closing.add_done_callback(_retrieve)  # a failure after we left is not "never retrieved"

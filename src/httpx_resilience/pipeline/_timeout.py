@@ -32,6 +32,7 @@ synchronous scope raising :class:`TimeoutError`) is used.
 
 from __future__ import annotations
 
+import math
 import sys
 import weakref
 from collections.abc import Callable
@@ -39,7 +40,7 @@ from contextlib import AbstractContextManager
 from heapq import heapify, heappop, heappush
 from types import TracebackType
 
-__all__ = ["timeout_scope"]
+__all__ = ["disarm", "timeout_scope"]
 
 # Finished entries tolerated in a heap before a bulk clean-up is considered.
 _COMPACT_AFTER = 256
@@ -174,6 +175,10 @@ if sys.version_info >= (3, 11):  # pragma: no branch - the branch depends on the
         def __enter__(self) -> timeout_scope:
             return self
 
+        def disarm(self) -> None:
+            """The work is done but for its clean-up: the scope no longer cancels it."""
+            self._done = True  # the scheduler drops a done scope; __exit__ still counts it
+
         def __exit__(
             self,
             exc_type: type[BaseException] | None,
@@ -195,3 +200,16 @@ else:  # pragma: no cover
     import anyio
 
     timeout_scope: Callable[[float], AbstractContextManager[object]] = anyio.fail_after
+
+
+def disarm(scope: object) -> None:
+    """Stop ``scope`` (a :func:`timeout_scope`) from cancelling what is left of its body.
+
+    For a response read whole: closing it must not be cut short, or httpcore
+    keeps the request registered in its pool (a slot lost for good).
+    """
+    method = getattr(scope, "disarm", None)
+    if method is not None:
+        method()
+    else:  # pragma: no cover - anyio's CancelScope, Python 3.10
+        scope.deadline = math.inf  # type: ignore[attr-defined]
