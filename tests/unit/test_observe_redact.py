@@ -807,3 +807,13 @@ def test_an_observer_that_raises_is_logged_without_the_secret_it_quoted(
     import traceback
 
     assert "eyJ" not in "".join(traceback.format_exception(record.exc_info[1]))
+
+
+@pytest.mark.parametrize(
+    "url", ["http:/u:pw-9f3@host/", "http:u:pw-9f3@host", "javascript:u:pw-9f3@host",
+            "u:pw-9f3@host:80/"],
+)
+def test_user_info_of_a_url_without_authority_is_hidden(url: str) -> None:
+    """A URL with no ``//`` puts its user-info in the path: it is hidden all the same."""
+    shown = redact.redact_url(url)
+    assert "pw-9f3" not in shown and "[REDACTED]@host" in shown

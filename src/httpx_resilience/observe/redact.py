@@ -50,26 +50,11 @@ from ._rules import (
 )
 
 __all__ = [
-    "DEFAULT_PARAM_PATTERNS",
-    "REDACTED",
-    "SENSITIVE_HEADERS",
-    "SENSITIVE_QUERY_PARAMS",
-    "add_sensitive_params",
-    "current_rules",
-    "is_sensitive_param",
-    "mask_pii",
-    "redact_headers",
-    "redact_url",
-    "register_secret",
-    "register_sensitive_header",
-    "register_sensitive_param",
-    "remove_sensitive_params",
-    "reset_sensitive_params",
-    "scrub_exception",
-    "scrub_text",
-    "secret_forms",
-    "sensitive_headers",
-    "sensitive_params",
+    "DEFAULT_PARAM_PATTERNS", "REDACTED", "SENSITIVE_HEADERS", "SENSITIVE_QUERY_PARAMS",
+    "add_sensitive_params", "current_rules", "is_sensitive_param", "mask_pii", "redact_headers",
+    "redact_url", "register_secret", "register_sensitive_header", "register_sensitive_param",
+    "remove_sensitive_params", "reset_sensitive_params", "scrub_exception", "scrub_text",
+    "secret_forms", "sensitive_headers", "sensitive_params",
 ]
 
 SENSITIVE_QUERY_PARAMS: frozenset[str] = frozenset(
@@ -219,8 +204,7 @@ def redact_url_with(
     try:
         parts = urlsplit(text)
     except ValueError:
-        # Every name=value pair is looked at: this path is rare (user-info already
-        # shown as "[REDACTED]@" makes urlsplit refuse the host, for one).
+        # rare: e.g. user-info already shown as "[REDACTED]@" makes urlsplit refuse the host
         shown = scrub_with(text, sensitive, _rules.headers, ("",), None)
         return mask_pii(shown) if pii else shown
     netloc = parts.netloc
@@ -235,10 +219,16 @@ def redact_url_with(
             ],
             safe="[]*@+",
         )
-    shown_path = mask_pii(parts.path) if pii else parts.path
+    shown_path = parts.path  # no authority (http:/u:pw@host): user-info may sit in the path
+    if not netloc and "@" in shown_path:
+        shown_path = _PATH_USERINFO.sub(lambda m: f"{m[1]}{REDACTED}@", shown_path, 1)
+    shown_path = mask_pii(shown_path) if pii else shown_path
     if pii and path is not None:
         shown_path = path(shown_path)
     return urlunsplit((parts.scheme, netloc, shown_path, query, parts.fragment))
+
+
+_PATH_USERINFO = re.compile(r"^(/*)[^/@]*@")
 
 
 def redact_url(url: object, extra_params: Iterable[str] = ()) -> str:
