@@ -21,7 +21,6 @@ the same from the other side. A property test sends arbitrary URLs to
 
 from __future__ import annotations
 
-import contextlib
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
@@ -41,6 +40,7 @@ from httpx_resilience import (
     RetryPolicy,
 )
 from httpx_resilience.transports import AiohttpTransport, make_transport
+from httpx_resilience.transports import _url as _url_module
 from httpx_resilience.transports._url import check_url
 
 TIMEOUTS = {"timeout": {"connect": 2.0, "read": 2.0, "write": 2.0, "pool": 2.0}}
@@ -191,8 +191,12 @@ def test_check_url_refuses(name: str, template: str, expected: type[BaseExceptio
     ],
 )
 def test_check_url_accepts(url: str) -> None:
-    """Valid origins pass, including IDNs, IPv6 zones, FQDN dots and the 253-character limit."""
-    check_url(httpx.URL(url))
+    """Valid origins pass, including IDNs, IPv6 zones, FQDN dots and the 253-character limit,
+    and are remembered: the next check of the origin is one lookup."""
+    parsed = httpx.URL(url)
+    check_url(parsed)  # raises InvalidURLError for a refused origin
+    assert _url_module._last is parsed
+    assert (parsed.scheme, parsed.raw_host, parsed.port) in _url_module._checked
 
 
 def test_check_url_refuses_an_undecodable_a_label() -> None:
@@ -384,6 +388,19 @@ async def test_any_url_gives_a_typed_error_on_aiohttp(scheme: str, host: str, po
         request = httpx.Request("GET", text, headers={"Host": "h"}, extensions=TIMEOUTS)
     except (httpx.InvalidURL, UnicodeError, ValueError):
         return  # httpx refuses to build it: no transport ever sees it
+    outcome: BaseException | None = None
+    seen = len(guard.touched)  # the fixture lives across examples
     async with AiohttpTransport() as transport:
-        with contextlib.suppress(httpx.HTTPError, httpx.InvalidURL):
+        try:
             await transport.handle_async_request(request)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:  # anything else fails the test
+            outcome = exc
+    if request.url.scheme not in ("http", "https"):
+        assert isinstance(outcome, httpx.UnsupportedProtocol), outcome
+        assert guard.touched[seen:] == []
+    elif request.url.port is not None and not 1 <= request.url.port <= 65535:
+        # a port no socket can have: refused before any lookup or connection
+        assert isinstance(outcome, httpx.InvalidURL), outcome
+        assert guard.touched[seen:] == []
+    else:
+        assert outcome is not None  # the guard refuses every lookup and connection
