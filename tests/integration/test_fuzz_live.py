@@ -184,7 +184,7 @@ def retry_after_route(server: ChaosServer, status: int, value: str) -> str:
     return path
 
 
-def check_retry_after(
+def assert_retry_after_outcome(
     runner: LoopRunner, server: ChaosServer, inner: httpx.AsyncBaseTransport, status: int,
     value: str, meaning: str | None,
 ) -> None:
@@ -219,7 +219,7 @@ def test_known_retry_after_values_are_honoured_or_refused(
 ) -> None:
     """0, past dates and invalid values are retried; delays beyond the cap stop at once."""
     value, meaning = case
-    check_retry_after(runner, server, inner, status, value, meaning)
+    assert_retry_after_outcome(runner, server, inner, status, value, meaning)
 
 
 @FUZZ
@@ -229,7 +229,7 @@ def test_any_retry_after_text_gives_a_bounded_typed_outcome(
     value: str,
 ) -> None:
     """Any Latin-1 text: a typed outcome, at most one retry, no sleep past retry_max_delay."""
-    check_retry_after(runner, server, inner, status, value, None)
+    assert_retry_after_outcome(runner, server, inner, status, value, None)
 
 
 # --------------------------------------------------------------------------- #
@@ -279,7 +279,7 @@ exhausted = st.one_of(
 )
 
 
-def check_rate_limit_headers(
+def assert_paced_by_rate_limit_headers(
     runner: LoopRunner, server: ChaosServer, inner: httpx.AsyncBaseTransport,
     headers: dict[str, str], refused: bool | None,
 ) -> None:
@@ -312,7 +312,7 @@ def test_rate_limit_headers_of_any_form_pace_within_max_wait(
     headers: dict[str, str],
 ) -> None:
     """Any rate-limit header text: the answer is returned, the next request is paced or refused."""
-    check_rate_limit_headers(runner, server, inner, headers, None)
+    assert_paced_by_rate_limit_headers(runner, server, inner, headers, None)
 
 
 @settings(FUZZ, max_examples=10)
@@ -322,4 +322,4 @@ def test_an_exhausted_quota_refuses_the_next_request(
     headers: dict[str, str],
 ) -> None:
     """remaining=0 with a reset beyond max_wait: the next request is refused, nothing sent."""
-    check_rate_limit_headers(runner, server, inner, headers, True)
+    assert_paced_by_rate_limit_headers(runner, server, inner, headers, True)

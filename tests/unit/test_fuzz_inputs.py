@@ -98,7 +98,7 @@ def runner() -> Iterator[LoopRunner]:
         yield loop_runner
 
 
-def outcome(
+def typed_outcome(
     runner: LoopRunner, make: Callable[[], Coroutine[Any, Any, Any]]
 ) -> BaseException | None:
     """Run one call within BOUND; return its exception (``None`` on success).
@@ -177,7 +177,7 @@ def test_hostile_urls_into_the_client_give_typed_errors(
     inner = CheckingTransport()
     client = AsyncHTTPClient(config=FAST, transport=inner)
     try:
-        exc = outcome(runner, lambda: client.request(method, url))
+        exc = typed_outcome(runner, lambda: client.request(method, url))
     finally:
         runner.run(client.aclose())
     # A password in the authority part of a URL is shown redacted.
@@ -196,9 +196,13 @@ def test_hostile_paths_against_a_base_url_give_typed_errors(
     inner = CheckingTransport()
     client = AsyncHTTPClient("http://api.test:8080/v1", config=FAST, transport=inner)
     try:
-        outcome(runner, lambda: client.request(method, path))
+        exc = typed_outcome(runner, lambda: client.request(method, path))
     finally:
         runner.run(client.aclose())
+    if exc is None:  # a success was answered by the transport: the request went out whole
+        assert inner.sent and inner.sent[-1].url.scheme in ("http", "https"), inner.sent
+    else:
+        assert not inner.sent or isinstance(exc, HTTPClientError), exc
 
 
 @FUZZ
@@ -218,8 +222,8 @@ def test_hostile_urls_into_resilient_transport_give_typed_errors(
     transport = ResilientTransport(CheckingTransport(), config=FAST)
     http = httpx.AsyncClient(transport=transport)
     try:
-        outcome(runner, lambda: http.send(request))
-        outcome(runner, lambda: transport.handle_async_request(httpx.Request(method, url)))
+        typed_outcome(runner, lambda: http.send(request))
+        typed_outcome(runner, lambda: transport.handle_async_request(httpx.Request(method, url)))
     finally:
         runner.run(http.aclose())
 
@@ -254,7 +258,7 @@ def test_header_values_never_show_the_secret_in_errors(
         "http://api.test", config=FAST, auth=BearerAuth(SECRET), transport=inner
     )
     try:
-        exc = outcome(runner, lambda: client.get("/x", headers={name: value}))
+        exc = typed_outcome(runner, lambda: client.get("/x", headers={name: value}))
     finally:
         runner.run(client.aclose())
     if exc is not None:
@@ -282,7 +286,7 @@ def test_header_values_under_resilient_transport_give_typed_errors(
             )
         except UnicodeEncodeError:
             return
-        exc = outcome(runner, lambda: http.send(request))
+        exc = typed_outcome(runner, lambda: http.send(request))
     finally:
         runner.run(http.aclose())
     if exc is not None:
@@ -328,7 +332,7 @@ def config_outcome(**kwargs: Any) -> ClientConfig | None:
         pytest.fail(f"ClientConfig({kwargs!r}) raised {type(exc).__name__}: {exc!r}")
 
 
-def use(runner: LoopRunner, config: ClientConfig) -> None:
+def assert_client_sends_with_typed_errors(runner: LoopRunner, config: ClientConfig) -> None:
     """Build a client with ``config`` and send one request: typed errors only.
 
     The clock is a FakeClock: whatever backoff the config asks for is not slept.
@@ -343,7 +347,7 @@ def use(runner: LoopRunner, config: ClientConfig) -> None:
     except BaseException as exc:  # the property: nothing else escapes
         pytest.fail(f"AsyncHTTPClient(config={config!r}) raised {type(exc).__name__}: {exc!r}")
     try:
-        outcome(runner, lambda: client.get("/x"))
+        typed_outcome(runner, lambda: client.get("/x"))
     finally:
         runner.run(client.aclose())
 
@@ -364,7 +368,7 @@ def test_each_config_field_with_any_value_is_valid_or_a_configuration_error(
         return
     except BaseException as exc:  # the property: nothing else escapes
         pytest.fail(f"ClientConfig({name}={value!r}) raised {type(exc).__name__}: {exc!r}")
-    use(runner, config)
+    assert_client_sends_with_typed_errors(runner, config)
 
 
 EDGES: list[Any] = [
@@ -388,7 +392,7 @@ def test_every_config_field_with_every_edge_value(runner: LoopRunner) -> None:
                 continue
             except BaseException as exc:  # the property: nothing else escapes
                 pytest.fail(f"ClientConfig({name}={value!r}) raised {type(exc).__name__}: {exc!r}")
-            use(runner, config)
+            assert_client_sends_with_typed_errors(runner, config)
 
 
 @FUZZ
@@ -398,8 +402,12 @@ def test_config_fields_together_are_valid_or_a_configuration_error(
 ) -> None:
     """Several fields at once (contradictions included); a valid config builds a working client."""
     config = config_outcome(**kwargs)
-    if config is not None:
-        use(runner, config)
+    if config is None:
+        return
+    for name, value in kwargs.items():  # a given number is kept as given: only defaults adapt
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            assert getattr(config, name) == value, (name, value, config)
+    assert_client_sends_with_typed_errors(runner, config)
 
 
 @FUZZ

@@ -389,7 +389,7 @@ def stricter_than_h11(raw: bytes) -> str | None:
     return None
 
 
-def check(segments: list[bytes], mine: Outcome, theirs: Outcome) -> None:
+def assert_agrees_with_h11(segments: list[bytes], mine: Outcome, theirs: Outcome) -> None:
     raw = b"".join(segments)
     if theirs[0] == "response":
         # h11 hands a Transfer-Encoding value over in lower case; the bytes said otherwise.
@@ -416,7 +416,7 @@ def check(segments: list[bytes], mine: Outcome, theirs: Outcome) -> None:
 def test_connection_agrees_with_h11(segments: list[bytes]) -> None:
     """The connection, fed the reads directly, agrees with h11 (or is stricter where documented)."""
     mine = asyncio.run(native_outcome(segments))
-    check(segments, mine, h11_outcome(segments))
+    assert_agrees_with_h11(segments, mine, h11_outcome(segments))
 
 
 async def socket_outcome(segments: list[bytes]) -> Outcome:
@@ -470,4 +470,4 @@ async def socket_outcome(segments: list[bytes]) -> Outcome:
 def test_transport_over_loopback_agrees_with_h11(segments: list[bytes]) -> None:
     """NativeTransport over a real loopback socket, the server writing the reads, agrees with h11."""
     mine = asyncio.run(socket_outcome(segments))
-    check(segments, mine, h11_outcome(segments))
+    assert_agrees_with_h11(segments, mine, h11_outcome(segments))
