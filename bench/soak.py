@@ -432,7 +432,9 @@ def build_client(url: str, kind: str, cfg: SoakSettings, result: SoakResult) -> 
             cfg.rate, 200, max_wait=0.2, scope="host", header_pacing=True
         ),
         circuit_breaker=CircuitBreaker(
-            cfg.breaker_failures, cfg.breaker_recovery, half_open_max_calls=4, scope="host",
+            # more than the callers, whatever their number (see SoakSettings)
+            max(cfg.breaker_failures, cfg.concurrency + 6), cfg.breaker_recovery,
+            half_open_max_calls=4, scope="host",
             failure_rate_threshold=0.5, window_size=200, minimum_calls=50,
             listeners=[transition],
         ),
