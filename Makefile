@@ -12,7 +12,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[all]" --group dev
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -32,7 +32,7 @@ lint: $(STAMP)
 # Benchmarks (minutes; nginx is installed with apt-get when missing). Each script
 # writes its own bench/RESULTS_*.md; bench/RESULTS.md gathers them.
 bench: $(STAMP)
-	$(BIN)/python -m pip install -q -e ".[bench]" aiolimiter pyrate-limiter pybreaker purgatory
+	$(BIN)/python -m pip install -q -e ".[all]" --group dev --group bench
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/speed_bench.py
 	$(BIN)/python bench/overhead_bench.py
