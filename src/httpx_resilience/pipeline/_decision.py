@@ -18,6 +18,15 @@ The delay is the server's ``Retry-After`` when it gave one the policy honours,
 else the policy's backoff for this retry. The backoff is drawn even when the
 answer is to stop, so a seeded random source gives the same delays whatever
 the outcome (and the give-up message can name the delay it would have slept).
+
+**The testing switch** (:func:`httpx_resilience.testing.set_testing`, or
+``testing_mode()`` for one task) is the one ambient input: while it is on, the
+last attempt is the switch's ``attempts`` when that is fewer than the policy's
+(rule 1), and a retry is due after 0 s, whether the delay came from the
+backoff or from ``Retry-After`` (so rule 3 only stops a request whose deadline
+has already passed). What the rules decide is otherwise unchanged: a
+``Retry-After`` beyond ``max_delay`` still ends the retries (the same error a
+production run raises, at once), and the budget still counts.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
+from ..policies._testing_mode import active
 from ..policies.retry import RetryPolicy
 
 __all__ = ["RetryDecision", "StopReason", "decide_retry"]
@@ -81,15 +91,20 @@ def decide_retry(
     Returns:
         The decision: :attr:`RetryDecision.stop` is ``None`` to retry after
         :attr:`RetryDecision.delay`, else the first reason of the module
-        docstring's list that holds.
+        docstring's list that holds. With the testing switch on, a retry's
+        delay is 0 and the attempts are capped (see the module docstring).
     """
-    stop: StopReason | None = "attempts" if attempt >= policy.max_attempts else None
+    testing = active()
+    last = policy.max_attempts if testing is None else min(policy.max_attempts, testing.attempts)
+    stop: StopReason | None = "attempts" if attempt >= last else None
     if server_delay is not None:
         delay = server_delay
         if stop is None and server_delay > policy.max_delay:
             stop = "retry_after_too_long"
     else:
         delay = policy.backoff(attempt - 1, previous=previous_delay, rng=rng)
+    if testing is not None and stop is None:
+        delay = 0.0  # no wait at all in testing mode, Retry-After's included
     if stop is None and deadline is not None and now + delay >= deadline:
         stop = "deadline"
     if stop is None and budget_left is not None and budget_left < 1:

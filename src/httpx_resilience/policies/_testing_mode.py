@@ -78,6 +78,10 @@ def testing_mode(on: bool = True, *, attempts: int = 1) -> Iterator[TestingMode 
         _context.reset(token)
 
 
+# Its name starts with "test": a test module that imports it must not have it collected.
+testing_mode.__test__ = False  # type: ignore[attr-defined]
+
+
 def active() -> TestingMode | None:
     """The testing mode in force here, or ``None`` when off (the default)."""
     local = _context.get()

@@ -20,6 +20,11 @@ returns a coroutine or a future.
 
 Note: ``retry_async(func, *args, **kwargs)`` passes unknown keywords through to
 ``func``; the retry settings are keyword-only and take precedence.
+
+The decorators keep the callable's parameters and result type (a ``ParamSpec``)
+and type their options (:class:`RetryOptions`). The testing switch
+(:func:`httpx_resilience.testing.set_testing`), read when a call starts, makes
+it never sleep (``Retry-After`` included) and make at most its ``attempts``.
 """
 
 from __future__ import annotations
@@ -28,19 +33,24 @@ import functools
 import inspect
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Literal, ParamSpec, TypedDict, TypeVar
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..config import JitterKind
 from ..exceptions import ConfigurationError, RetryExhaustedError
 from ._errors import NETWORK_ERRORS, is_api_error, is_network_error, server_delay
+from ._testing_mode import active
 from .budget import RetryBudget
 from .retry import RetryPolicy
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # PEP 692 (typing.Unpack from 3.11); types only
+
 __all__ = [
     "NETWORK_ERRORS",
+    "RetryOptions",
     "RetryStats",
     "is_api_error",
     "is_network_error",
@@ -54,6 +64,8 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 _log = logging.getLogger("httpx_resilience.retry")
+# What a decorated call returns: a coroutine, as ``async def`` gives (asyncio.run takes it).
+Decorator = Callable[[Callable[P, Awaitable[T]]], Callable[P, Coroutine[object, None, T]]]
 
 @dataclass(slots=True)
 class RetryStats:
@@ -74,6 +86,25 @@ class RetryStats:
     recovered: int = 0
     exhausted: int = 0
     by_exception: dict[str, int] = field(default_factory=dict)
+
+
+class RetryOptions(TypedDict, total=False):
+    """The keywords :func:`with_retry` (and the other decorators) take beside the first four.
+
+    Each is :func:`retry_async`'s keyword of the same name; type checkers
+    reject an unknown key or a value of the wrong type.
+    """
+
+    max_delay: float
+    jitter: JitterKind
+    retry_if: Callable[[BaseException], bool] | None
+    budget: RetryBudget | None
+    budget_key: str
+    wrap_exhausted: bool
+    stats: RetryStats | None
+    name: str | None
+    clock: Clock | None
+    rng: random.Random | None
 
 
 def _name_of(func: object) -> str:
@@ -99,7 +130,7 @@ def _add_note(exc: BaseException, note: str) -> None:
 
 async def retry_async(
     func: Callable[..., Awaitable[T]],
-    *args: Any,
+    *args: object,
     max_attempts: int = 3,
     delay: float = 1.0,
     backoff: float = 2.0,
@@ -114,7 +145,7 @@ async def retry_async(
     name: str | None = None,
     clock: Clock | None = None,
     rng: random.Random | None = None,
-    **kwargs: Any,
+    **kwargs: object,
 ) -> T:
     """Call ``await func(*args, **kwargs)``, retrying failures with exponential backoff.
 
@@ -177,8 +208,8 @@ def _not_awaitable(label: str, value: object) -> ConfigurationError:
 async def _run(
     policy: RetryPolicy,
     func: Callable[..., Awaitable[T]],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
+    args: tuple[object, ...],
+    kwargs: Mapping[str, object],
     *,
     exceptions: tuple[type[BaseException], ...],
     retry_if: Callable[[BaseException], bool] | None,
@@ -191,7 +222,8 @@ async def _run(
     rng: random.Random | None,
 ) -> T:
     label = name or _name_of(func)
-    n = policy.max_attempts
+    testing = active()  # the testing switch: no sleep, attempts capped
+    n = policy.max_attempts if testing is None else min(policy.max_attempts, testing.attempts)
     if stats is not None:
         stats.calls += 1
     if budget is not None:
@@ -239,6 +271,8 @@ async def _run(
             server = server_delay(exc, clock.wall(), label)
             if server is not None and server > wait:
                 wait = min(server, policy.max_delay)
+            if testing is not None:
+                wait = 0.0
             _log.warning(
                 "%s: attempt %d/%d failed: %s: %s. Retrying in %.2f s",
                 label, attempt, n, type(exc).__name__, exc, wait,
@@ -247,7 +281,8 @@ async def _run(
             if stats is not None:
                 stats.retries += 1
             previous = wait
-            await clock.sleep(wait)
+            if testing is None:
+                await clock.sleep(wait)
         else:
             if not awaitable:  # a plain function: nothing was attempted, nothing to retry
                 raise _not_awaitable(label, pending)
@@ -261,10 +296,7 @@ async def _run(
             return result
 
 
-_OPTION_NAMES = frozenset(
-    {"max_delay", "jitter", "retry_if", "budget", "budget_key", "wrap_exhausted", "stats",
-     "name", "clock", "rng"}
-)
+_OPTION_NAMES: frozenset[str] = RetryOptions.__optional_keys__
 
 
 def with_retry(
@@ -272,13 +304,15 @@ def with_retry(
     delay: float = 1.0,
     backoff: float = 2.0,
     exceptions: tuple[type[BaseException], ...] | type[BaseException] = (Exception,),
-    **options: Any,
-) -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Awaitable[T]]]:
+    **options: Unpack[RetryOptions],
+) -> Decorator[P, T]:
     """Decorate an async callable so each call is made through :func:`retry_async`.
 
     ``options`` are :func:`retry_async`'s other keywords (``max_delay``,
     ``jitter``, ``retry_if``, ``budget``, ``wrap_exhausted``, ``stats``,
-    ``clock``, ...). Settings are validated when the decorator is applied.
+    ``clock``, ...: :class:`RetryOptions`). Settings are validated when the
+    decorator is applied. The decorated callable keeps its parameters and
+    result type; calling it gives a coroutine.
     """
     unknown = set(options) - _OPTION_NAMES
     if unknown:
@@ -297,7 +331,7 @@ def with_retry(
     )
     exc_types = exceptions if isinstance(exceptions, tuple) else (exceptions,)
 
-    def decorate(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    def decorate(func: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[object, None, T]]:
         if not callable(func):
             raise ConfigurationError(
                 f"@with_retry needs an async callable; {func!r} is not callable", field="func"
@@ -327,21 +361,23 @@ def with_retry(
 Kind = Literal["network", "api"]
 
 
-def _specialised(kind: Kind, max_attempts: int, delay: float, backoff: float,
-                 options: dict[str, Any]) -> Callable[[Callable[P, Awaitable[T]]],
-                                                      Callable[P, Awaitable[T]]]:
+def _specialised(
+    kind: Kind, max_attempts: int, delay: float, backoff: float, options: RetryOptions
+) -> Decorator[P, T]:
     predicate = is_network_error if kind == "network" else is_api_error
-    user_filter = options.pop("retry_if", None)
+    user_filter = options.get("retry_if")
 
     def retry_if(exc: BaseException) -> bool:
         return predicate(exc) and (user_filter is None or bool(user_filter(exc)))
 
-    return with_retry(max_attempts, delay, backoff, (Exception,), retry_if=retry_if, **options)
+    merged: RetryOptions = {**options, "retry_if": retry_if}
+    return with_retry(max_attempts, delay, backoff, (Exception,), **merged)
 
 
 def with_network_retry(
-    max_attempts: int = 3, delay: float = 1.0, backoff: float = 2.0, **options: Any
-) -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Awaitable[T]]]:
+    max_attempts: int = 3, delay: float = 1.0, backoff: float = 2.0,
+    **options: Unpack[RetryOptions],
+) -> Decorator[P, T]:
     """Retry only network failures (:func:`is_network_error`): connection errors,
     timeouts and bodies cut short, from httpx, asyncio, the stdlib, and aiohttp,
     requests and curl_cffi when they are loaded. Refusals such as an open
@@ -351,8 +387,9 @@ def with_network_retry(
 
 
 def with_api_retry(
-    max_attempts: int = 3, delay: float = 1.0, backoff: float = 2.0, **options: Any
-) -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Awaitable[T]]]:
+    max_attempts: int = 3, delay: float = 1.0, backoff: float = 2.0,
+    **options: Unpack[RetryOptions],
+) -> Decorator[P, T]:
     """Retry network failures and transient API statuses (5xx, 408, 429), never other 4xx.
 
     The status is read from the exception's ``.status_code``, ``.status`` or
