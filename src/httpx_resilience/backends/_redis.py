@@ -1,0 +1,350 @@
+"""RedisBackend: the contract's atomic operations as Lua scripts on Redis.
+
+One script per operation (``lua/<name>.lua``), run with ``EVALSHA``; a
+server that lost its script cache (a restart, ``SCRIPT FLUSH``) answers
+``NOSCRIPT`` and the call is repeated once with ``EVAL``, which caches it
+again. Time comes from Redis ``TIME`` inside the scripts, never from this
+host, and every key gets a TTL.
+
+A fault never escapes as a ``redis`` exception and never stalls a call
+beyond ``timeout``: it raises the internal
+:class:`~httpx_resilience.backends._errors.BackendDown`, and the backend
+enters *fallback* (one WARNING on ``httpx_resilience.backend``). In fallback
+every call raises ``BackendDown`` at once, without touching Redis, until
+``retry_interval`` has passed; then one call probes Redis, and a success
+leaves fallback (logged at INFO). The policies turn ``BackendDown`` into
+their ``fail_mode``.
+
+The ``redis`` package is an optional extra (``pip install
+'httpx-resilience[redis]'``), imported only when a backend is built.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+import sys
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from importlib import resources
+from typing import Any
+
+from ..exceptions import ConfigurationError
+from ..observe.redact import redact_url
+from ._contract import Grant, SharedBackend, check_fail_mode, check_prefix
+from ._errors import BackendDown, FailMode
+from ._events import (
+    BackendFallbackEntered,
+    BackendFallbackLeft,
+    BackendObserver,
+    BackendScriptRan,
+    emit_backend,
+    logger,
+)
+
+__all__ = ["RedisBackend"]
+
+_INSTALL_HINT = "pip install 'httpx-resilience[redis]'"
+_US = 1_000_000.0  # microseconds per second: the scripts' unit
+_scripts: dict[str, tuple[str, str]] = {}  # name -> (source, sha1)
+
+
+def _script(name: str) -> tuple[str, str]:
+    """The source and SHA1 of ``lua/<name>.lua``, read once."""
+    found = _scripts.get(name)
+    if found is None:
+        path = resources.files(__package__ or "httpx_resilience.backends") / "lua" / f"{name}.lua"
+        source = path.read_text("utf-8")
+        found = (source, hashlib.sha1(source.encode("utf-8")).hexdigest())
+        _scripts[name] = found
+    return found
+
+
+def _import_redis() -> Any:
+    try:
+        import redis.asyncio
+        import redis.exceptions
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"RedisBackend needs the 'redis' package, which is not installed: {_INSTALL_HINT}",
+            field="url_or_client",
+            hint=f"Install the extra: {_INSTALL_HINT}",
+        ) from exc
+    return redis
+
+
+def _seconds(value: object, field: str) -> float:
+    if (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    ):
+        return float(value)
+    raise ConfigurationError(f"{field} must be a finite number > 0, got {value!r}", field=field)
+
+
+def _us(seconds: float | None) -> float:
+    """Seconds as the scripts' microseconds; ``None`` (no bound) as -1."""
+    return -1.0 if seconds is None else max(0.0, seconds) * _US
+
+
+class RedisBackend(SharedBackend):
+    """Shared state on Redis (or Redis Cluster), through ``redis.asyncio``.
+
+    Args:
+        url_or_client: a ``redis://``, ``rediss://`` or ``unix://`` URL, or a
+            ready ``redis.asyncio.Redis`` / ``redis.asyncio.RedisCluster``
+            client (which stays yours to close).
+        prefix: the first part of every key (no braces).
+        fail_mode: while Redis is unreachable, ``"local"`` (the default: each
+            policy falls back to in-process state), ``"open"`` (allow) or
+            ``"closed"`` (refuse with
+            :class:`~httpx_resilience.SharedStateUnavailableError`).
+        timeout: the longest one call may take, in seconds (connecting
+            included); beyond it the call counts as a fault.
+        retry_interval: seconds in fallback before Redis is tried again.
+        observers: callables given each backend event (fallback entered and
+            left, each script's latency).
+
+    Raises:
+        ConfigurationError: a bad value (the message names the field), or the
+            ``redis`` package is missing.
+    """
+
+    def __init__(
+        self,
+        url_or_client: Any,
+        prefix: str = "httpx-resilience",
+        fail_mode: FailMode = "local",
+        *,
+        timeout: float = 0.25,
+        retry_interval: float = 1.0,
+        observers: Iterable[BackendObserver] = (),
+    ) -> None:
+        self.prefix = check_prefix(prefix)
+        self.fail_mode = check_fail_mode(fail_mode)
+        self.timeout = _seconds(timeout, "timeout")
+        self.retry_interval = _seconds(retry_interval, "retry_interval")
+        obs = tuple(observers)
+        for fn in obs:
+            if not callable(fn):
+                raise ConfigurationError(
+                    f"observers must be callables taking one event, got {fn!r}", field="observers"
+                )
+        self._observers = obs
+        redis = _import_redis()
+        self._no_script: type[Exception] = redis.exceptions.NoScriptError
+        if isinstance(url_or_client, str):
+            if not url_or_client.startswith(("redis://", "rediss://", "unix://")):
+                raise ConfigurationError(
+                    f"url_or_client must be a redis://, rediss:// or unix:// URL or a "
+                    f"redis.asyncio client, got {redact_url(url_or_client)!r}",
+                    field="url_or_client",
+                )
+            self._where = redact_url(url_or_client)
+            self._client: Any = redis.asyncio.from_url(
+                url_or_client,
+                socket_timeout=self.timeout,
+                socket_connect_timeout=self.timeout,
+            )
+            self._owned = True
+        elif callable(getattr(url_or_client, "evalsha", None)) and callable(
+            getattr(url_or_client, "eval", None)
+        ):
+            self._where = _describe_client(url_or_client)
+            self._client = url_or_client
+            self._owned = False
+        else:
+            raise ConfigurationError(
+                f"url_or_client must be a Redis URL or a redis.asyncio.Redis/RedisCluster "
+                f"client, got {type(url_or_client).__name__}",
+                field="url_or_client",
+            )
+        self._down_since: float | None = None  # monotonic time fallback began
+        self._retry_at = 0.0
+        self._probing = False
+        self._nonce = uuid.uuid4().hex[:12]
+        self._seq = 0
+
+    # -- the plumbing ----------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        """The ``redis.asyncio`` client in use."""
+        return self._client
+
+    @property
+    def in_fallback(self) -> bool:
+        """Whether Redis is considered unreachable right now."""
+        return self._down_since is not None
+
+    def describe(self) -> str:
+        return self._where
+
+    def __repr__(self) -> str:
+        state = ", in fallback" if self._down_since is not None else ""
+        return (
+            f"RedisBackend({self._where!r}, prefix={self.prefix!r}, "
+            f"fail_mode={self.fail_mode!r}{state})"
+        )
+
+    async def aclose(self) -> None:
+        """Close the client if this backend made it from a URL (a given client stays open)."""
+        if self._owned:
+            try:
+                await self._client.aclose()
+            except Exception:  # closing a client whose server is gone
+                logger.debug("closing the Redis client of %s failed", self._where, exc_info=True)
+
+    async def run(
+        self, script: str, keys: Sequence[str], args: Sequence[str | int | float]
+    ) -> Any:
+        """Run ``lua/<script>.lua`` on ``keys`` and ``args``; its reply.
+
+        Raises:
+            BackendDown: Redis failed, timed out, or the backend is in fallback
+                (then without touching Redis, until ``retry_interval`` passed).
+        """
+        key = keys[0] if keys else script
+        if self._down_since is not None:
+            if self._probing or time.monotonic() < self._retry_at:
+                raise BackendDown(self._where, key, "in fallback, not retried yet")
+            self._probing = True  # this call probes; the others keep falling back
+        source, sha = _script(script)
+        started = time.perf_counter()
+        try:
+            reply = await _bounded(self._call(source, sha, keys, args), self.timeout)
+        except asyncio.CancelledError:
+            self._probing = False
+            raise
+        except Exception as exc:  # any fault at all: redis, OS, timeout
+            self._probing = False
+            reason = _reason(exc, self.timeout)
+            if self._observers:
+                latency = time.perf_counter() - started
+                emit_backend(self._observers, BackendScriptRan(self._where, script, latency, False))
+            self._fall_back(reason)
+            raise BackendDown(self._where, key, reason) from None
+        if self._observers:
+            latency = time.perf_counter() - started
+            emit_backend(self._observers, BackendScriptRan(self._where, script, latency, True))
+        if self._down_since is not None:
+            self._recover()
+        return reply
+
+    async def _call(
+        self, source: str, sha: str, keys: Sequence[str], args: Sequence[str | int | float]
+    ) -> Any:
+        try:
+            return await self._client.evalsha(sha, len(keys), *keys, *args)
+        except self._no_script:
+            # The server lost its script cache: EVAL runs it and caches it again.
+            return await self._client.eval(source, len(keys), *keys, *args)
+
+    def _fall_back(self, reason: str) -> None:
+        now = time.monotonic()
+        self._retry_at = now + self.retry_interval
+        if self._down_since is not None:
+            return  # a failed probe: still down, said once already
+        self._down_since = now
+        logger.warning(
+            "Redis at %s is unreachable (%s): shared state falls back to fail_mode=%r; "
+            "Redis is tried again every %g s",
+            self._where, reason, self.fail_mode, self.retry_interval,
+            extra={"backend": self._where, "reason": reason, "fail_mode": self.fail_mode},
+        )
+        if self._observers:
+            emit_backend(
+                self._observers,
+                BackendFallbackEntered(self._where, reason, self.retry_interval),
+            )
+
+    def _recover(self) -> None:
+        since = self._down_since
+        self._down_since = None
+        self._probing = False
+        down_for = time.monotonic() - since if since is not None else 0.0
+        logger.info(
+            "Redis at %s answers again after %.1f s: shared state resumes",
+            self._where, down_for,
+            extra={"backend": self._where, "down_for": down_for},
+        )
+        if self._observers:
+            emit_backend(self._observers, BackendFallbackLeft(self._where, down_for))
+
+    def _member_nonce(self) -> str:
+        self._seq += 1
+        return f"{self._nonce}:{self._seq}"
+
+    # -- the contract ----------------------------------------------------------------
+
+    async def token_bucket(
+        self,
+        name: str,
+        *,
+        rate: float,
+        burst: int,
+        tokens: int,
+        horizon: float | None,
+        paused_for: float = 0.0,
+    ) -> Grant:
+        keys = (self.key("limiter", name, "bucket"), self.key("limiter", name, "pause"))
+        args = (_US / rate, burst, tokens, _us(horizon), _us(paused_for))
+        granted, wait = await self.run("token_bucket", keys, args)
+        return Grant(bool(granted), int(wait) / _US)
+
+    async def sliding_window(
+        self,
+        name: str,
+        *,
+        limit: int,
+        window: float,
+        tokens: int,
+        horizon: float | None,
+        paused_for: float = 0.0,
+    ) -> Grant:
+        keys = (self.key("limiter", name, "window"), self.key("limiter", name, "pause"))
+        args = (limit, window * _US, tokens, _us(horizon), _us(paused_for), self._member_nonce())
+        granted, wait = await self.run("sliding_window", keys, args)
+        return Grant(bool(granted), int(wait) / _US)
+
+    async def pause(self, name: str, seconds: float) -> float:
+        left = await self.run("pause", (self.key("limiter", name, "pause"),), (_us(seconds),))
+        return int(left) / _US
+
+    async def paused_for(self, name: str) -> float:
+        left = await self.run("pause_left", (self.key("limiter", name, "pause"),), ())
+        return int(left) / _US
+
+
+if sys.version_info >= (3, 11):
+
+    async def _bounded(call: Any, timeout: float) -> Any:
+        async with asyncio.timeout(timeout):
+            return await call
+
+else:  # pragma: no cover - Python 3.10
+
+    async def _bounded(call: Any, timeout: float) -> Any:
+        return await asyncio.wait_for(call, timeout)
+
+
+def _reason(exc: BaseException, timeout: float) -> str:
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+        return f"no answer within timeout={timeout:g} s"
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _describe_client(client: Any) -> str:
+    """``redis://host:port/db`` of a given client, or its class name (never a password)."""
+    try:
+        kw = client.connection_pool.connection_kwargs
+        if "path" in kw:
+            return f"unix://{kw['path']}"
+        return f"redis://{kw.get('host', 'localhost')}:{kw.get('port', 6379)}/{kw.get('db', 0)}"
+    except AttributeError:
+        return type(client).__name__
