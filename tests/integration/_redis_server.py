@@ -9,9 +9,10 @@ The tests that take Redis away mid-run cannot use the machine's shared Redis
         server.start()            # the same port again, empty
 
 The server keeps nothing on disk (``--save '' --appendonly no``, its working
-directory a temporary one) and binds loopback only. The ``own_redis`` fixture
-yields a started server and always stops it; without ``redis-server`` on the
-machine it skips, except under ``CI=true`` where that is a failure.
+directory a temporary one) and binds loopback only. :func:`started_server`
+(the body of the ``own_redis`` fixture) yields a started server and always
+stops it; without ``redis-server`` on the machine it skips, except under
+``CI=true`` where that is a failure.
 """
 
 from __future__ import annotations
@@ -147,9 +148,11 @@ class RedisServer:
         self.close()
 
 
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    """A started ``redis-server`` of this test's own; stopped afterwards."""
+def started_server() -> Iterator[RedisServer]:
+    """Yield a started server and close it afterwards (the body of a fixture).
+
+    Skips without ``redis-server`` on the machine, except under ``CI=true``.
+    """
     if not Path(REDIS_SERVER).exists():
         reason = f"redis-server is not installed (looked for {REDIS_SERVER}); install redis-server"
         if os.environ.get("CI", "").lower() == "true":
@@ -157,3 +160,9 @@ def own_redis() -> Iterator[RedisServer]:
         pytest.skip(reason)
     with RedisServer() as server:
         yield server
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A started ``redis-server`` of this test's own; stopped afterwards."""
+    yield from started_server()
