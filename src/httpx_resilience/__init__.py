@@ -4,11 +4,18 @@ Retries with budgets, deadlines, circuit breakers, rate limiters, bulkheads
 and hedging, packaged as an httpx transport (:class:`ResilientTransport`) and a
 client facade (:class:`AsyncHTTPClient`). Everything public is importable from
 here; :mod:`httpx_resilience.testing` has the chaos server and a fake clock.
+
+Importing the package imports httpx and the standard library only, and
+changes nothing global. The names that need an extra or build on the core
+(the services, ``Settings``, the optional transports) and ``__version__`` are
+loaded on first access; without their extra, that access raises
+:class:`ImportError` naming what to install.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -53,10 +60,7 @@ from .middleware import (
     TracingMiddleware,
 )
 from .models import HTTPRequest, HTTPResponse
-from .observe.logfilter import install_httpx_log_redaction
 from .observe.logging import LoggingObserver
-from .observe.otel import TracingObserver
-from .observe.prometheus import PrometheusObserver
 from .observe.redactor import Redactor
 from .pipeline import ResilienceInfo, ResilientTransport
 from .policies.breaker import BreakerTransition, CircuitBreaker, CircuitState
@@ -73,23 +77,49 @@ from .policies.hedging import HedgingPolicy
 from .policies.limiter import RateLimiter, SlidingWindowRateLimiter, TokenBucketRateLimiter
 from .policies.retry import RetryPolicy
 from .serializers import FormSerializer, JSONSerializer
-from .services import (
-    BaseAPIClient,
-    DaprClient,
-    ServiceClient,
-    ServiceRegistry,
-    StoreClient,
-    get_dapr_client,
-    get_service_client,
-)
-from .settings import ServiceSettings, Settings
 from .transports import default_transport, make_transport
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the lazily loaded names below, for type checkers and IDEs
+    from .observe.otel import TracingObserver
+    from .observe.prometheus import PrometheusObserver
+    from .services import (
+        BaseAPIClient,
+        DaprClient,
+        ServiceClient,
+        ServiceRegistry,
+        StoreClient,
+        get_dapr_client,
+        get_service_client,
+    )
+    from .settings import ServiceSettings, Settings
     from .transports.aiohttp import AiohttpTransport
     from .transports.native import NativeTransport
 
-__version__ = "0.1.0"
+    __version__: str
+
+#: Names loaded on first access (module ``__getattr__``), by the module that
+#: defines them: each needs an extra or pulls in more than the core does.
+#: A new optional name is one line here, one under ``TYPE_CHECKING`` above and
+#: one in ``__all__``.
+_LAZY: dict[str, str] = {
+    # transports that need the aiohttp / fast extras
+    "AiohttpTransport": ".transports",
+    "NativeTransport": ".transports",
+    # the services (seeds 000, 003, 004): clients built on the core
+    "BaseAPIClient": ".services",
+    "DaprClient": ".services",
+    "ServiceClient": ".services",
+    "ServiceRegistry": ".services",
+    "StoreClient": ".services",
+    "get_dapr_client": ".services",
+    "get_service_client": ".services",
+    # observers for the prometheus / otel extras (they import the extra when built)
+    "PrometheusObserver": ".observe.prometheus",
+    "TracingObserver": ".observe.otel",
+    # the settings extra (pydantic-settings)
+    "ServiceSettings": ".settings",
+    "Settings": ".settings",
+}
 
 __all__ = [
     "APIKeyAuth",
@@ -167,26 +197,46 @@ __all__ = [
     "with_retry",
 ]
 
-# Public objects report the top-level package as their home, as httpx does.
+
+def _home(obj: Any) -> None:
+    """Public objects report the top-level package as their home, as httpx's do."""
+    if isinstance(obj, type) or callable(obj):
+        with contextlib.suppress(AttributeError, TypeError):  # a builtin or a C type
+            obj.__module__ = __name__
+
+
 for _name in __all__:
-    _obj = globals().get(_name)  # the optional transports are loaded on first use
-    if isinstance(_obj, type) or callable(_obj):
-        with contextlib.suppress(AttributeError, TypeError):
-            _obj.__module__ = __name__
-del _name, _obj
+    if _name in globals() and _name != "__version__":
+        _home(globals()[_name])
+del _name
 
 # A library adds no handler of its own: the application configures logging.
+# (The filters that redact httpx's own log lines are installed when a
+# ResilientTransport is created: see httpx_resilience.observe.logfilter.)
 logging.getLogger(__name__).addHandler(logging.NullHandler())
-# httpx logs full URLs at INFO; keep query-string secrets out of them.
-install_httpx_log_redaction()
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("httpx-resilience")
+    except metadata.PackageNotFoundError:  # a source tree that was never installed
+        return "0+unknown"
 
 
 def __getattr__(name: str) -> Any:
-    # The optional transports import aiohttp / httptools (extras): load them on first use.
-    if name in ("AiohttpTransport", "NativeTransport"):
-        from . import transports
+    home = _LAZY.get(name)
+    if home is not None:
+        value = getattr(importlib.import_module(home, __name__), name)
+        _home(value)
+    elif name == "__version__":
+        value = _version()  # importlib.metadata costs more than the rest of the import
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # later lookups skip this function
+    return value
 
-        value = getattr(transports, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

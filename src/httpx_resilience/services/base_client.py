@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
@@ -49,8 +49,11 @@ from ..observe.events import Observer
 from ..observe.redact import redact_url
 from ..policies.breaker import CircuitBreaker, CircuitState
 from ..policies.retry import RetryPolicy
-from ..settings import ServiceSettings, Settings, env_var_for, service_key
+from ..settings import env_var_for, service_key
 from ._errors import as_external_error, not_json_error, status_error
+
+if TYPE_CHECKING:  # the settings extra is imported when settings are read
+    from ..settings import ServiceSettings, Settings
 
 __all__ = ["BaseAPIClient", "as_external_error", "status_error"]
 
@@ -124,7 +127,10 @@ class BaseAPIClient:
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Clock | None = None,
     ) -> None:
-        settings = settings if settings is not None else Settings()
+        if settings is None:
+            from ..settings import Settings  # the settings extra; ImportError with its hint
+
+            settings = Settings()
         name = service_name or type(self).service_name
         service: ServiceSettings | None = None
         if name and service_key(name) in settings.services:

@@ -28,7 +28,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Hashable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -40,8 +40,11 @@ from ..models import HTTPResponse
 from ..observe.events import Observer
 from ..observe.redact import redact_url
 from ..policies.breaker import CircuitBreaker
-from ..settings import Settings, service_key
+from ..settings import service_key
 from ._errors import as_external_error, status_error
+
+if TYPE_CHECKING:  # the settings extra is imported when settings are read
+    from ..settings import Settings
 
 __all__ = [
     "ServiceClient",
@@ -219,6 +222,8 @@ class ServiceRegistry:
     def settings(self) -> Settings:
         """The default settings (read from the environment on first use)."""
         if self._settings is None:
+            from ..settings import Settings  # the settings extra; ImportError with its hint
+
             self._settings = Settings()
         return self._settings
 

@@ -46,11 +46,11 @@ from ..observe.events import Observer
 from ..observe.redact import mask_pii
 from ..policies.breaker import CircuitBreaker
 from ..policies.retry import RetryPolicy
-from ..settings import Settings
 from .base_client import BaseAPIClient
 
 if TYPE_CHECKING:
     from ..observe.prometheus import PrometheusObserver
+    from ..settings import Settings
 
 __all__ = ["STORE_RETRY", "StoreClient", "trim_results"]
 

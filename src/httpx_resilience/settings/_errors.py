@@ -14,13 +14,14 @@ import difflib
 import logging
 import re
 from collections.abc import Collection, Mapping
-from typing import Any
-
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
+from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ConfigurationError
 from ..observe.redact import redact_url
+
+if TYPE_CHECKING:  # the errors pydantic raises; this module itself needs no extra
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
 __all__ = [
     "ENV_PREFIX",

@@ -5,8 +5,13 @@
   bodies, silent closes, malformed JSON, rate limits) and request accounting,
   including upload checks (:func:`upload_headers`) and once-only ids.
 - :class:`FakeClock`: a clock whose ``sleep`` advances time at once.
+- The testing switch: :func:`set_testing` (the whole process) and
+  :func:`testing_mode` (the current task or thread) make every backoff,
+  ``Retry-After`` wait and limiter wait zero and cap the attempts
+  (:class:`TestingMode` says how many), so a test suite never sleeps.
 - The pytest plugin (:mod:`httpx_resilience.testing.pytest_plugin`) provides
-  the ``chaos_server`` and ``chaos_server_session`` fixtures.
+  the ``chaos_server``, ``chaos_server_session`` and ``resilience_testing``
+  fixtures.
 
 The names are imported on first use: pytest imports this package for every
 run (through the plugin entry point), and most runs never start a server.
@@ -18,6 +23,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ..policies._testing_mode import TestingMode, set_testing, testing_mode
     from .chaos import (
         ChaosServer,
         Fault,
@@ -40,11 +46,22 @@ __all__ = [
     "RecordedRequest",
     "ResetMode",
     "Route",
+    "TestingMode",
     "UploadMismatch",
+    "set_testing",
+    "testing_mode",
     "upload_headers",
 ]
 
-_HOMES = {name: ".clock" if name == "FakeClock" else ".chaos" for name in __all__}
+_SWITCH = "..policies._testing_mode"
+#: Each name, by the module that defines it (imported on first access).
+_HOMES: dict[str, str] = {
+    **dict.fromkeys(__all__, ".chaos"),
+    "FakeClock": ".clock",
+    "TestingMode": _SWITCH,
+    "set_testing": _SWITCH,
+    "testing_mode": _SWITCH,
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -52,6 +69,8 @@ def __getattr__(name: str) -> Any:
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(home, __name__), name)
+    if home == _SWITCH:  # documented here, defined in a private module
+        value.__module__ = __name__
     globals()[name] = value  # later lookups skip this function
     return value
 
