@@ -35,7 +35,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, ParamSpec, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Literal, ParamSpec, Protocol, TypedDict, TypeVar
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..config import JitterKind
@@ -64,8 +64,15 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 _log = logging.getLogger("httpx_resilience.retry")
-# What a decorated call returns: a coroutine, as ``async def`` gives (asyncio.run takes it).
-Decorator = Callable[[Callable[P, Awaitable[T]]], Callable[P, Coroutine[object, None, T]]]
+
+
+class Decorator(Protocol):
+    """A decorator keeping ``func``'s parameters and result; a call gives a coroutine."""
+
+    def __call__(
+        self, func: Callable[P, Awaitable[T]], /
+    ) -> Callable[P, Coroutine[object, None, T]]: ...
+
 
 @dataclass(slots=True)
 class RetryStats:
@@ -89,11 +96,7 @@ class RetryStats:
 
 
 class RetryOptions(TypedDict, total=False):
-    """The keywords :func:`with_retry` (and the other decorators) take beside the first four.
-
-    Each is :func:`retry_async`'s keyword of the same name; type checkers
-    reject an unknown key or a value of the wrong type.
-    """
+    """The decorators' other keywords: each is :func:`retry_async`'s of the same name."""
 
     max_delay: float
     jitter: JitterKind
@@ -120,12 +123,9 @@ def _add_note(exc: BaseException, note: str) -> None:
     add = getattr(exc, "add_note", None)
     if callable(add):
         add(note)
-        return
-    notes = getattr(exc, "__notes__", None)
-    if isinstance(notes, list):
-        notes.append(note)
     else:
-        exc.__notes__ = [note]  # type: ignore[attr-defined]
+        notes = getattr(exc, "__notes__", None)
+        exc.__notes__ = [*notes, note] if isinstance(notes, list) else [note]  # type: ignore[attr-defined]
 
 
 async def retry_async(
@@ -305,7 +305,7 @@ def with_retry(
     backoff: float = 2.0,
     exceptions: tuple[type[BaseException], ...] | type[BaseException] = (Exception,),
     **options: Unpack[RetryOptions],
-) -> Decorator[P, T]:
+) -> Decorator:
     """Decorate an async callable so each call is made through :func:`retry_async`.
 
     ``options`` are :func:`retry_async`'s other keywords (``max_delay``,
@@ -363,7 +363,7 @@ Kind = Literal["network", "api"]
 
 def _specialised(
     kind: Kind, max_attempts: int, delay: float, backoff: float, options: RetryOptions
-) -> Decorator[P, T]:
+) -> Decorator:
     predicate = is_network_error if kind == "network" else is_api_error
     user_filter = options.get("retry_if")
 
@@ -377,7 +377,7 @@ def _specialised(
 def with_network_retry(
     max_attempts: int = 3, delay: float = 1.0, backoff: float = 2.0,
     **options: Unpack[RetryOptions],
-) -> Decorator[P, T]:
+) -> Decorator:
     """Retry only network failures (:func:`is_network_error`): connection errors,
     timeouts and bodies cut short, from httpx, asyncio, the stdlib, and aiohttp,
     requests and curl_cffi when they are loaded. Refusals such as an open
@@ -389,7 +389,7 @@ def with_network_retry(
 def with_api_retry(
     max_attempts: int = 3, delay: float = 1.0, backoff: float = 2.0,
     **options: Unpack[RetryOptions],
-) -> Decorator[P, T]:
+) -> Decorator:
     """Retry network failures and transient API statuses (5xx, 408, 429), never other 4xx.
 
     The status is read from the exception's ``.status_code``, ``.status`` or
