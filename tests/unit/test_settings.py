@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from pydantic import SecretStr, ValidationError
@@ -393,11 +395,11 @@ def test_invalid_value_in_file_mentions_the_file(tmp_path: Path) -> None:
 def test_without_a_toml_parser_the_error_says_what_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """On Python 3.10 without tomli, reading the file fails with 'pip install tomli'."""
+    """On Python 3.10 without tomli, reading the file fails naming the settings extra."""
     path = write(tmp_path, "timeout = 2\n")
     monkeypatch.setitem(sys.modules, "tomllib", None)
     monkeypatch.setitem(sys.modules, "tomli", None)
-    with pytest.raises(ConfigurationError, match="pip install tomli"):
+    with pytest.raises(ConfigurationError, match=r"pip install 'httpx-resilience\[settings\]'"):
         Settings(config_file=path)
 
 
@@ -447,3 +449,34 @@ def test_every_given_setting_stays_given_in_the_client_config() -> None:
     given = Settings(timeout=4, max_connections=9, max_keepalive_connections=3).to_client_config()
     assert given.default_fields == frozenset()
     assert Settings().to_client_config().default_fields == {"timeout", "max_connections", "max_keepalive_connections"}
+
+
+def test_a_missing_settings_extra_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without pydantic-settings the models' import says what to install; any other
+    ImportError (a bug, not a missing extra) is left as it is."""
+    from httpx_resilience import settings as package
+
+    def missing(module: str) -> Callable[..., NoReturn]:
+        def fail(name: str, anchor: str | None = None) -> NoReturn:
+            raise ModuleNotFoundError(f"No module named {module!r}", name=module)
+
+        return fail
+
+    monkeypatch.setattr(package.importlib, "import_module", missing("pydantic_settings"))
+    with pytest.raises(ImportError, match=r"pip install 'httpx-resilience\[settings\]'") as info:
+        package._load_models()
+    assert info.value.name == "pydantic_settings"
+    monkeypatch.setattr(package.importlib, "import_module", missing("somewhere_else"))
+    with pytest.raises(ModuleNotFoundError, match="somewhere_else") as other:
+        package._load_models()
+    assert "httpx-resilience[settings]" not in str(other.value)
+
+
+def test_the_settings_package_lists_its_lazy_names() -> None:
+    """Settings and ServiceSettings are in dir() and __all__, and unknown names raise AttributeError."""
+    from httpx_resilience import settings as package
+
+    assert {"Settings", "ServiceSettings", "service_key"} <= set(dir(package))
+    assert package.Settings is Settings and package.ServiceSettings is ServiceSettings
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        package.Nope  # noqa: B018

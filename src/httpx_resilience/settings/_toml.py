@@ -33,7 +33,8 @@ def toml_loads() -> Callable[[str], dict[str, Any]]:
         return loads
     raise ConfigurationError(
         f"Reading {env_var_for('config_file')} needs Python 3.11+ (tomllib) or the tomli "
-        "package on Python 3.10: pip install tomli",
+        "package on Python 3.10, which the settings extra installs: "
+        "pip install 'httpx-resilience[settings]' (or pip install tomli)",
         field="config_file",
     )
 
