@@ -98,6 +98,17 @@ def test_testing_mode_is_undone_on_exit_and_overrides_the_process_switch() -> No
     assert active() == TestingMode(5)
 
 
+def test_set_testing_as_a_context_manager_restores_the_previous_setting() -> None:
+    """with set_testing(...): nested blocks unwind in order; a plain call needs no exit."""
+    set_testing(True, attempts=4)
+    with set_testing(True, attempts=2):
+        assert active() == TestingMode(2)
+        with set_testing(False):
+            assert active() is None
+        assert active() == TestingMode(2)
+    assert active() == TestingMode(4)
+
+
 @pytest.mark.parametrize("attempts", [0, -1, 1.5, True, "2"])
 def test_bad_attempts_are_a_configuration_error(attempts: object) -> None:
     """attempts must be an int >= 1; the error names the field."""

@@ -20,7 +20,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["TestingMode", "active", "cap_attempts", "set_testing", "testing_mode"]
+__all__ = ["Restore", "TestingMode", "active", "cap_attempts", "set_testing", "testing_mode"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,16 +51,41 @@ def _checked(attempts: int) -> TestingMode:
     return TestingMode(attempts)
 
 
-def set_testing(on: bool, *, attempts: int = 1) -> None:
+class Restore:
+    """What :func:`set_testing` returns: as a context manager, it puts back the
+    process-wide setting that call replaced (so ``with set_testing(True): ...``
+    is undone on exit, and nested blocks unwind in order). Ignoring it is fine."""
+
+    __slots__ = ("_previous",)
+
+    def __init__(self, previous: TestingMode | None) -> None:
+        self._previous = previous
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc_info: object) -> None:
+        _swap(self._previous)
+
+
+def _swap(mode: TestingMode | None) -> TestingMode | None:
+    global _process
+    with _lock:
+        previous, _process = _process, mode
+    return previous
+
+
+def set_testing(on: bool, *, attempts: int = 1) -> Restore:
     """Switch testing mode on or off for the whole process (every thread and task).
 
     ``attempts`` caps the attempts of each call, retries included (``1``: no
-    retry at all); a policy that allows fewer keeps its own number.
+    retry at all); a policy that allows fewer keeps its own number. Like
+    stamina's ``set_testing(..., cap=True)``: a cap, never more attempts than
+    the policy allows (a policy that disables retries stays without them).
+    The result may be used as a context manager that restores the previous
+    setting on exit (as stamina's can).
     """
-    mode = _checked(attempts) if on else None
-    global _process
-    with _lock:
-        _process = mode
+    return Restore(_swap(_checked(attempts) if on else None))
 
 
 @contextmanager

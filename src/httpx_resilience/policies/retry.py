@@ -331,6 +331,10 @@ class RetryPolicy:
     ) -> float:
         """The delay before retry ``retry_number`` (0 for the first retry).
 
+        A pure value: the testing switch does not change it; the loops that
+        sleep (the pipeline's decision, :func:`~httpx_resilience.retry_async`)
+        wait 0 s instead while it is on.
+
         Args:
             retry_number: how many retries were already made.
             previous: the previous delay; accepted for callers that track it,
