@@ -23,6 +23,7 @@ __all__ = [
     "AttemptFailed",
     "AttemptStarted",
     "BreakerTransitioned",
+    "BudgetRefused",
     "BulkheadRejected",
     "Event",
     "HedgeFired",
@@ -148,6 +149,17 @@ class HedgeFired(_RequestEvent):
     delay: float
 
 
+@dataclass(frozen=True, slots=True)
+class BudgetRefused(_RequestEvent):
+    """The retry budget of ``host`` refused to pay for a retry or a hedge.
+
+    ``spend`` is ``"retry"`` (the request ends with its last failure) or
+    ``"hedge"`` (no further copy is started for this attempt).
+    """
+
+    spend: str
+
+
 Event = (
     AttemptStarted
     | AttemptFailed
@@ -157,6 +169,7 @@ Event = (
     | LimiterWaited
     | BulkheadRejected
     | HedgeFired
+    | BudgetRefused
 )
 Observer = Callable[[Event], None]
 

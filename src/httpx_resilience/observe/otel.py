@@ -2,15 +2,18 @@
 
 Needs the OpenTelemetry API: ``pip install 'httpx-resilience[otel]'``.
 
-For one logical request the observer opens a CLIENT span (child of the
-caller's current span) and, under it, a CLIENT span per attempt that follows
-the HTTP client semantic conventions: ``http.request.method``,
-``server.address``, ``server.port``, ``url.full`` (redacted),
-``http.response.status_code``, ``http.request.resend_count`` on retries and
-``error.type`` on failures. Each attempt's W3C ``traceparent`` is injected
-into the outgoing request. Retries scheduled, rate-limiter waits, hedges and
-circuit-breaker transitions become span events; a bulkhead rejection is a
-short span with ``error.type``.
+As the HTTP semantic conventions ask, each attempt (each physical request) is
+one CLIENT span, and the logical request that encloses the attempts is an
+INTERNAL span (a child of the caller's current span). An attempt span
+carries ``http.request.method``, ``server.address``, ``server.port``,
+``url.full`` (redacted), ``url.scheme``, ``http.response.status_code``,
+``http.request.resend_count`` on a resend and ``error.type`` on a failure;
+its W3C ``traceparent`` is injected into the request. While an attempt is
+sent its span is the current one and HTTP instrumentation is suppressed, so
+``opentelemetry-instrumentation-httpx`` does not add a second CLIENT span
+for it (see :mod:`._otel_context`). Retries scheduled, rate-limiter waits,
+hedges and circuit-breaker transitions become span events; a bulkhead
+rejection is a short INTERNAL span with ``error.type``.
 
 Spans are ended on every path: an attempt's on its failure or on the end of
 the request, the request's when it finishes; a request that never reports an
@@ -23,9 +26,22 @@ from __future__ import annotations
 
 import time
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from ..config import HTTP_METHODS
+from ._otel_attrs import (
+    ERROR_TYPE,
+    METHOD,
+    METHOD_ORIGINAL,
+    RESEND_COUNT,
+    SERVER_ADDRESS,
+    SERVER_PORT,
+    STATUS_CODE,
+    URL_FULL,
+    URL_SCHEME,
+    scheme_of,
+    server_of,
+)
+from ._otel_context import AttemptScope
 from .events import (
     AttemptFailed,
     AttemptStarted,
@@ -51,15 +67,6 @@ __all__ = ["INSTALL_HINT", "TracingObserver"]
 
 INSTALL_HINT = "pip install 'httpx-resilience[otel]'"
 
-# Semantic-convention attribute names (HTTP client spans, stable since semconv 1.23).
-METHOD = "http.request.method"
-METHOD_ORIGINAL = "http.request.method_original"
-SERVER_ADDRESS = "server.address"
-SERVER_PORT = "server.port"
-URL_FULL = "url.full"
-STATUS_CODE = "http.response.status_code"
-RESEND_COUNT = "http.request.resend_count"
-ERROR_TYPE = "error.type"
 # Ours, namespaced.
 SERVICE = "httpx_resilience.service"
 REQUEST_ID = "httpx_resilience.request_id"
@@ -68,40 +75,27 @@ ATTEMPTS = "httpx_resilience.attempts"
 
 def _opentelemetry() -> Any:
     try:
-        from opentelemetry import propagate, trace
+        from opentelemetry import context, propagate, trace
     except ImportError as exc:
         raise ImportError(f"OpenTelemetry tracing needs opentelemetry-api: {INSTALL_HINT}") from exc
-    return trace, propagate
+    return trace, propagate, context
 
 
 class _Request:
     """The open spans of one logical request."""
 
-    __slots__ = ("attempt", "named", "span", "traced")
+    __slots__ = ("attempt", "named", "scope", "span", "traced")
 
     def __init__(self, span: Span) -> None:
         self.span = span
         self.attempt: Span | None = None
+        self.scope: tuple[Any, Any] | None = None  # the attempt's context, while it is current
         self.named = False  # the request span got its method/URL attributes
         # False under the API's no-op provider: nothing to record or propagate.
         self.traced = span.get_span_context().is_valid
 
 
-def _server(url: str) -> tuple[str | None, int | None]:
-    scheme, _, rest = url.partition("://")
-    netloc = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
-    if "@" in netloc:
-        # Redacted user-info ("[REDACTED]@host") is no part of the server's address,
-        # and its brackets would be read as an IPv6 literal.
-        url = f"{scheme}://{netloc.rpartition('@')[2]}"
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return None, None
-    if port is None:
-        port = {"https": 443, "http": 80}.get(parts.scheme)
-    return parts.hostname, port
+_server = server_of  # the name the tests know
 
 
 class TracingObserver:
@@ -119,6 +113,9 @@ class TracingObserver:
             (``traceparent`` by default) when ``None``.
         inject: set ``False`` to send no trace headers.
         max_open: logical requests kept open at once; the oldest beyond it is ended.
+        suppress_instrumentation: while an attempt is sent, suppress HTTP client
+            instrumentation (``opentelemetry-instrumentation-httpx``), whose span
+            would be a second CLIENT span for the attempt; ``False`` lets it run.
 
     Raises:
         ImportError: opentelemetry-api is not installed (the message says how to install it).
@@ -132,12 +129,15 @@ class TracingObserver:
         propagator: TextMapPropagator | None = None,
         inject: bool = True,
         max_open: int = 10_000,
+        suppress_instrumentation: bool = True,
     ) -> None:
-        trace, propagate = _opentelemetry()
+        trace, propagate, context = _opentelemetry()
         from .. import __version__
 
         self._trace = trace
         self._kind = trace.SpanKind.CLIENT
+        self._internal = trace.SpanKind.INTERNAL
+        self._scope = AttemptScope(trace, context, suppress_instrumentation)
         self._status = trace.Status
         self._error = trace.StatusCode.ERROR
         self.tracer = trace.get_tracer(
@@ -161,8 +161,7 @@ class TracingObserver:
         elif type(event) is AttemptFailed:
             req = self._tracker.get(event.request_id)
             if req is not None and req.attempt is not None:
-                span, req.attempt = req.attempt, None
-                self._end(span, event.status_code, event.error_type, event.error)
+                self._end_attempt(req, event.status_code, event.error_type, event.error)
         elif type(event) is RequestFinished:
             self._finished(event)
         elif type(event) is RetryScheduled:
@@ -217,7 +216,9 @@ class TracingObserver:
         ):
             # No span is active, but the caller forwarded a trace context: continue it.
             context = (self._propagator or self._propagate).extract(headers)
-        span = self.tracer.start_span(name, context=context, kind=self._kind, start_time=start_time)
+        span = self.tracer.start_span(
+            name, context=context, kind=self._internal, start_time=start_time
+        )
         if request_id is not None and span.is_recording():
             span.set_attribute(REQUEST_ID, request_id)
         req = _Request(span)
@@ -232,7 +233,7 @@ class TracingObserver:
         if not req.traced:
             return
         if req.attempt is not None:  # the previous attempt ended without a report
-            self._end(req.attempt, None, "abandoned", None)
+            self._end_attempt(req, None, "abandoned", None)
         recording = req.span.is_recording()
         attrs = self._attributes(ev) if recording else None
         if not req.named and attrs is not None:
@@ -246,8 +247,9 @@ class TracingObserver:
             name, context=trace.set_span_in_context(req.span), kind=self._kind, attributes=attrs
         )
         req.attempt = span
+        req.scope = self._scope.enter(span)
         if self.inject and ev.headers is not None:
-            context = trace.set_span_in_context(span)
+            context = req.scope[0]
             if self._propagator is not None:
                 self._propagator.inject(ev.headers, context=context)
             else:
@@ -265,12 +267,15 @@ class TracingObserver:
             return attrs
         url = self.redactor.url(ev.url)
         attrs = {URL_FULL: url}
+        scheme = scheme_of(url)
+        if scheme is not None:
+            attrs[URL_SCHEME] = scheme
         if ev.method in HTTP_METHODS:
             attrs[METHOD] = ev.method
         else:
             attrs[METHOD] = "_OTHER"
             attrs[METHOD_ORIGINAL] = ev.method
-        host, port = _server(url)
+        host, port = server_of(url)
         if host is not None:
             attrs[SERVER_ADDRESS] = host
         if port is not None:
@@ -287,14 +292,24 @@ class TracingObserver:
         if req is None:
             return
         if req.attempt is not None:  # the last attempt: its outcome is the request's
-            self._end(req.attempt, ev.status_code, ev.error_type, None)
-            req.attempt = None
+            self._end_attempt(req, ev.status_code, ev.error_type, None)
         span = req.span
         span.set_attribute(ATTEMPTS, ev.attempts)
         error_type = ev.error_type
         if error_type is None and ev.outcome != "success" and ev.status_code is not None:
             error_type = str(ev.status_code)
         self._end(span, ev.status_code, error_type, None)
+
+    def _end_attempt(
+        self, req: _Request, status: int | None, error_type: str | None, error: str | None
+    ) -> None:
+        """End the attempt's span and give the context back as it was before the attempt."""
+        if req.scope is not None:
+            self._scope.exit(req.scope)
+            req.scope = None
+        span, req.attempt = req.attempt, None
+        if span is not None:
+            self._end(span, status, error_type, error)
 
     def _end(
         self, span: Span, status: int | None, error_type: str | None, error: str | None
@@ -310,8 +325,7 @@ class TracingObserver:
         span.end()
 
     def _abandoned(self, req: _Request, reason: str) -> None:
-        if req.attempt is not None:
-            self._end(req.attempt, None, reason, None)
+        self._end_attempt(req, None, reason, None)
         self._end(req.span, None, reason, None)
 
     def abandon_current(self, reason: str = "abandoned") -> int:
@@ -325,7 +339,7 @@ class TracingObserver:
             attrs[SERVER_PORT] = int(port)
         if ev.request_id is not None:
             attrs[REQUEST_ID] = ev.request_id
-        span = self.tracer.start_span("HTTP", kind=self._kind, attributes=attrs)
+        span = self.tracer.start_span("HTTP", kind=self._internal, attributes=attrs)
         span.add_event(
             "bulkhead_rejected",
             {

@@ -1,0 +1,393 @@
+"""``MetricsObserver``: OpenTelemetry metrics from the pipeline's events.
+
+Needs the OpenTelemetry API: ``pip install 'httpx-resilience[otel]'`` (the
+SDK, exporters and views are the application's choice).
+
+``http.client.request.duration`` follows the HTTP metric conventions: one
+measurement per attempt, that is per physical request, as the conventions'
+CLIENT span is (its value is that span's duration); ``http.request.resend_count``
+is a span attribute only, so the metric does not carry it. The ``resilience.*``
+instruments, in the spirit of Polly's, count what the policies did: attempts,
+retries by reason, breaker transitions (and the state), limiter waits,
+hedges, bulkhead and budget refusals, fallbacks served and throttle
+rejections. The table of names, units and attributes is in
+``docs/observability.md`` (section *OpenTelemetry metrics*).
+
+Attributes are bounded: never a URL, a path or a request id; the host is
+``server.address`` (at most ``max_hosts`` distinct values, then ``_OTHER``);
+methods outside the known set are ``_OTHER``; reasons come from fixed sets.
+
+Events are dispatched by their class name, so a new kind of event needs one
+entry in :attr:`MetricsObserver.handlers` and nothing else.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ._otel_attrs import (
+    DURATION_BUCKETS,
+    ERROR_TYPE,
+    METHOD,
+    OTHER,
+    SERVER_ADDRESS,
+    SERVER_PORT,
+    STATUS_CODE,
+    URL_SCHEME,
+    WAIT_BUCKETS,
+    Cap,
+    method_of,
+    retry_reason,
+    scheme_of,
+    server_of,
+    split_host_key,
+)
+from .logging import RequestTracker
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+
+    from ..policies.breaker import BreakerTransition, CircuitBreaker
+
+__all__ = ["INSTALL_HINT", "STATE_VALUES", "MetricsObserver"]
+
+INSTALL_HINT = "pip install 'httpx-resilience[otel]'"
+
+#: ``resilience.breaker.state``'s values, by ``CircuitState`` value (Prometheus's encoding).
+STATE_VALUES = {"closed": 0, "open": 1, "half_open": 2}
+# Ours, namespaced like the instruments.
+OUTCOME = "resilience.outcome"
+RESEND = "resilience.attempt.resend"
+REASON = "resilience.retry.reason"
+BREAKER = "resilience.breaker.name"
+STATE = "resilience.breaker.state"
+SPEND = "resilience.budget.spend"
+_NOT_SENT = frozenset({"CircuitBreakerOpenError"})  # an attempt the breaker refused
+_SPENDS = frozenset({"retry", "hedge"})
+_OUTCOMES = frozenset({"success", "failure", "cancelled", "abandoned"})
+
+Attrs = dict[str, Any]
+
+
+def _opentelemetry() -> Any:
+    try:
+        from opentelemetry import metrics
+    except ImportError as exc:
+        raise ImportError(f"OpenTelemetry metrics need opentelemetry-api: {INSTALL_HINT}") from exc
+    return metrics
+
+
+class _Flight:
+    """One logical request: its bounded attributes and the start of the attempt in flight."""
+
+    __slots__ = ("attempt_t0", "attrs", "t0")
+
+    def __init__(self, attrs: Attrs, now: float) -> None:
+        self.attrs = attrs
+        self.t0 = now
+        self.attempt_t0: float | None = None  # None when no attempt is in flight
+
+
+def _failure(status: int | None, error_type: str | None) -> Attrs:
+    """The outcome attributes of an attempt or request: status code and ``error.type``."""
+    attrs: Attrs = {}
+    if status is not None:
+        attrs[STATUS_CODE] = status
+        if status >= 400 and error_type is None:
+            error_type = str(status)  # the conventions: a 4xx/5xx is a client-side error
+    if error_type is not None:
+        attrs[ERROR_TYPE] = error_type
+    return attrs
+
+
+class MetricsObserver:
+    """Record the pipeline's events as OpenTelemetry metrics.
+
+    Use it as an observer (``ResilientTransport(observers=[obs])``,
+    ``AsyncHTTPClient(observers=[obs])``), or let
+    :class:`~httpx_resilience.TracingMiddleware` add one beside the spans.
+    Call :meth:`watch_breaker` for each breaker whose transitions and state
+    should be recorded. Meant for one event loop, like the breaker.
+
+    Args:
+        meter_provider: the provider; the global one (as set by
+            ``metrics.set_meter_provider``, even later) when ``None``.
+        http_duration: record ``http.client.request.duration``. Leave it on,
+            unless ``opentelemetry-instrumentation-httpx`` records it for the
+            same attempts (it does without a ``TracingObserver``, whose attempt
+            spans suppress it): then one of the two must stop, or the attempts
+            are counted twice.
+        max_hosts: distinct ``server.address`` values kept; later ones are ``_OTHER``.
+        max_open: logical requests tracked at once.
+
+    Raises:
+        ImportError: opentelemetry-api is not installed (the message says how to install it).
+    """
+
+    def __init__(
+        self,
+        meter_provider: MeterProvider | None = None,
+        *,
+        http_duration: bool = True,
+        max_hosts: int = 200,
+        max_open: int = 10_000,
+    ) -> None:
+        metrics = _opentelemetry()
+        from .. import __version__
+
+        meter = metrics.get_meter("httpx_resilience", __version__, meter_provider)
+        self.meter = meter
+
+        def histogram(name: str, unit: str, text: str, buckets: tuple[float, ...]) -> Any:
+            try:
+                return meter.create_histogram(
+                    name, unit, text, explicit_bucket_boundaries_advisory=buckets
+                )
+            except TypeError:  # an API older than the advisory (< 1.25): the SDK's buckets
+                return meter.create_histogram(name, unit, text)
+
+        counter = meter.create_counter
+        self.http_duration = (
+            histogram(
+                "http.client.request.duration", "s", "Duration of HTTP client requests.",
+                DURATION_BUCKETS,
+            )
+            if http_duration
+            else None
+        )
+        self.request_duration = histogram(
+            "resilience.request.duration", "s",
+            "Duration of logical requests, retries, waits and backoff included.",
+            DURATION_BUCKETS,
+        )
+        self.attempts = counter("resilience.attempts", "{attempt}", "Attempts started.")
+        self.retries = counter("resilience.retries", "{retry}", "Retries scheduled, by reason.")
+        self.transitions = counter(
+            "resilience.breaker.transitions", "{transition}",
+            "Circuit breaker state changes, by new state.",
+        )
+        gauge = getattr(meter, "create_gauge", None)  # API >= 1.23
+        self.breaker_state = (
+            gauge("resilience.breaker.state", "1", "Breaker state: 0 closed, 1 open, 2 half-open.")
+            if gauge is not None
+            else None
+        )
+        self.limiter_wait = histogram(
+            "resilience.rate_limiter.wait.duration", "s",
+            "Time spent waiting for a rate-limiter permit.", WAIT_BUCKETS,
+        )
+        self.hedges = counter("resilience.hedges", "{hedge}", "Hedged copies started.")
+        self.bulkhead_rejections = counter(
+            "resilience.bulkhead.rejections", "{request}", "Requests refused by a full bulkhead."
+        )
+        self.budget_refusals = counter(
+            "resilience.retry_budget.refusals", "{refusal}",
+            "Retries and hedges the retry budget refused.",
+        )
+        self.fallbacks = counter(
+            "resilience.fallbacks", "{response}", "Requests answered by their fallback."
+        )
+        self.throttle_rejections = counter(
+            "resilience.throttle.rejections", "{request}",
+            "Requests the adaptive throttle rejected locally.",
+        )
+        self._hosts = Cap(max_hosts)
+        self._breakers = Cap(max_hosts)
+        self._error_types = Cap(64)
+        self._url_attrs: dict[tuple[str, str], Attrs] = {}
+        self._tracker: RequestTracker[_Flight] = RequestTracker(self._abandoned, max_open)
+        self._watched: dict[int, CircuitBreaker] = {}
+        #: Event class name → handler; unknown kinds of events are ignored.
+        self.handlers: dict[str, Callable[[Any], None]] = {
+            "AttemptStarted": self._attempt_started,
+            "AttemptFailed": self._attempt_failed,
+            "RequestFinished": self._request_finished,
+            "RetryScheduled": self._retry_scheduled,
+            "LimiterWaited": self._limiter_waited,
+            "HedgeFired": self._hedge_fired,
+            "BulkheadRejected": self._bulkhead_rejected,
+            "BreakerTransitioned": self._breaker_transitioned,
+            "BudgetRefused": self._budget_refused,
+            "FallbackServed": self._fallback_served,
+            "ThrottleRejected": self._throttle_rejected,
+        }
+
+    # -- attributes --------------------------------------------------------------------
+
+    def _request_attrs(self, method: str, url: str) -> Attrs:
+        """Method, server and scheme of a request, cached per (method, URL)."""
+        key = (method, url)
+        attrs = self._url_attrs.get(key)
+        if attrs is None:
+            attrs = {METHOD: method_of(method)}
+            host, port = server_of(url)
+            attrs[SERVER_ADDRESS] = self._hosts(host) if host is not None else OTHER
+            if port is not None and attrs[SERVER_ADDRESS] != OTHER:
+                attrs[SERVER_PORT] = port
+            scheme = scheme_of(url)
+            if scheme is not None:
+                attrs[URL_SCHEME] = scheme
+            if len(self._url_attrs) >= 512:
+                self._url_attrs.clear()
+            self._url_attrs[key] = attrs
+        return attrs
+
+    def _host_attrs(self, host: str, request_id: str | None = None) -> Attrs:
+        """Server attributes of a host key, or of the tracked request when there is one."""
+        flight = self._tracker.get(request_id)
+        if flight is not None:
+            attrs = flight.attrs
+            return {k: attrs[k] for k in (SERVER_ADDRESS, SERVER_PORT) if k in attrs}
+        address, port = split_host_key(host)
+        out: Attrs = {SERVER_ADDRESS: self._hosts(address)}
+        if port is not None and out[SERVER_ADDRESS] != OTHER:
+            out[SERVER_PORT] = port
+        return out
+
+    def _attrs_of(self, event: Any) -> Attrs:
+        """Request attributes of an event: the tracked request's, else from its own fields."""
+        flight = self._tracker.get(event.request_id)
+        if flight is not None:
+            return flight.attrs
+        return self._request_attrs(event.method, event.url)
+
+    # -- events ------------------------------------------------------------------------
+
+    def __call__(self, event: Any) -> None:
+        """Record ``event`` (any kind the pipeline emits; unknown kinds are ignored)."""
+        handler = self.handlers.get(type(event).__name__)
+        if handler is not None:
+            handler(event)
+
+    def _attempt_started(self, ev: Any) -> None:
+        now = time.perf_counter()
+        flight = self._tracker.get(ev.request_id)
+        if flight is None:
+            flight = _Flight(self._request_attrs(ev.method, ev.url), now)
+            self._tracker.start(ev.request_id, flight)
+        elif flight.attempt_t0 is not None:  # the previous attempt ended without a report
+            self._record_attempt(flight, now - flight.attempt_t0, None, "abandoned")
+        flight.attempt_t0 = now
+        self.attempts.add(1, {**flight.attrs, RESEND: ev.attempt > 1})
+
+    def _attempt_failed(self, ev: Any) -> None:
+        flight = self._tracker.get(ev.request_id)
+        if flight is not None:
+            flight.attempt_t0 = None  # recorded here, not again at the request's end
+            attrs = flight.attrs
+        else:
+            attrs = self._request_attrs(ev.method, ev.url)
+        if ev.error_type not in _NOT_SENT and self.http_duration is not None:
+            self.http_duration.record(
+                ev.duration, {**attrs, **_failure(ev.status_code, ev.error_type)}
+            )
+
+    def _record_attempt(
+        self, flight: _Flight, duration: float, status: int | None, error_type: str | None
+    ) -> None:
+        flight.attempt_t0 = None
+        if error_type not in _NOT_SENT and self.http_duration is not None:
+            self.http_duration.record(duration, {**flight.attrs, **_failure(status, error_type)})
+
+    def _request_finished(self, ev: Any) -> None:
+        flight = self._tracker.finish(ev.request_id)
+        if flight is not None:
+            attrs = flight.attrs
+            if flight.attempt_t0 is not None:  # the last attempt: its outcome is the request's
+                self._record_attempt(
+                    flight, time.perf_counter() - flight.attempt_t0, ev.status_code, ev.error_type
+                )
+        else:  # refused before any attempt, or started before this observer was attached
+            attrs = self._request_attrs(ev.method, ev.url)
+        outcome = ev.outcome if ev.outcome in _OUTCOMES else OTHER
+        error_type = ev.error_type
+        if error_type is None and outcome != "success" and ev.status_code is not None:
+            error_type = str(ev.status_code)
+        self.request_duration.record(
+            ev.elapsed, {**attrs, OUTCOME: outcome, **_failure(ev.status_code, error_type)}
+        )
+
+    def _abandoned(self, flight: _Flight, reason: str) -> None:
+        now = time.perf_counter()
+        if flight.attempt_t0 is not None:
+            self._record_attempt(flight, now - flight.attempt_t0, None, reason)
+        self.request_duration.record(
+            now - flight.t0, {**flight.attrs, OUTCOME: reason, ERROR_TYPE: reason}
+        )
+
+    def abandon_current(self, reason: str = "abandoned") -> int:
+        """Record the current task's unfinished requests as ``reason`` (used by middlewares)."""
+        return self._tracker.abandon_current(reason)
+
+    def _retry_scheduled(self, ev: Any) -> None:
+        self.retries.add(1, {**self._attrs_of(ev), REASON: retry_reason(ev.reason)})
+
+    def _limiter_waited(self, ev: Any) -> None:
+        self.limiter_wait.record(ev.waited, self._host_attrs(ev.host, ev.request_id))
+
+    def _hedge_fired(self, ev: Any) -> None:
+        self.hedges.add(1, self._attrs_of(ev))
+
+    def _bulkhead_rejected(self, ev: Any) -> None:
+        self.bulkhead_rejections.add(1, self._host_attrs(ev.host))
+
+    def _budget_refused(self, ev: Any) -> None:
+        spend = ev.spend if ev.spend in _SPENDS else OTHER
+        self.budget_refusals.add(1, {**self._attrs_of(ev), SPEND: spend})
+
+    def _fallback_served(self, ev: Any) -> None:
+        attrs = self._event_attrs(ev)
+        error_type = getattr(ev, "error_type", None)  # the failure the fallback covered
+        attrs[ERROR_TYPE] = self._error_types(str(error_type)) if error_type else OTHER
+        self.fallbacks.add(1, attrs)
+
+    def _throttle_rejected(self, ev: Any) -> None:
+        attrs = self._event_attrs(ev)
+        attrs[RESEND] = getattr(ev, "attempt", 1) > 1
+        self.throttle_rejections.add(1, attrs)
+
+    def _event_attrs(self, ev: Any) -> Attrs:
+        """Request attributes of an event whose fields are not known in advance."""
+        method, url = getattr(ev, "method", None), getattr(ev, "url", None)
+        if isinstance(method, str) and isinstance(url, str):
+            flight = self._tracker.get(getattr(ev, "request_id", None))
+            return dict(flight.attrs if flight is not None else self._request_attrs(method, url))
+        return dict(
+            self._host_attrs(str(getattr(ev, "host", "")), getattr(ev, "request_id", None))
+        )
+
+    # -- breakers ----------------------------------------------------------------------
+
+    def watch_breaker(self, breaker: CircuitBreaker) -> None:
+        """Record ``breaker``'s transitions and state (its per-host children's too).
+
+        Records the current state at once; idempotent.
+        """
+        if id(breaker) in self._watched:
+            return
+        self._watched[id(breaker)] = breaker
+        breaker.add_listener(self._on_transition)
+        if breaker.scope == "global":
+            self._set_state(breaker.name, breaker.state.value)
+        for name, child in breaker.children().items():
+            self._set_state(name, child.state.value)
+
+    def _on_transition(self, t: BreakerTransition) -> None:
+        self._transition(t.name, t.new.value)
+
+    def _breaker_transitioned(self, ev: Any) -> None:
+        self._transition(ev.name, ev.new_state)
+
+    def _transition(self, name: str, state: str) -> None:
+        state = state if state in STATE_VALUES else OTHER
+        self.transitions.add(1, {BREAKER: self._breakers(name), STATE: state})
+        self._set_state(name, state)
+
+    def _set_state(self, name: str, state: str) -> None:
+        if self.breaker_state is not None:
+            self.breaker_state.set(STATE_VALUES.get(state, -1), {BREAKER: self._breakers(name)})
+
+    def __repr__(self) -> str:
+        return f"MetricsObserver(open={len(self._tracker)}, breakers={len(self._watched)})"
