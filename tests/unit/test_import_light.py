@@ -101,6 +101,52 @@ def test_the_pytest_plugin_imports_nothing_heavy() -> None:
     assert_stdlib_and_core_only(added, loaded)
 
 
+GLOBALS = textwrap.dedent(
+    """
+    import asyncio, json, logging, os, signal, sys, warnings
+    import httpx
+
+    def snapshot():
+        loggers = {
+            name: [len(lg.filters), len(lg.handlers), lg.level, lg.propagate, lg.disabled]
+            for name, lg in logging.Logger.manager.loggerDict.items()
+            if isinstance(lg, logging.Logger) and not name.startswith("httpx_resilience")
+        }
+        return {
+            "loggers": loggers,
+            "root": [len(logging.root.handlers), len(logging.root.filters), logging.root.level],
+            "warnings": [repr(f) for f in warnings.filters],
+            "meta_path": [repr(f) for f in sys.meta_path],
+            "excepthooks": [repr(sys.excepthook), repr(sys.unraisablehook)],
+            "signals": [repr(signal.getsignal(s)) for s in (signal.SIGINT, signal.SIGTERM)],
+            "loop_policy": type(asyncio.get_event_loop_policy()).__name__,
+            "environ": sorted(os.environ.items()),
+            "log_record_factory": repr(logging.getLogRecordFactory()),
+        }
+
+    before = snapshot()
+    import httpx_resilience
+    after = snapshot()
+    ours = logging.getLogger("httpx_resilience")
+    print(json.dumps({
+        "changed": sorted(k for k in before if before[k] != after[k]),
+        "new_loggers": sorted(set(after["loggers"]) - set(before["loggers"])),
+        "our_handlers": [type(h).__name__ for h in ours.handlers],
+    }))
+    """
+)
+
+
+def test_importing_changes_nothing_global() -> None:
+    """No filter, handler, level, warning filter, import hook, signal handler, loop policy
+    or environment variable changes; only our own logger gets its NullHandler."""
+    seen = json.loads(run_python(GLOBALS).splitlines()[-1])
+    assert seen["changed"] == []
+    assert seen["our_handlers"] == ["NullHandler"]
+    assert all(name.startswith(("httpx_resilience", "httpcore", "httpx", "asyncio"))
+               for name in seen["new_loggers"]), seen["new_loggers"]
+
+
 TIMING = textwrap.dedent(
     """
     import time

@@ -45,13 +45,17 @@ def test_public_objects_report_the_top_level_module() -> None:
     """Public classes say they live in httpx_resilience, as httpx's do."""
     assert httpx_resilience.AsyncHTTPClient.__module__ == "httpx_resilience"
     assert httpx_resilience.RetryPolicy.__module__ == "httpx_resilience"
+    # the names loaded on first access too (the services, Settings, the optional transports)
+    assert httpx_resilience.BaseAPIClient.__module__ == "httpx_resilience"
+    assert httpx_resilience.get_service_client.__module__ == "httpx_resilience"
+    assert httpx_resilience.Settings.__module__ == "httpx_resilience"
 
 
 def test_testing_all_is_sorted_and_resolves() -> None:
     """httpx_resilience.testing.__all__ is sorted and every name imports."""
     names = httpx_resilience.testing.__all__
     assert names == sorted(names)
-    assert {"ChaosServer", "FakeClock"} <= set(names)
+    assert {"ChaosServer", "FakeClock", "TestingMode", "set_testing", "testing_mode"} <= set(names)
     for name in names:
         assert getattr(httpx_resilience.testing, name) is not None
 
@@ -67,7 +71,8 @@ def test_every_public_object_has_a_docstring() -> None:
 BLOCK_EXTRAS = textwrap.dedent(
     """
     import importlib.abc, sys
-    BLOCKED = ("redis", "prometheus_client", "opentelemetry", "jwt", "aiohttp", "httptools", "rich", "uvloop")
+    BLOCKED = ("redis", "prometheus_client", "opentelemetry", "jwt", "aiohttp", "httptools", "rich", "uvloop",
+               "pydantic", "pydantic_settings")
 
     class Blocker(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path=None, target=None):
@@ -81,7 +86,7 @@ BLOCK_EXTRAS = textwrap.dedent(
 
 
 def test_package_imports_and_works_without_extras() -> None:
-    """With every optional extra missing the package imports; JWT and the demo table give install hints."""
+    """With every optional extra missing the package imports; JWT, Settings and the demo table give install hints."""
     code = BLOCK_EXTRAS + textwrap.dedent(
         """
         import httpx_resilience as h
@@ -95,6 +100,12 @@ def test_package_imports_and_works_without_extras() -> None:
             assert "httpx-resilience[jwt]" in str(exc), exc
         else:
             raise SystemExit("JWTAuth worked without PyJWT")
+        try:
+            h.Settings
+        except ImportError as exc:
+            assert "httpx-resilience[settings]" in str(exc), exc
+        else:
+            raise SystemExit("Settings worked without pydantic-settings")
         assert main(["demo", "-n", "1"]) == 2
         print("ok")
         """
