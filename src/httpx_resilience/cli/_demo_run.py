@@ -32,7 +32,6 @@ from ..testing.chaos import ONCE_HEADER, ChaosServer, FaultMix
 __all__ = ["SCENARIOS", "ClientRun", "DemoRun", "Phase", "RequestRecord", "Scenario", "run"]
 
 
-
 @dataclass(frozen=True)
 class Phase:
     """The upstream's behaviour from ``start`` (a fraction of the run) on."""
@@ -58,8 +57,16 @@ class Scenario:
 
 def _mixed(seed: int) -> FaultMix:
     return FaultMix(
-        error_500=0.06, error_502=0.05, error_503=0.10, reset=0.05, hang=0.02,
-        slow=0.04, slow_latency=0.3, rate_limited=0.03, retry_after=0.2, seed=seed,
+        error_500=0.06,
+        error_502=0.05,
+        error_503=0.10,
+        reset=0.05,
+        hang=0.02,
+        slow=0.04,
+        slow_latency=0.3,
+        rate_limited=0.03,
+        retry_after=0.2,
+        seed=seed,
     )
 
 
@@ -68,7 +75,7 @@ def _flaky(seed: int) -> FaultMix:
 
 
 def _down(seed: int) -> FaultMix:
-    return FaultMix(error_503=0.5, hang=0.5, seed=seed)
+    return FaultMix(error_503=0.8, hang=0.2, seed=seed)
 
 
 def _light(seed: int) -> FaultMix:
@@ -96,8 +103,11 @@ SCENARIOS: dict[str, Scenario] = {
             "outage",
             "the upstream is down for a while (503 or no answer): the breaker opens, "
             "fails fast, then recovers",
-            (Phase(0.0, "healthy", _light), Phase(0.3, "outage", _down),
-             Phase(0.65, "recovered", _light)),
+            (
+                Phase(0.0, "healthy", _light),
+                Phase(0.3, "outage", _down),
+                Phase(0.65, "recovered", _light),
+            ),
             verdict="outage",
         ),
         Scenario(
@@ -272,14 +282,19 @@ def _ours_client(
             run.limiter_waits.append((at, event.waited))
 
     config = ClientConfig(
-        timeout=0.5, total_timeout=6.0, retry_attempts=3,
-        retry_backoff_factor=0.05, retry_max_delay=2.0,
+        timeout=0.5,
+        total_timeout=6.0,
+        retry_attempts=3,
+        retry_backoff_factor=0.05,
+        retry_max_delay=2.0,
     )
     limiter = (
         TokenBucketRateLimiter(rate=scenario.limiter_rate, burst=5, max_wait=5.0)
-        if scenario.limiter_rate else None
+        if scenario.limiter_rate
+        else None
     )
     hedging = HedgingPolicy(scenario.hedging_delay) if scenario.hedging_delay else None
+
     def transitioned(change: BreakerTransition) -> None:
         run.breaker.append((time.perf_counter() - t0, change.new.value))
 
@@ -287,8 +302,13 @@ def _ours_client(
         failure_threshold=5, recovery_timeout=0.25, name="demo", listeners=[transitioned]
     )
     return AsyncHTTPClient(
-        server.url, config=config, circuit_breaker=breaker, rate_limiter=limiter,
-        hedging=hedging, service="demo", observers=[observe],
+        server.url,
+        config=config,
+        circuit_breaker=breaker,
+        rate_limiter=limiter,
+        hedging=hedging,
+        service="demo",
+        observers=[observe],
     )
 
 
