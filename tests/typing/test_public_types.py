@@ -22,6 +22,8 @@ import pytest
 from httpx_resilience import (
     AsyncHTTPClient,
     CircuitBreaker,
+    CircuitState,
+    ClientConfig,
     ConfigurationError,
     HTTPResponse,
     ResilienceInfo,
@@ -164,8 +166,26 @@ async def test_specialised_decorators_and_retry_async_are_typed() -> None:
 
 
 async def test_circuit_breaker_call_returns_the_result_type() -> None:
+    """call() is typed like the callable it runs; the manual API returns plain types."""
     breaker = CircuitBreaker(failure_threshold=2, recovery_timeout=1.0)
     assert_type(await breaker.call(fetch, 1, label="z"), list[int])
+    assert_type(breaker.state, CircuitState)
+    assert_type(breaker.can_execute(), bool)
+    assert breaker.state is CircuitState.CLOSED and breaker.can_execute()
+
+
+def test_policies_and_responses_have_precise_types() -> None:
+    """The values users read from a policy or a response are not Any."""
+    policy = RetryPolicy(max_attempts=3, jitter="none")
+    assert_type(policy.backoff(1), float)
+    assert_type(RetryPolicy.from_config(ClientConfig()), RetryPolicy)
+    response = HTTPResponse.from_httpx(
+        httpx.Response(200, text="ok", request=httpx.Request("GET", "http://api.test/")),
+        None, 0.1,
+    )
+    assert_type(response.raise_for_status(), HTTPResponse)
+    assert_type(response.text, str)
+    assert policy.backoff(1) == 2.0 and response.raise_for_status() is response
 
 
 async def test_unknown_options_are_still_refused_at_run_time() -> None:
