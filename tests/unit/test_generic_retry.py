@@ -128,16 +128,16 @@ async def test_with_retry_validates_options() -> None:
     """Unknown options, bad values, non-callables and callables that return something that
     cannot be awaited are ConfigurationErrors (the last one when called, not retried)."""
     with pytest.raises(ConfigurationError, match="bogus"):
-        with_retry(bogus=1)
+        with_retry(bogus=1)  # type: ignore[call-arg]  # mypy refuses it too
     with pytest.raises(ConfigurationError, match="wrap_exhausted=True") as info:
-        with_retry(reraise=True)  # the old option: the message says what replaced it
+        with_retry(reraise=True)  # type: ignore[call-arg]  # the old option: the message says what replaced it
     assert info.value.field == "reraise"
     with pytest.raises(ConfigurationError, match="max_attempts"):
         with_retry(max_attempts=0)
     with pytest.raises(ConfigurationError, match="not callable"):
         with_retry()(42)  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError):
-        with_retry(jitter="sometimes")
+        with_retry(jitter="sometimes")  # type: ignore[arg-type]
     calls = []
 
     def sync() -> int:
