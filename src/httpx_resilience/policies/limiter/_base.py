@@ -9,13 +9,25 @@ it on top of :class:`~httpx_resilience.policies.limiter._queue.QueuedLimiter`.
 from __future__ import annotations
 
 import abc
+import logging
 import math
 
 import httpx
 
-from ...exceptions import ConfigurationError
+from ...exceptions import ConfigurationError, RateLimiterTimeout
 
-__all__ = ["RateLimiter", "check_count", "check_seconds"]
+__all__ = [
+    "DEFAULT_MAX_PAUSE",
+    "RateLimiter",
+    "bad_tokens",
+    "cap_pause",
+    "check_count",
+    "check_seconds",
+    "timeout_error",
+]
+
+DEFAULT_MAX_PAUSE = 60.0
+"""Seconds: the longest pause a server can impose on a limiter by default."""
 
 
 class RateLimiter(abc.ABC):
@@ -77,3 +89,37 @@ def check_seconds(value: object, field: str, *, allow_zero: bool) -> float:
             return seconds
     bound = ">= 0" if allow_zero else "> 0"
     raise ConfigurationError(f"{field} must be a finite number {bound}, got {value!r}", field=field)
+
+
+def bad_tokens(tokens: int, capacity: int, limiter: object) -> ConfigurationError:
+    """The error for an ``acquire`` of ``tokens`` that can never be granted."""
+    if tokens < 1:
+        return ConfigurationError(f"tokens must be >= 1, got {tokens}", field="tokens")
+    return ConfigurationError(
+        f"cannot acquire {tokens} tokens: this limiter grants at most {capacity} "
+        f"at once ({limiter!r}); raise its capacity or split the request",
+        field="tokens",
+    )
+
+
+def timeout_error(
+    tokens: int, waited: float, needed: float, max_wait: float | None
+) -> RateLimiterTimeout:
+    """The refusal of a grant that would come later than ``max_wait``."""
+    return RateLimiterTimeout(
+        f"rate limiter would wait {waited + needed:.3f} s for {tokens} token(s), "
+        f"more than max_wait={max_wait} s",
+        waited=waited,
+        needed=needed,
+    )
+
+
+def cap_pause(seconds: float, max_pause: float) -> float:
+    """``seconds``, cut to ``max_pause`` with a warning (one response must not stall for days)."""
+    if seconds > max_pause:
+        logging.getLogger("httpx_resilience.limiter").warning(
+            "Rate limiter pause of %.0f s cut to max_pause=%g s", seconds, max_pause,
+            extra={"pause": seconds, "max_pause": max_pause},
+        )
+        return max_pause
+    return seconds

@@ -6,42 +6,43 @@ sleeps, on the injected clock, until it can be granted; the others wait on a
 future until the head leaves. Tokens are taken only at the moment of the
 grant, so a cancelled or refused waiter leaks nothing.
 
-``max_wait`` is decided up front from a
-:class:`~httpx_resilience.policies.limiter._allowance.Schedule`, a simulation
-of the grants ahead of a new request; only :meth:`QueuedLimiter.pause` can
-push grants later, and it re-checks the queued waiters then. A pause is
-the server's word (``Retry-After``, rate-limit headers), so it is capped:
-never longer than ``max_pause`` (60 s by default, the default
-``retry_max_delay``), whoever asks. The arithmetic
-is the limiter's
-:class:`~httpx_resilience.policies.limiter._allowance.Allowance`, which the
-subclasses (:mod:`~httpx_resilience.policies.limiter._token_bucket`,
-:mod:`~httpx_resilience.policies.limiter._sliding_window`) pass in.
+``max_wait`` is decided up front from a ``Schedule``, a simulation of the
+grants ahead of a new request; only :meth:`QueuedLimiter.pause` can push
+grants later, and it re-checks the queued waiters then. A pause is the
+server's word (``Retry-After``, rate-limit headers), so it is capped: never
+longer than ``max_pause`` (60 s by default), whoever asks. The arithmetic is
+the limiter's ``Allowance``, which the subclasses pass in. With a backend,
+``acquire`` goes through ``SharedLimit`` (``_shared``) instead.
 """
 
 from __future__ import annotations
 
 import abc
 import asyncio
-import logging
 import math
 from collections import OrderedDict, deque
 from typing import Literal
 
 import httpx
 
+from ...backends._contract import Grant, SharedBackend
 from ...clock import Clock
 from ...exceptions import ConfigurationError, RateLimiterTimeout
+from .._testing_mode import active
 from ._allowance import EPS, Allowance
-from ._base import RateLimiter, check_count, check_seconds
+from ._base import (
+    DEFAULT_MAX_PAUSE,
+    RateLimiter,
+    bad_tokens,
+    cap_pause,
+    check_count,
+    check_seconds,
+    timeout_error,
+)
 from ._ratelimit_headers import header_pause
+from ._shared import SharedLimit, share
 
 __all__ = ["DEFAULT_MAX_PAUSE", "QueuedLimiter"]
-
-DEFAULT_MAX_PAUSE = 60.0
-"""Seconds: the longest pause a server can impose on a limiter by default."""
-
-_log = logging.getLogger("httpx_resilience.limiter")
 
 
 class _Waiter:
@@ -73,6 +74,8 @@ class QueuedLimiter(RateLimiter):
         clock: the time source.
         max_pause: the longest one :meth:`pause` may last, in seconds; a longer
             ask is cut to it (with a warning); 0 turns such pauses off.
+        backend: shared state (``None``: this process only; see ``_shared``).
+        name: the limiter's name in ``backend`` (by default from its settings).
     """
 
     def __init__(
@@ -85,6 +88,8 @@ class QueuedLimiter(RateLimiter):
         header_pacing: bool,
         clock: Clock,
         max_pause: float = DEFAULT_MAX_PAUSE,
+        backend: SharedBackend | None = None,
+        name: str | None = None,
     ) -> None:
         max_pause = check_seconds(max_pause, "max_pause", allow_zero=True)
         if max_wait is not None:
@@ -109,6 +114,9 @@ class QueuedLimiter(RateLimiter):
         self._children: OrderedDict[str, QueuedLimiter] | None = (
             OrderedDict() if scope == "host" else None
         )
+        self._shared: SharedLimit | None = None
+        if backend is not None or name is not None:
+            self._shared = share(self, backend, self._default_name() if name is None else name)
 
     # -- the subclass's part ------------------------------------------------------
 
@@ -119,6 +127,16 @@ class QueuedLimiter(RateLimiter):
         The child's ``max_pause`` is set by :meth:`for_key` after the call.
         """
 
+    @abc.abstractmethod
+    def _default_name(self) -> str:
+        """The limiter's name in a backend when none is given (from its settings)."""
+
+    @abc.abstractmethod
+    async def _take_shared(
+        self, backend: SharedBackend, name: str, tokens: int, horizon: float | None, paused: float
+    ) -> Grant:
+        """The backend's operation for this limit (see ``SharedLimit``)."""
+
     def _describe(self, name: str) -> str:
         """The repr: ``name(<the allowance's state>, waiters=…[, paused_for=…][, keys=…])``."""
         now = self._clock.monotonic()
@@ -127,11 +145,9 @@ class QueuedLimiter(RateLimiter):
             text += f", paused_for={self._paused_until - now:.1f}s"
         if self._children is not None:
             text += f", keys={len(self._children)}"
+        if self._shared is not None:
+            text += f", backend={self._shared.backend.describe()}, name={self._shared.name!r}"
         return text + ")"
-
-    def _now(self) -> float:
-        """The clock's reading, for the subclass's views of its allowance."""
-        return self._clock.monotonic()
 
     def _estimate(self, tokens: int, now: float) -> float:
         """When a new request for ``tokens``, queued behind the live waiters, is granted."""
@@ -157,7 +173,13 @@ class QueuedLimiter(RateLimiter):
         return True
 
     def try_acquire(self, tokens: int = 1) -> bool:
-        """Take ``tokens`` now when no one is queued, nothing is paused and they are there."""
+        """Take ``tokens`` now when no one is queued, nothing is paused and they are there.
+
+        With a backend it answers ``False`` (a sync call cannot make the round
+        trip): the caller awaits :meth:`acquire`.
+        """
+        if self._shared is not None:
+            return False
         if type(tokens) is not int or not 1 <= tokens <= self._capacity:
             return False
         now = self._clock.monotonic()
@@ -179,6 +201,11 @@ class QueuedLimiter(RateLimiter):
     def max_pause(self) -> float:
         """The longest one :meth:`pause` lasts; longer asks are cut to it."""
         return self._max_pause
+
+    @property
+    def backend(self) -> SharedBackend | None:
+        """Where the limit is shared (``None``: this process only)."""
+        return self._shared.backend if self._shared is not None else None
 
     @property
     def waiters(self) -> int:
@@ -206,24 +233,27 @@ class QueuedLimiter(RateLimiter):
         if type(tokens) is not int:
             check_count(tokens, "tokens", 1)
         if not 1 <= tokens <= self._capacity:
-            self._bad_tokens(tokens)
+            raise bad_tokens(tokens, self._capacity, self)
+        if self._shared is not None:
+            return await self._shared.acquire(tokens)
         now = self._clock.monotonic()
         if not self._live and now >= self._paused_until and self._allowance.try_take(tokens, now):
             return 0.0
         return await self._wait(tokens, now)
 
-    def _bad_tokens(self, tokens: int) -> None:
-        if tokens < 1:
-            raise ConfigurationError(f"tokens must be >= 1, got {tokens}", field="tokens")
-        raise ConfigurationError(
-            f"cannot acquire {tokens} tokens: this limiter grants at most {self._capacity} "
-            f"at once ({self!r}); raise its capacity or split the request",
-            field="tokens",
-        )
+    async def _acquire_local(self, tokens: int) -> float:
+        """:meth:`acquire` on this process's state: the fallback of a shared limiter."""
+        now = self._clock.monotonic()
+        if not self._live and now >= self._paused_until and self._allowance.try_take(tokens, now):
+            return 0.0
+        return await self._wait(tokens, now)
 
     async def _wait(self, tokens: int, start: float) -> float:
         clock = self._clock
         allowance = self._allowance
+        if active() is not None:  # the testing switch: every wait is zero
+            allowance.take(tokens, start)
+            return 0.0
         deadline = math.inf
         if self._max_wait is not None:
             needed = self._estimate(tokens, start) - start
@@ -247,7 +277,7 @@ class QueuedLimiter(RateLimiter):
                 if wait <= EPS:
                     allowance.take(tokens, now)
                     return now - start
-                if now + wait > deadline + EPS:  # pragma: no cover - pause() refuses first
+                if now + wait > deadline + EPS:  # a fallback from a backend: no estimate made
                     raise self._timeout(tokens, now - start, wait)
                 await clock.sleep(wait)
         finally:
@@ -276,12 +306,7 @@ class QueuedLimiter(RateLimiter):
             self._promote()
 
     def _timeout(self, tokens: int, waited: float, needed: float) -> RateLimiterTimeout:
-        return RateLimiterTimeout(
-            f"rate limiter would wait {waited + needed:.3f} s for {tokens} token(s), "
-            f"more than max_wait={self._max_wait} s",
-            waited=waited,
-            needed=needed,
-        )
+        return timeout_error(tokens, waited, needed, self._max_wait)
 
     def pause(self, seconds: float) -> None:
         """Grant nothing until ``seconds`` from now (a 429/503 ``Retry-After``).
@@ -296,18 +321,14 @@ class QueuedLimiter(RateLimiter):
         Raises:
             ConfigurationError: ``seconds`` is negative or not finite.
         """
-        seconds = check_seconds(seconds, "seconds", allow_zero=True)
-        if seconds > self._max_pause:
-            _log.warning(
-                "Rate limiter pause of %.0f s cut to max_pause=%g s", seconds, self._max_pause,
-                extra={"pause": seconds, "max_pause": self._max_pause},
-            )
-            seconds = self._max_pause
+        seconds = cap_pause(check_seconds(seconds, "seconds", allow_zero=True), self._max_pause)
         now = self._clock.monotonic()
         until = now + seconds
         if until <= self._paused_until:
             return
         self._paused_until = until
+        if self._shared is not None:
+            self._shared.share_pause(seconds)
         if self._max_wait is None or not self._live:
             return
         sched = self._allowance.schedule(now, until)
@@ -364,6 +385,8 @@ class QueuedLimiter(RateLimiter):
             del children[victim]
         child = self._spawn(self._max_wait, self._header_pacing, self._clock)
         child._max_pause = self._max_pause
+        if self._shared is not None:
+            child._shared = share(child, self._shared.backend, f"{self._shared.name}/{key}")
         children[key] = child
         return child
 

@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Literal
 
+from ...backends._contract import Grant, SharedBackend
 from ...clock import SYSTEM_CLOCK, Clock
 from ._allowance import EPS, Allowance, Schedule
 from ._base import check_count, check_seconds
@@ -124,6 +125,14 @@ class SlidingWindowRateLimiter(QueuedLimiter):
         clock: the time source; the system clock by default.
         max_pause: the longest a server can pause the limiter (``Retry-After``,
             rate-limit headers), in seconds; longer asks are cut to it.
+        backend: shared state, e.g. a :class:`~httpx_resilience.RedisBackend`:
+            one limit for every process using the same backend and ``name``.
+            ``None`` (the default) keeps it in this process, on the fast path.
+            With a backend each grant is one round trip (a wait is reserved
+            by it, then slept); :meth:`try_acquire` answers ``False``; a pause
+            is shared; per-key children are named ``<name>/<key>``.
+        name: the limiter's name in ``backend`` (by default from its settings,
+            so limiters with the same settings share one limit).
 
     Raises:
         ConfigurationError: a value is out of range; the message names the field.
@@ -140,6 +149,8 @@ class SlidingWindowRateLimiter(QueuedLimiter):
         header_pacing: bool = False,
         clock: Clock | None = None,
         max_pause: float = DEFAULT_MAX_PAUSE,
+        backend: SharedBackend | None = None,
+        name: str | None = None,
     ) -> None:
         check_count(limit, "limit", 1)
         window = check_seconds(window, "window", allow_zero=False)
@@ -152,6 +163,8 @@ class SlidingWindowRateLimiter(QueuedLimiter):
             header_pacing=header_pacing,
             clock=clock if clock is not None else SYSTEM_CLOCK,
             max_pause=max_pause,
+            backend=backend,
+            name=name,
         )
 
     @property
@@ -167,7 +180,7 @@ class SlidingWindowRateLimiter(QueuedLimiter):
     @property
     def used(self) -> int:
         """Tokens granted within the last ``window`` seconds."""
-        return self._grants.used(self._now())
+        return self._grants.used(self._clock.monotonic())
 
     def _spawn(
         self, max_wait: float | None, header_pacing: bool, clock: Clock
@@ -179,6 +192,18 @@ class SlidingWindowRateLimiter(QueuedLimiter):
             max_wait=max_wait,
             header_pacing=header_pacing,
             clock=clock,
+        )
+
+    def _default_name(self) -> str:
+        return f"sliding-window:{self._grants.capacity}:{self._grants.window:g}"
+
+    async def _take_shared(
+        self, backend: SharedBackend, name: str, tokens: int, horizon: float | None, paused: float
+    ) -> Grant:
+        b = self._grants
+        return await backend.sliding_window(
+            name, limit=b.capacity, window=b.window, tokens=tokens, horizon=horizon,
+            paused_for=paused,
         )
 
     def __repr__(self) -> str:

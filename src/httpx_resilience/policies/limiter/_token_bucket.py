@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from ...backends._contract import Grant, SharedBackend
 from ...clock import SYSTEM_CLOCK, Clock
 from ._allowance import Allowance, Schedule
 from ._base import check_count, check_seconds
@@ -113,6 +114,14 @@ class TokenBucketRateLimiter(QueuedLimiter):
         clock: the time source; the system clock by default.
         max_pause: the longest a server can pause the limiter (``Retry-After``,
             rate-limit headers), in seconds; longer asks are cut to it.
+        backend: shared state, e.g. a :class:`~httpx_resilience.RedisBackend`:
+            one limit for every process using the same backend and ``name``.
+            ``None`` (the default) keeps it in this process, on the fast path.
+            With a backend each grant is one round trip (a wait is reserved
+            by it, then slept); :meth:`try_acquire` answers ``False``; a pause
+            is shared; per-key children are named ``<name>/<key>``.
+        name: the limiter's name in ``backend`` (by default from its settings,
+            so limiters with the same settings share one limit).
 
     Raises:
         ConfigurationError: a value is out of range; the message names the field.
@@ -129,6 +138,8 @@ class TokenBucketRateLimiter(QueuedLimiter):
         header_pacing: bool = False,
         clock: Clock | None = None,
         max_pause: float = DEFAULT_MAX_PAUSE,
+        backend: SharedBackend | None = None,
+        name: str | None = None,
     ) -> None:
         rate = check_seconds(rate, "rate", allow_zero=False)
         if burst is None:
@@ -144,6 +155,8 @@ class TokenBucketRateLimiter(QueuedLimiter):
             header_pacing=header_pacing,
             clock=clock,
             max_pause=max_pause,
+            backend=backend,
+            name=name,
         )
 
     @property
@@ -159,7 +172,7 @@ class TokenBucketRateLimiter(QueuedLimiter):
     @property
     def tokens(self) -> float:
         """Tokens in the bucket now (without granting anything)."""
-        return self._bucket.level(self._now())
+        return self._bucket.level(self._clock.monotonic())
 
     def _spawn(
         self, max_wait: float | None, header_pacing: bool, clock: Clock
@@ -171,6 +184,17 @@ class TokenBucketRateLimiter(QueuedLimiter):
             max_wait=max_wait,
             header_pacing=header_pacing,
             clock=clock,
+        )
+
+    def _default_name(self) -> str:
+        return f"token-bucket:{self._bucket.rate:g}:{self._bucket.capacity}"
+
+    async def _take_shared(
+        self, backend: SharedBackend, name: str, tokens: int, horizon: float | None, paused: float
+    ) -> Grant:
+        b = self._bucket
+        return await backend.token_bucket(
+            name, rate=b.rate, burst=b.capacity, tokens=tokens, horizon=horizon, paused_for=paused
         )
 
     def __repr__(self) -> str:
