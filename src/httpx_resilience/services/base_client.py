@@ -98,6 +98,8 @@ class BaseAPIClient:
 
     Raises:
         ConfigurationError: no base URL can be found, or a value is invalid.
+        ImportError: ``settings`` omitted and pydantic-settings missing (the
+            message says ``pip install 'httpx-resilience[settings]'``).
     """
 
     service_name: str = ""

@@ -193,7 +193,8 @@ class ServiceRegistry:
 
     Args:
         settings: the :class:`~httpx_resilience.Settings`; read from the
-            environment on first use when omitted.
+            environment on first use when omitted (which needs the
+            ``settings`` extra: ``pip install 'httpx-resilience[settings]'``).
         middlewares: middlewares for every service client.
         observers: pipeline event hooks for every service client.
         clock: the time source (a ``FakeClock`` in tests).
