@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NETWORK_ERRORS",
+    "RetryDecorator",
     "RetryOptions",
     "RetryStats",
     "is_api_error",
@@ -66,7 +67,7 @@ T = TypeVar("T")
 _log = logging.getLogger("httpx_resilience.retry")
 
 
-class Decorator(Protocol):
+class RetryDecorator(Protocol):
     """A decorator keeping ``func``'s parameters and result; a call gives a coroutine."""
 
     def __call__(
@@ -305,7 +306,7 @@ def with_retry(
     backoff: float = 2.0,
     exceptions: tuple[type[BaseException], ...] | type[BaseException] = (Exception,),
     **options: Unpack[RetryOptions],
-) -> Decorator:
+) -> RetryDecorator:
     """Decorate an async callable so each call is made through :func:`retry_async`.
 
     ``options`` are :func:`retry_async`'s other keywords (``max_delay``,
@@ -358,12 +359,10 @@ def with_retry(
     return decorate
 
 
-Kind = Literal["network", "api"]
-
-
 def _specialised(
-    kind: Kind, max_attempts: int, delay: float, backoff: float, options: RetryOptions
-) -> Decorator:
+    kind: Literal["network", "api"], max_attempts: int, delay: float, backoff: float,
+    options: RetryOptions,
+) -> RetryDecorator:
     predicate = is_network_error if kind == "network" else is_api_error
     user_filter = options.get("retry_if")
 
@@ -377,7 +376,7 @@ def _specialised(
 def with_network_retry(
     max_attempts: int = 3, delay: float = 1.0, backoff: float = 2.0,
     **options: Unpack[RetryOptions],
-) -> Decorator:
+) -> RetryDecorator:
     """Retry only network failures (:func:`is_network_error`): connection errors,
     timeouts and bodies cut short, from httpx, asyncio, the stdlib, and aiohttp,
     requests and curl_cffi when they are loaded. Refusals such as an open
@@ -389,7 +388,7 @@ def with_network_retry(
 def with_api_retry(
     max_attempts: int = 3, delay: float = 1.0, backoff: float = 2.0,
     **options: Unpack[RetryOptions],
-) -> Decorator:
+) -> RetryDecorator:
     """Retry network failures and transient API statuses (5xx, 408, 429), never other 4xx.
 
     The status is read from the exception's ``.status_code``, ``.status`` or
