@@ -29,7 +29,13 @@ from ..models import HTTPRequest, HTTPResponse
 from ..observe.events import Observer
 from ..observe.redact import redact_url
 from ..pipeline import ResilientTransport
+from ..policies.breaker import CircuitBreaker
+from ..policies.bulkhead import Bulkhead
+from ..policies.fallback import FallbackSource
+from ..policies.hedging import HedgingPolicy
+from ..policies.limiter import RateLimiter
 from ..policies.retry import RetryPolicy
+from ..policies.throttle import AdaptiveThrottle
 from ..transports.factory import TransportKind
 from ._args import (
     check_url_arg,
@@ -66,6 +72,13 @@ class AsyncHTTPClient:
         service: a name for this upstream, shown in errors, logs and metrics.
         retry: a :class:`~httpx_resilience.RetryPolicy` overriding the one
             built from ``config``.
+        fallback: a :class:`~httpx_resilience.Fallback` (or a bare
+            ``httpx.Response`` or callable ``(request, error) -> response``)
+            answering requests that finally fail; its response goes through
+            the middlewares like any other. Per request:
+            ``extensions={"resilience": {"fallback": ...}}`` (``None``: none).
+        throttle: an :class:`~httpx_resilience.AdaptiveThrottle` refusing
+            attempts locally while the host rejects most of them.
         observers: event hooks (see :mod:`httpx_resilience.observe.events`).
         clock: the time source (a ``FakeClock`` in tests).
 
@@ -79,14 +92,16 @@ class AsyncHTTPClient:
         config: ClientConfig | None = None,
         auth: httpx.Auth | None = None,
         middlewares: Iterable[Middleware] = (),
-        rate_limiter: Any = None,
-        circuit_breaker: Any = None,
+        rate_limiter: RateLimiter | None = None,
+        circuit_breaker: CircuitBreaker | None = None,
         *,
-        bulkhead: Any = None,
-        hedging: Any = None,
+        bulkhead: Bulkhead | None = None,
+        hedging: HedgingPolicy | None = None,
         transport: httpx.AsyncBaseTransport | TransportKind | None = None,
         service: str | None = None,
         retry: RetryPolicy | None = None,
+        fallback: FallbackSource | None = None,
+        throttle: AdaptiveThrottle | None = None,
         observers: Iterable[Observer] = (),
         clock: Clock | None = None,
     ) -> None:
@@ -130,6 +145,8 @@ class AsyncHTTPClient:
             rate_limiter=rate_limiter,
             bulkhead=bulkhead,
             hedging=hedging,
+            fallback=fallback,
+            throttle=throttle,
             config=self.config,
             observers=tuple(observers),
             clock=self._clock,
@@ -240,8 +257,9 @@ class AsyncHTTPClient:
             RateLimitError: the final response is 429.
             RetryExhaustedError: every permitted attempt failed.
             RequestTimeoutError: an attempt or the total deadline timed out.
-            CircuitBreakerOpenError, RateLimiterTimeout, BulkheadFullError:
-                refused before sending.
+            CircuitBreakerOpenError, RateLimiterTimeout, BulkheadFullError,
+                ThrottledError: refused before sending.
+            (With a ``fallback``, a failure it serves returns its response instead.)
             HTTPRequestError: any other transport failure.
         """
         # Each argument checked (the usual, well-typed value without a call).

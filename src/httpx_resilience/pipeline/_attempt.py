@@ -33,6 +33,7 @@ import httpx
 
 from ..clock import Clock
 from ..exceptions import RequestNotReplayableError, RequestTimeoutError
+from ..policies._testing_mode import active
 from ..policies.retry import classify_exception
 from ._outcome import buffer_response, is_replayable
 from ._outcome import in_memory as _in_memory
@@ -244,10 +245,17 @@ def pause_limiter(s: RequestState, limiter: RateLimiter, stop: str | None) -> No
     Never longer than the retry policy's ``max_delay``, and not at all when the
     retry loop gives up because the server asked for longer than that
     (``stop == "retry_after_too_long"``): one response must not stall every
-    request to the host (with a global limiter, to every host) on its word.
+    request to the host (with a global limiter, to every host) on its word;
+    and not at all in testing mode (the pause would outlive the test and stall
+    requests of other tests that are not in testing mode).
     """
     delay = s.server_delay
-    if delay is not None and delay > 0 and stop != "retry_after_too_long":
+    if (
+        delay is not None
+        and delay > 0
+        and stop != "retry_after_too_long"
+        and active() is None
+    ):
         limiter.pause(min(delay, s.policy.max_delay))
 
 

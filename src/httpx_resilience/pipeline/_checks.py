@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import check_number, is_default
 from ..exceptions import ConfigurationError
+from ..policies.fallback import as_fallback
 from ..policies.hedging import HedgingPolicy
 from ..policies.retry import RetryPolicy
 
@@ -125,7 +126,7 @@ def check_ext(ext: object) -> Mapping[str, Any]:
 
 
 def check_override(name: str, value: Any) -> Any:
-    """One per-request override, validated; returned as it is.
+    """One per-request override, validated; returned as it is (a ``fallback`` as a ``Fallback``).
 
     Args:
         name: the key in ``extensions["resilience"]``.
@@ -150,6 +151,8 @@ def check_override(name: str, value: Any) -> Any:
         raise ConfigurationError(
             f"{field} must be a HedgingPolicy or None, got {type(value).__name__}", field=name
         )
+    elif name == "fallback":
+        return as_fallback(value, field)  # a bare response or callable becomes a Fallback
     return value
 
 

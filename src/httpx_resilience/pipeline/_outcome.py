@@ -55,6 +55,9 @@ class ResilienceInfo:
             ``"deadline"`` or ``"retry_after_too_long"``; ``None`` when it did not need to.
         hedges: hedged attempts started.
         attempts_with_hedges: attempts plus hedges: requests sent upstream.
+        fallback: the response is the fallback's: the request failed (see
+            :class:`~httpx_resilience.Fallback`).
+        fallback_error: the class name of the failure the fallback answered.
     """
 
     attempts: int
@@ -67,6 +70,8 @@ class ResilienceInfo:
     stop_reason: str | None = None
     hedges: int = 0
     attempts_with_hedges: int = 0
+    fallback: bool = False
+    fallback_error: str | None = None
 
 
 # ResilienceInfo's slot setters: a frozen dataclass's __init__ sets each field
@@ -75,6 +80,7 @@ class ResilienceInfo:
 (
     _set_attempts, _set_elapsed, _set_total_wait, _set_request_id, _set_breaker_state,
     _set_retry_after, _set_exhausted, _set_stop_reason, _set_hedges, _set_with_hedges,
+    _set_fallback, _set_fallback_error,
 ) = (getattr(ResilienceInfo, f.name).__set__ for f in fields(ResilienceInfo))
 
 
@@ -101,6 +107,8 @@ def new_info(
     _set_stop_reason(info, stop_reason)
     _set_hedges(info, hedges)
     _set_with_hedges(info, attempts + hedges)
+    _set_fallback(info, False)
+    _set_fallback_error(info, None)
     return info
 
 

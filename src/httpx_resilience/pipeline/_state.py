@@ -21,6 +21,7 @@ import httpx
 
 if TYPE_CHECKING:
     from ..policies.breaker import CircuitBreaker
+    from ..policies.fallback import Fallback
     from ..policies.hedging import HedgingPolicy, LatencyTracker
     from ..policies.limiter import RateLimiter
     from ..policies.retry import RetryPolicy
@@ -58,6 +59,8 @@ class RequestState:
         cause: the latest failure, described for logs and errors.
         status_code: the latest attempt's status (``None`` after an exception).
         server_delay: the delay the latest response asked for (``Retry-After``).
+        fallback: the :class:`~httpx_resilience.Fallback` serving the request
+            if it finally fails (the override, else the transport's), or ``None``.
     """
 
     __slots__ = (
@@ -67,6 +70,7 @@ class RequestState:
         "cause",
         "deadline",
         "ext",
+        "fallback",
         "hedges",
         "hedging",
         "idempotent",
@@ -126,6 +130,7 @@ class RequestState:
         self.cause = ""
         self.status_code: int | None = None
         self.server_delay: float | None = None
+        self.fallback: Fallback | None = None
 
     @property
     def service(self) -> str | None:

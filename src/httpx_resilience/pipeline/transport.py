@@ -4,38 +4,38 @@ It wraps an inner transport (by default httpx's own ``httpx.AsyncHTTPTransport``
 or the one ``config.transport`` or a name asks for) and runs, for one logical
 request, after checking its URL::
 
-    total deadline → bulkhead → for each attempt:
-        rate limiter → circuit breaker → [hedging] → attempt timeout → inner transport
-        → classify → breaker records → retry? (budget, deadline, Retry-After) → sleep
+    [fallback] → total deadline → bulkhead → for each attempt:
+        [adaptive throttle] → rate limiter → circuit breaker → [hedging] → attempt timeout
+        → inner transport → classify → breaker and throttle record
+        → retry? (budget, deadline, Retry-After) → sleep
 
 so any ``httpx.AsyncClient(transport=ResilientTransport(...))`` gets the same
 behaviour as :class:`~httpx_resilience.AsyncHTTPClient`.
 
 Per-request overrides go in ``request.extensions["resilience"]`` (a mapping
 with any of ``retry``, ``timeout``, ``total_timeout``, ``idempotent``,
-``stream``, ``hedging``, ``service``, ``auth``, ``max_response_bytes``; a
-malformed one is a ``ConfigurationError`` naming it); the outcome comes out as
-``response.extensions["resilience"]``, a :class:`ResilienceInfo`.
+``stream``, ``hedging``, ``fallback``, ``service``, ``auth``,
+``max_response_bytes``; a malformed one is a ``ConfigurationError`` naming
+it); the outcome comes out as ``response.extensions["resilience"]``, a
+:class:`ResilienceInfo`.
 
-Responses are read inside the attempt (so an error while reading the body is
-retried and counted by the attempt timeout), up to ``max_response_bytes``
-(``ClientConfig``'s, 100 MiB by default; past it ``ResponseTooLargeError``,
-not retried). A request marked
-``{"resilience": {"stream": True}}`` is not buffered: its body is the caller's
-to read, and only the headers are covered by the retry loop.
+Responses are read inside the attempt (an error in the body is retried, the
+attempt timeout covers it) up to ``max_response_bytes`` (past it
+``ResponseTooLargeError``, not retried), unless the request is marked
+``{"resilience": {"stream": True}}``: then only the headers are retried.
 
 This module holds the construction and the loop, which shows the order;
 the work is done by collaborators the transport builds and owns:
 :class:`~._attempt.AttemptRunner` (breaker, attempt timeout, inner send),
 :class:`~._hedge.Hedger` (racing copies), :class:`~._report.Reporter`
 (events, logs, the outcome and the give-up errors), the classification of
-each outcome (``_classify``) and the pure :func:`~._decision.decide_retry`,
-over one :class:`~._state.RequestState` per request.
+each outcome (``_classify``), the pure :func:`~._decision.decide_retry`, the
+fallback and the throttle's refusal (``_fallback``), over one
+:class:`~._state.RequestState` per request; ``_construct`` resolves the parts.
 """
 
 from __future__ import annotations
 
-import logging
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -47,10 +47,13 @@ from ..clock import SYSTEM_CLOCK, Clock
 from ..config import ClientConfig, is_default
 from ..exceptions import BulkheadFullError, ConfigurationError
 from ..observe.events import Observer
+from ..observe.logfilter import ensure_httpx_log_redaction
 from ..policies.budget import RetryBudget
+from ..policies.fallback import FallbackSource, as_fallback
 from ..policies.hedging import HedgingPolicy
 from ..policies.retry import RetryPolicy
-from ..transports.factory import TransportKind, default_transport
+from ..policies.throttle import AdaptiveThrottle
+from ..transports.factory import TransportKind
 from ._attempt import (
     AttemptRunner,
     pause_limiter,
@@ -60,7 +63,9 @@ from ._attempt import (
 )
 from ._checks import check_ext, check_header_name, check_pipeline, check_seconds, override
 from ._classify import classify_error, is_final
+from ._construct import resolve_budget, resolve_inner, resolve_throttle
 from ._decision import decide_retry
+from ._fallback import throttled, with_fallback
 from ._hedge import Hedger
 from ._outcome import EXTENSION_KEY, checked_host_key, host_key, is_shareable
 from ._report import Reporter
@@ -102,6 +107,11 @@ class ResilientTransport(httpx.AsyncBaseTransport):
             ``config.total_timeout``).
         retry_budget: the :class:`RetryBudget` (``None`` → one built from
             ``config``); pass ``False`` to disable the budget.
+        fallback: a :class:`~httpx_resilience.Fallback` (or a bare
+            ``httpx.Response`` or callable ``(request, error) -> response``)
+            answering requests that finally fail.
+        throttle: an :class:`~httpx_resilience.AdaptiveThrottle`: every
+            attempt (retries too) may be refused locally while the host rejects.
         config: a :class:`~httpx_resilience.ClientConfig` supplying defaults.
         observers: callables receiving :mod:`~httpx_resilience.observe.events` records.
         clock: the time source (a ``FakeClock`` in tests).
@@ -124,31 +134,17 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         timeout: float | None = None,
         total_timeout: float | None = None,
         retry_budget: RetryBudget | bool | None = None,
+        fallback: FallbackSource | None = None,
+        throttle: AdaptiveThrottle | None = None,
         config: ClientConfig | None = None,
         observers: Sequence[Observer] = (),
         clock: Clock | None = None,
         rng: random.Random | None = None,
     ) -> None:
+        ensure_httpx_log_redaction()  # httpx's own log lines: secrets hidden (once; switchable)
         cfg = config if config is not None else ClientConfig()
         self.config = cfg
-        if transport is None or isinstance(transport, str):
-            # Under an SDK the HTTP stack stays httpx's unless asked for: "auto"
-            # (the config's default) is the client's choice, not this transport's.
-            kind = transport or (cfg.transport if cfg.transport != "auto" else "httpx")
-            transport = default_transport(cfg, kind=kind)
-        elif not callable(getattr(transport, "handle_async_request", None)):
-            raise ConfigurationError(
-                f"transport must be an httpx.AsyncBaseTransport or one of 'httpx', "
-                f"'native', 'aiohttp', 'auto', got {type(transport).__name__}",
-                field="transport",
-            )
-        if not cfg.verify_ssl:
-            logging.getLogger("httpx_resilience.security").warning(
-                "TLS certificate verification is disabled (verify_ssl=False): connections "
-                "can be intercepted. Use it only against test servers.",
-                extra={"verify_ssl": False},
-            )
-        self._inner = transport
+        self._inner = transport = resolve_inner(transport, cfg)
         self.retry = retry if retry is not None else RetryPolicy.from_config(cfg)
         if not isinstance(self.retry, RetryPolicy):
             raise ConfigurationError(
@@ -158,6 +154,8 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         self.rate_limiter = rate_limiter
         self.bulkhead = bulkhead
         self.hedging = hedging
+        self.fallback = as_fallback(fallback)
+        self.throttle = resolve_throttle(throttle)
         self.total_timeout = check_seconds(
             "total_timeout", total_timeout if total_timeout is not None else cfg.total_timeout
         )
@@ -168,17 +166,7 @@ class ResilientTransport(httpx.AsyncBaseTransport):
                 timeout = min(timeout, self.total_timeout)
         self.timeout = check_seconds("timeout", timeout)
         self._clock = clock or SYSTEM_CLOCK
-        if retry_budget is None or retry_budget is True:
-            self.retry_budget: RetryBudget | None = RetryBudget(
-                cfg.retry_budget_ratio,
-                cfg.retry_budget_min_per_second,
-                cfg.retry_budget_ttl,
-                clock=self._clock,
-            )
-        elif retry_budget is False:
-            self.retry_budget = None
-        else:
-            self.retry_budget = retry_budget
+        self.retry_budget = resolve_budget(retry_budget, cfg, self._clock)
         check_header_name("request_id_header", cfg.request_id_header)
         self.request_id_header = cfg.request_id_header
         self.max_response_bytes = cfg.max_response_bytes
@@ -231,11 +219,17 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         reporter = self._reporter
         if not reporter.observers:
             s = self._start(request, key)  # the total deadline starts now
-            return await (self._run(s) if self.bulkhead is None else self._bulkhead(s))
+            if s.fallback is None:
+                return await (self._run(s) if self.bulkhead is None else self._bulkhead(s))
+            return await with_fallback(s, self._bulkhead, reporter, self._clock.monotonic)
         # Every request ends in exactly one RequestFinished, whatever path it leaves by.
         start = self._clock.monotonic()
         try:
-            response = await self._bulkhead(self._start(request, key))
+            s = self._start(request, key)
+            response = await (
+                self._bulkhead(s) if s.fallback is None
+                else with_fallback(s, self._bulkhead, reporter, self._clock.monotonic)
+            )
         except BaseException as exc:
             reporter.unfinished(request, start, exc)
             raise
@@ -268,10 +262,10 @@ class ResilientTransport(httpx.AsyncBaseTransport):
             bulkhead.release()
 
     async def _run(self, s: RequestState) -> httpx.Response:
-        """The retry loop: per attempt: limiter → breaker → hedge → timeout → send
-        → classify → decide → sleep (the deadline started with ``s``)."""
+        """The retry loop: per attempt: throttle → limiter → breaker → hedge → timeout
+        → send → classify → decide → sleep (the deadline started with ``s``)."""
         clock, reporter = self._clock, self._reporter
-        budget = self.retry_budget
+        budget, throttle = self.retry_budget, self.throttle
         if budget is not None:
             budget.record_request(s.key)
         while True:
@@ -284,6 +278,8 @@ class ResilientTransport(httpx.AsyncBaseTransport):
                 remaining = s.deadline - clock.monotonic()
                 if remaining <= 0:
                     reporter.deadline_passed(s)
+            if throttle is not None and (p := throttle.admit(s.key)):
+                throttled(s, throttle, p, reporter)  # refused locally: nothing is sent
             limiter = s.limiter
             # A permit at hand costs neither a coroutine nor another clock reading.
             if limiter is not None and not limiter.try_acquire():
@@ -307,10 +303,14 @@ class ResilientTransport(httpx.AsyncBaseTransport):
                 else:
                     response = await self._attempts.run(s, timeout, phase)
             except Exception as exc:
+                if throttle is not None:
+                    throttle.record_error(s.key, exc)
                 # Raises when the error ends the request (not retryable, or the deadline's).
                 classify_error(s, exc, clock.monotonic() - t0, phase, reporter)
                 failed: httpx.Response | None = None
             else:
+                if throttle is not None:
+                    throttle.record_status(s.key, response.status_code)
                 if is_final(s, response, clock.monotonic() - t0, reporter):
                     if limiter is not None and s.server_delay is not None:
                         pause_limiter(s, limiter, None)
@@ -355,21 +355,18 @@ class ResilientTransport(httpx.AsyncBaseTransport):
                 self.max_response_bytes,
             )
             hedging = self.hedging
+            s.fallback = self.fallback
         else:
             s = RequestState(
-                request,
-                ext,
-                override(ext, "retry", self.retry),
-                request_id,
-                key,
-                override(ext, "idempotent", False) or idempotent,
-                self._clock.monotonic(),
+                request, ext, override(ext, "retry", self.retry), request_id, key,
+                override(ext, "idempotent", False) or idempotent, self._clock.monotonic(),
                 override(ext, "timeout", self.timeout),
                 override(ext, "total_timeout", self.total_timeout),
                 override(ext, "max_response_bytes", self.max_response_bytes),
             )
             override(ext, "stream", False)
             hedging = override(ext, "hedging", self.hedging)
+            s.fallback = override(ext, "fallback", self.fallback)
         if self.circuit_breaker is not None:
             s.breaker = self.circuit_breaker.for_key(key)
         if self.rate_limiter is not None:
@@ -391,6 +388,7 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         return (
             f"ResilientTransport(retry={self.retry!r}, timeout={self.timeout}, "
             f"total_timeout={self.total_timeout}, breaker={self.circuit_breaker!r}, "
-            f"limiter={self.rate_limiter!r}, bulkhead={self.bulkhead!r})"
+            f"limiter={self.rate_limiter!r}, bulkhead={self.bulkhead!r}, "
+            f"throttle={self.throttle!r}, fallback={self.fallback!r})"
         )
 
