@@ -32,8 +32,13 @@ LAZY_MODULES = (
     "httpx_resilience.observe.prometheus", "importlib.metadata",
 )
 #: What `import httpx_resilience` may add to what `import httpx` loaded: the
-#: standard library, the package itself, and its one other declared dependency.
-ALLOWED_TOP_LEVEL = {"httpx_resilience", "sniffio"}
+#: standard library, the package itself, its one other declared dependency, and
+#: what httpx depends on but imports later (on Python 3.10 the core imports
+#: anyio, which brings the exceptiongroup and typing_extensions backports).
+ALLOWED_TOP_LEVEL = {
+    "httpx_resilience", "sniffio",
+    "anyio", "httpcore", "h11", "certifi", "idna", "exceptiongroup", "typing_extensions",
+}
 
 NEW_MODULES = textwrap.dedent(
     """
