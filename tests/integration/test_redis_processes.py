@@ -1,0 +1,449 @@
+"""Shared state on Redis across OS processes: one quota, one breaker, Redis going away.
+
+Each test drives worker processes ("spawn", started once per module and
+always stopped) that hold their own ``RedisBackend`` and policies, exactly as
+the workers of a multi-process server would; they share nothing but Redis.
+The parent sends each worker a command and reads its answer within a bound.
+A fresh key prefix per test keeps tests apart on the machine's Redis; the
+Redis-down test starts a ``redis-server`` of its own and kills it by its PID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing as mp
+import os
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from multiprocessing.connection import Connection
+from typing import Any
+
+import httpx
+import pytest
+
+from httpx_resilience.testing import ChaosServer
+
+from ._redis_server import RedisServer, started_server
+
+pytestmark = [pytest.mark.redis, pytest.mark.slow, pytest.mark.timeout(120)]
+
+WORKERS = 4
+ANSWER_TIMEOUT = 60.0  # the longest a worker may take to answer one command
+
+
+# --------------------------------------------------------------------------- #
+# Inside a worker process                                                     #
+# --------------------------------------------------------------------------- #
+
+
+class _Worker:
+    """One process's backends, policies and clients, built on first use and kept."""
+
+    def __init__(self) -> None:
+        self.backends: dict[tuple[str, str, str], Any] = {}
+        self.clients: dict[tuple[Any, ...], Any] = {}
+        self.breakers: dict[tuple[Any, ...], Any] = {}
+
+    def backend(self, msg: dict[str, Any]) -> Any:
+        from httpx_resilience.backends import RedisBackend
+
+        key = (msg["redis"], msg["prefix"], msg.get("fail_mode", "local"))
+        if key not in self.backends:
+            self.backends[key] = RedisBackend(key[0], prefix=key[1], fail_mode=key[2])
+        return self.backends[key]
+
+    def limiter(self, msg: dict[str, Any]) -> Any:
+        from httpx_resilience import SlidingWindowRateLimiter, TokenBucketRateLimiter
+
+        spec = dict(msg["limiter"])
+        kind = spec.pop("kind")
+        cls = TokenBucketRateLimiter if kind == "bucket" else SlidingWindowRateLimiter
+        return cls(**spec, backend=self.backend(msg))
+
+    def client(self, msg: dict[str, Any]) -> tuple[Any, Any]:
+        """The client for (backend, breaker, limiter, facade) and its breaker."""
+        from httpx_resilience import (
+            AsyncHTTPClient,
+            CircuitBreaker,
+            ResilientTransport,
+            RetryPolicy,
+        )
+
+        key = (msg["redis"], msg["prefix"], msg.get("fail_mode", "local"), repr(msg["breaker"]),
+               repr(msg.get("limiter")), msg.get("facade", False))  # fmt: skip
+        if key not in self.clients:
+            breaker = CircuitBreaker(**msg["breaker"], backend=self.backend(msg))
+            limiter = self.limiter(msg) if msg.get("limiter") else None
+            retry = RetryPolicy(max_attempts=1)
+            if msg.get("facade"):
+                client: Any = AsyncHTTPClient(
+                    msg["base"], rate_limiter=limiter, circuit_breaker=breaker, retry=retry
+                )
+            else:
+                transport = ResilientTransport(retry=retry, circuit_breaker=breaker, rate_limiter=limiter)
+                client = httpx.AsyncClient(base_url=msg["base"], transport=transport, timeout=30.0)
+            self.clients[key] = client
+            self.breakers[key] = breaker
+        return self.clients[key], self.breakers[key]
+
+    async def get(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """`n` concurrent GETs of `path`: each one's status or exception class name."""
+        client, breaker = self.client(msg)
+
+        async def one() -> int | str:
+            try:
+                response = await client.get(msg["path"])
+            except Exception as exc:
+                return type(exc).__name__
+            return int(response.status_code)
+
+        outcomes = await asyncio.gather(*(one() for _ in range(msg.get("n", 1))))
+        return {"outcomes": list(outcomes), "state": breaker.state.name}
+
+    async def limit(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """`tasks` loops acquiring from start_at for `seconds`: the time of each grant."""
+        limiter = self.limiter(msg)
+        await asyncio.sleep(max(0.0, msg["start_at"] - time.time()))
+        stop = msg["start_at"] + msg["seconds"]
+        stamps: list[float] = []
+
+        async def loop() -> None:
+            while time.time() < stop:
+                await limiter.acquire()
+                stamps.append(time.time())
+
+        await asyncio.gather(*(loop() for _ in range(msg["tasks"])))
+        return {"stamps": stamps}
+
+    async def stream(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """`concurrency` loops of GETs for `seconds`: (start, duration, outcome) of each."""
+        client, _ = self.client(msg)
+        stop = time.time() + msg["seconds"]
+        done: list[tuple[float, float, int | str]] = []
+
+        async def loop() -> None:
+            while (began := time.time()) < stop:
+                try:
+                    response = await client.get(msg["path"])
+                    outcome: int | str = int(response.status_code)
+                except Exception as exc:
+                    outcome = f"{type(exc).__module__}.{type(exc).__name__}: {exc}"
+                done.append((began, time.time() - began, outcome))
+
+        await asyncio.gather(*(loop() for _ in range(msg["concurrency"])))
+        return {"done": done}
+
+    async def aclose(self) -> None:
+        for client in self.clients.values():
+            with contextlib.suppress(Exception):
+                await client.aclose()
+
+
+async def _serve(conn: Connection) -> None:
+    worker = _Worker()
+    try:
+        while True:
+            msg = await asyncio.to_thread(conn.recv)
+            if msg is None:
+                return
+            try:
+                reply = {"ready": True} if msg["op"] == "ping" else await getattr(worker, msg["op"])(msg)
+            except Exception as exc:
+                reply = {"error": f"{type(exc).__name__}: {exc}"}
+            conn.send(reply)
+    finally:
+        await worker.aclose()
+
+
+def worker_main(conn: Connection) -> None:
+    """A worker process: answer commands until told to stop (None)."""
+    asyncio.run(_serve(conn))
+
+
+# --------------------------------------------------------------------------- #
+# The parent's side                                                           #
+# --------------------------------------------------------------------------- #
+
+
+class Fleet:
+    """Worker processes, each with a pipe; every one is stopped (or killed) on close."""
+
+    def __init__(self) -> None:
+        self._ctx = mp.get_context("spawn")
+        self.procs: list[Any] = []
+        self.pipes: list[Connection] = []
+
+    def start(self, count: int) -> list[int]:
+        """Start `count` more workers and wait until each answers; their indexes."""
+        new = []
+        for _ in range(count):
+            parent, child = self._ctx.Pipe()
+            proc = self._ctx.Process(target=worker_main, args=(child,), daemon=True)
+            proc.start()
+            self.procs.append(proc)
+            self.pipes.append(parent)
+            new.append(len(self.procs) - 1)
+        for i in new:
+            assert self.ask(i, {"op": "ping"}) == {"ready": True}
+        return new
+
+    def send(self, i: int, msg: dict[str, Any]) -> None:
+        self.pipes[i].send(msg)
+
+    def recv(self, i: int, timeout: float = ANSWER_TIMEOUT) -> dict[str, Any]:
+        assert self.pipes[i].poll(timeout), f"worker {i} gave no answer within {timeout} s"
+        reply: dict[str, Any] = self.pipes[i].recv()
+        assert "error" not in reply, f"worker {i}: {reply['error']}"
+        return reply
+
+    def ask(self, i: int, msg: dict[str, Any], timeout: float = ANSWER_TIMEOUT) -> dict[str, Any]:
+        self.send(i, msg)
+        return self.recv(i, timeout)
+
+    def ask_all(self, msgs: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
+        """Send every worker its command at once, then read every answer."""
+        for i, msg in msgs.items():
+            self.send(i, msg)
+        return {i: self.recv(i) for i in msgs}
+
+    def kill(self, i: int) -> None:
+        """SIGKILL worker i by its PID (a crash: no cleanup runs in it)."""
+        os.kill(self.procs[i].pid, signal.SIGKILL)
+        self.procs[i].join(10)
+
+    def close(self) -> None:
+        for proc, pipe in zip(self.procs, self.pipes, strict=True):
+            if proc.is_alive():
+                with contextlib.suppress(OSError):
+                    pipe.send(None)
+        for proc in self.procs:
+            proc.join(5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(5)
+
+
+@pytest.fixture(scope="module")
+def fleet() -> Iterator[Fleet]:
+    """Four worker processes for the module's tests."""
+    workers = Fleet()
+    try:
+        workers.start(WORKERS)
+        yield workers
+    finally:
+        workers.close()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ChaosServer]:
+    with ChaosServer() as chaos:
+        yield chaos
+
+
+@pytest.fixture(scope="module")
+def shared_redis() -> str:
+    """The machine's Redis (tests/_redis.py skips, or fails under CI, without one)."""
+    from _redis import redis_url  # tests/ is on sys.path (rootdir of the test packages)
+
+    return str(redis_url())
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A redis-server of this test's own, to kill and restart."""
+    yield from started_server()
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A fresh key prefix: no state from another test or run."""
+    return f"test-{uuid.uuid4().hex}"
+
+
+def assert_rate_within(stamps: list[float], lo: float, hi: float, rate: float, tolerance: float) -> float:
+    """Grants timed within [lo, hi) make `rate`/s within ±`tolerance`; the achieved rate."""
+    achieved = sum(lo <= s < hi for s in stamps) / (hi - lo)
+    assert abs(achieved - rate) <= tolerance * rate, (
+        f"{achieved:.1f} grants/s across processes, expected {rate}/s ± {tolerance:.0%}"
+    )
+    return achieved
+
+
+# --------------------------------------------------------------------------- #
+# One quota across processes                                                  #
+# --------------------------------------------------------------------------- #
+
+WARMUP, MEASURED = 0.5, 5.0
+
+
+@pytest.mark.parametrize(
+    "limiter",
+    [{"kind": "bucket", "rate": 50, "burst": 1}, {"kind": "window", "limit": 50, "window": 1.0}],
+    ids=["token-bucket", "sliding-window"],
+)
+def test_four_processes_share_one_rate(
+    shared_redis: str, fleet: Fleet, prefix: str, limiter: dict[str, Any]
+) -> None:
+    """4 processes × 3 tasks acquiring in a loop get 50/s in all (±5 %), not 4 × 50/s."""
+    start_at = time.time() + 1.0  # every worker has its limiter before the start
+    msg = {"op": "limit", "redis": shared_redis, "prefix": prefix, "limiter": limiter,
+           "start_at": start_at, "seconds": WARMUP + MEASURED, "tasks": 3}  # fmt: skip
+    replies = fleet.ask_all({i: msg for i in range(WORKERS)})
+    per_process = [r["stamps"] for r in replies.values()]
+    lo = start_at + WARMUP
+    assert all(sum(s >= lo for s in stamps) > 0 for stamps in per_process), "a process got nothing"
+    stamps = sorted(s for each in per_process for s in each)
+    achieved = assert_rate_within(stamps, lo, lo + MEASURED, rate=50, tolerance=0.05)
+    print(f"{limiter['kind']}: {achieved:.2f}/s from {WORKERS} processes")  # shown with -s
+
+
+# --------------------------------------------------------------------------- #
+# One breaker across processes                                                #
+# --------------------------------------------------------------------------- #
+
+
+def _get(redis: str, prefix: str, base: str, path: str, n: int = 1, **breaker: Any) -> dict[str, Any]:
+    return {"op": "get", "redis": redis, "prefix": prefix, "base": base, "path": path, "n": n,
+            "breaker": breaker}  # fmt: skip
+
+
+def test_a_breaker_opened_in_one_process_is_open_in_another(
+    shared_redis: str, fleet: Fleet, prefix: str, server: ChaosServer
+) -> None:
+    """A opens the breaker with two 503s; B's next call is refused and never sent."""
+    settings = {"name": "orders", "failure_threshold": 2, "recovery_timeout": 30.0}
+    before = fleet.ask(1, _get(shared_redis, prefix, server.url, "/ab-b", **settings))
+    assert before == {"outcomes": [200], "state": "CLOSED"}
+
+    opened = fleet.ask(0, _get(shared_redis, prefix, server.url, "/ab-a?status=503", 2, **settings))
+    assert opened["outcomes"] == [503, 503]
+    assert opened["state"] == "OPEN"
+
+    after = fleet.ask(1, _get(shared_redis, prefix, server.url, "/ab-b", **settings))
+    assert after == {"outcomes": ["CircuitBreakerOpenError"], "state": "OPEN"}
+    assert server.count("/ab-b") == 1  # only the call made before A opened it
+
+
+def _open_then_wait_for_half_open(
+    fleet: Fleet, worker: int, msg: dict[str, Any], probe: dict[str, Any], seconds: float = 20.0
+) -> dict[int, dict[str, Any]]:
+    """Open the breaker from `worker`, then send `probe` to every worker, round after
+    round, until a round is let through (the breaker is due for probes)."""
+    assert fleet.ask(worker, msg)["state"] == "OPEN"
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        replies = fleet.ask_all({i: probe for i in range(WORKERS)})
+        if any(o != "CircuitBreakerOpenError" for r in replies.values() for o in r["outcomes"]):
+            return replies
+        time.sleep(0.05)
+    raise AssertionError(f"the breaker admitted no probe within {seconds} s")
+
+
+def test_one_half_open_probe_among_100_callers_in_4_processes(
+    shared_redis: str, fleet: Fleet, prefix: str, server: ChaosServer
+) -> None:
+    """Once the breaker is due, 4 × 25 concurrent callers send exactly one probe; it closes it."""
+    # The probe's lease lasts recovery_timeout: longer than the probe, which is in
+    # flight (1 s) while every caller arrives.
+    settings = {"name": "probe", "failure_threshold": 1, "recovery_timeout": 2.0}
+    server.route("/probe", latency=1.0)
+    fail = _get(shared_redis, prefix, server.url, "/probe-fail?status=503", **settings)
+    probe = _get(shared_redis, prefix, server.url, "/probe", 25, **settings)
+
+    replies = _open_then_wait_for_half_open(fleet, 0, fail, probe)
+    outcomes = [o for r in replies.values() for o in r["outcomes"]]
+    assert server.count("/probe") == 1
+    assert sorted(outcomes, key=str) == [200] + ["CircuitBreakerOpenError"] * 99
+
+    server.route("/probe")  # no latency: the closed breaker lets every caller through
+    closed = fleet.ask_all({i: probe for i in range(WORKERS)})
+    assert all(r["outcomes"] == [200] * 25 and r["state"] == "CLOSED" for r in closed.values())
+    assert server.count("/probe") == 101
+
+
+def test_a_prober_killed_mid_probe_does_not_wedge_the_breaker(
+    shared_redis: str, fleet: Fleet, prefix: str, server: ChaosServer
+) -> None:
+    """SIGKILL the process whose probe hangs: once its lease expires, another probes and closes."""
+    lease = 1.0  # a probe lease lasts recovery_timeout (the local breaker's bound on a hung probe)
+    settings = {"name": "wedge", "failure_threshold": 1, "recovery_timeout": lease}
+    (prober,) = fleet.start(1)
+    server.route("/wedge-hang", hang=True)
+    assert fleet.ask(prober, _get(shared_redis, prefix, server.url, "/wedge?status=503", **settings))[
+        "state"
+    ] == "OPEN"
+
+    # The prober asks until it is admitted: then its request hangs at the server.
+    deadline = time.monotonic() + 10
+    fleet.send(prober, _get(shared_redis, prefix, server.url, "/wedge-hang", **settings))
+    while server.count("/wedge-hang") == 0:
+        assert time.monotonic() < deadline, "the prober was never admitted"
+        if fleet.pipes[prober].poll(0.05):
+            assert fleet.recv(prober)["outcomes"] == ["CircuitBreakerOpenError"]
+            fleet.send(prober, _get(shared_redis, prefix, server.url, "/wedge-hang", **settings))
+    fleet.kill(prober)
+
+    # While the dead prober's lease lives, every other caller is refused and sends nothing;
+    # after it expires, one probes and closes the breaker.
+    ok = _get(shared_redis, prefix, server.url, "/wedge-ok", **settings)
+    seen: list[int | str] = []
+    deadline = time.monotonic() + lease + 10
+    while 200 not in seen:
+        assert time.monotonic() < deadline, f"the breaker stayed wedged: {seen[-5:]}"
+        seen += fleet.ask(0, ok)["outcomes"]
+        time.sleep(0.05)
+    assert set(seen[:-1]) <= {"CircuitBreakerOpenError"}
+    assert server.count("/wedge-ok") == 1
+    assert fleet.ask(1, {**ok, "n": 5}) == {"outcomes": [200] * 5, "state": "CLOSED"}
+
+
+# --------------------------------------------------------------------------- #
+# Redis killed mid-run                                                        #
+# --------------------------------------------------------------------------- #
+
+
+def test_redis_killed_mid_run_requests_keep_flowing_and_sharing_resumes(
+    own_redis: RedisServer, fleet: Fleet, prefix: str, server: ChaosServer
+) -> None:
+    """fail_mode="local": Redis SIGKILLed under a stream of requests through AsyncHTTPClient
+    (shared limiter + breaker) — every request succeeds, none stalls; after a restart on
+    the same port a breaker opened in one process is open in another again."""
+    common = {"redis": own_redis.url, "prefix": prefix, "fail_mode": "local", "base": server.url}
+    stream = {**common, "op": "stream", "path": "/stream", "seconds": 4.0, "concurrency": 4,
+              "facade": True, "breaker": {"name": "stream", "failure_threshold": 5,
+                                          "recovery_timeout": 5.0},
+              "limiter": {"kind": "bucket", "rate": 100, "burst": 10}}  # fmt: skip
+    for i in (0, 1):
+        fleet.send(i, stream)
+    deadline = time.monotonic() + 10
+    while server.count("/stream") < 40:  # both are streaming through Redis
+        assert time.monotonic() < deadline, "the stream did not start"
+        time.sleep(0.02)
+    killed_at = time.time()
+    own_redis.kill()
+    done = [d for i in (0, 1) for d in fleet.recv(i)["done"]]
+
+    failures = [outcome for _, _, outcome in done if outcome != 200]
+    assert failures == [], failures[:3]
+    after_kill = [d for d in done if d[0] > killed_at + 0.5]
+    assert len(after_kill) >= 50, f"only {len(after_kill)} requests after Redis died"
+    assert max(took for _, took, _ in done) < 2.0  # no request waited out a dead Redis
+
+    own_redis.start()  # same port, empty
+    seen_open = False
+    deadline = time.monotonic() + 30
+    round_ = 0
+    while not seen_open:
+        assert time.monotonic() < deadline, "shared state did not resume after the restart"
+        round_ += 1
+        settings = {"name": f"after-{round_}", "failure_threshold": 1, "recovery_timeout": 30.0}
+        opened = fleet.ask(0, {**common, "op": "get", "path": "/after?status=503", "breaker": settings})
+        assert opened["outcomes"] == [503]
+        seen = fleet.ask(1, {**common, "op": "get", "path": "/after-ok", "breaker": settings})
+        seen_open = seen["outcomes"] == ["CircuitBreakerOpenError"]
+        if not seen_open:
+            time.sleep(0.2)
+    assert seen["state"] == "OPEN"
