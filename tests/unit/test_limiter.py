@@ -568,3 +568,16 @@ async def test_sliding_window_host_scope_repr_and_pause_skips_dead() -> None:
     await clock.advance(10.0)
     assert await head == pytest.approx(3.0)
     assert await kept == pytest.approx(4.0)
+
+
+async def test_the_testing_switch_makes_every_limiter_wait_zero() -> None:
+    from httpx_resilience.policies._testing_mode import testing_mode
+
+    clock = FakeClock()
+    bucket = TokenBucketRateLimiter(1, 1, clock=clock, max_wait=0.1)
+    window = SlidingWindowRateLimiter(1, 60.0, clock=clock, max_wait=0)
+    with testing_mode():
+        waits = [await bucket.acquire() for _ in range(3)] + [await window.acquire() for _ in range(3)]
+    assert waits == [0.0] * 6 and clock.sleeps == []
+    with pytest.raises(RateLimiterTimeout):  # off again: the limits hold
+        await window.acquire()

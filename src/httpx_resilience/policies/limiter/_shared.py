@@ -93,21 +93,25 @@ class SharedLimit:
             grant = await owner._take_shared(self.backend, self.name, tokens, max_wait, paused)
         except BackendDown as down:
             if on_backend_down(self.backend.fail_mode, down) == "open":
-                return clock.monotonic() - start
+                return 0.0
             return await owner._acquire_local(tokens)
         if not grant.granted:
             raise owner._timeout(tokens, clock.monotonic() - start, grant.wait)
-        if grant.wait > EPS:
+        slept = grant.wait > EPS
+        if slept:
             await clock.sleep(grant.wait)
         # A pause this process learned while it slept is waited out (within max_wait).
         while True:
             now = clock.monotonic()
             left = owner._paused_until - now
             if left <= EPS:
-                return now - start
+                # Seconds waited for the permit: 0 when granted at once (the round
+                # trip is not a wait), as on the local fast path.
+                return now - start if slept else 0.0
             if max_wait is not None and now + left - start > max_wait + EPS:
                 raise owner._timeout(tokens, now - start, left)
             await clock.sleep(left)
+            slept = True
 
     def share_pause(self, seconds: float) -> None:
         """Write a pause of ``seconds`` to the backend in the background (no loop: local only)."""
