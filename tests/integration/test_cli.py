@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from httpx_resilience.cli import main
-from httpx_resilience.cli.demo import run_demo_async
+from httpx_resilience.cli._demo_run import SCENARIOS, run
+from httpx_resilience.cli._report import CHARTS, render_report
+from httpx_resilience.cli.demo import verdict
 from httpx_resilience.testing import ChaosServer
 
 
@@ -30,34 +34,80 @@ def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
 
 async def test_demo_shows_the_retry_layer_winning() -> None:
     """Against the same faults, httpx-resilience succeeds far more often than plain httpx."""
-    plain, ours = await run_demo_async(requests=80, concurrency=10, seed=3)
-    assert plain.upstream_requests == 80
-    assert ours.success_rate >= 0.9
+    result = await run(SCENARIOS["mixed"], requests=80, concurrency=10, seed=3, duration=1.0)
+    plain, ours = result.plain, result.ours
+    assert plain.upstream == plain.requests == 80
+    assert ours.success_rate >= 0.85
     assert ours.success_rate > plain.success_rate
-    assert ours.upstream_requests > 80
-    assert plain.summary()["p50_ms"] >= 0
+    assert ours.upstream > 80  # retries
+    assert plain.duplicates == ours.duplicates == 0
+    assert verdict(result)[0]
 
 
-def test_demo_json_output(capsys: pytest.CaptureFixture[str]) -> None:
-    """`demo --json` prints both clients' figures as JSON and exits 0 when ours wins."""
-    assert main(["demo", "-n", "40", "-c", "8", "--json"]) == 0
+@pytest.mark.parametrize("name", ["outage", "rate-limited", "slow-tail", "flaky"])
+async def test_each_scenario_shows_its_policy(name: str) -> None:
+    """Each scenario's claim holds: the verdict the demo's exit code is made of."""
+    result = await run(SCENARIOS[name], requests=120, concurrency=20, seed=11, duration=2.0)
+    ok, text = verdict(result)
+    assert ok, text
+    if name == "outage":
+        assert result.ours.breaker, "the breaker never moved"
+        assert result.ours.upstream < result.plain.upstream
+    if name == "rate-limited":
+        assert result.ours.limiter_waits, "the limiter never made anyone wait"
+        assert "HTTP 429" in result.plain.failures()
+        assert "HTTP 429" not in result.ours.failures()
+
+
+def test_the_report_names_every_chart_and_the_run() -> None:
+    """The page holds the six charts (each with drawn marks), the scenario and the seed."""
+    result = asyncio.run(
+        run(SCENARIOS["outage"], requests=60, concurrency=10, seed=5, duration=1.0)
+    )
+    page = render_report(result)
+    for chart in CHARTS:
+        section = page.split(f'data-chart="{chart}"', 1)[1].split("</svg>", 1)[0]
+        assert 'class="mark"' in section, chart
+    assert "--scenario outage" in page and "--seed 5" in page
+    assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")  # nothing fetched
+
+
+def test_demo_json_output(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """`demo --json` prints both clients' figures and the report's path, and exits 0 when ours wins."""
+    report = tmp_path / "out" / "demo.html"
+    assert main(["demo", "-n", "40", "-c", "8", "--json", "--report", str(report)]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert set(data) == {"plain", "resilient"}
+    assert {"plain", "resilient", "scenario", "verdict", "report"} <= set(data)
     assert data["resilient"]["success_rate"] >= data["plain"]["success_rate"]
     assert data["resilient"]["requests"] == 40
+    assert data["report"] == str(report.resolve()) and report.read_text().startswith("<!doctype")
 
 
-def test_demo_table_output(capsys: pytest.CaptureFixture[str]) -> None:
-    """`demo` prints the side-by-side table with success rate, upstream load and latency."""
-    assert main(["demo", "-n", "30", "-c", "6", "--no-progress"]) == 0
+def test_demo_table_output(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """`demo` prints the side-by-side table, the verdict and where the report went."""
+    report = tmp_path / "r.html"
+    assert main(["demo", "-n", "30", "-c", "6", "--no-progress", "--report", str(report)]) == 0
     out = capsys.readouterr().out
     assert "Same requests, same faults" in out and "httpx-resilience turned" in out
+    assert "Report:" in out and report.exists()
+
+
+def test_demo_without_report(capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--no-report` writes nothing."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "-n", "20", "--no-progress", "--no-report"]) == 0
+    assert "Report:" not in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_demo_rejects_bad_numbers(capsys: pytest.CaptureFixture[str]) -> None:
-    """Zero requests is refused with exit code 2 and a message."""
+    """Zero requests is refused with exit code 2 and a message; so is an unknown scenario."""
     assert main(["demo", "-n", "0"]) == 2
     assert "must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "--scenario", "nope"])
+    assert exc.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
 
 
 def test_request_command(capsys: pytest.CaptureFixture[str]) -> None:

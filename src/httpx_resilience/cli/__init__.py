@@ -27,14 +27,28 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo",
         help="plain httpx vs httpx-resilience against an embedded chaos server",
-        description="Start the embedded ChaosServer with a realistic fault mix, send the same "
-        "requests through plain httpx and through httpx-resilience, and compare.",
+        description="Start the embedded ChaosServer with a scenario's faults, send the same "
+        "requests through plain httpx and through httpx-resilience at the same time, compare, "
+        "and draw the run in an HTML report.",
     )
     demo.add_argument("-n", "--requests", type=int, default=300, help="requests per client")
     demo.add_argument("-c", "--concurrency", type=int, default=20, help="requests in flight")
-    demo.add_argument("--seed", type=int, default=7, help="seed of the fault mix")
+    demo.add_argument("--seed", type=int, default=7, help="seed of the fault mix (reproducible)")
+    demo.add_argument(
+        "--scenario",
+        default="mixed",
+        choices=("mixed", "flaky", "outage", "rate-limited", "slow-tail"),
+        help="the faults: mixed (default), or one policy's case alone",
+    )
+    demo.add_argument(
+        "--report",
+        default="httpx-resilience-demo.html",
+        metavar="FILE",
+        help="write the HTML report here (default: %(default)s)",
+    )
+    demo.add_argument("--no-report", action="store_true", help="write no report")
     demo.add_argument("--json", action="store_true", help="print the results as JSON")
-    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
+    demo.add_argument("--no-progress", action="store_true", help="no live view")
 
     req = sub.add_parser(
         "request", help="send one request through the pipeline and show the outcome"
@@ -71,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             as_json=args.json,
             progress=not args.no_progress,
+            scenario=args.scenario,
+            report=None if args.no_report else args.report,
         )
     if args.command == "request":
         from .request import run_request

@@ -298,8 +298,17 @@ def _ours_client(
     def transitioned(change: BreakerTransition) -> None:
         run.breaker.append((time.perf_counter() - t0, change.new.value))
 
+    # Open on a failure rate, as a production breaker should: a third of calls
+    # failing is the flaky upstream retries are for, not an outage.
     breaker = CircuitBreaker(
-        failure_threshold=5, recovery_timeout=0.25, name="demo", listeners=[transitioned]
+        failure_threshold=25,
+        failure_rate_threshold=0.6,
+        window_size=40,
+        minimum_calls=20,
+        recovery_timeout=0.25,
+        half_open_max_calls=2,
+        name="demo",
+        listeners=[transitioned],
     )
     return AsyncHTTPClient(
         server.url,
@@ -319,10 +328,17 @@ async def run(
     seed: int = 7,
     duration: float = 5.0,
     tick: Progress | None = None,
+    plain: ClientRun | None = None,
+    ours: ClientRun | None = None,
 ) -> DemoRun:
-    """Run both clients through ``scenario`` at once; ``requests`` each over ``duration`` s."""
+    """Run both clients through ``scenario`` at once; ``requests`` each over ``duration`` s.
+
+    ``tick`` is called after each request; ``plain`` and ``ours``, when given,
+    are filled as the run goes (a live view reads them).
+    """
     notify: Progress = tick or (lambda _name, _record: None)
-    plain, ours = ClientRun("plain"), ClientRun("ours")
+    plain = plain if plain is not None else ClientRun("plain")
+    ours = ours if ours is not None else ClientRun("ours")
     with ChaosServer() as server:
         upstream = _Upstream(server, scenario, seed)
         upstream.apply(0)
