@@ -27,6 +27,7 @@ import os
 import socket
 import sys
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 from httpx_resilience import (
@@ -56,8 +57,13 @@ def redis_answers(url: str) -> bool:
         return False
 
 
-async def worker(index: int, base_url: str, prefix: str, start_at: float) -> list[str]:
-    """One worker: its own backend and policies, built once at startup."""
+async def worker(index: int, base_url: str, prefix: str, sync: Any, opened: Any) -> list[str]:
+    """One worker: its own backend and policies, built once at startup.
+
+    ``sync`` (a barrier of all the workers) and ``opened`` (an event) only
+    stage the demonstration: everyone starts together, worker 0 opens the
+    breaker once all are done with the quota, and the others look after that.
+    """
     backend = RedisBackend(REDIS_URL, prefix=prefix)
     limiter = TokenBucketRateLimiter(rate=RATE, burst=1, backend=backend)
     breaker = CircuitBreaker(failure_threshold=2, recovery_timeout=30, name="upstream", backend=backend)
@@ -65,18 +71,19 @@ async def worker(index: int, base_url: str, prefix: str, start_at: float) -> lis
     async with AsyncHTTPClient(
         base_url, rate_limiter=limiter, circuit_breaker=breaker, retry=RetryPolicy(max_attempts=1)
     ) as client:
-        await asyncio.sleep(max(0.0, start_at - time.time()))  # every worker starts together
+        await asyncio.to_thread(sync.wait, 30)  # every worker is up: start together
         # 1. The quota: ten requests from each worker, 10/s for all of them (about 3 s).
         for i in range(REQUESTS_EACH):
             await client.get(f"/search?worker={index}&i={i}")
-        # 2. The breaker: once every worker is done, worker 0 meets a failing upstream
-        #    (two 503s in a row, counted across processes) and opens it for everyone.
-        await asyncio.sleep(max(0.0, start_at + 4.0 - time.time()))
+        await asyncio.to_thread(sync.wait, 30)  # every worker is done with the quota
+        # 2. The breaker: worker 0 meets a failing upstream (two 503s in a row, counted
+        #    across processes) and opens it for everyone; the others look afterwards.
         if index == 0:
             for _ in range(2):
                 response = await client.get("/flaky?status=503")
                 outcomes.append(str(response.status_code))
-        await asyncio.sleep(max(0.0, start_at + 5.0 - time.time()))
+            opened.set()
+        await asyncio.to_thread(opened.wait, 30)
         try:
             await client.get("/after")
             outcomes.append("sent")
@@ -86,9 +93,9 @@ async def worker(index: int, base_url: str, prefix: str, start_at: float) -> lis
     return outcomes
 
 
-def run_worker(index: int, base_url: str, prefix: str, start_at: float, results: mp.Queue) -> None:
+def run_worker(index: int, base_url: str, prefix: str, sync: Any, opened: Any, results: Any) -> None:
     """A worker process's entry point."""
-    results.put((index, asyncio.run(worker(index, base_url, prefix, start_at))))
+    results.put((index, asyncio.run(worker(index, base_url, prefix, sync, opened))))
 
 
 def main() -> int:
@@ -97,11 +104,11 @@ def main() -> int:
         return 0
     prefix = f"example-{os.getpid()}-{int(time.time())}"  # this run's own keys
     ctx = mp.get_context("spawn")
-    results: mp.Queue = ctx.Queue()
+    results = ctx.Queue()
+    sync, opened = ctx.Barrier(WORKERS), ctx.Event()
     with ChaosServer() as server:
-        start_at = time.time() + 3.0  # the processes start and import first
         procs = [
-            ctx.Process(target=run_worker, args=(i, server.url, prefix, start_at, results))
+            ctx.Process(target=run_worker, args=(i, server.url, prefix, sync, opened, results))
             for i in range(WORKERS)
         ]
         for proc in procs:
