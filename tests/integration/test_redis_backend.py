@@ -434,3 +434,28 @@ async def test_the_testing_switch_grants_at_once_on_redis(shared: RedisBackend) 
     assert waits == [0.0, 0.0, 0.0]
 
 
+
+
+def test_a_backend_serves_one_event_loop_after_another() -> None:
+    backend = RedisBackend(redis_url(), prefix=fresh_prefix())
+
+    async def ask() -> bool:
+        grant = await backend.token_bucket("l", rate=100, burst=10, tokens=1, horizon=None)
+        return grant.granted and not backend.in_fallback
+
+    assert [asyncio.run(ask()) for _ in range(3)] == [True, True, True]
+
+    async def close() -> None:
+        await drop_keys(backend.client, backend.prefix)
+        await backend.aclose()
+
+    asyncio.run(close())
+
+
+async def test_a_window_takes_thousands_of_tokens_at_once(backend: SharedBackend) -> None:
+    grant = await backend.sliding_window("big", limit=5000, window=1.0, tokens=5000, horizon=0)
+    assert grant == (True, 0.0)
+    refused = await backend.sliding_window("big", limit=5000, window=1.0, tokens=1, horizon=0)
+    assert not refused.granted
+    if isinstance(backend, RedisBackend):
+        assert await backend.client.zcard(backend.key("limiter", "big", "window")) == 5000

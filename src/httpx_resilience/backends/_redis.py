@@ -145,11 +145,8 @@ class RedisBackend(SharedBackend):
                     field="url_or_client",
                 )
             self._where = redact_url(url_or_client)
-            self._client: Any = redis.asyncio.from_url(
-                url_or_client,
-                socket_timeout=self.timeout,
-                socket_connect_timeout=self.timeout,
-            )
+            self._url = url_or_client
+            self._client: Any = self._connect()
             self._owned = True
         elif callable(getattr(url_or_client, "evalsha", None)) and callable(
             getattr(url_or_client, "eval", None)
@@ -157,12 +154,14 @@ class RedisBackend(SharedBackend):
             self._where = _describe_client(url_or_client)
             self._client = url_or_client
             self._owned = False
+            self._url = ""
         else:
             raise ConfigurationError(
                 f"url_or_client must be a Redis URL or a redis.asyncio.Redis/RedisCluster "
                 f"client, got {type(url_or_client).__name__}",
                 field="url_or_client",
             )
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop the client serves
         self._down_since: float | None = None  # monotonic time fallback began
         self._retry_at = 0.0
         self._probing = False
@@ -171,9 +170,29 @@ class RedisBackend(SharedBackend):
 
     # -- the plumbing ----------------------------------------------------------------
 
+    def _connect(self) -> Any:
+        """A client for ``self._url``; it connects on first use, with this backend's timeout."""
+        redis = _import_redis()
+        return redis.asyncio.from_url(
+            self._url, socket_timeout=self.timeout, socket_connect_timeout=self.timeout
+        )
+
+    def _follow_loop(self) -> None:
+        """Connections belong to the loop that opened them: a new loop gets a new client."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if loop is not self._loop:
+            if self._loop is not None:  # one asyncio.run after another
+                self._client = self._connect()
+            self._loop = loop
+
     @property
     def client(self) -> Any:
-        """The ``redis.asyncio`` client in use."""
+        """The ``redis.asyncio`` client in use (in this event loop, for one built from a URL)."""
+        if self._owned:
+            self._follow_loop()
         return self._client
 
     @property
@@ -194,6 +213,7 @@ class RedisBackend(SharedBackend):
     async def aclose(self) -> None:
         """Close the client if this backend made it from a URL (a given client stays open)."""
         if self._owned:
+            self._follow_loop()
             try:
                 await self._client.aclose()
             except Exception:  # closing a client whose server is gone
@@ -209,6 +229,8 @@ class RedisBackend(SharedBackend):
                 (then without touching Redis, until ``retry_interval`` passed).
         """
         key = keys[0] if keys else script
+        if self._owned:
+            self._follow_loop()
         if self._down_since is not None:
             if self._probing or time.monotonic() < self._retry_at:
                 raise BackendDown(self._where, key, "in fallback, not retried yet")

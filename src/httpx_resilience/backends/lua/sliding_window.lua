@@ -46,12 +46,16 @@ local wait = at - now
 if wait > 0 and horizon >= 0 and wait > horizon then
   return {0, math.ceil(wait)}
 end
+-- One member per token, added in batches (unpack has a stack limit).
 local args = {}
 for i = 1, tokens do
   args[#args + 1] = at
   args[#args + 1] = ARGV[6] .. ':' .. i
+  if #args >= 1000 or i == tokens then
+    redis.call('ZADD', KEYS[1], unpack(args))
+    args = {}
+  end
 end
-redis.call('ZADD', KEYS[1], unpack(args))
 -- The set expires when its latest grant leaves the window.
 redis.call('PEXPIRE', KEYS[1], math.ceil((at + window - now) / 1000) + 1)
 if wait < 0 then wait = 0 end
