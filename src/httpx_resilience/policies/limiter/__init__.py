@@ -12,12 +12,19 @@ long is refused at once with :class:`~httpx_resilience.RateLimiterTimeout`.
 Only :meth:`RateLimiter.pause` (a server's ``Retry-After`` or rate-limit
 headers) can push grants later; it re-checks the queued waiters then.
 
+With ``backend=`` (a :class:`~httpx_resilience.backends.RedisBackend`) the
+limit is shared by every process using that backend and the limiter's
+``name``: the backend's script grants at once or reserves the slot, and the
+caller sleeps until it (see ``_shared``).
+
 The modules, each importing only those listed before it:
 
 * ``_base`` — :class:`RateLimiter`, the interface, and the shared argument checks;
 * ``_allowance`` — ``Allowance``, the arithmetic of a limit apart from any
   queue, and the ``Schedule`` that predicts grants;
 * ``_ratelimit_headers`` — the pause asked for by a response's rate-limit headers;
+* ``_shared`` — ``SharedLimit``: the path through a shared backend (``backend=``),
+  one round trip per grant, and ``fail_mode`` when the backend is down;
 * ``_queue`` — ``QueuedLimiter``: the fair FIFO queue, ``max_wait``, pauses,
   header pacing and per-key children, around an allowance;
 * ``_token_bucket`` — ``TokenBucket`` and :class:`TokenBucketRateLimiter`;
