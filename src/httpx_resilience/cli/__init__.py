@@ -1,7 +1,8 @@
-"""The ``httpx-resilience`` command: ``demo``, ``request`` and ``chaos``.
+"""The ``httpx-resilience`` command: ``demo``, ``request``, ``chaos serve`` and ``bench``.
 
-The parser needs only the standard library; the demo's progress bar and tables
-use ``rich`` from the ``cli`` extra and say how to install it when it is missing.
+The parser and the commands need only the core; the live views and tables use
+``rich`` from the ``cli`` extra, the bench's plots matplotlib (the ``plots``
+extra), and each says how to install what is missing.
 """
 
 from __future__ import annotations
@@ -51,21 +52,43 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-progress", action="store_true", help="no live view")
 
     req = sub.add_parser(
-        "request", help="send one request through the pipeline and show the outcome"
+        "request",
+        help="a resilient curl: one request through the pipeline, with its attempt timeline",
+        description="Send a request through retries, deadline, limiter, breaker and auth; the "
+        "body goes to stdout, the attempt timeline to stderr. Exit codes: 0 below 400, 1 a final "
+        "status of 400 or more, 2 a usage error, 3 no response (connection, timeout, breaker).",
     )
-    req.add_argument("method", help="HTTP method, e.g. GET")
-    req.add_argument("url", help="absolute URL")
-    req.add_argument("-H", "--header", action="append", default=[], help="'Name: value' header")
-    req.add_argument("-d", "--data", help="request body (sent as is)")
-    req.add_argument("--timeout", type=float, default=10.0, help="attempt timeout, seconds")
-    req.add_argument("--retries", type=int, default=3, help="retries after the first attempt")
-    req.add_argument("--idempotency-key", help="send an Idempotency-Key (makes POST retryable)")
+    from .request import add_arguments
 
-    chaos = sub.add_parser("chaos", help="run a ChaosServer in the foreground")
-    chaos.add_argument("--port", type=int, default=0, help="port (0 picks a free one)")
+    add_arguments(req)
+
+    chaos = sub.add_parser(
+        "chaos",
+        help="run a ChaosServer in the foreground (for your own tests), with live counters",
+        description="Serve faults on loopback: routes from a TOML profile, or from each "
+        "request's query string (?status=503,503,200, ?latency=0.5, ?hang=1, ...).",
+    )
+    chaos.add_argument("action", nargs="?", choices=("serve",), default="serve",
+                       help="what to do (serve: the default)")
+    chaos.add_argument("--port", type=int, help="port (default: the profile's, else a free one)")
+    chaos.add_argument("--profile", metavar="FILE", help="routes and faults (TOML)")
     chaos.add_argument(
         "--duration", type=float, default=0.0, help="stop after N seconds (0 = until Ctrl-C)"
     )
+    chaos.add_argument("--no-live", action="store_true", help="no live counters")
+    bench = sub.add_parser(
+        "bench",
+        help="a quick side-by-side against plain httpx on this machine, with PNG plots",
+        description="Plain httpx.AsyncClient, the same over ResilientTransport, and "
+        "AsyncHTTPClient, against a minimal loopback server in its own process: requests/s "
+        "and CPU per request, as ratios to plain httpx; PNG plots with matplotlib.",
+    )
+    bench.add_argument("-n", "--requests", type=int, default=2000, help="GETs per client and round")
+    bench.add_argument("-c", "--concurrency", type=int, action="append", metavar="N",
+                       help="requests in flight; repeat for several (default: 1 and 32)")
+    bench.add_argument("--rounds", type=int, default=3, help="interleaved rounds (medians)")
+    bench.add_argument("--plots", default=".", metavar="DIR", help="where the PNGs go")
+    bench.add_argument("--no-plots", action="store_true", help="write no plots")
     return parser
 
 
@@ -92,9 +115,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .request import run_request
 
         return run_request(args)
+    if args.command == "bench":
+        from .bench import run_bench
+
+        return run_bench(
+            requests=args.requests,
+            levels=tuple(args.concurrency or (1, 32)),
+            rounds=args.rounds,
+            plots=None if args.no_plots else args.plots,
+        )
     from .chaos import run_chaos
 
-    return run_chaos(port=args.port, duration=args.duration)
+    return run_chaos(
+        port=args.port, duration=args.duration, profile=args.profile, live=not args.no_live
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover
