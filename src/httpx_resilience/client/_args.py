@@ -16,17 +16,20 @@ import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 
+from ..config import HTTP_METHODS
 from ..exceptions import ConfigurationError, InvalidRequestError
 from ..pipeline import EXTENSION_KEY
 
 __all__ = [
+    "RequestOptions",
     "check_content",
     "check_files",
     "check_header_values",
+    "check_method",
     "check_timeout",
     "check_url_arg",
     "config_headers",
@@ -38,6 +41,23 @@ __all__ = [
 ]
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
+_METHOD_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+class RequestOptions(TypedDict, total=False):
+    """The keywords of ``AsyncHTTPClient.get/post/put/patch/delete/head/options``:
+    those of :meth:`~httpx_resilience.AsyncHTTPClient.request`, by the same names."""
+
+    json: object
+    data: object
+    files: object
+    content: object
+    headers: Mapping[str, str] | None
+    params: Mapping[str, object] | None
+    timeout: float | None
+    idempotency_key: str | None
+    extensions: Mapping[str, object] | None
+    max_response_bytes: int | None
 
 
 def to_dict(value: Any, name: str) -> dict[Any, Any]:
@@ -283,3 +303,21 @@ class _Unsized:
 
 def _text(value: str | bytes) -> str:
     return value if isinstance(value, str) else value.decode("latin-1")
+
+
+def check_method(method: str) -> str:
+    """An HTTP method, upper-cased; an unknown one is an ``InvalidRequestError``."""
+    if type(method) is str and method in HTTP_METHODS:
+        return method  # the common case: already a known, upper-case method
+    if not isinstance(method, str) or not _METHOD_TOKEN.match(method):
+        raise InvalidRequestError(
+            f"{method!r} is not an HTTP method",
+            hint=f"Use one of {', '.join(sorted(HTTP_METHODS))}",
+        )
+    upper = method.upper()
+    if upper not in HTTP_METHODS:
+        raise InvalidRequestError(
+            f"Unknown HTTP method {method!r}",
+            hint=f"Use one of {', '.join(sorted(HTTP_METHODS))}",
+        )
+    return upper

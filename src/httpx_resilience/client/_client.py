@@ -13,16 +13,15 @@ errors (``_errors``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
-from types import EllipsisType
-from typing import Any
+from types import EllipsisType, TracebackType
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from ..clock import SYSTEM_CLOCK, Clock
-from ..config import HTTP_METHODS, ClientConfig
+from ..config import ClientConfig
 from ..exceptions import ConfigurationError, InvalidRequestError
 from ..middleware.base import Middleware
 from ..models import HTTPRequest, HTTPResponse
@@ -38,6 +37,8 @@ from ..policies.retry import RetryPolicy
 from ..policies.throttle import AdaptiveThrottle
 from ..transports.factory import TransportKind
 from ._args import (
+    RequestOptions,
+    check_method,
     check_url_arg,
     config_headers,
     max_bytes_of,
@@ -49,9 +50,10 @@ from ._build import RequestBuilder
 from ._errors import raise_for_outcome, translate_error
 from ._send import Sender
 
-__all__ = ["AsyncHTTPClient"]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # PEP 692 (typing.Unpack from 3.11); types only
 
-_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+__all__ = ["AsyncHTTPClient"]
 
 
 class AsyncHTTPClient:
@@ -189,8 +191,13 @@ class AsyncHTTPClient:
         await self._client.__aenter__()
         return self
 
-    async def __aexit__(self, *exc: Any) -> None:
-        await self._client.__aexit__(*exc)
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._client.__aexit__(exc_type, exc, tb)
 
     async def aclose(self) -> None:
         """Close the connection pool. The client cannot be used afterwards."""
@@ -213,15 +220,15 @@ class AsyncHTTPClient:
         method: str,
         url: str | httpx.URL,
         *,
-        json: Any = None,
-        data: Any = None,
-        files: Any = None,
-        content: Any = None,
+        json: object = None,
+        data: object = None,
+        files: object = None,
+        content: object = None,
         headers: Mapping[str, str] | None = None,
-        params: Mapping[str, Any] | None = None,
+        params: Mapping[str, object] | None = None,
         timeout: float | None = None,
         idempotency_key: str | None = None,
-        extensions: Mapping[str, Any] | None = None,
+        extensions: Mapping[str, object] | None = None,
         max_response_bytes: int | EllipsisType | None = ...,
     ) -> HTTPResponse:
         """Send one logical request through middlewares, auth and the pipeline.
@@ -270,7 +277,7 @@ class AsyncHTTPClient:
         elif ext:
             limit = max_bytes_of(ext, limit)
         req = HTTPRequest(
-            method=_check_method(method),
+            method=check_method(method),
             url=url if type(url) is str else check_url_arg(url),
             headers={} if headers is None else to_dict(headers, "headers"),
             params={} if params is None else to_params(params),
@@ -300,31 +307,45 @@ class AsyncHTTPClient:
         raise_for_outcome(response, req, self.service)
         return response
 
-    async def get(self, url: str | httpx.URL, **kwargs: Any) -> HTTPResponse:
+    async def get(
+        self, url: str | httpx.URL, **kwargs: Unpack[RequestOptions]
+    ) -> HTTPResponse:
         """``GET`` (see :meth:`request`)."""
         return await self.request("GET", url, **kwargs)
 
-    async def post(self, url: str | httpx.URL, **kwargs: Any) -> HTTPResponse:
+    async def post(
+        self, url: str | httpx.URL, **kwargs: Unpack[RequestOptions]
+    ) -> HTTPResponse:
         """``POST`` (see :meth:`request`); retried only when safe."""
         return await self.request("POST", url, **kwargs)
 
-    async def put(self, url: str | httpx.URL, **kwargs: Any) -> HTTPResponse:
+    async def put(
+        self, url: str | httpx.URL, **kwargs: Unpack[RequestOptions]
+    ) -> HTTPResponse:
         """``PUT`` (see :meth:`request`)."""
         return await self.request("PUT", url, **kwargs)
 
-    async def patch(self, url: str | httpx.URL, **kwargs: Any) -> HTTPResponse:
+    async def patch(
+        self, url: str | httpx.URL, **kwargs: Unpack[RequestOptions]
+    ) -> HTTPResponse:
         """``PATCH`` (see :meth:`request`); retried only when safe."""
         return await self.request("PATCH", url, **kwargs)
 
-    async def delete(self, url: str | httpx.URL, **kwargs: Any) -> HTTPResponse:
+    async def delete(
+        self, url: str | httpx.URL, **kwargs: Unpack[RequestOptions]
+    ) -> HTTPResponse:
         """``DELETE`` (see :meth:`request`)."""
         return await self.request("DELETE", url, **kwargs)
 
-    async def head(self, url: str | httpx.URL, **kwargs: Any) -> HTTPResponse:
+    async def head(
+        self, url: str | httpx.URL, **kwargs: Unpack[RequestOptions]
+    ) -> HTTPResponse:
         """``HEAD`` (see :meth:`request`)."""
         return await self.request("HEAD", url, **kwargs)
 
-    async def options(self, url: str | httpx.URL, **kwargs: Any) -> HTTPResponse:
+    async def options(
+        self, url: str | httpx.URL, **kwargs: Unpack[RequestOptions]
+    ) -> HTTPResponse:
         """``OPTIONS`` (see :meth:`request`)."""
         return await self.request("OPTIONS", url, **kwargs)
 
@@ -339,7 +360,7 @@ class AsyncHTTPClient:
         middlewares run; ``process_response`` ones do not (there is no
         complete response to give them).
         """
-        req = HTTPRequest(method=_check_method(method), url=check_url_arg(url))
+        req = HTTPRequest(method=check_method(method), url=check_url_arg(url))
         req.headers = to_dict(kwargs.pop("headers", None), "headers")
         req.params = to_params(kwargs.pop("params", None))
         req.extensions = to_dict(kwargs.pop("extensions", None), "extensions")
@@ -364,19 +385,3 @@ class AsyncHTTPClient:
     def __repr__(self) -> str:
         return f"AsyncHTTPClient(base_url={redact_url(self.base_url)!r}, service={self.service!r})"
 
-
-def _check_method(method: str) -> str:
-    if type(method) is str and method in HTTP_METHODS:
-        return method  # the common case: already a known, upper-case method
-    if not isinstance(method, str) or not _TOKEN.match(method):
-        raise InvalidRequestError(
-            f"{method!r} is not an HTTP method",
-            hint=f"Use one of {', '.join(sorted(HTTP_METHODS))}",
-        )
-    upper = method.upper()
-    if upper not in HTTP_METHODS:
-        raise InvalidRequestError(
-            f"Unknown HTTP method {method!r}",
-            hint=f"Use one of {', '.join(sorted(HTTP_METHODS))}",
-        )
-    return upper
