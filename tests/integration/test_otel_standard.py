@@ -58,11 +58,12 @@ def exporter() -> InMemorySpanExporter:
 
 
 @pytest.fixture
-def provider(exporter: InMemorySpanExporter) -> TracerProvider:
-    """An SDK tracer provider exporting synchronously to ``exporter``."""
-    tp = TracerProvider()
+def provider(exporter: InMemorySpanExporter) -> Iterator[TracerProvider]:
+    """An SDK tracer provider exporting synchronously to ``exporter``; shut down after the test."""
+    tp = TracerProvider(shutdown_on_exit=False)
     tp.add_span_processor(SimpleSpanProcessor(exporter))
-    return tp
+    yield tp
+    tp.shutdown()
 
 
 @pytest.fixture
@@ -72,9 +73,11 @@ def reader() -> InMemoryMetricReader:
 
 
 @pytest.fixture
-def meters(reader: InMemoryMetricReader) -> MeterProvider:
-    """An SDK meter provider read by ``reader``."""
-    return MeterProvider(metric_readers=[reader])
+def meters(reader: InMemoryMetricReader) -> Iterator[MeterProvider]:
+    """An SDK meter provider read by ``reader``; shut down after the test."""
+    mp = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
+    yield mp
+    mp.shutdown()
 
 
 @pytest.fixture
@@ -375,6 +378,40 @@ async def test_budget_fallback_and_throttle_events_and_bounded_attributes(
     assert (finished.attributes or {})["resilience.outcome"] == "_OTHER"
     assert (finished.attributes or {})["server.address"] == "_OTHER"
     assert repr(obs) == "MetricsObserver(open=0, breakers=0)"
+
+
+@dataclass(frozen=True)
+class AttemptFailed:
+    """An attempt's failure that also names the response's protocol (``http_version``)."""
+
+    request_id: str | None
+    method: str
+    url: str
+    host: str
+    attempt: int
+    max_attempts: int
+    duration: float
+    status_code: int | None = None
+    error_type: str | None = None
+    error: str | None = None
+    http_version: str | None = None
+
+
+async def test_the_protocol_version_is_recorded_when_an_event_carries_it(
+    meters: MeterProvider, reader: InMemoryMetricReader
+) -> None:
+    """network.protocol.version comes from an event's http_version, within a fixed set."""
+    obs = MetricsObserver(meters)
+    url = "http://api.example:8080/x"
+    obs(AttemptFailed("r", "GET", url, "api.example:8080", 1, 3, 0.1, 503, None, None, "HTTP/1.1"))
+    obs(AttemptFailed("r", "GET", url, "api.example:8080", 2, 3, 0.1, 503, None, None, "HTTP/9"))
+    found = points(reader, "http.client.request.duration")
+    assert total(found, network__protocol__version="1.1", server__port=8080) == 1
+    assert total(found) == 2
+    quiet = MetricsObserver(meters, http_duration=False)
+    assert quiet.instruments.http_duration is None
+    quiet(AttemptFailed("r", "GET", url, "api.example:8080", 1, 3, 0.1, 503))
+    assert total(points(reader, "http.client.request.duration")) == 2
 
 
 async def test_tracing_middleware_records_spans_and_metrics(

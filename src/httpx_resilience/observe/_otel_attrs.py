@@ -18,6 +18,7 @@ __all__ = [
     "WAIT_BUCKETS",
     "Cap",
     "method_of",
+    "protocol_version",
     "retry_reason",
     "scheme_of",
     "server_of",
@@ -70,6 +71,15 @@ _REASONS = {
 def method_of(method: str) -> str:
     """``http.request.method``: the method when it is a known one, else ``_OTHER``."""
     return method if method in HTTP_METHODS else OTHER
+
+
+def protocol_version(event: object) -> str | None:
+    """``network.protocol.version`` of an event that carries ``http_version`` (``HTTP/1.1``)."""
+    version = getattr(event, "http_version", None)
+    if not isinstance(version, str):
+        return None
+    version = version.upper().removeprefix("HTTP/")
+    return version if version in ("1.0", "1.1", "2", "3") else None
 
 
 def server_of(url: str) -> tuple[str | None, int | None]:

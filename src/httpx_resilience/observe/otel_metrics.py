@@ -13,9 +13,11 @@ hedges, bulkhead and budget refusals, fallbacks served and throttle
 rejections. The table of names, units and attributes is in
 ``docs/observability.md`` (section *OpenTelemetry metrics*).
 
-Attributes are bounded: never a URL, a path or a request id; the host is
-``server.address`` (at most ``max_hosts`` distinct values, then ``_OTHER``);
-methods outside the known set are ``_OTHER``; reasons come from fixed sets.
+``network.protocol.version`` is added when an attempt's event carries the
+response's ``http_version``. Attributes are bounded: never a URL, a path or
+a request id; the host is ``server.address`` (at most ``max_hosts`` distinct
+values, then ``_OTHER``); methods outside the known set are ``_OTHER``;
+reasons come from fixed sets.
 
 Events are dispatched by their class name, so a new kind of event needs one
 entry in :attr:`MetricsObserver.handlers` and nothing else.
@@ -28,22 +30,23 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ._otel_attrs import (
-    DURATION_BUCKETS,
     ERROR_TYPE,
     METHOD,
     OTHER,
+    PROTOCOL_VERSION,
     SERVER_ADDRESS,
     SERVER_PORT,
     STATUS_CODE,
     URL_SCHEME,
-    WAIT_BUCKETS,
     Cap,
     method_of,
+    protocol_version,
     retry_reason,
     scheme_of,
     server_of,
     split_host_key,
 )
+from ._otel_instruments import Instruments
 from .logging import RequestTracker
 
 if TYPE_CHECKING:
@@ -90,9 +93,12 @@ class _Flight:
         self.attempt_t0: float | None = None  # None when no attempt is in flight
 
 
-def _failure(status: int | None, error_type: str | None) -> Attrs:
-    """The outcome attributes of an attempt or request: status code and ``error.type``."""
+def _failure(status: int | None, error_type: str | None, event: object = None) -> Attrs:
+    """The outcome attributes of an attempt or request: status, ``error.type``, protocol."""
     attrs: Attrs = {}
+    version = protocol_version(event)  # when the event carries the response's http_version
+    if version is not None:
+        attrs[PROTOCOL_VERSION] = version
     if status is not None:
         attrs[STATUS_CODE] = status
         if status >= 400 and error_type is None:
@@ -137,62 +143,9 @@ class MetricsObserver:
         metrics = _opentelemetry()
         from .. import __version__
 
-        meter = metrics.get_meter("httpx_resilience", __version__, meter_provider)
-        self.meter = meter
-
-        def histogram(name: str, unit: str, text: str, buckets: tuple[float, ...]) -> Any:
-            try:
-                return meter.create_histogram(
-                    name, unit, text, explicit_bucket_boundaries_advisory=buckets
-                )
-            except TypeError:  # an API older than the advisory (< 1.25): the SDK's buckets
-                return meter.create_histogram(name, unit, text)
-
-        counter = meter.create_counter
-        self.http_duration = (
-            histogram(
-                "http.client.request.duration", "s", "Duration of HTTP client requests.",
-                DURATION_BUCKETS,
-            )
-            if http_duration
-            else None
-        )
-        self.request_duration = histogram(
-            "resilience.request.duration", "s",
-            "Duration of logical requests, retries, waits and backoff included.",
-            DURATION_BUCKETS,
-        )
-        self.attempts = counter("resilience.attempts", "{attempt}", "Attempts started.")
-        self.retries = counter("resilience.retries", "{retry}", "Retries scheduled, by reason.")
-        self.transitions = counter(
-            "resilience.breaker.transitions", "{transition}",
-            "Circuit breaker state changes, by new state.",
-        )
-        gauge = getattr(meter, "create_gauge", None)  # API >= 1.23
-        self.breaker_state = (
-            gauge("resilience.breaker.state", "1", "Breaker state: 0 closed, 1 open, 2 half-open.")
-            if gauge is not None
-            else None
-        )
-        self.limiter_wait = histogram(
-            "resilience.rate_limiter.wait.duration", "s",
-            "Time spent waiting for a rate-limiter permit.", WAIT_BUCKETS,
-        )
-        self.hedges = counter("resilience.hedges", "{hedge}", "Hedged copies started.")
-        self.bulkhead_rejections = counter(
-            "resilience.bulkhead.rejections", "{request}", "Requests refused by a full bulkhead."
-        )
-        self.budget_refusals = counter(
-            "resilience.retry_budget.refusals", "{refusal}",
-            "Retries and hedges the retry budget refused.",
-        )
-        self.fallbacks = counter(
-            "resilience.fallbacks", "{response}", "Requests answered by their fallback."
-        )
-        self.throttle_rejections = counter(
-            "resilience.throttle.rejections", "{request}",
-            "Requests the adaptive throttle rejected locally.",
-        )
+        self.meter = metrics.get_meter("httpx_resilience", __version__, meter_provider)
+        #: The instruments (see :class:`~._otel_instruments.Instruments` for their names).
+        self.instruments = Instruments(self.meter, http_duration)
         self._hosts = Cap(max_hosts)
         self._breakers = Cap(max_hosts)
         self._error_types = Cap(64)
@@ -270,7 +223,7 @@ class MetricsObserver:
         elif flight.attempt_t0 is not None:  # the previous attempt ended without a report
             self._record_attempt(flight, now - flight.attempt_t0, None, "abandoned")
         flight.attempt_t0 = now
-        self.attempts.add(1, {**flight.attrs, RESEND: ev.attempt > 1})
+        self.instruments.attempts.add(1, {**flight.attrs, RESEND: ev.attempt > 1})
 
     def _attempt_failed(self, ev: Any) -> None:
         flight = self._tracker.get(ev.request_id)
@@ -279,17 +232,23 @@ class MetricsObserver:
             attrs = flight.attrs
         else:
             attrs = self._request_attrs(ev.method, ev.url)
-        if ev.error_type not in _NOT_SENT and self.http_duration is not None:
-            self.http_duration.record(
-                ev.duration, {**attrs, **_failure(ev.status_code, ev.error_type)}
+        if ev.error_type not in _NOT_SENT and self.instruments.http_duration is not None:
+            self.instruments.http_duration.record(
+                ev.duration, {**attrs, **_failure(ev.status_code, ev.error_type, ev)}
             )
 
     def _record_attempt(
-        self, flight: _Flight, duration: float, status: int | None, error_type: str | None
+        self,
+        flight: _Flight,
+        duration: float,
+        status: int | None,
+        error_type: str | None,
+        event: object = None,
     ) -> None:
         flight.attempt_t0 = None
-        if error_type not in _NOT_SENT and self.http_duration is not None:
-            self.http_duration.record(duration, {**flight.attrs, **_failure(status, error_type)})
+        if error_type not in _NOT_SENT and self.instruments.http_duration is not None:
+            outcome = _failure(status, error_type, event)
+            self.instruments.http_duration.record(duration, {**flight.attrs, **outcome})
 
     def _request_finished(self, ev: Any) -> None:
         flight = self._tracker.finish(ev.request_id)
@@ -297,7 +256,8 @@ class MetricsObserver:
             attrs = flight.attrs
             if flight.attempt_t0 is not None:  # the last attempt: its outcome is the request's
                 self._record_attempt(
-                    flight, time.perf_counter() - flight.attempt_t0, ev.status_code, ev.error_type
+                    flight, time.perf_counter() - flight.attempt_t0, ev.status_code,
+                    ev.error_type, ev,
                 )
         else:  # refused before any attempt, or started before this observer was attached
             attrs = self._request_attrs(ev.method, ev.url)
@@ -305,7 +265,7 @@ class MetricsObserver:
         error_type = ev.error_type
         if error_type is None and outcome != "success" and ev.status_code is not None:
             error_type = str(ev.status_code)
-        self.request_duration.record(
+        self.instruments.request_duration.record(
             ev.elapsed, {**attrs, OUTCOME: outcome, **_failure(ev.status_code, error_type)}
         )
 
@@ -313,7 +273,7 @@ class MetricsObserver:
         now = time.perf_counter()
         if flight.attempt_t0 is not None:
             self._record_attempt(flight, now - flight.attempt_t0, None, reason)
-        self.request_duration.record(
+        self.instruments.request_duration.record(
             now - flight.t0, {**flight.attrs, OUTCOME: reason, ERROR_TYPE: reason}
         )
 
@@ -322,31 +282,31 @@ class MetricsObserver:
         return self._tracker.abandon_current(reason)
 
     def _retry_scheduled(self, ev: Any) -> None:
-        self.retries.add(1, {**self._attrs_of(ev), REASON: retry_reason(ev.reason)})
+        self.instruments.retries.add(1, {**self._attrs_of(ev), REASON: retry_reason(ev.reason)})
 
     def _limiter_waited(self, ev: Any) -> None:
-        self.limiter_wait.record(ev.waited, self._host_attrs(ev.host, ev.request_id))
+        self.instruments.limiter_wait.record(ev.waited, self._host_attrs(ev.host, ev.request_id))
 
     def _hedge_fired(self, ev: Any) -> None:
-        self.hedges.add(1, self._attrs_of(ev))
+        self.instruments.hedges.add(1, self._attrs_of(ev))
 
     def _bulkhead_rejected(self, ev: Any) -> None:
-        self.bulkhead_rejections.add(1, self._host_attrs(ev.host))
+        self.instruments.bulkhead_rejections.add(1, self._host_attrs(ev.host))
 
     def _budget_refused(self, ev: Any) -> None:
         spend = ev.spend if ev.spend in _SPENDS else OTHER
-        self.budget_refusals.add(1, {**self._attrs_of(ev), SPEND: spend})
+        self.instruments.budget_refusals.add(1, {**self._attrs_of(ev), SPEND: spend})
 
     def _fallback_served(self, ev: Any) -> None:
         attrs = self._event_attrs(ev)
         error_type = getattr(ev, "error_type", None)  # the failure the fallback covered
         attrs[ERROR_TYPE] = self._error_types(str(error_type)) if error_type else OTHER
-        self.fallbacks.add(1, attrs)
+        self.instruments.fallbacks.add(1, attrs)
 
     def _throttle_rejected(self, ev: Any) -> None:
         attrs = self._event_attrs(ev)
         attrs[RESEND] = getattr(ev, "attempt", 1) > 1
-        self.throttle_rejections.add(1, attrs)
+        self.instruments.throttle_rejections.add(1, attrs)
 
     def _event_attrs(self, ev: Any) -> Attrs:
         """Request attributes of an event whose fields are not known in advance."""
@@ -382,12 +342,13 @@ class MetricsObserver:
 
     def _transition(self, name: str, state: str) -> None:
         state = state if state in STATE_VALUES else OTHER
-        self.transitions.add(1, {BREAKER: self._breakers(name), STATE: state})
+        self.instruments.transitions.add(1, {BREAKER: self._breakers(name), STATE: state})
         self._set_state(name, state)
 
     def _set_state(self, name: str, state: str) -> None:
-        if self.breaker_state is not None:
-            self.breaker_state.set(STATE_VALUES.get(state, -1), {BREAKER: self._breakers(name)})
+        gauge = self.instruments.breaker_state
+        if gauge is not None:
+            gauge.set(STATE_VALUES.get(state, -1), {BREAKER: self._breakers(name)})
 
     def __repr__(self) -> str:
         return f"MetricsObserver(open={len(self._tracker)}, breakers={len(self._watched)})"
