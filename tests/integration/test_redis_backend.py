@@ -359,6 +359,8 @@ async def test_an_observer_that_raises_is_ignored(
         (("redis://127.0.0.1:1/0",), {"timeout": float("inf")}, "timeout"),
         (("redis://127.0.0.1:1/0",), {"retry_interval": -1}, "retry_interval"),
         (("redis://127.0.0.1:1/0",), {"observers": [42]}, "observers"),
+        (("redis://127.0.0.1:1/0",), {"max_connections": 0}, "max_connections"),
+        (("redis://127.0.0.1:1/0",), {"max_connections": True}, "max_connections"),
         (("http://127.0.0.1:6379",), {}, "url_or_client"),
         ((object(),), {}, "url_or_client"),
     ],
@@ -459,3 +461,14 @@ async def test_a_window_takes_thousands_of_tokens_at_once(backend: SharedBackend
     assert not refused.granted
     if isinstance(backend, RedisBackend):
         assert await backend.client.zcard(backend.key("limiter", "big", "window")) == 5000
+
+
+async def test_a_burst_of_callers_shares_a_few_connections() -> None:
+    backend = RedisBackend(redis_url(), prefix=fresh_prefix(), max_connections=4)
+    grants = await asyncio.gather(
+        *(backend.token_bucket("c", rate=1e6, burst=10**6, tokens=1, horizon=None) for _ in range(300))
+    )
+    assert all(g.granted for g in grants) and not backend.in_fallback
+    assert backend.client.connection_pool.max_connections == 4
+    await drop_keys(backend.client, backend.prefix)
+    await backend.aclose()

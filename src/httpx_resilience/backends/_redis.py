@@ -106,6 +106,9 @@ class RedisBackend(SharedBackend):
         timeout: the longest one call may take, in seconds (connecting
             included); beyond it the call counts as a fault.
         retry_interval: seconds in fallback before Redis is tried again.
+        max_connections: the most connections a backend built from a URL opens
+            (more concurrent calls wait for one, within ``timeout``), so a burst
+            of callers does not open a connection each.
         observers: callables given each backend event (fallback entered and
             left, each script's latency).
 
@@ -122,12 +125,23 @@ class RedisBackend(SharedBackend):
         *,
         timeout: float = 0.25,
         retry_interval: float = 1.0,
+        max_connections: int = 50,
         observers: Iterable[BackendObserver] = (),
     ) -> None:
         self.prefix = check_prefix(prefix)
         self.fail_mode = check_fail_mode(fail_mode)
         self.timeout = _seconds(timeout, "timeout")
         self.retry_interval = _seconds(retry_interval, "retry_interval")
+        if (
+            not isinstance(max_connections, int)
+            or isinstance(max_connections, bool)
+            or max_connections < 1
+        ):
+            raise ConfigurationError(
+                f"max_connections must be an integer >= 1, got {max_connections!r}",
+                field="max_connections",
+            )
+        self.max_connections = max_connections
         obs = tuple(observers)
         for fn in obs:
             if not callable(fn):
@@ -173,8 +187,18 @@ class RedisBackend(SharedBackend):
     def _connect(self) -> Any:
         """A client for ``self._url``; it connects on first use, with this backend's timeout."""
         redis = _import_redis()
-        return redis.asyncio.from_url(
-            self._url, socket_timeout=self.timeout, socket_connect_timeout=self.timeout
+        pool = redis.asyncio.BlockingConnectionPool.from_url(
+            self._url,
+            max_connections=self.max_connections,
+            timeout=self.timeout,
+            socket_timeout=self.timeout,
+            socket_connect_timeout=self.timeout,
+        )
+        client = redis.asyncio.Redis
+        if hasattr(client, "from_pool"):
+            return client.from_pool(pool)  # the client owns (and closes) its pool
+        return client(  # pragma: no cover - redis 5.0.0
+            connection_pool=pool, auto_close_connection_pool=True
         )
 
     def _follow_loop(self) -> None:
