@@ -42,7 +42,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import httpx
 
@@ -53,6 +53,9 @@ from ._oauth2_token import BorrowedTransport, TokenRequest
 from ._secret import Secret, SecretLike, basic_forms, is_secret_like, remember
 from .base import AuthHandler
 from .cache import CachedToken, InMemoryTokenCache, TokenCache, token_fingerprint
+
+if TYPE_CHECKING:
+    from ..backends._contract import SharedBackend
 
 __all__ = ["OAuth2ClientCredentials"]
 
@@ -93,6 +96,11 @@ class OAuth2ClientCredentials(AuthHandler):
             closed by the handler); cannot be combined with ``client``.
         cache: where tokens live (an :class:`~httpx_resilience.auth.InMemoryTokenCache`
             by default); a shared cache shares tokens between handlers/processes.
+        backend: shared state instead of ``cache``: a
+            :class:`~httpx_resilience.RedisBackend` gives every process one
+            token, one refresh at a time (a ``RedisTokenCache``); a
+            :class:`~httpx_resilience.MemoryBackend` shares tokens between the
+            handlers of this process.
         clock: time source (tests pass a fake clock).
         timeout: seconds for each token request.
         retry_attempts: token requests in all for transient faults (>= 1).
@@ -132,6 +140,7 @@ class OAuth2ClientCredentials(AuthHandler):
         client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         cache: TokenCache | None = None,
+        backend: SharedBackend | None = None,
         clock: Clock | None = None,
         timeout: float = 10.0,
         retry_attempts: int = 3,
@@ -165,6 +174,16 @@ class OAuth2ClientCredentials(AuthHandler):
                 "(token requests are never blocking)",
                 field="client",
             )
+        if cache is not None and backend is not None:
+            raise ConfigurationError(
+                "OAuth2ClientCredentials: pass either cache or backend, not both "
+                "(backend= builds the shared cache)",
+                field="backend",
+            )
+        if backend is not None:
+            from ..backends._tokens import token_cache_for
+
+            cache = token_cache_for(backend, clock=clock)
         if cache is not None and not isinstance(cache, TokenCache):
             raise ConfigurationError(
                 "OAuth2ClientCredentials: cache must implement TokenCache", field="cache"

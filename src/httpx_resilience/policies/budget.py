@@ -25,9 +25,13 @@ slice, recounts the slices). A key not used for a while is dropped (bounded by
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import TYPE_CHECKING, Protocol
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..config import check_number
+
+if TYPE_CHECKING:
+    from ..backends._contract import SharedBackend
 
 __all__ = ["RetryBudget"]
 
@@ -68,6 +72,17 @@ class _Window:
         self.total_retries = sum(self.retries)
 
 
+class _Shared(Protocol):
+    """The shared half of a budget with a Redis backend (``backends._budget.SharedBudget``)."""
+
+    def record_request(self, key: str) -> None: ...
+    def try_spend(self, key: str, now: float) -> bool | None: ...
+    def available(self, key: str, now: float) -> float | None: ...
+    async def try_spend_now(self, key: str) -> bool: ...
+    async def sync(self, *keys: str) -> bool: ...
+    async def aclose(self) -> None: ...
+
+
 class RetryBudget:
     """A shared allowance of retries per key.
 
@@ -81,6 +96,17 @@ class RetryBudget:
         buckets: time slices of the window.
         max_keys: keys tracked at most; the least recently used is dropped.
         clock: the time source.
+        name: the budget's name in ``backend``: budgets with the same backend
+            and name share one allowance per key.
+        backend: shared state. A :class:`~httpx_resilience.RedisBackend`
+            shares the budget across processes: the calls stay synchronous
+            and decide on the shared totals as of the last background sync
+            (every ``sync_interval`` seconds while there is traffic; see
+            :mod:`httpx_resilience.backends._budget` for the precision);
+            :meth:`atry_spend` withdraws exactly. A
+            :class:`~httpx_resilience.MemoryBackend` shares it between the
+            budgets of this process.
+        sync_interval: seconds between two syncs with a Redis backend.
 
     Raises:
         ConfigurationError: a value out of range (the message names it).
@@ -95,6 +121,9 @@ class RetryBudget:
         buckets: int = 10,
         max_keys: int = 1024,
         clock: Clock | None = None,
+        name: str = "default",
+        backend: SharedBackend | None = None,
+        sync_interval: float = 0.1,
     ) -> None:
         check_number("ratio", ratio, minimum=0, maximum=10)
         check_number("min_per_second", min_per_second, minimum=0)
@@ -114,6 +143,12 @@ class RetryBudget:
         self._windows: OrderedDict[str, _Window] = OrderedDict()
         # The key and window of the previous call, the most recent in the LRU.
         self._last: tuple[str, _Window] | None = None
+        self._shared: _Shared | None = None
+        if backend is not None:
+            check_number("sync_interval", sync_interval, minimum=0.001)
+            from ..backends._budget import attach_budget
+
+            attach_budget(self, backend, name, float(sync_interval))
 
     @property
     def floor_capacity(self) -> float:
@@ -155,6 +190,8 @@ class RetryBudget:
         w = self._window(key, self._clock.monotonic())
         w.requests[w.epoch % self._n] += 1
         w.total_requests += 1
+        if self._shared is not None:
+            self._shared.record_request(key)
 
     def try_spend(self, key: str = "") -> bool:
         """Take one retry from the budget; ``False`` (and nothing taken) when it is empty.
@@ -163,6 +200,36 @@ class RetryBudget:
         ratio the rest: the reserve refills with time and would overflow its
         cap, while the ratio's credit lasts the whole window.
         """
+        shared = self._shared
+        if shared is not None:
+            verdict = shared.try_spend(key, self._clock.monotonic())
+            if verdict is not None:
+                return verdict
+        return self._spend_local(key)
+
+    async def atry_spend(self, key: str = "") -> bool:
+        """:meth:`try_spend`, exact across processes with a Redis backend (one round trip).
+
+        Without one (or with a memory backend) it is :meth:`try_spend`.
+        """
+        if self._shared is None:
+            return self.try_spend(key)
+        return await self._shared.try_spend_now(key)
+
+    async def sync(self, *keys: str) -> None:
+        """With a Redis backend: deposit this process's counts and read the shared
+        totals of its keys and of ``keys`` now (the background sync does it every
+        ``sync_interval`` while there is traffic)."""
+        if self._shared is not None:
+            await self._shared.sync(*keys)
+
+    async def aclose(self) -> None:
+        """With a Redis backend: a last sync, and the background sync stops."""
+        if self._shared is not None:
+            await self._shared.aclose()
+
+    def _spend_local(self, key: str) -> bool:
+        """:meth:`try_spend` on this process's counts alone."""
         now = self._clock.monotonic()
         w = self._window(key, now)
         floor = self._floor(w, now) if self._floor_cap else 0.0
@@ -180,6 +247,11 @@ class RetryBudget:
     def available(self, key: str = "") -> float:
         """Retries currently left for ``key`` (may be fractional): the ratio's plus the floor's."""
         now = self._clock.monotonic()
+        shared = self._shared
+        if shared is not None:
+            left = shared.available(key, now)
+            if left is not None:
+                return left
         w = self._window(key, now)
         earned = max(0.0, self.ratio * w.total_requests - w.total_retries)
         return earned + self._floor(w, now)

@@ -10,23 +10,25 @@ every transition (:mod:`._events`).
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Iterable
-from typing import Literal, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, Protocol, TypeVar
 
 import httpx
 
 from ...clock import SYSTEM_CLOCK, Clock
 from ...config import as_default
-from ...exceptions import CircuitBreakerOpenError, ConfigurationError, HTTPClientError
+from ...exceptions import CircuitBreakerOpenError, HTTPClientError
 from ._events import BreakerTransition, announce
 from ._failures import FailurePredicate, FailureRules
 from ._machine import PROBE, REFUSED, BreakerMachine, Change, CircuitState
 from ._manual import ManualControl
 from ._permit import BreakerPermit
 from ._registry import child_for
-from ._settings import BreakerSettings, Setting, check_options
+from ._settings import BreakerSettings, Setting, check_options, cooldown
+
+if TYPE_CHECKING:
+    from ...backends._contract import SharedBackend
 
 __all__ = ["CircuitBreaker"]
 
@@ -35,6 +37,12 @@ T = TypeVar("T")
 
 _CLOSED = CircuitState.CLOSED
 _OPEN = CircuitState.OPEN
+
+
+class _Shared(Protocol):
+    """The shared half of a breaker with a Redis backend (``backends._breaker.SharedBreaker``)."""
+
+    async def call(self, func: Callable[..., Awaitable[T]], args: Any, kwargs: Any) -> T: ...
 
 
 class CircuitBreaker(ManualControl):
@@ -83,6 +91,12 @@ class CircuitBreaker(ManualControl):
         listeners: callables receiving every :class:`BreakerTransition`; one
             that raises is logged and ignored. Children share them.
         clock: the time source; the system clock by default.
+        backend: shared state. A :class:`~httpx_resilience.RedisBackend`
+            makes the breaker one for every process with the same ``name``
+            (two round trips per :meth:`call`; ``state`` and the synchronous
+            API show the last state Redis reported); a
+            :class:`~httpx_resilience.MemoryBackend` shares it between the
+            breakers of this process. See :mod:`httpx_resilience.backends._breaker`.
 
     Raises:
         ConfigurationError: a value is out of range; the message names the field.
@@ -100,6 +114,7 @@ class CircuitBreaker(ManualControl):
     """
 
     __slots__ = (
+        "_backend",
         "_children",
         "_clock",
         "_listeners",
@@ -107,6 +122,7 @@ class CircuitBreaker(ManualControl):
         "_max_keys",
         "_rules",
         "_scope",
+        "_shared",
         "name",
     )
 
@@ -131,10 +147,11 @@ class CircuitBreaker(ManualControl):
         max_keys: int = 1024,
         listeners: Iterable[Callable[[BreakerTransition], None]] = (),
         clock: Clock | None = None,
+        backend: SharedBackend | None = None,
     ) -> None:
         settings = BreakerSettings(
             failure_threshold=failure_threshold,
-            recovery_timeout=_cooldown(recovery_timeout, cooldown_seconds),
+            recovery_timeout=cooldown(recovery_timeout, cooldown_seconds),
             half_open_max_calls=half_open_max_calls,
             failure_rate_threshold=failure_rate_threshold,
             window_type=window_type,
@@ -156,6 +173,12 @@ class CircuitBreaker(ManualControl):
             OrderedDict() if scope == "host" else None
         )
         self._manual_probes = (0, 0)
+        self._backend = backend
+        self._shared: _Shared | None = None
+        if backend is not None:
+            from ...backends._breaker import attach
+
+            attach(self, backend, name)
 
     # -- settings (read-only) ------------------------------------------------------
 
@@ -243,6 +266,12 @@ class CircuitBreaker(ManualControl):
         child._clock = self._clock
         child._children = None
         child._manual_probes = (0, 0)
+        child._backend = backend = self._backend
+        child._shared = None
+        if backend is not None:
+            from ...backends._breaker import attach
+
+            attach(child, backend, f"{self.name}/{key}")
         return child
 
     def children(self) -> dict[str, CircuitBreaker]:
@@ -304,6 +333,9 @@ class CircuitBreaker(ManualControl):
         Raises:
             CircuitBreakerOpenError: the breaker refused; ``func`` was not called.
         """
+        shared = self._shared
+        if shared is not None:  # one round trip to admit, one to record
+            return await shared.call(func, args, kwargs)
         permit = self.acquire()
         clock = self._clock
         start = clock.monotonic()
@@ -364,32 +396,3 @@ class CircuitBreaker(ManualControl):
 def _is_closed(breaker: CircuitBreaker) -> bool:
     """Whether ``breaker`` may be evicted first from its parent's LRU (it is CLOSED)."""
     return breaker._machine.state is _CLOSED
-
-
-def _cooldown(recovery_timeout: float | None, cooldown_seconds: float | None) -> float:
-    """The one cooldown from its two names (60 s when neither is given).
-
-    Raises:
-        ConfigurationError: both are given and differ, or ``cooldown_seconds``
-            is not a finite number of seconds > 0 (``recovery_timeout`` is
-            checked with the other settings).
-    """
-    if cooldown_seconds is not None and not (
-        isinstance(cooldown_seconds, (int, float))
-        and not isinstance(cooldown_seconds, bool)
-        and 0.0 < cooldown_seconds < math.inf
-    ):
-        raise ConfigurationError(
-            f"cooldown_seconds must be a finite number of seconds > 0, got {cooldown_seconds!r}",
-            field="cooldown_seconds",
-        )
-    if recovery_timeout is None:
-        return 60.0 if cooldown_seconds is None else cooldown_seconds
-    if cooldown_seconds is not None and cooldown_seconds != recovery_timeout:
-        raise ConfigurationError(
-            "recovery_timeout and cooldown_seconds are the same setting (cooldown_seconds "
-            f"is seed 003's name for it); give one, got {recovery_timeout!r} and "
-            f"{cooldown_seconds!r}",
-            field="cooldown_seconds",
-        )
-    return recovery_timeout

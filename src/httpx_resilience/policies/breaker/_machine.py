@@ -99,6 +99,7 @@ class BreakerMachine:
     """
 
     __slots__ = (
+        "__weakref__",  # shared by name through a MemoryBackend's registry
         "_window",
         "consecutive_failures",
         "generation",
@@ -303,6 +304,27 @@ class BreakerMachine:
         if self.state is _OPEN:
             return max(0.0, self.open_until - now)
         return 0.0
+
+    def mirror(
+        self, state: CircuitState, retry_in: float, now: float, reason: str
+    ) -> Change | None:
+        """Adopt ``state``, decided elsewhere (a shared backend), as the last known state.
+
+        OPEN keeps ``retry_in`` seconds of its cooldown (the shared breaker's,
+        not a fresh ``recovery_timeout``); a move to another state starts a new
+        generation, as any transition does.
+        """
+        if state is _OPEN:
+            change = self._to_open(now, reason) if self.state is not _OPEN else None
+            self.open_until = now + retry_in
+            return change
+        if state is self.state:
+            return None
+        if state is _HALF_OPEN:
+            old = self._new_generation(_HALF_OPEN)
+            self.half_open_since = self.generation
+            return Change(old, _HALF_OPEN, reason)
+        return self._to_closed(reason)
 
     # -- transitions ------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 :class:`BreakerSettings` is the frozen, validated configuration of the state
 machine; :func:`check_options` validates the options only the edge has
-(``scope``, ``max_keys``, ``name``, ``listeners``); :class:`Setting` is the
+(``scope``, ``max_keys``, ``name``, ``listeners``) and :func:`cooldown`
+merges ``recovery_timeout`` with its alias ``cooldown_seconds``; :class:`Setting` is the
 read-only attribute through which
 :class:`~httpx_resilience.policies.breaker.CircuitBreaker` shows each setting
 (``breaker.failure_threshold``, ...).
@@ -18,7 +19,7 @@ from typing import Generic, Literal, Protocol, TypeVar, overload
 from ...config import as_default, is_default
 from ...exceptions import ConfigurationError
 
-__all__ = ["BreakerSettings", "Setting", "SettingsOwner", "check_options"]
+__all__ = ["BreakerSettings", "Setting", "SettingsOwner", "check_options", "cooldown"]
 
 T = TypeVar("T")
 L = TypeVar("L")
@@ -174,3 +175,32 @@ class Setting(Generic[T]):
             return self
         value: T = getattr(obj._machine.settings, self._name)
         return value
+
+
+def cooldown(recovery_timeout: float | None, cooldown_seconds: float | None) -> float:
+    """The one cooldown from its two names (60 s when neither is given).
+
+    Raises:
+        ConfigurationError: both are given and differ, or ``cooldown_seconds``
+            is not a finite number of seconds > 0 (``recovery_timeout`` is
+            checked with the other settings).
+    """
+    if cooldown_seconds is not None and not (
+        isinstance(cooldown_seconds, (int, float))
+        and not isinstance(cooldown_seconds, bool)
+        and 0.0 < cooldown_seconds < math.inf
+    ):
+        raise ConfigurationError(
+            f"cooldown_seconds must be a finite number of seconds > 0, got {cooldown_seconds!r}",
+            field="cooldown_seconds",
+        )
+    if recovery_timeout is None:
+        return 60.0 if cooldown_seconds is None else cooldown_seconds
+    if cooldown_seconds is not None and cooldown_seconds != recovery_timeout:
+        raise ConfigurationError(
+            "recovery_timeout and cooldown_seconds are the same setting (cooldown_seconds "
+            f"is seed 003's name for it); give one, got {recovery_timeout!r} and "
+            f"{cooldown_seconds!r}",
+            field="cooldown_seconds",
+        )
+    return recovery_timeout
