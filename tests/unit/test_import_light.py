@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 import httpx_resilience
+from httpx_resilience.exceptions import ConfigurationError
 from httpx_resilience.policies._testing_mode import TestingMode, active, cap_attempts
 from httpx_resilience.policies.generic import retry_async
 
@@ -351,6 +352,22 @@ async def test_the_marker_sets_the_attempts(resilience_testing: TestingMode) -> 
     with pytest.raises(ConnectionError):
         await retry_async(failing, max_attempts=10, delay=3600.0, exceptions=(ConnectionError,))
     assert len(calls) == 3  # an hour's delay would have timed the test out
+
+
+@pytest.mark.parametrize("resilience_testing", [2, 4], indirect=True)
+def test_the_fixture_takes_the_attempts_as_a_parameter(resilience_testing: TestingMode) -> None:
+    """Indirect parametrization runs the test once per number of attempts."""
+    assert resilience_testing.attempts in (2, 4)
+    assert cap_attempts(10) == resilience_testing.attempts
+
+
+@pytest.mark.resilience_testing(attempts=0)
+def test_a_bad_attempts_marker_is_a_configuration_error(request: pytest.FixtureRequest) -> None:
+    """attempts=0 on the marker fails the fixture with an error naming `attempts`."""
+    with pytest.raises(ConfigurationError, match="attempts must be an int >= 1") as info:
+        request.getfixturevalue("resilience_testing")
+    assert info.value.field == "attempts"
+    assert active() is None
 
 
 def test_testing_mode_is_off_without_the_fixture() -> None:

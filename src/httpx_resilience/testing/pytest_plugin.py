@@ -67,6 +67,10 @@ def chaos_server_session() -> Iterator[ChaosServer]:
 
 
 def _attempts(request: pytest.FixtureRequest) -> int:
+    """The fixture's parameter (indirect parametrization), else the marker's, else 1."""
+    param = getattr(request, "param", None)
+    if param is not None:
+        return int(param)
     marker = request.node.get_closest_marker(MARKER)
     if marker is None:
         return 1
@@ -77,7 +81,8 @@ def _attempts(request: pytest.FixtureRequest) -> int:
 @pytest.fixture
 def resilience_testing(request: pytest.FixtureRequest) -> Iterator[TestingMode]:
     """Testing mode for this test: every wait is zero, each call makes at most
-    ``attempts`` attempts (1 unless ``@pytest.mark.resilience_testing(attempts=n)``).
+    ``attempts`` attempts (1 unless ``@pytest.mark.resilience_testing(attempts=n)``
+    or ``@pytest.mark.parametrize("resilience_testing", [n], indirect=True)``).
 
     It holds for the test and the tasks and ``contextvars``-copying threads it
     starts (a context variable), and is undone after the test; for threads of
