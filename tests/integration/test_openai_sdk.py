@@ -104,7 +104,7 @@ async def test_chat_completion_succeeds_through_our_retries(
     """One fault, then the answer: the SDK returns the completion; the server saw our 2 attempts."""
     chaos_server.route(CHAT_PATH, steps=[fault, Fault(body=chat_completion("pong"))])
     clock = FakeClock() if fault.retry_after is not None else None
-    transport = ResilientTransport(retry=SDK_RETRY, timeout=0.5, clock=clock)
+    transport = ResilientTransport(retry=SDK_RETRY, timeout=1.0, clock=clock)
     async with sdk(chaos_server.url + "/v1", transport) as client:
         raw = await client.chat.completions.with_raw_response.create(model="fake-model", messages=MESSAGES)
         completion = raw.parse()
@@ -174,7 +174,7 @@ async def test_post_with_idempotency_key_is_resent_with_the_same_key(
 ) -> None:
     """``extra_headers={"Idempotency-Key": ...}`` per call makes the resend safe: same key twice."""
     chaos_server.route(CHAT_PATH, steps=[fault, Fault(body=chat_completion("pong"))])
-    transport = ResilientTransport(retry=DEFAULT_METHODS_RETRY, timeout=0.5)
+    transport = ResilientTransport(retry=DEFAULT_METHODS_RETRY, timeout=1.0)
     key = str(uuid.uuid4())
     async with sdk(chaos_server.url + "/v1", transport) as client:
         completion = await client.chat.completions.create(
