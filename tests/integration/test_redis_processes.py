@@ -300,6 +300,31 @@ def test_four_processes_share_one_rate(
     print(f"{limiter['kind']}: {achieved:.2f}/s from {WORKERS} processes")  # shown with -s
 
 
+def test_a_retry_after_answered_to_one_process_pauses_the_limiter_of_all(
+    shared_redis: str, fleet: Fleet, prefix: str, server: ChaosServer
+) -> None:
+    """A 429 + Retry-After: 1 to process A pauses the shared limiter: B's next request waits it out."""
+    import redis
+
+    common = {"op": "get", "redis": shared_redis, "prefix": prefix, "base": server.url,
+              "breaker": {"name": "pause", "failure_threshold": 50},
+              "limiter": {"kind": "bucket", "rate": 100, "burst": 10}}  # fmt: skip
+    assert fleet.ask(0, {**common, "path": "/pause-a?status=429&retry_after=1"})["outcomes"] == [429]
+
+    # A writes the pause in the background: wait until Redis holds it, then B asks.
+    client = redis.Redis.from_url(shared_redis)
+    deadline = time.monotonic() + 5
+    while not any(k.endswith(b":pause") for k in client.scan_iter(match=f"{{{prefix}:limiter:*")):
+        assert time.monotonic() < deadline, "the pause never reached Redis"
+        time.sleep(0.01)
+    client.close()
+    assert fleet.ask(1, {**common, "path": "/pause-b"})["outcomes"] == [200]
+
+    (answered,) = server.requests("/pause-a")
+    (waited,) = server.requests("/pause-b")
+    assert waited.at - answered.at >= 0.8  # B was held for (most of) A's Retry-After
+
+
 # --------------------------------------------------------------------------- #
 # One breaker across processes                                                #
 # --------------------------------------------------------------------------- #
