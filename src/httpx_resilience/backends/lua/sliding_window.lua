@@ -28,7 +28,8 @@ local paused = tonumber(redis.call('GET', KEYS[2]))
 if paused and paused > at then at = paused end
 
 -- Forget the grants that left the window; what is left all counts.
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+-- (Times are formatted in full: a bare number may be shortened on the way to Redis.)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.17g', now - window))
 local count = redis.call('ZCARD', KEYS[1])
 if count > 0 then
   local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
@@ -48,8 +49,9 @@ if wait > 0 and horizon >= 0 and wait > horizon then
 end
 -- One member per token, added in batches (unpack has a stack limit).
 local args = {}
+local score = string.format('%.17g', at)
 for i = 1, tokens do
-  args[#args + 1] = at
+  args[#args + 1] = score
   args[#args + 1] = ARGV[6] .. ':' .. i
   if #args >= 1000 or i == tokens then
     redis.call('ZADD', KEYS[1], unpack(args))
