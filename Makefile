@@ -43,6 +43,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/overhead_bench.py
 	$(BIN)/python bench/instructions_bench.py
 	$(BIN)/python bench/profile_bench.py
+	$(BIN)/python bench/aiohttp_compare.py
+	$(BIN)/python bench/redis_bench.py
+	$(BIN)/python bench/throttle_bench.py
 	$(BIN)/python bench/policies_bench.py
 	$(BIN)/python bench/observe_bench.py
 	$(BIN)/python bench/combine.py

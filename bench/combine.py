@@ -22,6 +22,10 @@ SECTIONS = (
     ("RESULTS_observe.md", "Observers (`bench/observe_bench.py`)"),
     ("RESULTS_overhead.md", "The pipeline's cost as users meet it, and where it goes (`bench/overhead_bench.py`)"),
     ("RESULTS_soak.md", "Soak: 100,000 requests per transport against every fault (`bench/soak.py`)"),
+    ("RESULTS_aiohttp.md", "Our AiohttpTransport vs httpx-aiohttp (`bench/aiohttp_compare.py`)"),
+    ("RESULTS_redis.md", "Shared state on Redis vs limits and pyrate-limiter (`bench/redis_bench.py`)"),
+    ("RESULTS_throttle.md", "Adaptive throttling during an outage (`bench/throttle_bench.py`)"),
+    ("RESULTS_sync.md", "Sync: httpx.Client, requests + urllib3 Retry (`bench/sync_bench.py`)"),
 )
 
 
