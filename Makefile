@@ -33,6 +33,7 @@ docs: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests examples bench
 	$(BIN)/mypy --strict src
+	$(BIN)/mypy --strict tests/typing
 
 # Benchmarks (minutes; nginx is installed with apt-get when missing). Each script
 # writes its own bench/RESULTS_*.md; bench/RESULTS.md gathers them.
