@@ -37,7 +37,7 @@ from httpx_resilience import (
     TokenBucketRateLimiter,
 )
 from httpx_resilience.middleware.tracing import TracingMiddleware
-from httpx_resilience.observe.events import BudgetRefused, RequestFinished
+from httpx_resilience.observe.events import AttemptStarted, BudgetRefused, RequestFinished
 from httpx_resilience.observe.otel import TracingObserver
 from httpx_resilience.observe.otel_metrics import MetricsObserver
 from httpx_resilience.pipeline import ResilientTransport
@@ -378,6 +378,29 @@ async def test_budget_fallback_and_throttle_events_and_bounded_attributes(
     assert (finished.attributes or {})["resilience.outcome"] == "_OTHER"
     assert (finished.attributes or {})["server.address"] == "_OTHER"
     assert repr(obs) == "MetricsObserver(open=0, breakers=0)"
+
+
+async def test_later_kinds_of_events_become_span_events(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """A budget refusal marks its request's span; a fallback served after the request ended
+    marks the caller's span; unknown events are ignored."""
+    obs = TracingObserver(provider)
+    url = "http://api.example/x"
+    with provider.get_tracer("t").start_as_current_span("caller"):
+        obs(AttemptStarted("r", "GET", url, "api.example", 1, 3, httpx.Headers()))
+        obs(BudgetRefused("r", "GET", url, "api.example", "retry"))
+        obs(RequestFinished("r", "GET", url, "api.example", 1, 0.1, "failure", 503))
+        obs(FallbackServed("r", "GET", url, "api.example", "HTTPResponseError", "", 200))
+        obs("not an event")  # type: ignore[arg-type]
+    spans = {(s.name, s.kind): s for s in exporter.get_finished_spans()}
+    request = spans["GET", trace.SpanKind.INTERNAL]
+    [refused] = [e for e in request.events if e.name == "retry_budget_refused"]
+    assert (refused.attributes or {}) == {"httpx_resilience.spend": "retry"}
+    [served] = spans["caller", trace.SpanKind.INTERNAL].events
+    assert served.name == "fallback_served"
+    assert (served.attributes or {})["httpx_resilience.error_type"] == "HTTPResponseError"
+    assert (served.attributes or {})["httpx_resilience.status_code"] == 200
 
 
 @dataclass(frozen=True)

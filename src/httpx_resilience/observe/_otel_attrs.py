@@ -22,6 +22,7 @@ __all__ = [
     "retry_reason",
     "scheme_of",
     "server_of",
+    "span_event",
     "split_host_key",
 ]
 
@@ -46,6 +47,14 @@ DURATION_BUCKETS = (
 )
 #: Rate-limiter waits: from a millisecond to the limiters' longest pause (seconds).
 WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+# Later kinds of events, matched by class name: the span event each becomes, and its fields.
+_SPAN_EVENTS = {
+    "BudgetRefused": "retry_budget_refused",
+    "ThrottleRejected": "throttle_rejected",
+    "FallbackServed": "fallback_served",
+}
+_SPAN_EVENT_FIELDS = ("spend", "error_type", "status_code", "probability", "attempt")
 
 # Exception class names (httpx's and ours) → the fixed set of retry reasons.
 _REASONS = {
@@ -125,6 +134,15 @@ def retry_reason(reason: str) -> str:
         code = reason[5:8]
         return code if code.isdigit() and len(code) == 3 and "1" <= code[0] <= "5" else OTHER
     return _REASONS.get(reason.split(":", 1)[0].strip(), OTHER)
+
+
+def span_event(event: object) -> tuple[str, dict[str, str | int | float]] | None:
+    """The span event (name, attributes) of a later kind of event, or ``None`` for others."""
+    name = _SPAN_EVENTS.get(type(event).__name__)
+    if name is None:
+        return None
+    fields = ((k, getattr(event, k, None)) for k in _SPAN_EVENT_FIELDS)
+    return name, {f"httpx_resilience.{k}": v for k, v in fields if isinstance(v, str | int | float)}
 
 
 class Cap:

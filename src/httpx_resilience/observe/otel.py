@@ -3,21 +3,19 @@
 Needs the OpenTelemetry API: ``pip install 'httpx-resilience[otel]'``.
 
 As the HTTP semantic conventions ask, each attempt (each physical request) is
-one CLIENT span, and the logical request that encloses the attempts is an
-INTERNAL span (a child of the caller's current span). An attempt span
-carries ``http.request.method``, ``server.address``, ``server.port``,
-``url.full`` (redacted), ``url.scheme``, ``http.response.status_code``,
-``http.request.resend_count`` on a resend and ``error.type`` on a failure;
-its W3C ``traceparent`` is injected into the request. While an attempt is
-sent its span is the current one and HTTP instrumentation is suppressed, so
-``opentelemetry-instrumentation-httpx`` does not add a second CLIENT span
-for it (see :mod:`._otel_context`). Retries scheduled, rate-limiter waits,
-hedges and circuit-breaker transitions become span events; a bulkhead
-rejection is a short INTERNAL span with ``error.type``.
+one CLIENT span, under an INTERNAL span for the logical request (a child of
+the caller's current span). Attempt spans carry ``http.request.method``,
+``server.address``, ``server.port``, ``url.full`` (redacted), ``url.scheme``,
+``http.response.status_code``, ``http.request.resend_count`` on a resend and
+``error.type`` on a failure; each attempt's ``traceparent`` names its span.
+While an attempt is sent its span is current and HTTP instrumentation is
+suppressed, so ``opentelemetry-instrumentation-httpx`` adds no second CLIENT
+span (see :mod:`._otel_context`). Retries, limiter waits, hedges, budget and
+throttle refusals, fallbacks and breaker transitions become span events; a
+bulkhead rejection is a short INTERNAL span with ``error.type``.
 
-Spans are ended on every path: an attempt's on its failure or on the end of
-the request, the request's when it finishes; a request that never reports an
-end (cancelled, refused without a report) is ended with ``error.type``
+Spans are ended on every path; a request that never reports an end
+(cancelled, refused without a report) is ended with ``error.type``
 ``cancelled``/``abandoned`` when its task ends or starts another request, and
 at most ``max_open`` requests are kept open.
 """
@@ -40,6 +38,7 @@ from ._otel_attrs import (
     URL_SCHEME,
     scheme_of,
     server_of,
+    span_event,
 )
 from ._otel_context import AttemptScope
 from .events import (
@@ -198,6 +197,12 @@ class TracingObserver:
             self._bulkhead_rejected(event)
         elif type(event) is BreakerTransitioned:
             self._breaker_event(event.name, event.old_state, event.new_state, event.reason)
+        elif (extra := span_event(event)) is not None:
+            # A later kind of event: on its request's span, else on the caller's current span.
+            req = self._tracker.get(getattr(event, "request_id", None))
+            span = req.span if req is not None else self._trace.get_current_span()
+            if span.is_recording():
+                span.add_event(*extra)
 
     def _open(
         self,
