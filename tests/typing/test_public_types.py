@@ -107,11 +107,26 @@ async def test_resilience_options_in_and_resilience_info_out() -> None:
     assert resilience_info(httpx.Response(200)) is None
 
 
+async def test_a_typed_fallback_override_answers_a_failed_request() -> None:
+    """ResilienceOptions(fallback=...) reaches the pipeline: a refused connection is
+    answered by the fallback response."""
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    options = ResilienceOptions(
+        fallback=httpx.Response(200, text="cached"), retry=RetryPolicy(max_attempts=1)
+    )
+    async with httpx.AsyncClient(transport=ResilientTransport(httpx.MockTransport(refuse))) as c:
+        response = await c.get("http://api.test/x", extensions={"resilience": options})
+    assert response.status_code == 200 and response.text == "cached"
+
+
 def test_option_keys_are_the_documented_overrides() -> None:
     """The TypedDict names exactly the keys the pipeline reads (docs/pipeline.md)."""
     assert {
         "retry", "timeout", "total_timeout", "idempotent", "stream", "hedging", "service",
-        "max_response_bytes", "auth", "auth_origin",
+        "max_response_bytes", "fallback", "auth", "auth_origin",
     } == OPTION_KEYS
 
 
@@ -208,3 +223,10 @@ def _rejected_by_the_type_checker() -> None:  # pragma: no cover - type-checked,
     ResilienceOptions(timout=2.0)  # type: ignore[typeddict-unknown-key]
     ResilienceOptions(retry=3)  # type: ignore[typeddict-item]
     ResilientTransport(retry=3)  # type: ignore[arg-type]
+    ResilienceOptions(fallback="cached")  # type: ignore[typeddict-item]
+    AsyncHTTPClient(rate_limiter="10/s")  # type: ignore[arg-type]
+    AsyncHTTPClient(circuit_breaker=5)  # type: ignore[arg-type]
+    AsyncHTTPClient(bulkhead=10)  # type: ignore[arg-type]
+    AsyncHTTPClient(hedging=0.2)  # type: ignore[arg-type]
+    asyncio.run(AsyncHTTPClient().get("/", tiemout=1.0))  # type: ignore[call-arg]
+    asyncio.run(AsyncHTTPClient().post("/", idempotency_key=1))  # type: ignore[arg-type]

@@ -27,6 +27,7 @@ from ._outcome import EXTENSION_KEY, ResilienceInfo
 
 if TYPE_CHECKING:
     from ..auth.base import AuthHandler
+    from ..policies.fallback import FallbackSource
     from ..policies.hedging import HedgingPolicy
     from ..policies.retry import RetryPolicy
 
@@ -46,6 +47,10 @@ class ResilienceOptions(TypedDict, total=False):
         hedging: the :class:`~httpx_resilience.HedgingPolicy` (``None``: no hedging).
         service: the upstream's name in events, logs and metrics.
         max_response_bytes: the cap on the buffered body (``None``: no cap).
+        fallback: what answers the request if it finally fails: a
+            :class:`~httpx_resilience.Fallback`, an ``httpx.Response`` or a
+            callable ``(request, error) -> response`` (``None``: none, even if
+            the transport has one).
         auth: written by this package's auth plugins (the handler that signs
             each attempt again); not set by hand.
         auth_origin: written with ``auth``: the origin the credentials are for.
@@ -59,6 +64,7 @@ class ResilienceOptions(TypedDict, total=False):
     hedging: HedgingPolicy | None
     service: str
     max_response_bytes: int | None
+    fallback: FallbackSource | None
     auth: AuthHandler
     auth_origin: str
 
