@@ -10,6 +10,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from httpx_resilience import RetryPolicy
 from httpx_resilience.clock import SystemClock
@@ -167,6 +169,40 @@ def test_decision_keeps_what_is_not_a_wait() -> None:
         assert decide(1, now=100.0, deadline=101.0) == RetryDecision(0.0)  # 10 s would pass it
         assert decide(1, now=101.0, deadline=101.0).stop == "deadline"
     assert decide(1, now=100.0, deadline=101.0).stop == "deadline"
+
+
+@given(
+    max_attempts=st.integers(1, 8),
+    cap=st.integers(1, 8),
+    attempt=st.integers(1, 8),
+    server_delay=st.none() | st.floats(0, 120),
+    budget_left=st.none() | st.floats(0, 3),
+    jitter=st.sampled_from(["none", "full", "equal", "decorrelated"]),
+)
+def test_decision_invariants_in_testing_mode(
+    max_attempts: int, cap: int, attempt: int, server_delay: float | None,
+    budget_left: float | None, jitter: str,
+) -> None:
+    """For any policy and progress: a retry is due after 0 s; "attempts" stops exactly at
+    min(cap, max_attempts); the other reasons are those of production."""
+    policy = RetryPolicy(max_attempts=max_attempts, backoff_factor=10.0, jitter=jitter,  # type: ignore[arg-type]
+                         max_delay=60.0)
+
+    def decide_with(mode: bool) -> RetryDecision:
+        with testing_mode(mode, attempts=cap):
+            return decide_retry(
+                policy, attempt, server_delay=server_delay, previous_delay=None, now=0.0,
+                deadline=None, budget_left=budget_left, rng=random.Random(1),
+            )
+
+    on, off = decide_with(True), decide_with(False)
+    assert (on.stop == "attempts") == (attempt >= min(cap, max_attempts))
+    if on.retry:
+        assert on.delay == 0.0
+    if on.stop not in (None, "attempts"):
+        assert on.stop == off.stop  # Retry-After beyond max_delay, the budget: unchanged
+    if off.retry and attempt < cap:
+        assert on.retry  # the switch never stops what production would retry, within its cap
 
 
 async def test_concurrent_tasks_see_their_own_mode() -> None:
