@@ -37,7 +37,13 @@ from httpx_resilience import (
     TokenBucketRateLimiter,
 )
 from httpx_resilience.middleware.tracing import TracingMiddleware
-from httpx_resilience.observe.events import AttemptStarted, BudgetRefused, RequestFinished
+from httpx_resilience.observe.events import (
+    AttemptStarted,
+    BreakerTransitioned,
+    BudgetRefused,
+    LimiterWaited,
+    RequestFinished,
+)
 from httpx_resilience.observe.otel import TracingObserver
 from httpx_resilience.observe.otel_metrics import MetricsObserver
 from httpx_resilience.pipeline import ResilientTransport
@@ -401,6 +407,53 @@ async def test_later_kinds_of_events_become_span_events(
     assert served.name == "fallback_served"
     assert (served.attributes or {})["httpx_resilience.error_type"] == "HTTPResponseError"
     assert (served.attributes or {})["httpx_resilience.status_code"] == 200
+
+
+async def test_requests_that_never_report_an_end_are_measured_as_abandoned(
+    chaos_server: ChaosServer, meters: MeterProvider, reader: InMemoryMetricReader
+) -> None:
+    """Past max_open requests in flight, the oldest is ended as abandoned, attempt included;
+    an attempt followed by another with no report between is ended as abandoned too."""
+    chaos_server.route("/slow", latency=0.3)
+    obs = MetricsObserver(meters, max_open=1)
+    async with httpx.AsyncClient(transport=resilient(obs)) as c:
+        first = asyncio.create_task(c.get(chaos_server.url_for("/slow")))
+        await asyncio.sleep(0.05)
+        await asyncio.gather(first, c.get(chaos_server.url_for("/slow")))
+    outcomes = points(reader, "resilience.request.duration")
+    assert total(outcomes, resilience__outcome="abandoned", error__type="abandoned") == 1
+    assert total(points(reader, "http.client.request.duration"), error__type="abandoned") == 1
+    url = "http://api.example/x"
+    obs(AttemptStarted("r", "GET", url, "api.example", 1, 3, httpx.Headers()))
+    obs(AttemptStarted("r", "GET", url, "api.example", 2, 3, httpx.Headers()))
+    obs(RequestFinished("r", "GET", url, "api.example", 2, 0.1, "success", 200))
+    durations = points(reader, "http.client.request.duration")
+    assert total(durations, server__address="api.example", error__type="abandoned") == 1
+    assert total(durations, server__address="api.example", http__response__status_code=200) == 1
+
+
+async def test_breaker_events_children_and_host_keys_without_a_port(
+    meters: MeterProvider, reader: InMemoryMetricReader
+) -> None:
+    """A BreakerTransitioned event and a per-host breaker's children are recorded; a host key
+    without a port gives server.address alone."""
+    obs = MetricsObserver(meters)
+    obs(BreakerTransitioned("svc", "closed", "open", "5 failures"))
+    breaker = CircuitBreaker(1, 30, name="per-host", scope="host")
+    breaker.for_key("a.example").record_failure()
+    obs.watch_breaker(breaker)
+    obs(LimiterWaited("api.example", 0.25))
+    states = {(p.attributes or {})["resilience.breaker.name"]: p.value for p in points(reader, "resilience.breaker.state")}
+    assert states["svc"] == 1 and 1 in [v for k, v in states.items() if k != "svc"]
+    [wait] = points(reader, "resilience.rate_limiter.wait.duration")
+    assert (wait.attributes or {}) == {"server.address": "api.example"}
+
+
+def test_missing_api_names_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without opentelemetry-api, MetricsObserver says what to pip install."""
+    monkeypatch.setitem(sys.modules, "opentelemetry", None)
+    with pytest.raises(ImportError, match=r"pip install 'httpx-resilience\[otel\]'"):
+        MetricsObserver()
 
 
 @dataclass(frozen=True)

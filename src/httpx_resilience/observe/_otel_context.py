@@ -44,11 +44,6 @@ class AttemptScope:
         key = getattr(context, "_SUPPRESS_HTTP_INSTRUMENTATION_KEY", None)
         self._key = key if suppress else None
 
-    @property
-    def suppressing(self) -> bool:
-        """Whether HTTP instrumentation is suppressed under attempts."""
-        return self._key is not None
-
     def enter(self, span: Any) -> tuple[Any, Any]:
         """Make ``span`` current (and HTTP instrumentation quiet); the handle for :meth:`exit`."""
         ctx = self._trace.set_span_in_context(span)
