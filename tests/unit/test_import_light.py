@@ -7,9 +7,11 @@ has long since imported everything.
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from importlib import metadata
 from typing import Any
 
@@ -327,6 +329,62 @@ def test_removing_leaves_other_filters_alone() -> None:
     )
     assert seen["ensured"] == [2, 1, 1, 1, 1, 1]
     assert seen["off"] == [1, 0, 0, 0, 0, 0]
+
+
+def assert_our_filters(count: int) -> None:
+    """httpx's logger and each of httpcore's carry ``count`` of our filters."""
+    from httpx_resilience.observe import logfilter
+
+    assert sum(isinstance(f, logfilter.RedactingFilter)
+               for f in logging.getLogger("httpx").filters) == count
+    for name in logfilter.HTTPCORE_LOGGERS:
+        assert sum(isinstance(f, logfilter.ScrubbingFilter)
+                   for f in logging.getLogger(name).filters) == count
+
+
+@pytest.fixture
+def fresh_switch(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The log-filter switch as in a fresh process (undecided, nothing installed); the
+    process's filters are put back afterwards."""
+    from httpx_resilience.observe import logfilter
+
+    installed = any(isinstance(f, logfilter.RedactingFilter)
+                    for f in logging.getLogger("httpx").filters)
+    logfilter.remove_httpx_log_redaction()
+    monkeypatch.setattr(logfilter, "_enabled", None)
+    monkeypatch.setattr(logfilter, "_settled", False)
+    monkeypatch.delenv(logfilter.ENV_VAR, raising=False)
+    yield logfilter
+    logfilter.remove_httpx_log_redaction()
+    if installed:
+        logfilter.install_httpx_log_redaction()
+
+
+def test_the_switch_in_process(fresh_switch: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ensure installs once; off removes and keeps later transports from installing;
+    the environment variable decides only until a call does."""
+    logfilter = fresh_switch
+    monkeypatch.setenv(logfilter.ENV_VAR, " OFF ")
+    assert not logfilter.httpx_log_redaction_enabled()
+    logfilter.ensure_httpx_log_redaction()
+    assert_our_filters(0)
+    logfilter.set_httpx_log_redaction(True)
+    assert logfilter.httpx_log_redaction_enabled()
+    logfilter.ensure_httpx_log_redaction()
+    assert_our_filters(1)
+    logfilter.set_httpx_log_redaction(False)
+    httpx_resilience.ResilientTransport()
+    assert_our_filters(0)
+    assert not logfilter.httpx_log_redaction_enabled()
+
+
+def test_ensure_installs_once_by_default(fresh_switch: Any) -> None:
+    """Without the variable the first call installs, and the next ones add nothing."""
+    logfilter = fresh_switch
+    assert logfilter.httpx_log_redaction_enabled()
+    for _ in range(3):
+        logfilter.ensure_httpx_log_redaction()
+    assert_our_filters(1)
 
 
 # -- the resilience_testing fixture (the plugin is loaded through its entry point) --
