@@ -7,6 +7,8 @@ The tests that take Redis away mid-run cannot use the machine's shared Redis
         url = server.url          # redis://127.0.0.1:PORT/0
         server.kill()             # SIGKILL, as a crash: no shutdown, no save
         server.start()            # the same port again, empty
+        server.freeze()           # SIGSTOP: a hung Redis (connections open, no answer)
+        server.thaw()             # SIGCONT
 
 The server keeps nothing on disk (``--save '' --appendonly no``, its working
 directory a temporary one) and binds loopback only. :func:`started_server`
@@ -119,11 +121,24 @@ class RedisServer:
             os.kill(self._proc.pid, signal.SIGKILL)
         self._proc.wait(timeout=5)
 
+    def freeze(self) -> None:
+        """SIGSTOP the server: connections stay open and nothing answers (a hung Redis)."""
+        if self.running:
+            assert self._proc is not None
+            os.kill(self._proc.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT a frozen server: it answers again, what it queued included."""
+        if self.running:
+            assert self._proc is not None
+            os.kill(self._proc.pid, signal.SIGCONT)
+
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL after 5 s); idempotent."""
         if self._proc is None:
             return
         if self._proc.poll() is None:
+            self.thaw()  # a frozen process would not act on SIGTERM
             self._proc.terminate()
             try:
                 self._proc.wait(timeout=5)

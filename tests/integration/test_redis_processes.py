@@ -437,7 +437,7 @@ def test_redis_killed_mid_run_requests_keep_flowing_and_sharing_resumes(
     (shared limiter + breaker) — every request succeeds, none stalls; after a restart on
     the same port a breaker opened in one process is open in another again."""
     common = {"redis": own_redis.url, "prefix": prefix, "fail_mode": "local", "base": server.url}
-    stream = {**common, "op": "stream", "path": "/stream", "seconds": 4.0, "concurrency": 4,
+    stream = {**common, "op": "stream", "path": "/stream", "seconds": 3.0, "concurrency": 4,
               "facade": True, "breaker": {"name": "stream", "failure_threshold": 5,
                                           "recovery_timeout": 5.0},
               "limiter": {"kind": "bucket", "rate": 100, "burst": 10}}  # fmt: skip
@@ -472,3 +472,45 @@ def test_redis_killed_mid_run_requests_keep_flowing_and_sharing_resumes(
         if not seen_open:
             time.sleep(0.2)
     assert seen["state"] == "OPEN"
+
+
+def test_redis_frozen_mid_run_no_request_waits_beyond_the_backend_timeout(
+    own_redis: RedisServer, fleet: Fleet, prefix: str, server: ChaosServer
+) -> None:
+    """Redis SIGSTOPped (connections open, no answer) under a stream of requests: in
+    fail_mode="local" every request succeeds and none waits much beyond the backend's
+    timeout (0.25 s); thawed, Redis is used again."""
+    stream = {"op": "stream", "redis": own_redis.url, "prefix": prefix, "fail_mode": "local",
+              "base": server.url, "path": "/frozen", "seconds": 2.0, "concurrency": 4,
+              "breaker": {"name": "frozen", "failure_threshold": 5, "recovery_timeout": 5.0},
+              "limiter": {"kind": "bucket", "rate": 200, "burst": 10}}  # fmt: skip
+    fleet.send(0, stream)
+    deadline = time.monotonic() + 10
+    while server.count("/frozen") < 20:
+        assert time.monotonic() < deadline, "the stream did not start"
+        time.sleep(0.02)
+    frozen_at = time.time()
+    own_redis.freeze()
+    try:
+        done = fleet.recv(0)["done"]
+    finally:
+        own_redis.thaw()
+    assert [o for _, _, o in done if o != 200] == []
+    after = [took for began, took, _ in done if began > frozen_at]
+    assert len(after) >= 20, f"only {len(after)} requests while Redis was frozen"
+    assert max(after) < 1.0, f"a request waited {max(after):.2f} s on a frozen Redis"
+
+
+@pytest.mark.parametrize(("fail_mode", "expected"), [("open", 200), ("closed", "SharedStateUnavailableError")])
+def test_fail_modes_open_and_closed_with_redis_gone(
+    own_redis: RedisServer, fleet: Fleet, prefix: str, server: ChaosServer, fail_mode: str, expected: Any
+) -> None:
+    """Redis gone: "open" lets every request through, "closed" refuses each with the typed
+    error (nothing sent); never a raw redis exception."""
+    own_redis.kill()
+    msg = {"op": "get", "redis": own_redis.url, "prefix": prefix, "fail_mode": fail_mode,
+           "base": server.url, "path": f"/gone-{fail_mode}", "n": 5,
+           "breaker": {"name": "gone", "failure_threshold": 5},
+           "limiter": {"kind": "bucket", "rate": 100, "burst": 10}}  # fmt: skip
+    assert fleet.ask(2, msg)["outcomes"] == [expected] * 5
+    assert server.count(f"/gone-{fail_mode}") == (5 if fail_mode == "open" else 0)
