@@ -70,8 +70,12 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[SharedBackend
 
 
 def assert_near(wait: float, expected: float) -> None:
-    """``wait`` is ``expected`` less the little time that passed meanwhile (as a ratio)."""
-    assert 0.6 <= wait / expected <= 1.001, (wait, expected)
+    """``wait`` is ``expected`` less the little time that passed meanwhile (as a ratio).
+
+    The intervals are long (seconds: nothing sleeps here), so a loaded machine's
+    stall between two calls stays a small part of them.
+    """
+    assert 0.5 <= wait / expected <= 1.001, (wait, expected)
 
 
 # -- the contract suite: the same checks on both backends --------------------------------
@@ -79,59 +83,59 @@ def assert_near(wait: float, expected: float) -> None:
 
 async def test_contract_bucket_grants_the_burst_then_reserves(backend: SharedBackend) -> None:
     grants = [
-        await backend.token_bucket("b", rate=10, burst=2, tokens=1, horizon=None) for _ in range(4)
+        await backend.token_bucket("b", rate=1, burst=2, tokens=1, horizon=None) for _ in range(4)
     ]
     assert [g.granted for g in grants] == [True] * 4
     assert grants[0].wait == grants[1].wait == 0.0
-    assert_near(grants[2].wait, 0.1)
-    assert_near(grants[3].wait, 0.2)
+    assert_near(grants[2].wait, 1.0)
+    assert_near(grants[3].wait, 2.0)
 
 
 async def test_contract_bucket_refusal_takes_nothing(backend: SharedBackend) -> None:
-    await backend.token_bucket("b", rate=4, burst=1, tokens=1, horizon=None)
-    refused = await backend.token_bucket("b", rate=4, burst=1, tokens=1, horizon=0.05)
+    await backend.token_bucket("b", rate=0.5, burst=1, tokens=1, horizon=None)
+    refused = await backend.token_bucket("b", rate=0.5, burst=1, tokens=1, horizon=0.5)
     assert not refused.granted
-    assert_near(refused.wait, 0.25)
-    granted = await backend.token_bucket("b", rate=4, burst=1, tokens=1, horizon=None)
+    assert_near(refused.wait, 2.0)
+    granted = await backend.token_bucket("b", rate=0.5, burst=1, tokens=1, horizon=None)
     assert granted.granted
-    assert_near(granted.wait, 0.25)  # not 0.5: the refusal reserved nothing
+    assert_near(granted.wait, 2.0)  # not 4: the refusal reserved nothing
 
 
 async def test_contract_bucket_takes_several_tokens(backend: SharedBackend) -> None:
-    first = await backend.token_bucket("b", rate=10, burst=3, tokens=3, horizon=0)
-    second = await backend.token_bucket("b", rate=10, burst=3, tokens=2, horizon=None)
+    first = await backend.token_bucket("b", rate=1, burst=3, tokens=3, horizon=0)
+    second = await backend.token_bucket("b", rate=1, burst=3, tokens=2, horizon=None)
     assert first == (True, 0.0)
     assert second.granted
-    assert_near(second.wait, 0.2)
+    assert_near(second.wait, 2.0)
 
 
 async def test_contract_window_is_exact(backend: SharedBackend) -> None:
     asks = [
-        await backend.sliding_window("w", limit=2, window=0.5, tokens=1, horizon=None)
+        await backend.sliding_window("w", limit=2, window=5.0, tokens=1, horizon=None)
         for _ in range(5)
     ]
     assert all(g.granted for g in asks)
     assert asks[0].wait == asks[1].wait == 0.0
-    assert_near(asks[2].wait, 0.5)
-    assert_near(asks[3].wait, 0.5)
-    assert_near(asks[4].wait, 1.0)
-    refused = await backend.sliding_window("w", limit=2, window=0.5, tokens=2, horizon=0.2)
+    assert_near(asks[2].wait, 5.0)
+    assert_near(asks[3].wait, 5.0)
+    assert_near(asks[4].wait, 10.0)
+    refused = await backend.sliding_window("w", limit=2, window=5.0, tokens=2, horizon=2.0)
     assert not refused.granted
-    assert_near(refused.wait, 1.5)
+    assert_near(refused.wait, 15.0)
 
 
 async def test_contract_pause(backend: SharedBackend) -> None:
-    assert_near(await backend.pause("p", 1.0), 1.0)
-    assert_near(await backend.pause("p", 0.2), 1.0)  # never shortened
-    assert_near(await backend.paused_for("p"), 1.0)
+    assert_near(await backend.pause("p", 10.0), 10.0)
+    assert_near(await backend.pause("p", 2.0), 10.0)  # never shortened
+    assert_near(await backend.paused_for("p"), 10.0)
     grant = await backend.token_bucket("p", rate=100, burst=5, tokens=1, horizon=None)
     assert grant.granted
-    assert_near(grant.wait, 1.0)
-    refused = await backend.sliding_window("p", limit=5, window=1.0, tokens=1, horizon=0.5)
+    assert_near(grant.wait, 10.0)
+    refused = await backend.sliding_window("p", limit=5, window=1.0, tokens=1, horizon=5.0)
     assert not refused.granted
     assert await backend.paused_for("other") == 0.0
-    known = await backend.token_bucket("q", rate=100, burst=5, tokens=1, horizon=None, paused_for=0.3)
-    assert_near(known.wait, 0.3)
+    known = await backend.token_bucket("q", rate=100, burst=5, tokens=1, horizon=None, paused_for=3.0)
+    assert_near(known.wait, 3.0)
 
 
 async def test_contract_names_keep_limits_apart(backend: SharedBackend) -> None:
@@ -153,7 +157,7 @@ async def test_every_key_has_the_hash_tag_and_a_ttl(shared: RedisBackend) -> Non
     assert all(k.startswith(tag + ":") for k in keys), keys
     assert len({key_slot(k.encode()) for k in keys}) == 1  # one Cluster slot
     ttls = [await shared.client.pttl(k) for k in keys]
-    assert all(0 < t <= 5_001 for t in ttls), ttls
+    assert all(0 < t <= 5_002 for t in ttls), ttls  # none outlives its state
 
 
 async def test_scripts_read_time_from_redis(shared: RedisBackend) -> None:
@@ -288,7 +292,7 @@ async def test_fallback_warns_once_and_leaves_redis_alone_until_the_retry(
 @pytest.mark.parametrize("mode", ["local", "open", "closed"])
 async def test_fail_modes_with_an_unreachable_redis(mode: Any) -> None:
     backend = RedisBackend(closed_port_url(), fail_mode=mode)
-    limiter = TokenBucketRateLimiter(20, 1, backend=backend, name="down")
+    limiter = TokenBucketRateLimiter(5, 1, backend=backend, name="down")
     if mode == "closed":
         with pytest.raises(SharedStateUnavailableError) as err:
             await limiter.acquire()
@@ -298,9 +302,9 @@ async def test_fail_modes_with_an_unreachable_redis(mode: Any) -> None:
     waits = [await limiter.acquire() for _ in range(3)]
     if mode == "open":
         assert waits == [0.0, 0.0, 0.0]
-    else:  # local: the limiter's own bucket, one token every 1/20 s
+    else:  # local: the limiter's own bucket, one token every 1/5 s
         assert waits[0] == 0.0
-        assert 0.5 <= waits[1] / 0.05 <= 3 and 0.5 <= waits[2] / 0.05 <= 3
+        assert 0.5 <= waits[1] / 0.2 <= 3 and 0.5 <= waits[2] / 0.2 <= 3
     await backend.aclose()
 
 
@@ -392,7 +396,7 @@ async def test_two_backends_share_one_token_bucket(shared: RedisBackend) -> None
     waits = await asyncio.gather(*(lim.acquire() for lim in (a, b) * 5))
     elapsed = time.perf_counter() - started
     assert sorted(waits)[0] == 0.0
-    assert 0.8 <= elapsed / (9 / 20) <= 2.0  # 10 grants, one per 1/20 s, across both
+    assert 0.8 <= elapsed / (9 / 20) <= 4.0  # 10 grants, one per 1/20 s, across both
     await other.aclose()
 
 
@@ -402,18 +406,18 @@ async def test_a_shared_window_holds_across_backends(shared: RedisBackend) -> No
     b = SlidingWindowRateLimiter(3, 0.3, backend=other, name="w")
     waits = sorted(await asyncio.gather(*(lim.acquire() for lim in (a, b, a, b, a, b))))
     assert waits[:3] == [0.0, 0.0, 0.0]
-    assert all(0.6 <= w / 0.3 <= 2.0 for w in waits[3:]), waits
+    assert all(0.6 <= w / 0.3 <= 4.0 for w in waits[3:]), waits
     await other.aclose()
 
 
 async def test_max_wait_refuses_on_redis_without_sleeping(shared: RedisBackend) -> None:
-    limiter = TokenBucketRateLimiter(1, 1, backend=shared, max_wait=0.2)
+    limiter = TokenBucketRateLimiter(0.1, 1, backend=shared, max_wait=1.0)
     await limiter.acquire()
     started = time.perf_counter()
     with pytest.raises(RateLimiterTimeout) as err:
         await limiter.acquire()
-    assert err.value.needed is not None and err.value.needed > 0.5
-    assert (time.perf_counter() - started) / 0.2 < 1  # refused up front
+    assert err.value.needed is not None and err.value.needed > 5
+    assert (time.perf_counter() - started) / 1.0 < 1  # refused up front, not after max_wait
 
 
 async def test_a_pause_is_shared_through_redis(shared: RedisBackend) -> None:
@@ -464,9 +468,10 @@ async def test_a_window_takes_thousands_of_tokens_at_once(backend: SharedBackend
 
 
 async def test_a_burst_of_callers_shares_a_few_connections() -> None:
-    backend = RedisBackend(redis_url(), prefix=fresh_prefix(), max_connections=4)
+    # A generous timeout: this checks the sharing, not the latency of a loaded machine.
+    backend = RedisBackend(redis_url(), prefix=fresh_prefix(), max_connections=4, timeout=5)
     grants = await asyncio.gather(
-        *(backend.token_bucket("c", rate=1e6, burst=10**6, tokens=1, horizon=None) for _ in range(300))
+        *(backend.token_bucket("c", rate=1e6, burst=10**6, tokens=1, horizon=None) for _ in range(100))
     )
     assert all(g.granted for g in grants) and not backend.in_fallback
     assert backend.client.connection_pool.max_connections == 4
