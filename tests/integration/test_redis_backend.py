@@ -281,7 +281,9 @@ async def test_fallback_warns_once_and_leaves_redis_alone_until_the_retry(
         for _ in range(20):
             with pytest.raises(BackendDown):
                 await backend.token_bucket("x", rate=1, burst=1, tokens=1, horizon=None)
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    warnings = [
+        r for r in caplog.records if r.levelno == logging.WARNING and r.name.endswith("backend")
+    ]
     assert len(warnings) == 1 and "unreachable" in warnings[0].getMessage()
     assert client.calls == 1  # the other 19 fell back at once
     assert backend.in_fallback and "in fallback" in repr(backend)
@@ -329,7 +331,11 @@ async def test_fallback_is_left_when_redis_answers_again(
                 await limiter._clock.sleep(0.05)
                 await limiter.acquire()
         assert not backend.in_fallback
-        records = [(r.levelno, r.getMessage()) for r in caplog.records]
+        records = [
+            (r.levelno, r.getMessage())
+            for r in caplog.records
+            if r.name == "httpx_resilience.backend"
+        ]
         assert [lvl for lvl, _ in records] == [logging.WARNING, logging.INFO], records
         assert "answers again" in records[1][1]
         kinds = {type(e) for e in events}
