@@ -111,23 +111,25 @@ def test_demo_rejects_bad_numbers(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_request_command(capsys: pytest.CaptureFixture[str]) -> None:
-    """`request GET URL` retries through the pipeline and prints the outcome and body."""
+    """`request GET URL --format json` retries through the pipeline and prints the outcome and body."""
     with ChaosServer() as server:
         server.route("/r", statuses=[503, 200])
-        code = main(["request", "GET", server.url_for("/r"), "-H", "X-A: 1", "--timeout", "2"])
-    out = capsys.readouterr().out.splitlines()
+        code = main(["request", "GET", server.url_for("/r"), "-H", "X-A: 1", "--timeout", "2",
+                     "--format", "json"])
+        sent = server.requests("/r")
+    outcome = json.loads(capsys.readouterr().out.splitlines()[0])
     assert code == 0
-    outcome = json.loads(out[0])
     assert outcome["status"] == 200 and outcome["attempts"] == 2
+    assert all(r.headers["x-a"] == "1" for r in sent)
 
 
 def test_request_command_errors(capsys: pytest.CaptureFixture[str]) -> None:
-    """A malformed header or a bad setting exits 2; a failed request exits 1 with the error."""
+    """A malformed header or a bad setting exits 2; a request without a response exits 3."""
     assert main(["request", "GET", "http://127.0.0.1:1/", "-H", "novalue"]) == 2
     assert main(["request", "GET", "http://127.0.0.1:1/", "--timeout", "-1"]) == 2
-    assert main(["request", "GET", "http://127.0.0.1:1/", "--retries", "0"]) == 1
+    assert main(["request", "GET", "http://127.0.0.1:1/", "--retries", "0"]) == 3
     err = capsys.readouterr().err
-    assert "Name: value" in err and "timeout" in err and "error:" in err
+    assert "Name: value" in err and "timeout" in err and "error: ConnectError" in err
 
 
 def test_chaos_command_serves_for_a_while(capsys: pytest.CaptureFixture[str]) -> None:

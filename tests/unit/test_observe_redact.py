@@ -763,9 +763,15 @@ def test_events_scrub_their_free_texts() -> None:
 
 
 def test_httpcore_debug_lines_are_scrubbed(caplog: pytest.LogCaptureFixture) -> None:
-    """httpcore's trace lines quote the exception it met; the filter installed on import hides it."""
-    from httpx_resilience.observe.logfilter import HTTPCORE_LOGGERS, ScrubbingFilter
+    """httpcore's trace lines quote the exception it met; the filter (installed with the first
+    transport) hides it."""
+    from httpx_resilience.observe.logfilter import (
+        HTTPCORE_LOGGERS,
+        ScrubbingFilter,
+        install_httpx_log_redaction,
+    )
 
+    install_httpx_log_redaction()
     caplog.set_level(logging.DEBUG, logger="httpcore")
     for name in HTTPCORE_LOGGERS:
         assert any(isinstance(f, ScrubbingFilter) for f in logging.getLogger(name).filters)
