@@ -83,12 +83,13 @@ def _opentelemetry() -> Any:
 class _Request:
     """The open spans of one logical request."""
 
-    __slots__ = ("attempt", "named", "scope", "span", "traced")
+    __slots__ = ("attempt", "client", "named", "scope", "span", "traced")
 
     def __init__(self, span: Span) -> None:
         self.span = span
         self.attempt: Span | None = None
         self.scope: tuple[Any, Any] | None = None  # the attempt's context, while it is current
+        self.client = True  # attempts are CLIENT spans (no other HTTP CLIENT span encloses)
         self.named = False  # the request span got its method/URL attributes
         # False under the API's no-op provider: nothing to record or propagate.
         self.traced = span.get_span_context().is_valid
@@ -227,6 +228,7 @@ class TracingObserver:
         if request_id is not None and span.is_recording():
             span.set_attribute(REQUEST_ID, request_id)
         req = _Request(span)
+        req.client = not self._scope.enclosed()
         self._tracker.start(request_id, req)
         return req
 
@@ -249,11 +251,12 @@ class TracingObserver:
             attrs = {**attrs, RESEND_COUNT: ev.attempt - 1}
         trace = self._trace
         span = self.tracer.start_span(
-            name, context=trace.set_span_in_context(req.span), kind=self._kind, attributes=attrs
+            name, context=trace.set_span_in_context(req.span),
+            kind=self._kind if req.client else self._internal, attributes=attrs,
         )
         req.attempt = span
-        req.scope = self._scope.enter(span)
-        if self.inject and ev.headers is not None:
+        req.scope = self._scope.enter(span, not req.client)
+        if self.inject and req.client and ev.headers is not None:
             context = req.scope[0]
             if self._propagator is not None:
                 self._propagator.inject(ev.headers, context=context)

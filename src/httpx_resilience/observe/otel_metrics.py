@@ -46,6 +46,7 @@ from ._otel_attrs import (
     server_of,
     split_host_key,
 )
+from ._otel_context import enclosing_http_client
 from ._otel_instruments import Instruments
 from .logging import RequestTracker
 
@@ -76,21 +77,23 @@ Attrs = dict[str, Any]
 
 def _opentelemetry() -> Any:
     try:
-        from opentelemetry import metrics
+        from opentelemetry import context, metrics, trace
     except ImportError as exc:
         raise ImportError(f"OpenTelemetry metrics need opentelemetry-api: {INSTALL_HINT}") from exc
-    return metrics
+    return metrics, trace, context
 
 
 class _Flight:
     """One logical request: its bounded attributes and the start of the attempt in flight."""
 
-    __slots__ = ("attempt_t0", "attrs", "t0")
+    __slots__ = ("attempt_t0", "attrs", "measured", "t0")
 
-    def __init__(self, attrs: Attrs, now: float) -> None:
+    def __init__(self, attrs: Attrs, now: float, measured: bool) -> None:
         self.attrs = attrs
         self.t0 = now
         self.attempt_t0: float | None = None  # None when no attempt is in flight
+        # False when another HTTP CLIENT span encloses the request: its duration is the one
+        self.measured = measured
 
 
 def _failure(status: int | None, error_type: str | None, event: object = None) -> Attrs:
@@ -140,7 +143,7 @@ class MetricsObserver:
         max_hosts: int = 200,
         max_open: int = 10_000,
     ) -> None:
-        metrics = _opentelemetry()
+        metrics, self._trace, self._context = _opentelemetry()
         from .. import __version__
 
         self.meter = metrics.get_meter("httpx_resilience", __version__, meter_provider)
@@ -218,7 +221,8 @@ class MetricsObserver:
         now = time.perf_counter()
         flight = self._tracker.get(ev.request_id)
         if flight is None:
-            flight = _Flight(self._request_attrs(ev.method, ev.url), now)
+            enclosed = enclosing_http_client(self._trace, self._context)
+            flight = _Flight(self._request_attrs(ev.method, ev.url), now, not enclosed)
             self._tracker.start(ev.request_id, flight)
         elif flight.attempt_t0 is not None:  # the previous attempt ended without a report
             self._record_attempt(flight, now - flight.attempt_t0, None, "abandoned")
@@ -227,15 +231,10 @@ class MetricsObserver:
 
     def _attempt_failed(self, ev: Any) -> None:
         flight = self._tracker.get(ev.request_id)
-        if flight is not None:
-            flight.attempt_t0 = None  # recorded here, not again at the request's end
-            attrs = flight.attrs
-        else:
-            attrs = self._request_attrs(ev.method, ev.url)
-        if ev.error_type not in _NOT_SENT and self.instruments.http_duration is not None:
-            self.instruments.http_duration.record(
-                ev.duration, {**attrs, **_failure(ev.status_code, ev.error_type, ev)}
-            )
+        if flight is None:  # started before this observer was attached
+            flight = _Flight(self._request_attrs(ev.method, ev.url), 0.0, True)
+        # Recorded here, not again at the request's end.
+        self._record_attempt(flight, ev.duration, ev.status_code, ev.error_type, ev)
 
     def _record_attempt(
         self,
@@ -246,9 +245,9 @@ class MetricsObserver:
         event: object = None,
     ) -> None:
         flight.attempt_t0 = None
-        if error_type not in _NOT_SENT and self.instruments.http_duration is not None:
-            outcome = _failure(status, error_type, event)
-            self.instruments.http_duration.record(duration, {**flight.attrs, **outcome})
+        histogram = self.instruments.http_duration
+        if histogram is not None and flight.measured and error_type not in _NOT_SENT:
+            histogram.record(duration, {**flight.attrs, **_failure(status, error_type, event)})
 
     def _request_finished(self, ev: Any) -> None:
         flight = self._tracker.finish(ev.request_id)
