@@ -213,6 +213,9 @@ async def test_a_ready_client_is_described_without_secrets() -> None:
     await client.aclose()
     secret = RedisBackend("redis://user:s3cret@127.0.0.1:1/0")
     assert "s3cret" not in repr(secret)
+    unix = RedisBackend(redis.asyncio.Redis(unix_socket_path="/run/redis.sock"))
+    assert unix.describe() == "unix:///run/redis.sock"
+    assert RedisBackend(FailingRedis(OSError())).describe() == "FailingRedis"
 
 
 # -- faults: never a raw redis exception, never a stall ---------------------------------------
