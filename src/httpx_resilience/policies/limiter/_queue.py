@@ -208,6 +208,11 @@ class QueuedLimiter(RateLimiter):
         return self._shared.backend if self._shared is not None else None
 
     @property
+    def name(self) -> str | None:
+        """The limiter's name in its backend (``None`` without one)."""
+        return self._shared.name if self._shared is not None else None
+
+    @property
     def waiters(self) -> int:
         """How many ``acquire`` calls are queued."""
         return self._live
