@@ -197,6 +197,29 @@ async def test_global_instrumentation_gives_one_client_span_per_attempt(
 
 
 @pytest.mark.usefixtures("instrumented")
+async def test_tracing_middleware_over_httpx_transport_gives_one_client_span_per_attempt(
+    chaos_server: ChaosServer,
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+    meters: MeterProvider,
+    reader: InMemoryMetricReader,
+) -> None:
+    """AsyncHTTPClient(transport="httpx") with TracingMiddleware under the global
+    instrumentation: one CLIENT span and one duration measurement per attempt."""
+    chaos_server.route("/mw1", statuses=[500, 503, 200])
+    mw = TracingMiddleware(provider, meter_provider=meters)
+    async with AsyncHTTPClient(
+        chaos_server.url, config=FAST, transport="httpx", middlewares=[mw]
+    ) as c:
+        assert (await c.get("/mw1")).status_code == 200
+    spans = exporter.get_finished_spans()
+    assert len(assert_one_client_span_per_attempt(spans, chaos_server, "/mw1", 3)) == 3
+    assert len(clients(spans)) == 3
+    assert total(points(reader, "http.client.request.duration")) == 3
+    assert metric_names(reader, THEIRS) == set()
+
+
+@pytest.mark.usefixtures("instrumented")
 async def test_without_suppression_each_attempt_has_two_client_spans(
     chaos_server: ChaosServer, provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
