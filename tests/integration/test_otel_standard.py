@@ -546,7 +546,8 @@ async def test_tracing_middleware_records_spans_and_metrics(
         observers = c.transport.observers
     assert observers.count(mw.observer) == observers.count(mw.metrics_observer) == 1
     assert len(clients(exporter.get_finished_spans())) == 3
-    assert total(points(reader, "http.client.request.duration")) == 3
+    durations = points(reader, "http.client.request.duration")
+    assert total(durations, httpx_resilience__service="svc") == total(durations) == 3
     [state] = points(reader, "resilience.breaker.state")
     assert state.value == 0
     spans_only = TracingMiddleware(provider, metrics=False)

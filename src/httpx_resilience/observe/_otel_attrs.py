@@ -15,6 +15,7 @@ from ..config import HTTP_METHODS
 __all__ = [
     "DURATION_BUCKETS",
     "OTHER",
+    "REQUEST_BUCKETS",
     "WAIT_BUCKETS",
     "Cap",
     "method_of",
@@ -45,6 +46,8 @@ OTHER = "_OTHER"
 DURATION_BUCKETS = (
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 )
+#: Logical requests: the attempts' boundaries, then up to the longest backoff (seconds).
+REQUEST_BUCKETS = (*DURATION_BUCKETS, 30.0, 60.0)
 #: Rate-limiter waits: from a millisecond to the limiters' longest pause (seconds).
 WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._otel_attrs import DURATION_BUCKETS, WAIT_BUCKETS
+from ._otel_attrs import DURATION_BUCKETS, REQUEST_BUCKETS, WAIT_BUCKETS
 
 __all__ = ["Instruments"]
 
@@ -43,7 +43,7 @@ class Instruments:
         self.request_duration = histogram(
             "resilience.request.duration", "s",
             "Duration of logical requests, retries, waits and backoff included.",
-            DURATION_BUCKETS,
+            REQUEST_BUCKETS,
         )
         self.attempts = counter("resilience.attempts", "{attempt}", "Attempts started.")
         self.retries = counter("resilience.retries", "{retry}", "Retries scheduled, by reason.")

@@ -68,6 +68,7 @@ REASON = "resilience.retry.reason"
 BREAKER = "resilience.breaker.name"
 STATE = "resilience.breaker.state"
 SPEND = "resilience.budget.spend"
+SERVICE = "httpx_resilience.service"  # the spans' name for AsyncHTTPClient(service=...)
 _NOT_SENT = frozenset({"CircuitBreakerOpenError"})  # an attempt the breaker refused
 _SPENDS = frozenset({"retry", "hedge"})
 _OUTCOMES = frozenset({"success", "failure", "cancelled", "abandoned"})
@@ -152,7 +153,8 @@ class MetricsObserver:
         self._hosts = Cap(max_hosts)
         self._breakers = Cap(max_hosts)
         self._error_types = Cap(64)
-        self._url_attrs: dict[tuple[str, str], Attrs] = {}
+        self._services = Cap(max_hosts)
+        self._url_attrs: dict[tuple[str, str, str | None], Attrs] = {}
         self._tracker: RequestTracker[_Flight] = RequestTracker(self._abandoned, max_open)
         self._watched: dict[int, CircuitBreaker] = {}
         #: Event class name → handler; unknown kinds of events are ignored.
@@ -172,12 +174,14 @@ class MetricsObserver:
 
     # -- attributes --------------------------------------------------------------------
 
-    def _request_attrs(self, method: str, url: str) -> Attrs:
-        """Method, server and scheme of a request, cached per (method, URL)."""
-        key = (method, url)
+    def _request_attrs(self, method: str, url: str, service: str | None = None) -> Attrs:
+        """Method, server, scheme and service of a request, cached per (method, URL, service)."""
+        key = (method, url, service)
         attrs = self._url_attrs.get(key)
         if attrs is None:
             attrs = {METHOD: method_of(method)}
+            if service is not None:
+                attrs[SERVICE] = self._services(service)
             host, port = server_of(url)
             attrs[SERVER_ADDRESS] = self._hosts(host) if host is not None else OTHER
             if port is not None and attrs[SERVER_ADDRESS] != OTHER:
@@ -222,7 +226,8 @@ class MetricsObserver:
         flight = self._tracker.get(ev.request_id)
         if flight is None:
             enclosed = enclosing_http_client(self._trace, self._context)
-            flight = _Flight(self._request_attrs(ev.method, ev.url), now, not enclosed)
+            attrs = self._request_attrs(ev.method, ev.url, ev.service)
+            flight = _Flight(attrs, now, not enclosed)
             self._tracker.start(ev.request_id, flight)
         elif flight.attempt_t0 is not None:  # the previous attempt ended without a report
             self._record_attempt(flight, now - flight.attempt_t0, None, "abandoned")
@@ -259,7 +264,7 @@ class MetricsObserver:
                     ev.error_type, ev,
                 )
         else:  # refused before any attempt, or started before this observer was attached
-            attrs = self._request_attrs(ev.method, ev.url)
+            attrs = self._request_attrs(ev.method, ev.url, ev.service)
         outcome = ev.outcome if ev.outcome in _OUTCOMES else OTHER
         error_type = ev.error_type
         if error_type is None and outcome != "success" and ev.status_code is not None:
