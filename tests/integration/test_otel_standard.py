@@ -36,6 +36,11 @@ from httpx_resilience import (
     HedgingPolicy,
     TokenBucketRateLimiter,
 )
+from httpx_resilience.backends._events import (
+    BackendFallbackEntered,
+    BackendFallbackLeft,
+    BackendScriptRan,
+)
 from httpx_resilience.middleware.tracing import TracingMiddleware
 from httpx_resilience.observe.events import (
     AttemptStarted,
@@ -484,6 +489,24 @@ async def test_breaker_events_children_and_host_keys_without_a_port(
     assert states["svc"] == 1 and 1 in [v for k, v in states.items() if k != "svc"]
     [wait] = points(reader, "resilience.rate_limiter.wait.duration")
     assert (wait.attributes or {}) == {"server.address": "api.example"}
+
+
+async def test_backend_events_are_measured(
+    meters: MeterProvider, reader: InMemoryMetricReader
+) -> None:
+    """A shared-state backend's fallbacks and script round trips (it takes our observers as is)."""
+    obs = MetricsObserver(meters)
+    backend = "redis://127.0.0.1:6379/0"
+    obs(BackendScriptRan(backend, "token_bucket", 0.002, True))
+    obs(BackendScriptRan(backend, "token_bucket", 0.5, False))
+    obs(BackendFallbackEntered(backend, "ConnectionError", 1.0))
+    obs(BackendFallbackLeft(backend, 3.5))
+    scripts = points(reader, "resilience.backend.script.duration")
+    assert total(scripts, resilience__backend__script="token_bucket", resilience__backend__ok=True) == 1
+    assert total(scripts, resilience__backend__ok=False) == 1
+    assert total(points(reader, "resilience.backend.fallbacks"), resilience__backend=backend) == 1
+    [down] = points(reader, "resilience.backend.fallback.duration")
+    assert down.sum == 3.5
 
 
 def test_missing_api_names_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:

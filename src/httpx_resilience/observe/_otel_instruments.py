@@ -76,3 +76,15 @@ class Instruments:
             "resilience.throttle.rejections", "{request}",
             "Requests the adaptive throttle rejected locally.",
         )
+        self.backend_fallbacks = counter(
+            "resilience.backend.fallbacks", "{fallback}",
+            "Times a shared-state backend stopped answering and policies fell back.",
+        )
+        self.backend_fallback_duration = histogram(
+            "resilience.backend.fallback.duration", "s",
+            "Time a shared-state backend spent in fallback.", REQUEST_BUCKETS,
+        )
+        self.backend_script_duration = histogram(
+            "resilience.backend.script.duration", "s",
+            "Round trip of one shared-state backend script.", DURATION_BUCKETS,
+        )

@@ -68,6 +68,9 @@ REASON = "resilience.retry.reason"
 BREAKER = "resilience.breaker.name"
 STATE = "resilience.breaker.state"
 SPEND = "resilience.budget.spend"
+BACKEND = "resilience.backend"
+SCRIPT = "resilience.backend.script"
+OK = "resilience.backend.ok"
 SERVICE = "httpx_resilience.service"  # the spans' name for AsyncHTTPClient(service=...)
 _NOT_SENT = frozenset({"CircuitBreakerOpenError"})  # an attempt the breaker refused
 _SPENDS = frozenset({"retry", "hedge"})
@@ -154,6 +157,8 @@ class MetricsObserver:
         self._breakers = Cap(max_hosts)
         self._error_types = Cap(64)
         self._services = Cap(max_hosts)
+        self._backends = Cap(16)
+        self._scripts = Cap(32)
         self._url_attrs: dict[tuple[str, str, str | None], Attrs] = {}
         self._tracker: RequestTracker[_Flight] = RequestTracker(self._abandoned, max_open)
         self._watched: dict[int, CircuitBreaker] = {}
@@ -170,6 +175,9 @@ class MetricsObserver:
             "BudgetRefused": self._budget_refused,
             "FallbackServed": self._fallback_served,
             "ThrottleRejected": self._throttle_rejected,
+            "BackendFallbackEntered": self._backend_event,
+            "BackendFallbackLeft": self._backend_event,
+            "BackendScriptRan": self._backend_event,
         }
 
     # -- attributes --------------------------------------------------------------------
@@ -321,6 +329,20 @@ class MetricsObserver:
         return dict(
             self._host_attrs(str(getattr(ev, "host", "")), getattr(ev, "request_id", None))
         )
+
+    def _backend_event(self, ev: Any) -> None:
+        """A shared-state backend's events (a backend takes the pipeline's observers as is)."""
+        attrs: Attrs = {BACKEND: self._backends(str(ev.backend))}
+        ins = self.instruments
+        name = type(ev).__name__
+        if name == "BackendFallbackEntered":
+            ins.backend_fallbacks.add(1, attrs)
+        elif name == "BackendFallbackLeft":
+            ins.backend_fallback_duration.record(ev.down_for, attrs)
+        else:
+            attrs[SCRIPT] = self._scripts(str(ev.script))
+            attrs[OK] = bool(ev.ok)
+            ins.backend_script_duration.record(ev.latency, attrs)
 
     # -- breakers ----------------------------------------------------------------------
 
