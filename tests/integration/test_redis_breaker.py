@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import httpx
 import pytest
@@ -26,6 +26,7 @@ from httpx_resilience.policies.budget import RetryBudget
 from httpx_resilience.testing.clock import FakeClock
 
 from ._auth_apps import CLIENT_ID, CLIENT_SECRET, AuthServerState, auth_app, start
+from ._redis_server import RedisServer, started_server
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(60)]
 
@@ -40,6 +41,9 @@ async def make() -> AsyncIterator[Make]:
 
     def build(**kw: object) -> RedisBackend:
         kw.setdefault("prefix", prefix)
+        # A generous bound on each Redis call: on a loaded machine, a hundred
+        # concurrent calls can outlast the default 0.25 s and fall back to local state.
+        kw.setdefault("timeout", 2.0)
         backend = RedisBackend(kw.pop("url", url), **kw)  # type: ignore[arg-type]
         made.append(backend)
         return backend
@@ -47,6 +51,12 @@ async def make() -> AsyncIterator[Make]:
     yield build
     for backend in made:
         await backend.aclose()
+
+
+@pytest.fixture
+def own_server() -> Iterator[RedisServer]:
+    """A redis-server of this test's own, on a free loopback port; killed by its PID after."""
+    yield from started_server()
 
 
 async def boom() -> None:
@@ -241,6 +251,29 @@ async def test_a_cancelled_probe_gives_its_lease_back(make: Make) -> None:
     assert b.state is CircuitState.CLOSED
 
 
+async def test_a_failed_or_slow_probe_reopens_the_breaker_for_everyone(make: Make) -> None:
+    clock = FakeClock()
+    seen: list[BreakerTransition] = []
+    kw = dict(slow_call_duration=5.0, slow_call_rate_threshold=1.0, clock=clock)
+    a = CircuitBreaker(1, 0.2, name="re", backend=make(), listeners=[seen.append], **kw)  # type: ignore[arg-type]
+    b = CircuitBreaker(1, 0.2, name="re", backend=make(), **kw)  # type: ignore[arg-type]
+    await fail(a, 1)
+    await asyncio.sleep(0.25)  # the cooldown passes on Redis's clock
+    await fail(a, 1)  # the probe fails
+    assert seen[-1].reason == "half-open probe failed" and a.state is CircuitState.OPEN
+    with pytest.raises(CircuitBreakerOpenError):
+        await b.call(ok)
+
+    async def slow() -> str:
+        await clock.sleep(6.0)
+        return "ok"
+
+    await asyncio.sleep(0.25)
+    assert await a.call(slow) == "ok"  # a slow probe reopens too
+    assert seen[-1].reason == "half-open probe was slow" and a.state is CircuitState.OPEN
+    assert "SharedBreaker 're'" in repr(a._shared)
+
+
 @pytest.mark.parametrize("window_type", ["count", "time"])
 async def test_the_failure_rate_window_is_shared(make: Make, window_type: str) -> None:
     seen: list[BreakerTransition] = []
@@ -336,6 +369,51 @@ async def test_fail_mode_closed_refuses_with_a_typed_error(make: Make) -> None:
     assert "fail_mode" in str(info.value)
 
 
+async def test_redis_dying_mid_call_leaves_a_working_breaker_and_comes_back(
+    make: Make, own_server: RedisServer
+) -> None:
+    backend = make(url=own_server.url, timeout=0.5, retry_interval=0.2)
+    br = CircuitBreaker(2, 30.0, name="crash", backend=backend)
+    assert await br.call(ok) == "ok"
+
+    async def crash_then_fail() -> None:
+        own_server.kill()  # Redis dies while the call is out
+        raise HTTPClientError("upstream failed")
+
+    with pytest.raises(HTTPClientError):  # the call's own error, never a redis one
+        await br.call(crash_then_fail)
+    await fail(br, 1)  # counted by the local breaker with the first: it opens
+    with pytest.raises(CircuitBreakerOpenError):
+        await br.call(ok)
+    assert backend.in_fallback
+    own_server.start()  # an empty Redis on the same port: the shared state is CLOSED
+    deadline = time.monotonic() + 5.0
+    while True:
+        await asyncio.sleep(0.25)  # past retry_interval: the next call asks Redis again
+        try:
+            assert await br.call(ok) == "ok"
+            break
+        except CircuitBreakerOpenError:
+            assert time.monotonic() < deadline, "the breaker never returned to Redis"
+    assert not backend.in_fallback and br.state is CircuitState.CLOSED
+
+
+async def test_objects_that_are_not_backends_are_refused() -> None:
+    with pytest.raises(ValueError, match="MemoryBackend or a RedisBackend"):
+        CircuitBreaker(backend=object())  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="MemoryBackend or a RedisBackend"):
+        RetryBudget(backend=object())  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="MemoryBackend or a RedisBackend"):
+        token_cache_for(object())  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="cache or backend"):
+        OAuth2ClientCredentials(
+            "http://127.0.0.1/token", "id", "secret", cache=RedisTokenCache(MemoryBackend()),  # type: ignore[arg-type]
+            backend=MemoryBackend(),
+        )
+    with pytest.raises(ValueError, match="lock_ttl"):
+        RedisTokenCache(MemoryBackend(), lock_ttl=0)  # type: ignore[arg-type]
+
+
 # -- the retry budget --------------------------------------------------------------------
 
 
@@ -392,6 +470,34 @@ async def test_budget_fail_modes(make: Make, mode: str, expected: list[bool]) ->
     again = RetryBudget(ratio=0.0, min_per_second=0.001, backend=make(url=closed_port_url(), fail_mode=mode))
     assert [await again.atry_spend("h"), await again.atry_spend("h")] == expected
     await budget.aclose()
+
+
+async def test_budgets_on_one_memory_backend_share_their_allowance() -> None:
+    memory = MemoryBackend()
+    a = RetryBudget(ratio=0.5, min_per_second=0.0, name="m", backend=memory)
+    b = RetryBudget(ratio=0.5, min_per_second=0.0, name="m", backend=memory)
+    for _ in range(4):
+        a.record_request("h")
+    assert [b.try_spend("h") for _ in range(3)] == [True, True, False]
+    assert await a.atry_spend("h") is False
+    await a.sync()  # nothing to sync in memory
+    await a.aclose()
+
+
+async def test_budget_deposits_survive_a_redis_restart(make: Make, own_server: RedisServer) -> None:
+    backend = make(url=own_server.url, timeout=0.5, retry_interval=0.1)
+    budget = RetryBudget(ratio=0.5, min_per_second=0.0, name="r", backend=backend)
+    for _ in range(4):
+        budget.record_request("h")
+    own_server.kill()
+    await budget.sync()  # the deposit fails: it is kept for the next sync
+    own_server.start()
+    await asyncio.sleep(0.15)  # past retry_interval
+    await budget.sync()
+    other = RetryBudget(ratio=0.5, min_per_second=0.0, name="r", backend=make(url=own_server.url))
+    assert [await other.atry_spend("h") for _ in range(3)] == [True, True, False]
+    await budget.aclose()
+    await other.aclose()
 
 
 # -- the token cache --------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 :class:`SharedBreaker` is what :class:`~httpx_resilience.CircuitBreaker`
 delegates :meth:`~httpx_resilience.CircuitBreaker.call` to when it is built
-with ``backend=``. Per call it makes two round trips, each one atomic script:
+with ``backend=``. Per call it makes one or two round trips, each one atomic script:
 
 * ``breaker_admit`` before the call: CLOSED admits (a read, no write); OPEN
   refuses until the cooldown, measured on the backend's clock, has passed;
@@ -14,7 +14,11 @@ with ``backend=``. Per call it makes two round trips, each one atomic script:
   sliding-window rules (count or time window, failure and slow-call rates)
   and the transition they cause, exactly as the local state machine decides
   them (``policies/breaker/_machine.py``). A cancelled probe gives its lease
-  back (``breaker_release``), in the background.
+  back (``breaker_release``), in the background. The common case needs no
+  second round trip: a quick success of a CLOSED breaker that had no
+  failures to clear and has no window changes nothing, so it is not sent
+  (it counts as of its admission: a failure another process records
+  meanwhile is not cleared by it).
 
 The breaker's local :class:`~httpx_resilience.policies.breaker._machine.BreakerMachine`
 mirrors the last state the backend reported, so the synchronous
@@ -205,7 +209,7 @@ class SharedBreaker:
         b = self._breaker
         lease = os.urandom(8).hex()  # the probe lease's id, used if a probe is granted
         try:
-            verdict, gen, probe = await self._admit(lease)
+            verdict, gen, probe, clean = await self._admit(lease)
         except BackendDown as down:
             if on_backend_down(self._backend.fail_mode, down) == "open":
                 return await func(*args, **kwargs)
@@ -226,18 +230,25 @@ class SharedBreaker:
             raise
         duration = clock.monotonic() - start
         failed = isinstance(result, httpx.Response) and b.is_failure_response(result)
-        await self._record(gen, lease, failed, duration)
+        if failed or not clean or duration >= b._machine.slow_after:
+            await self._record(gen, lease, failed, duration)
         return result
 
-    async def _admit(self, lease: str) -> tuple[int, int, bool]:
-        """``(verdict, generation, whether this caller holds the probe lease)``."""
+    async def _admit(self, lease: str) -> tuple[int, int, bool, bool]:
+        """``(verdict, generation, whether this caller holds the probe lease, clean)``.
+
+        ``clean``: the breaker was CLOSED with no failure to clear and no window,
+        so a quick success would record nothing: its round trip is skipped (the
+        success counts as of its admission).
+        """
         args = list(self._admit_args)
         args[2] = lease
         reply = await self._backend.run("breaker_admit", self._keys[:2], args)
         verdict, gen, state, retry_ms, code = (int(reply[0]), int(reply[1]), _text(reply[2]),
                                                float(_text(reply[3])), _text(reply[4]))
         self._mirror(state, retry_ms / 1000.0, code, 0, 0)
-        return verdict, gen, verdict == _PROBE
+        clean = state == "closed" and int(reply[5]) == 0 and self._record_args[3] == "none"
+        return verdict, gen, verdict == _PROBE, clean
 
     async def _record(self, gen: int, lease: str, failed: bool, duration: float) -> None:
         """Record an outcome; a backend fault is absorbed (the call already has its answer)."""

@@ -19,16 +19,18 @@
 -- ARGV[3] this caller's lease id (used only when a probe is granted)
 -- ARGV[4] the lease TTL (ms)
 -- ARGV[5] the TTL of every key (ms)
--- Returns {verdict, gen, state, retry_in_ms, reason}
+-- Returns {verdict, gen, state, retry_in_ms, reason, consecutive failures}
 --   verdict: 0 refused, 1 admitted, 2 probe (the lease ARGV[3] is held);
 --   retry_in_ms as a string; reason: 'recovery' when this call moved
---   OPEN -> HALF_OPEN, 'round' when expired leases restarted the probe round, else ''.
+--   OPEN -> HALF_OPEN, 'round' when expired leases restarted the probe round, else '';
+--   the consecutive failures of a CLOSED breaker (0 otherwise): when there are
+--   none, the caller need not record a quick success (it would change nothing).
 
-local st = redis.call('HMGET', KEYS[1], 'state', 'gen', 'open_until', 'succ')
+local st = redis.call('HMGET', KEYS[1], 'state', 'gen', 'open_until', 'succ', 'cf')
 local state = st[1] or 'closed'
 local gen = tonumber(st[2]) or 0
 if state == 'closed' then
-  return {1, gen, 'closed', '0', ''}
+  return {1, gen, 'closed', '0', '', tonumber(st[5]) or 0}
 end
 
 local t = redis.call('TIME')
@@ -40,7 +42,7 @@ local succ = tonumber(st[4]) or 0
 if state == 'open' then
   local open_until = tonumber(st[3]) or 0
   if now < open_until then
-    return {0, gen, 'open', tostring(open_until - now), ''}
+    return {0, gen, 'open', tostring(open_until - now), '', 0}
   end
   -- OPEN -> HALF_OPEN: a new generation; every probe slot is free.
   gen = gen + 1
@@ -68,4 +70,4 @@ if live + succ < tonumber(ARGV[2]) then
 end
 redis.call('PEXPIRE', KEYS[1], key_ttl)
 redis.call('PEXPIRE', KEYS[2], key_ttl)
-return {verdict, gen, state, '0', reason}
+return {verdict, gen, state, '0', reason, 0}
