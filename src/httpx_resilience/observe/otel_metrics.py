@@ -9,9 +9,10 @@ CLIENT span is (its value is that span's duration); ``http.request.resend_count`
 is a span attribute only, so the metric does not carry it. The ``resilience.*``
 instruments, in the spirit of Polly's, count what the policies did: attempts,
 retries by reason, breaker transitions (and the state), limiter waits,
-hedges, bulkhead and budget refusals, fallbacks served and throttle
-rejections. The table of names, units and attributes is in
-``docs/observability.md`` (section *OpenTelemetry metrics*).
+hedges, bulkhead and budget refusals, fallbacks served, throttle
+rejections, and a shared-state backend's fallbacks and script round trips.
+The table of names, units and attributes is in ``docs/observability.md``
+(section *OpenTelemetry metrics*).
 
 ``network.protocol.version`` is added when an attempt's event carries the
 response's ``http_version``. Attributes are bounded: never a URL, a path or
