@@ -5,7 +5,13 @@ always stopped) that hold their own ``RedisBackend`` and policies, exactly as
 the workers of a multi-process server would; they share nothing but Redis.
 The parent sends each worker a command and reads its answer within a bound.
 A fresh key prefix per test keeps tests apart on the machine's Redis; the
-Redis-down test starts a ``redis-server`` of its own and kills it by its PID.
+Redis-down tests start a ``redis-server`` of their own and kill (or freeze) it
+by its PID.
+
+Where sharing is under test, the backends get a 2 s timeout and any fall back
+to local state fails the test with its reason: on a loaded host a Redis call
+can outlast the default 0.25 s, and the policy would then, correctly, decide
+locally. The Redis-down tests use the default timeout.
 """
 
 from __future__ import annotations
@@ -46,13 +52,21 @@ class _Worker:
         self.backends: dict[tuple[str, str, str], Any] = {}
         self.clients: dict[tuple[Any, ...], Any] = {}
         self.breakers: dict[tuple[Any, ...], Any] = {}
+        self.fallbacks: list[str] = []  # why each backend fell back, as its observer saw it
 
     def backend(self, msg: dict[str, Any]) -> Any:
-        from httpx_resilience.backends import RedisBackend
+        from httpx_resilience.backends import BackendFallbackEntered, RedisBackend
 
-        key = (msg["redis"], msg["prefix"], msg.get("fail_mode", "local"))
+        key = (msg["redis"], msg["prefix"], msg.get("fail_mode", "local"), msg.get("timeout", 2.0))
         if key not in self.backends:
-            self.backends[key] = RedisBackend(key[0], prefix=key[1], fail_mode=key[2])
+
+            def observe(event: object) -> None:
+                if isinstance(event, BackendFallbackEntered):
+                    self.fallbacks.append(event.reason)
+
+            self.backends[key] = RedisBackend(
+                key[0], prefix=key[1], fail_mode=key[2], timeout=key[3], observers=[observe]
+            )
         return self.backends[key]
 
     def limiter(self, msg: dict[str, Any]) -> Any:
@@ -72,7 +86,8 @@ class _Worker:
             RetryPolicy,
         )
 
-        key = (msg["redis"], msg["prefix"], msg.get("fail_mode", "local"), repr(msg["breaker"]),
+        key = (msg["redis"], msg["prefix"], msg.get("fail_mode", "local"), msg.get("timeout", 2.0),
+               repr(msg["breaker"]),
                repr(msg.get("limiter")), msg.get("facade", False))  # fmt: skip
         if key not in self.clients:
             breaker = CircuitBreaker(**msg["breaker"], backend=self.backend(msg))
@@ -153,6 +168,9 @@ async def _serve(conn: Connection) -> None:
                 reply = {"ready": True} if msg["op"] == "ping" else await getattr(worker, msg["op"])(msg)
             except Exception as exc:
                 reply = {"error": f"{type(exc).__name__}: {exc}"}
+            if worker.fallbacks:  # the parent asserts there were none, unless it caused them
+                reply["fallbacks"] = list(worker.fallbacks)
+                worker.fallbacks.clear()
             conn.send(reply)
     finally:
         await worker.aclose()
@@ -175,6 +193,7 @@ class Fleet:
         self._ctx = mp.get_context("spawn")
         self.procs: list[Any] = []
         self.pipes: list[Connection] = []
+        self.redis_may_fail = False  # set by the tests that take Redis away
 
     def start(self, count: int) -> list[int]:
         """Start `count` more workers and wait until each answers; their indexes."""
@@ -194,9 +213,13 @@ class Fleet:
         self.pipes[i].send(msg)
 
     def recv(self, i: int, timeout: float = ANSWER_TIMEOUT) -> dict[str, Any]:
+        """Worker i's answer; it must not have fallen back to local state unless the
+        test takes Redis away (``msg["timeout"]`` set: the backend's default timeout)."""
         assert self.pipes[i].poll(timeout), f"worker {i} gave no answer within {timeout} s"
         reply: dict[str, Any] = self.pipes[i].recv()
         assert "error" not in reply, f"worker {i}: {reply['error']}"
+        if not self.redis_may_fail:
+            assert "fallbacks" not in reply, f"worker {i} fell back: {reply['fallbacks']}"
         return reply
 
     def ask(self, i: int, msg: dict[str, Any], timeout: float = ANSWER_TIMEOUT) -> dict[str, Any]:
@@ -252,9 +275,13 @@ def shared_redis() -> str:
 
 
 @pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    """A redis-server of this test's own, to kill and restart."""
-    yield from started_server()
+def own_redis(fleet: Fleet) -> Iterator[RedisServer]:
+    """A redis-server of this test's own, to kill and restart; the workers may fall back."""
+    fleet.redis_may_fail = True
+    try:
+        yield from started_server()
+    finally:
+        fleet.redis_may_fail = False
 
 
 @pytest.fixture
@@ -436,7 +463,8 @@ def test_redis_killed_mid_run_requests_keep_flowing_and_sharing_resumes(
     """fail_mode="local": Redis SIGKILLed under a stream of requests through AsyncHTTPClient
     (shared limiter + breaker) — every request succeeds, none stalls; after a restart on
     the same port a breaker opened in one process is open in another again."""
-    common = {"redis": own_redis.url, "prefix": prefix, "fail_mode": "local", "base": server.url}
+    common = {"redis": own_redis.url, "prefix": prefix, "fail_mode": "local", "base": server.url,
+              "timeout": 0.25}  # fmt: skip
     stream = {**common, "op": "stream", "path": "/stream", "seconds": 3.0, "concurrency": 4,
               "facade": True, "breaker": {"name": "stream", "failure_threshold": 5,
                                           "recovery_timeout": 5.0},
@@ -481,7 +509,7 @@ def test_redis_frozen_mid_run_no_request_waits_beyond_the_backend_timeout(
     fail_mode="local" every request succeeds and none waits much beyond the backend's
     timeout (0.25 s); thawed, Redis is used again."""
     stream = {"op": "stream", "redis": own_redis.url, "prefix": prefix, "fail_mode": "local",
-              "base": server.url, "path": "/frozen", "seconds": 2.0, "concurrency": 4,
+              "timeout": 0.25, "base": server.url, "path": "/frozen", "seconds": 2.0, "concurrency": 4,
               "breaker": {"name": "frozen", "failure_threshold": 5, "recovery_timeout": 5.0},
               "limiter": {"kind": "bucket", "rate": 200, "burst": 10}}  # fmt: skip
     fleet.send(0, stream)
@@ -509,7 +537,7 @@ def test_fail_modes_open_and_closed_with_redis_gone(
     error (nothing sent); never a raw redis exception."""
     own_redis.kill()
     msg = {"op": "get", "redis": own_redis.url, "prefix": prefix, "fail_mode": fail_mode,
-           "base": server.url, "path": f"/gone-{fail_mode}", "n": 5,
+           "timeout": 0.25, "base": server.url, "path": f"/gone-{fail_mode}", "n": 5,
            "breaker": {"name": "gone", "failure_threshold": 5},
            "limiter": {"kind": "bucket", "rate": 100, "burst": 10}}  # fmt: skip
     assert fleet.ask(2, msg)["outcomes"] == [expected] * 5
