@@ -329,3 +329,32 @@ async def test_under_async_http_client_the_fallback_goes_through_middlewares() -
     ) as client:
         served = await client.get("/items")  # exhausted 503: no RetryExhaustedHTTPStatusError
         assert served.json()["cached"] is True
+
+
+async def test_a_handler_failing_on_a_given_up_response_closes_it_and_raises() -> None:
+    """The last response is closed when the handler raises; its error reaches the caller."""
+    given: list[httpx.Response] = []
+
+    def handler(request: httpx.Request, error: Exception) -> httpx.Response:
+        assert isinstance(error, RetryExhaustedError)
+        given.append(error.last_response)
+        raise LookupError("no cached copy")
+
+    t = transport(lambda r: httpx.Response(503), fallback=handler)
+    async with httpx.AsyncClient(transport=t, base_url="http://svc.test") as c:
+        with pytest.raises(LookupError):
+            await c.get("/x")
+    assert given[0].is_closed
+
+
+async def test_a_handler_may_return_an_http_response() -> None:
+    """An HTTPResponse from the handler is served as its httpx.Response."""
+    raw = httpx.Response(200, content=b"model", request=httpx.Request("GET", "http://svc.test/"))
+
+    def handler(request: httpx.Request, error: Exception) -> HTTPResponse:
+        return HTTPResponse.from_httpx(raw, None, 0.0)
+
+    t = transport(refusing, fallback=handler, retry=RetryPolicy(max_attempts=1))
+    async with httpx.AsyncClient(transport=t, base_url="http://svc.test") as c:
+        r = await c.get("/x")
+    assert r.content == b"model" and info_of(r).fallback_error == "ConnectError"

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..config import check_number, is_default
 from ..exceptions import ConfigurationError
@@ -35,6 +35,7 @@ from ..policies.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from ..policies.breaker import CircuitBreaker
+    from ._extensions import ResilienceOptions
 
 __all__ = [
     "check_ext",
@@ -110,14 +111,14 @@ def check_pipeline(
         )
 
 
-def check_ext(ext: object) -> Mapping[str, Any]:
+def check_ext(ext: object) -> ResilienceOptions:
     """``request.extensions["resilience"]``: a mapping of overrides (``None`` → empty).
 
     Raises:
         ConfigurationError: it is not a mapping.
     """
     if ext is None or isinstance(ext, Mapping):
-        return ext or {}
+        return cast("ResilienceOptions", ext or {})
     raise ConfigurationError(
         f'extensions["resilience"] must be a mapping of per-request overrides, got '
         f"{type(ext).__name__}",

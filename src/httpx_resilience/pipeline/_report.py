@@ -33,6 +33,7 @@ from ..observe.events import (
     emit,
 )
 from ..observe.redact import redact_url
+from ..policies._testing_mode import cap_attempts
 from ..policies.retry import parse_retry_after
 from ._decision import RetryDecision
 from ._httpx_errors import retry_exhausted_error
@@ -127,7 +128,8 @@ class Reporter:
         method = request.method
         _log.warning(
             "Attempt %d/%d failed: %s. Retrying in %.2f s [%s %s]",
-            s.attempt, s.policy.max_attempts, s.cause, delay, method, redact_url(request.url),
+            s.attempt, cap_attempts(s.policy.max_attempts), s.cause, delay, method,
+            redact_url(request.url),
             extra={
                 **self._extra(s),
                 "delay": delay,
@@ -330,7 +332,7 @@ class Reporter:
             "url": redact_url(request.url),
             "host": s.key,
             "attempt": s.attempt,
-            "max_attempts": s.policy.max_attempts,
+            "max_attempts": cap_attempts(s.policy.max_attempts),
             "request_id": s.request_id,
         }
 
@@ -340,5 +342,5 @@ def _attempt(s: RequestState) -> tuple[str | None, str, str, str, int, int]:
     request = s.request
     return (
         s.request_id, request.method, redact_url(request.url), s.key, s.attempt,
-        s.policy.max_attempts,
+        cap_attempts(s.policy.max_attempts),  # what the testing switch allows, if on
     )

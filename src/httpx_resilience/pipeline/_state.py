@@ -14,8 +14,7 @@ and a plain ``__init__`` is the cheapest way to build it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -25,6 +24,7 @@ if TYPE_CHECKING:
     from ..policies.hedging import HedgingPolicy, LatencyTracker
     from ..policies.limiter import RateLimiter
     from ..policies.retry import RetryPolicy
+    from ._extensions import ResilienceOptions
 
 __all__ = ["RequestState"]
 
@@ -34,7 +34,8 @@ class RequestState:
 
     Attributes:
         request: the ``httpx.Request`` being sent (the same object on every attempt).
-        ext: the request's ``extensions["resilience"]`` overrides (empty when none).
+        ext: the request's ``extensions["resilience"]`` overrides (empty when none),
+            typed as :class:`~httpx_resilience.pipeline._extensions.ResilienceOptions`.
         policy: the :class:`RetryPolicy` in force (the override, else the transport's).
         request_id: the id sent in the request-id header (``None`` when that is off).
         key: the host key per-host policies use (``host`` or ``host:port``).
@@ -95,7 +96,7 @@ class RequestState:
     def __init__(
         self,
         request: httpx.Request,
-        ext: Mapping[str, Any],
+        ext: ResilienceOptions,
         policy: RetryPolicy,
         request_id: str | None,
         key: str,

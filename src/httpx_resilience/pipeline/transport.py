@@ -37,7 +37,7 @@ fallback and the throttle's refusal (``_fallback``), over one
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -76,10 +76,11 @@ if TYPE_CHECKING:
     from ..policies.breaker import CircuitBreaker
     from ..policies.bulkhead import Bulkhead
     from ..policies.limiter import RateLimiter
+    from ._extensions import ResilienceOptions
 
 __all__ = ["ResilientTransport"]
 
-_EMPTY: Mapping[str, Any] = {}
+_EMPTY: ResilienceOptions = {}
 # Keys of extensions["resilience"] that override no setting: with only these,
 # a request takes the transport's settings as they are.
 _INERT = frozenset({"service", "auth", "auth_origin"})
@@ -339,7 +340,7 @@ class ResilientTransport(httpx.AsyncBaseTransport):
 
     def _start(self, request: httpx.Request, key: str) -> RequestState:
         """Open the request's state: overrides, request id, per-host policies; the deadline."""
-        ext: Mapping[str, Any] = request.extensions.get(EXTENSION_KEY) or _EMPTY
+        ext: ResilienceOptions = request.extensions.get(EXTENSION_KEY) or _EMPTY
         if type(ext) is not dict and ext is not _EMPTY:
             ext = check_ext(ext)
         headers = request.headers
