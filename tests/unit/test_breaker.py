@@ -1002,3 +1002,35 @@ def test_a_hung_probe_that_fails_late_reopens_the_breaker() -> None:
     m2.record(old, False, True, 0.1, 0.0)
     m2.try_admit(1.0)
     assert m2.record(old, True, True, 0.1, 1.1) is None and m2.state is HALF_OPEN
+
+
+def test_mirror_adopts_a_state_decided_elsewhere() -> None:
+    """A shared backend's state is mirrored: OPEN keeps the backend's cooldown left, each
+    change is a transition (a new generation), and the same state again is no change."""
+    m = BreakerMachine(BreakerSettings(failure_threshold=3, recovery_timeout=30.0))
+    gen = m.generation
+    change = m.mirror(OPEN, 4.0, 100.0, "seen elsewhere")
+    assert change is not None and change.new is OPEN and change.reason == "seen elsewhere"
+    assert m.generation == gen + 1 and m.retry_in(100.0) == 4.0  # not a fresh 30 s
+    assert m.mirror(OPEN, 2.0, 101.0, "again") is None and m.retry_in(101.0) == 2.0
+    change = m.mirror(HALF_OPEN, 0.0, 102.0, "elsewhere")
+    assert change is not None and (change.old, change.new) == (OPEN, HALF_OPEN)
+    assert m.half_open_since == m.generation
+    assert m.mirror(HALF_OPEN, 0.0, 103.0, "same") is None
+    change = m.mirror(CLOSED, 0.0, 104.0, "elsewhere")
+    assert change is not None and change.new is CLOSED and m.consecutive_failures == 0
+
+
+async def test_breakers_sharing_a_memory_backend_and_a_name_share_one_state() -> None:
+    """MemoryBackend: same name, one state machine (and per-host children too)."""
+    from httpx_resilience.backends import MemoryBackend
+
+    memory = MemoryBackend()
+    a = CircuitBreaker(1, 30.0, name="x", scope="host", backend=memory)
+    b = CircuitBreaker(1, 30.0, name="x", scope="host", backend=memory)
+    a.for_key("h1").record_failure()
+    assert b.for_key("h1").state is CircuitState.OPEN
+    assert b.for_key("h2").state is CircuitState.CLOSED
+    with pytest.raises(ConfigurationError, match="other settings") as info:
+        CircuitBreaker(2, 30.0, name="x", scope="host", backend=memory)
+    assert info.value.field == "name"

@@ -161,3 +161,23 @@ def test_running_totals_stay_exact_across_many_rolls() -> None:
     w = b._windows["h"]
     assert w.total_requests == sum(w.requests)
     assert abs(w.total_retries - sum(w.retries)) < 1e-9
+
+
+async def test_budgets_sharing_a_memory_backend_and_a_name_share_one_allowance() -> None:
+    """MemoryBackend: same name, one set of windows; other settings under that name are refused."""
+    from httpx_resilience.backends import MemoryBackend
+
+    clock = FakeClock()
+    memory = MemoryBackend()
+    a = RetryBudget(ratio=0.5, min_per_second=0.0, name="x", backend=memory, clock=clock)
+    b = RetryBudget(ratio=0.5, min_per_second=0.0, name="x", backend=memory, clock=clock)
+    for _ in range(2):
+        a.record_request("h")
+    assert b.available("h") == 1.0 and b.try_spend("h") and not a.try_spend("h")
+    assert await a.atry_spend("h") is False  # a memory backend decides locally, at once
+    with pytest.raises(ConfigurationError, match="other settings") as info:
+        RetryBudget(ratio=0.3, name="x", backend=memory)
+    assert info.value.field == "name"
+    with pytest.raises(ConfigurationError) as bad:
+        RetryBudget(backend=memory, sync_interval=0)
+    assert bad.value.field == "sync_interval"

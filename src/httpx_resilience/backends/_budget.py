@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ConfigurationError
 from ._errors import BackendDown
+from ._events import logger
 from ._memory import MemoryBackend
 
 if TYPE_CHECKING:
@@ -52,10 +53,10 @@ __all__ = ["SharedBudget", "attach_budget"]
 _IDLE_SYNCS = 3  # syncs with nothing to deposit before the task stops
 _FRESH_FOR = 5  # a view older than this many intervals is stale: decide locally
 
-# Per MemoryBackend: the windows of its budgets by name (shared in-process).
-_windows: weakref.WeakKeyDictionary[MemoryBackend, dict[str, OrderedDict[str, _Window]]] = (
-    weakref.WeakKeyDictionary()
-)
+# Per MemoryBackend: the settings and windows of its budgets by name (shared in-process).
+_windows: weakref.WeakKeyDictionary[
+    MemoryBackend, dict[str, tuple[tuple[float, ...], OrderedDict[str, _Window]]]
+] = weakref.WeakKeyDictionary()
 
 
 def attach_budget(
@@ -68,11 +69,21 @@ def attach_budget(
     a backend that runs scripts gets a :class:`SharedBudget`.
 
     Raises:
-        ConfigurationError: ``backend`` is neither.
+        ConfigurationError: ``backend`` is neither, or a budget of the same
+            name on the same memory backend has other settings.
     """
     if isinstance(backend, MemoryBackend):
         by_name = _windows.setdefault(backend, {})
-        budget._windows = by_name.setdefault(name, budget._windows)
+        settings = (budget.ratio, budget.min_per_second, budget.ttl, float(budget._n))
+        found = by_name.setdefault(name, (settings, budget._windows))
+        if found[0] != settings:
+            raise ConfigurationError(
+                f"a retry budget named {name!r} with other settings already uses this "
+                "MemoryBackend; budgets sharing a name must share ratio, min_per_second, "
+                "ttl and buckets (or give this one another name)",
+                field="name",
+            )
+        budget._windows = found[1]
         return
     if not callable(getattr(backend, "run", None)):
         raise ConfigurationError(
@@ -198,9 +209,13 @@ class SharedBudget:
 
     async def _run(self) -> None:
         idle = 0
-        while idle < _IDLE_SYNCS:
-            idle = 0 if await self.sync() else idle + 1
-            await self._budget._clock.sleep(self.sync_interval)
+        try:
+            while idle < _IDLE_SYNCS:
+                idle = 0 if await self.sync() else idle + 1
+                await self._budget._clock.sleep(self.sync_interval)
+        except Exception:  # a reply it cannot read: decisions stay local until the next kick
+            logger.exception("retry budget %r: the background sync failed; it restarts "
+                             "with the next request", self._name)
 
     async def sync(self, *keys: str) -> bool:
         """Deposit every key's deltas and read the shared totals back; whether any were sent.
