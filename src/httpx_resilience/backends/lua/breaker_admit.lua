@@ -26,6 +26,8 @@
 --   the consecutive failures of a CLOSED breaker (0 otherwise): when there are
 --   none, the caller need not record a quick success (it would change nothing).
 
+-- Writes after TIME: Redis < 5 must replicate effects, not the script.
+if redis.replicate_commands then redis.replicate_commands() end
 local st = redis.call('HMGET', KEYS[1], 'state', 'gen', 'open_until', 'succ', 'cf')
 local state = st[1] or 'closed'
 local gen = tonumber(st[2]) or 0

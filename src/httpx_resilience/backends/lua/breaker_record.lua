@@ -33,6 +33,8 @@
 --   'rate' / 'slow' (a = failures or slow calls, b = calls), 'probe_failed',
 --   'probe_slow', 'probes_ok' (a = successes); '' when nothing changed.
 
+-- Writes after TIME: Redis < 5 must replicate effects, not the script.
+if redis.replicate_commands then redis.replicate_commands() end
 local S, L, W = KEYS[1], KEYS[2], KEYS[3]
 local key_ttl = tonumber(ARGV[14])
 local st = redis.call('HMGET', S, 'state', 'gen', 'ho_since', 'succ', 'cf', 'open_until')

@@ -21,6 +21,8 @@
 -- Returns {granted, total requests, total ratio-paid retries, floor reserve} as strings
 -- (Lua numbers would be truncated to integers on the way out).
 
+-- Writes after TIME: Redis < 5 must replicate effects, not the script.
+if redis.replicate_commands then redis.replicate_commands() end
 local K = KEYS[1]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
