@@ -31,6 +31,7 @@ from .auth import (
     Secret,
     TokenCache,
 )
+from .backends import MemoryBackend, RedisBackend, SharedStateUnavailableError
 from .client import AsyncHTTPClient
 from .config import ClientConfig
 from .exceptions import (
@@ -63,10 +64,14 @@ from .models import HTTPRequest, HTTPResponse
 from .observe.logging import LoggingObserver
 from .observe.redactor import Redactor
 from .pipeline import ResilienceInfo, ResilientTransport
+from .pipeline._extensions import ResilienceOptions, resilience_info
 from .policies.breaker import BreakerTransition, CircuitBreaker, CircuitState
 from .policies.budget import RetryBudget
 from .policies.bulkhead import Bulkhead
+from .policies.fallback import Fallback
 from .policies.generic import (
+    RetryDecorator,
+    RetryOptions,
     RetryStats,
     retry_async,
     with_api_retry,
@@ -76,11 +81,13 @@ from .policies.generic import (
 from .policies.hedging import HedgingPolicy
 from .policies.limiter import RateLimiter, SlidingWindowRateLimiter, TokenBucketRateLimiter
 from .policies.retry import RetryPolicy
+from .policies.throttle import AdaptiveThrottle, ThrottledError
 from .serializers import FormSerializer, JSONSerializer
 from .transports import default_transport, make_transport
 
 if TYPE_CHECKING:  # the lazily loaded names below, for type checkers and IDEs
     from .observe.otel import TracingObserver
+    from .observe.otel_metrics import MetricsObserver
     from .observe.prometheus import PrometheusObserver
     from .services import (
         BaseAPIClient,
@@ -116,6 +123,7 @@ _LAZY: dict[str, str] = {
     # observers for the prometheus / otel extras (they import the extra when built)
     "PrometheusObserver": ".observe.prometheus",
     "TracingObserver": ".observe.otel",
+    "MetricsObserver": ".observe.otel_metrics",
     # the settings extra (pydantic-settings)
     "ServiceSettings": ".settings",
     "Settings": ".settings",
@@ -123,6 +131,7 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "APIKeyAuth",
+    "AdaptiveThrottle",
     "AiohttpTransport",
     "AsyncHTTPClient",
     "AuthHandler",
@@ -140,6 +149,7 @@ __all__ = [
     "ConfigurationError",
     "DaprClient",
     "ExternalServiceError",
+    "Fallback",
     "FallbackAuth",
     "FormSerializer",
     "HTTPClientError",
@@ -155,7 +165,9 @@ __all__ = [
     "JWTAuth",
     "LoggingMiddleware",
     "LoggingObserver",
+    "MemoryBackend",
     "MetricsMiddleware",
+    "MetricsObserver",
     "Middleware",
     "NativeTransport",
     "OAuth2ClientCredentials",
@@ -164,15 +176,19 @@ __all__ = [
     "RateLimiter",
     "RateLimiterTimeout",
     "Redactor",
+    "RedisBackend",
     "RequestIdMiddleware",
     "RequestNotReplayableError",
     "RequestTimeoutError",
     "ResilienceInfo",
+    "ResilienceOptions",
     "ResilientTransport",
     "ResponseDecodeError",
     "ResponseTooLargeError",
     "RetryBudget",
+    "RetryDecorator",
     "RetryExhaustedError",
+    "RetryOptions",
     "RetryPolicy",
     "RetryStats",
     "Secret",
@@ -180,8 +196,10 @@ __all__ = [
     "ServiceRegistry",
     "ServiceSettings",
     "Settings",
+    "SharedStateUnavailableError",
     "SlidingWindowRateLimiter",
     "StoreClient",
+    "ThrottledError",
     "TokenBucketRateLimiter",
     "TokenCache",
     "TracingMiddleware",
@@ -191,6 +209,7 @@ __all__ = [
     "get_dapr_client",
     "get_service_client",
     "make_transport",
+    "resilience_info",
     "retry_async",
     "with_api_retry",
     "with_network_retry",

@@ -27,6 +27,10 @@ EXPECTED = {
     "LoggingObserver", "MetricsMiddleware", "PrometheusObserver", "Redactor",
     "TracingMiddleware", "TracingObserver",
     "AiohttpTransport", "NativeTransport", "default_transport", "make_transport",
+    # shared state (issue 13), the new policies, metrics and types (issue 14)
+    "MemoryBackend", "RedisBackend", "SharedStateUnavailableError",
+    "Fallback", "AdaptiveThrottle", "ThrottledError", "MetricsObserver",
+    "ResilienceOptions", "resilience_info", "RetryDecorator", "RetryOptions",
 }
 
 
