@@ -313,6 +313,29 @@ async def test_the_slow_call_rule_is_shared(make: Make) -> None:
     assert seen[-1].reason == "slow-call rate 50% >= 50% (1/2 calls took >= 1 s)"
 
 
+async def test_forcing_a_state_reaches_every_process(make: Make) -> None:
+    a = CircuitBreaker(5, 30.0, name="forced", backend=make())
+    b = CircuitBreaker(5, 30.0, name="forced", backend=make())
+    a.force_open()
+    assert a._shared is not None
+    await a._shared.settled()
+    with pytest.raises(CircuitBreakerOpenError):
+        await b.call(ok)
+    b.force_closed()
+    assert b._shared is not None
+    await b._shared.settled()
+    assert await a.call(ok) == "ok" and a.state is CircuitState.CLOSED
+
+
+def test_forcing_without_an_event_loop_forces_this_process_only(
+    make: Make, caplog: pytest.LogCaptureFixture
+) -> None:
+    br = CircuitBreaker(5, 30.0, name="noloop", backend=make())
+    br.force_open()
+    assert br.state is CircuitState.OPEN
+    assert "forced open here only" in caplog.text
+
+
 async def test_per_host_children_have_their_own_shared_state(make: Make) -> None:
     a = CircuitBreaker(1, 30.0, name="hosts", scope="host", backend=make())
     b = CircuitBreaker(1, 30.0, name="hosts", scope="host", backend=make())

@@ -47,6 +47,7 @@ from ..exceptions import CircuitBreakerOpenError, ConfigurationError
 from ..policies.breaker._events import announce
 from ..policies.breaker._machine import BreakerMachine, Change, CircuitState
 from ._errors import BackendDown, on_backend_down
+from ._events import logger
 from ._memory import MemoryBackend
 
 if TYPE_CHECKING:
@@ -265,17 +266,44 @@ class SharedBreaker:
         self._mirror(_text(reply[2]), float(_text(reply[3])) / 1000.0, _text(reply[4]),
                      int(reply[5]), int(reply[6]))
 
+    def force(self, state: CircuitState) -> None:
+        """Force the shared breaker to ``state`` (OPEN or CLOSED), in the background.
+
+        Without a running event loop there is nothing to run it on: the shared
+        state is left alone (logged).
+        """
+        if not self._background(self._force(state.value)):
+            logger.warning(
+                "circuit breaker %r: forced %s here only; the shared state changes when "
+                "forced from a running event loop",
+                self._name, state.value,
+            )
+
+    async def _force(self, state: str) -> None:
+        s = self._breaker.settings
+        args: list[str | int | float] = [state, s.recovery_timeout * 1000.0, self._admit_args[4]]
+        with contextlib.suppress(BackendDown):  # else the shared breaker keeps its own state
+            await self._backend.run("breaker_force", self._keys, args)
+
     async def _release(self, lease: str) -> None:
         with contextlib.suppress(BackendDown):  # else the lease expires on its own
             await self._backend.run("breaker_release", self._keys[1:2], [lease])
 
-    def _background(self, coro: Coroutine[Any, Any, None]) -> None:
+    def _background(self, coro: Coroutine[Any, Any, None]) -> bool:
+        """Run ``coro`` as a task kept until it ends; ``False`` without a running loop."""
         try:
             task = asyncio.get_running_loop().create_task(coro)
-        except RuntimeError:  # pragma: no cover - no loop: the lease expires on its own
-            return
+        except RuntimeError:
+            coro.close()
+            return False
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return True
+
+    async def settled(self) -> None:
+        """Wait for the background work started so far (lease releases, forced states)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _mirror(self, state: str, retry_in: float, code: str, a: int, b: int) -> None:
         """Make the local machine show ``state``; announce it when it is news here."""

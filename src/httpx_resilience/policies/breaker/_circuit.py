@@ -43,6 +43,7 @@ class _Shared(Protocol):
     """The shared half of a breaker with a Redis backend (``backends._breaker.SharedBreaker``)."""
 
     async def call(self, func: Callable[..., Awaitable[T]], args: Any, kwargs: Any) -> T: ...
+    def force(self, state: CircuitState) -> None: ...
 
 
 class CircuitBreaker(ManualControl):
@@ -91,12 +92,10 @@ class CircuitBreaker(ManualControl):
         listeners: callables receiving every :class:`BreakerTransition`; one
             that raises is logged and ignored. Children share them.
         clock: the time source; the system clock by default.
-        backend: shared state. A :class:`~httpx_resilience.RedisBackend`
-            makes the breaker one for every process with the same ``name``
-            (two round trips per :meth:`call`; ``state`` and the synchronous
-            API show the last state Redis reported); a
-            :class:`~httpx_resilience.MemoryBackend` shares it between the
-            breakers of this process. See :mod:`httpx_resilience.backends._breaker`.
+        backend: a :class:`~httpx_resilience.RedisBackend` makes one breaker of
+            all those with this ``name`` in every process (see
+            :mod:`httpx_resilience.backends._breaker`; ``state`` shows the last
+            state Redis reported); a ``MemoryBackend``, of those in this process.
 
     Raises:
         ConfigurationError: a value is out of range; the message names the field.

@@ -43,6 +43,7 @@ class ManualControl:
     _children: MutableMapping[str, Any] | None
     _listeners: list[Callable[[BreakerTransition], None]]
     _manual_probes: tuple[int, int]  # (generation, probe slots taken by raise_if_open)
+    _shared: Any  # with a Redis backend: the shared half (``backends._breaker.SharedBreaker``)
 
     if TYPE_CHECKING:
 
@@ -159,7 +160,13 @@ class ManualControl:
     # -- forcing a state ---------------------------------------------------------------
 
     def force_open(self) -> None:
-        """Open now; probes are admitted after a fresh ``recovery_timeout``."""
+        """Open now; probes are admitted after a fresh ``recovery_timeout``.
+
+        With a Redis backend the shared breaker is forced too, in the
+        background (every process sees it on its next call); likewise for
+        :meth:`force_closed` and :meth:`reset` (which resets this breaker's
+        shared state, not its per-key children's).
+        """
         self._force(_OPEN, "forced open")
 
     def force_closed(self) -> None:
@@ -177,6 +184,8 @@ class ManualControl:
         change = self._machine.force(state, now, reason)
         if change is not None:
             self._emit(change, now)
+        if self._shared is not None:
+            self._shared.force(state)
 
     def add_listener(self, fn: Callable[[BreakerTransition], None]) -> None:
         """Deliver every future transition to ``fn`` (shared with per-key children)."""
