@@ -12,7 +12,9 @@ outcome is the one httpx's own transport gives (or better, where it says so).
   and never its value;
 - an authenticated HTTP proxy: ``Proxy-Authorization`` on plain-http requests
   (absolute form) and on the ``CONNECT`` of https ones;
-- the response head's bounds (line length, header count), a status below 100;
+- the response head's bounds (line length, header count, interim heads),
+  also when everything arrives in one read, and a status below 100;
+- responses nobody asked for, in the read that ends a response: not pooled;
 - an https host with an ``xn--`` label: the TLS server name is the ASCII host.
 """
 
@@ -638,6 +640,106 @@ async def test_endless_interim_responses_are_bounded() -> None:
         assert (await send(transport, httpx.Request("GET", server.url, extensions=TIMEOUTS))).content == b"ok"
         with pytest.raises(httpx.RemoteProtocolError, match="interim"):
             await asyncio.wait_for(send(transport, httpx.Request("GET", server.url, extensions=TIMEOUTS)), 10)
+
+
+CONTINUE_FLOOD = b"HTTP/1.1 100 Continue\r\n\r\n" * 3000  # 75 KB of interim heads, past 64 KiB
+
+
+@pytest.mark.parametrize("pieces", [1, 7], ids=["one write", "seven writes"])
+async def test_interim_flood_with_the_final_head_in_the_same_read_is_bounded(pieces: int) -> None:
+    """Interim heads past max_head_bytes fail the request even when the final head is in the same read.
+
+    aiohttp parses a whole read before it delivers a message, so the final
+    200 after the flood was already parsed when the bound fired, and it was
+    delivered: the request succeeded. The connection is not reused; the next
+    request gets a fresh one.
+    """
+    flood = CONTINUE_FLOOD + b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    size = -(-len(flood) // pieces)
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        if server.connections == 1:
+            for start in range(0, len(flood), size):
+                writer.write(flood[start : start + size])
+                await writer.drain()
+        else:  # the request after the failed one, on a new connection
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh")
+            await writer.drain()
+        await reader.read()  # until the client closes
+
+    async with Server(script) as server, AiohttpTransport() as transport:
+        with pytest.raises(httpx.RemoteProtocolError, match=r"interim.*max_head_bytes=65536") as info:
+            await send(transport, httpx.Request("GET", server.url, extensions=TIMEOUTS))
+        assert "AiohttpTransport(max_head_bytes=...)" in str(info.value)  # the fix, named
+        second = await send(transport, httpx.Request("GET", server.url, extensions=TIMEOUTS))
+        assert second.content == b"fresh" and server.connections == 2
+
+
+@pytest.mark.parametrize("one_write", [True, False], ids=["with the head", "with the body's end"])
+async def test_stray_responses_in_the_read_that_ends_a_response_are_not_pooled(one_write: bool) -> None:
+    """Responses nobody asked for, in the same read as the end of the last response, are dropped with the connection.
+
+    The idle check sees bytes that arrive while a connection sits in the pool;
+    these came before it got there, already parsed. aiohttp kept all 2,000 of
+    them queued on the pooled, open connection; now the connection is closed
+    and keeps none, and the next request gets its own response.
+    """
+    strays = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray" * 2000
+    head_read = asyncio.Event()
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        if server.connections > 1:
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh")
+        elif one_write:
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nokok" + strays)
+        else:  # the body's last bytes and the strays, after the client has the head
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nok")
+            await writer.drain()
+            await head_read.wait()
+            writer.write(b"ok" + strays)
+        await writer.drain()
+        await read_request(reader)  # a request sent on this connection would get a stray
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nwrong")
+        await writer.drain()
+
+    async with Server(script) as server, AiohttpTransport() as transport:
+        response = await transport.handle_async_request(httpx.Request("GET", server.url, extensions=TIMEOUTS))
+        head_read.set()
+        try:
+            assert await response.aread() == b"okok"
+        finally:
+            await response.aclose()
+        connector = transport.session.connector if transport.session else None
+        assert isinstance(connector, _connector.FreshConnector)
+        pooled = [proto for conns in connector._conns.values() for proto, _ in conns]
+        assert not any(proto.is_connected() or len(proto) for proto in pooled)  # len: messages queued
+        second = await send(transport, httpx.Request("GET", server.url, extensions=TIMEOUTS))
+        assert second.content == b"fresh" and server.connections == 2
+
+
+SAME_READ_HEADS = {
+    "101 header fields": b"".join(b"X-%d: v\r\n" % i for i in range(101)),
+    "a 65 KiB header line": b"X-Big: " + b"b" * 65_600 + b"\r\n",
+}
+
+
+@pytest.mark.parametrize("kind", ["native", "aiohttp"])  # httpx's own does not count header fields
+@pytest.mark.parametrize("fields", SAME_READ_HEADS.values(), ids=SAME_READ_HEADS.keys())
+async def test_head_bounds_hold_after_interim_heads_in_the_same_read(
+    kind: str, fields: bytes, transports: Callable[..., httpx.AsyncBaseTransport]
+) -> None:
+    """A final head past a bound, in one write after interim heads under it, still fails.
+
+    The parser stops at the bad head, so nothing parsed before it in that
+    read reaches the request.
+    """
+    raw = b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n" * 20
+    raw += b"HTTP/1.1 200 OK\r\n" + fields + b"Content-Length: 2\r\n\r\nok"
+    async with Server(_responding(raw)) as server:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await send(transports(kind), httpx.Request("GET", server.url, extensions=TIMEOUTS))
 
 
 async def test_credentials_in_the_url_are_not_sent_by_the_transport(

@@ -184,6 +184,29 @@ async def test_head_past_max_head_bytes_fails_at_the_limit(
     assert pool_of(transport).open_connections == 0
 
 
+@pytest.mark.parametrize("pieces", [1, 7], ids=["one write", "seven writes"])
+async def test_interim_flood_with_the_final_head_in_the_same_read_fails(
+    native: Callable[..., NativeTransport], pieces: int
+) -> None:
+    """75 KB of 100 Continue heads and the final 200 in one write (or a few): past
+    max_head_bytes the request fails, though the final head arrived in the same read."""
+    flood = b"HTTP/1.1 100 Continue\r\n\r\n" * 3000 + b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    size = -(-len(flood) // pieces)
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        for start in range(0, len(flood), size):
+            writer.write(flood[start : start + size])
+            await writer.drain()
+        await reader.read()  # until the client closes
+
+    transport = native()
+    async with Raw(script) as server:
+        with pytest.raises(httpx.RemoteProtocolError, match=r"max_head_bytes=65536"):
+            await fetch(transport, request(server.url()))
+    assert pool_of(transport).open_connections == 0
+
+
 async def test_more_than_max_headers_fails_at_the_limit(
     native: Callable[..., NativeTransport],
 ) -> None:

@@ -18,9 +18,9 @@ reused connection; new connections skip it.
 A connection that receives bytes while it sits idle in the pool is closed
 at once (:class:`~._protocol.GuardedHandler`, the protocol this connector
 makes its connections with, is told when a connection is idle). Bytes that
-came in the same read as the end of the previous response are parsed with it
-and make aiohttp's ``should_close`` true, so that connection is not reused
-either.
+came in the same read as the end of the previous response are parsed with
+it: a message parsed from them is dropped and closes the connection; a head
+cut short is thrown away with the parser when the next request starts one.
 
 A close that arrives after the request was written cannot be told apart from
 a server that read the request and then failed, so that case still surfaces

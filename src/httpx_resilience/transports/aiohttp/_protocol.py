@@ -13,8 +13,17 @@ what a peer can make it hold or wait for:
   timeout, so a server sending ``102 Processing`` without end held a request
   forever. Past the bound the request fails with ``httpx.RemoteProtocolError``.
 
-Both cost an attribute test per read; the second adds a little arithmetic
-per interim response, which is rare.
+aiohttp parses a whole read (up to 256 KiB on asyncio's loop) before it
+hands over any message, so a bound that fires on one message has the rest
+of that read already parsed behind it: the final response after a flood of
+interim ones, stray responses after the end of the previous one. Hence once
+a bound fires, or a message arrives for a connection sitting idle, the
+connection is marked failed and closed, and nothing parsed after it is
+delivered: the request gets the error, never the response that followed
+the flood, and the pool keeps no stray message.
+
+These cost an attribute test or two per read and per message; the interim
+bound adds a little arithmetic per interim response, which is rare.
 
 Imported through the package :mod:`httpx_resilience.transports.aiohttp`.
 """
@@ -44,6 +53,9 @@ class GuardedHandler(ResponseHandler):
     """
 
     idle = False
+    failed = False
+    """Set once a bound fired or a message came for an idle connection: the
+    connection is closing, and no message parsed after that is delivered."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, max_interim_bytes: int = 65536) -> None:
         super().__init__(loop)
@@ -62,7 +74,18 @@ class GuardedHandler(ResponseHandler):
         _DATA_RECEIVED(self, data)
 
     def feed_data(self, data: Any, size: int = 0) -> None:
-        """A parsed response head (with its body stream) for the waiting request."""
+        """A parsed response head (with its body stream) for the waiting request.
+
+        aiohttp calls this for every message of a read after parsing all of
+        it, so the checks come first: a connection that failed delivers
+        nothing more, and a message for an idle connection (parsed from the
+        read that ended the previous response) is dropped with the connection.
+        """
+        if self.failed:
+            return
+        if self.idle:
+            self._fail()  # nobody asked for it: drop it, and close rather than pool it
+            return
         code = data[0].code  # aiohttp feeds (RawResponseMessage, payload)
         if 100 <= code < 200 and code != 101 and self._over_interim_bound(data[0]):
             return
@@ -75,15 +98,25 @@ class GuardedHandler(ResponseHandler):
         )
         if self._interim_bytes <= self._max_interim_bytes:
             return False
-        self.set_exception(
+        limit = self._max_interim_bytes
+        self._fail(
             HttpProcessingError(
-                message=f"interim (1xx) responses without a final one passed "
-                f"{self._max_interim_bytes} bytes"
+                message=f"interim (1xx) response heads without a final one passed "
+                f"max_head_bytes={limit} bytes (raise AiohttpTransport(max_head_bytes=...) "
+                "if this server sends that many)"
             )
         )
+        return True
+
+    def _fail(self, error: BaseException | None = None) -> None:
+        """Deliver nothing more on this connection, close it, fail its request with ``error``."""
+        self.failed = True
+        if error is not None:
+            self.set_exception(error)
+        else:
+            self._should_close = True
         if self.transport is not None:
             self.transport.close()
-        return True
 
 
 # The overridden methods, called without super()'s lookup on every read.
