@@ -301,8 +301,10 @@ class ResilientTransport(httpx.AsyncBaseTransport):
             try:
                 if s.hedging is not None:  # breaker → [hedge] → attempt timeout → send
                     response = await self._hedger.race(s, s.hedging, timeout, phase)
-                else:
-                    response = await self._attempts.run(s, timeout, phase)
+                else:  # without a breaker, straight to the send (one coroutine less)
+                    runner = self._attempts
+                    send = runner.send if s.breaker is None else runner.run
+                    response = await send(s, timeout, phase)
             except Exception as exc:
                 if throttle is not None:
                     throttle.record_error(s.key, exc)
