@@ -336,6 +336,23 @@ def test_forcing_without_an_event_loop_forces_this_process_only(
     assert "forced open here only" in caplog.text
 
 
+async def test_outcomes_recorded_by_hand_reach_the_shared_breaker(make: Make) -> None:
+    a = CircuitBreaker(3, 30.0, name="manual", backend=make())
+    b = CircuitBreaker(3, 30.0, name="manual", backend=make())
+    assert await b.call(ok) == "ok"  # b has met the shared breaker
+    a.raise_if_open()
+    a.record_failure()
+    a.record_failure(HTTPClientError("failed"))
+    a.record_success()  # clears both counts
+    for _ in range(3):
+        a.record_failure()
+    assert a._shared is not None
+    await a._shared.settled()
+    with pytest.raises(CircuitBreakerOpenError):
+        await b.call(ok)
+    assert not a.can_execute()
+
+
 async def test_per_host_children_have_their_own_shared_state(make: Make) -> None:
     a = CircuitBreaker(1, 30.0, name="hosts", scope="host", backend=make())
     b = CircuitBreaker(1, 30.0, name="hosts", scope="host", backend=make())

@@ -154,6 +154,7 @@ class SharedBreaker:
         "_breaker",
         "_keys",
         "_name",
+        "_order",
         "_record_args",
         "_tasks",
     )
@@ -190,6 +191,7 @@ class SharedBreaker:
             s.minimum_calls, -1 if frt is None else frt, -1 if srt is None else srt, key_ttl,
         ]
         self._tasks: set[asyncio.Task[None]] = set()
+        self._order: asyncio.Lock | None = None  # created on the first report, in its loop
 
     @property
     def name(self) -> str:
@@ -251,7 +253,23 @@ class SharedBreaker:
         clean = state == "closed" and int(reply[5]) == 0 and self._record_args[3] == "none"
         return verdict, gen, verdict == _PROBE, clean
 
-    async def _record(self, gen: int, lease: str, failed: bool, duration: float) -> None:
+    def report(self, failed: bool, duration: float) -> None:
+        """Send an outcome recorded by hand (``record_success``/``record_failure``) to the
+        shared breaker, in the background, as a call of its current generation.
+
+        The local breaker has already counted it; without a running loop it stays local.
+        """
+        self._background(self._report(failed, duration))
+
+    async def _report(self, failed: bool, duration: float) -> None:
+        if self._order is None:
+            self._order = asyncio.Lock()
+        async with self._order:  # FIFO: the reports reach Redis in the order they were made
+            await self._record(-1, "", failed, duration, local=False)
+
+    async def _record(
+        self, gen: int, lease: str, failed: bool, duration: float, *, local: bool = True
+    ) -> None:
         """Record an outcome; a backend fault is absorbed (the call already has its answer)."""
         b = self._breaker
         slow = duration >= b._machine.slow_after
@@ -259,7 +277,7 @@ class SharedBreaker:
         try:
             reply = await self._backend.run("breaker_record", self._keys, args)
         except BackendDown:
-            if self._backend.fail_mode == "local":
+            if local and self._backend.fail_mode == "local":
                 # The local breaker learns the outcome, for while the backend is away.
                 b._record(b._machine.generation, False, failed, duration)
             return

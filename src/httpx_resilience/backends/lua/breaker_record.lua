@@ -18,7 +18,7 @@
 -- counters and the window. Every transition bumps the generation.
 --
 -- KEYS[1] state hash   KEYS[2] leases sorted set   KEYS[3] window (list or hash)
--- ARGV[1]  the generation the call was admitted in
+-- ARGV[1]  the generation the call was admitted in (-1: the current one)
 -- ARGV[2]  the probe's lease id, '' for an ordinary call
 -- ARGV[3]  failed (0/1)            ARGV[4]  slow (0/1)
 -- ARGV[5]  failure_threshold       ARGV[6]  recovery_timeout (ms)
@@ -41,6 +41,7 @@ local st = redis.call('HMGET', S, 'state', 'gen', 'ho_since', 'succ', 'cf', 'ope
 local state = st[1] or 'closed'
 local gen = tonumber(st[2]) or 0
 local call_gen = tonumber(ARGV[1])
+if call_gen < 0 then call_gen = gen end  -- an outcome reported by hand: the current generation
 local lease = ARGV[2]
 local probe = lease ~= ''
 local failed = ARGV[3] == '1'

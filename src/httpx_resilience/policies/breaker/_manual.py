@@ -103,6 +103,11 @@ class ManualControl:
     def record_success(self, *, duration: float = 0.0) -> None:
         """Record a call that succeeded (``duration`` seconds feed the slow-call rule).
 
+        With a Redis backend the outcome also goes to the shared breaker, in the
+        background, as an ordinary call (half-open probe slots are taken by
+        :meth:`~CircuitBreaker.call` only); :meth:`raise_if_open` and
+        :meth:`can_execute` read the last state Redis reported.
+
         CLOSED: clears the consecutive failures. HALF_OPEN: a successful probe
         (``half_open_max_calls`` of them close the breaker), ending a slot
         :meth:`raise_if_open` took if there is one. OPEN: ignored, as an
@@ -137,6 +142,8 @@ class ManualControl:
         return failed
 
     def _manual_outcome(self, failed: bool, duration: float) -> None:
+        if self._shared is not None:  # and to the shared breaker, in the background
+            self._shared.report(failed, duration)
         state = self.state  # applies a due OPEN → HALF_OPEN
         m = self._machine
         if state is _CLOSED:
