@@ -486,6 +486,23 @@ async def test_the_synchronous_budget_decides_on_the_shared_totals(make: Make) -
     await b.aclose()
 
 
+async def test_requests_reach_the_shared_budget_by_themselves(make: Make) -> None:
+    a = RetryBudget(ratio=0.2, min_per_second=0.0, name="bg", backend=make(), sync_interval=0.05)
+    b = RetryBudget(ratio=0.2, min_per_second=0.0, name="bg", backend=make())
+    for _ in range(10):
+        a.record_request("h")  # the background sync deposits them
+    deadline = time.monotonic() + 5.0
+    while True:
+        await b.sync("h")
+        if b.available("h") == 2.0:
+            break
+        assert time.monotonic() < deadline, "the requests never reached Redis"
+        await asyncio.sleep(0.02)
+    assert b.try_spend("h") and b.try_spend("h") and not b.try_spend("h")
+    await a.aclose()
+    await b.aclose()
+
+
 async def test_the_floor_is_shared_too(make: Make) -> None:
     a = RetryBudget(ratio=0.0, min_per_second=0.01, name="f", backend=make())
     b = RetryBudget(ratio=0.0, min_per_second=0.01, name="f", backend=make())

@@ -141,11 +141,14 @@ class SharedBudget:
         self._lock: asyncio.Lock | None = None  # one sync at a time (deltas move once)
 
     def _view(self, key: str) -> _View:
-        v = self._views.get(key)
+        views = self._views
+        v = views.get(key)
         if v is None:
-            v = self._views[key] = _View()
-            if len(self._views) > self._budget._max_keys:
-                self._views.popitem(last=False)
+            v = views[key] = _View()
+            if len(views) > self._budget._max_keys:
+                views.popitem(last=False)  # the least recently used key
+        elif len(views) > 1:
+            views.move_to_end(key)
         return v
 
     def _fresh(self, v: _View, now: float) -> bool:
