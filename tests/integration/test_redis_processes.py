@@ -314,17 +314,56 @@ WARMUP, MEASURED = 0.5, 5.0
 def test_four_processes_share_one_rate(
     shared_redis: str, fleet: Fleet, prefix: str, limiter: dict[str, Any]
 ) -> None:
-    """4 processes × 3 tasks acquiring in a loop get 50/s in all (±5 %), not 4 × 50/s."""
+    """4 processes × 3 tasks acquiring in a loop get 50/s in all (±5 %), not 4 × 50/s.
+
+    For the sliding window the parent also reads the window's log in Redis as
+    it goes (every grant stays there for a window): on Redis' clock no 1 s
+    ever holds more than 50 grants.
+    """
     start_at = time.time() + 1.0  # every worker has its limiter before the start
     msg = {"op": "limit", "redis": shared_redis, "prefix": prefix, "limiter": limiter,
            "start_at": start_at, "seconds": WARMUP + MEASURED, "tasks": 3}  # fmt: skip
-    replies = fleet.ask_all({i: msg for i in range(WORKERS)})
+    for i in range(WORKERS):
+        fleet.send(i, msg)
+    log = _read_window_log(shared_redis, prefix, fleet) if limiter["kind"] == "window" else {}
+    replies = {i: fleet.recv(i) for i in range(WORKERS)}
+    if limiter["kind"] == "window":
+        assert len(log) >= 250, f"read {len(log)} grants from the window's log"
+        assert_at_most_in_any_window(sorted(log.values()), limit=50, window=1_000_000.0)
     per_process = [r["stamps"] for r in replies.values()]
     lo = start_at + WARMUP
     assert all(sum(s >= lo for s in stamps) > 0 for stamps in per_process), "a process got nothing"
     stamps = sorted(s for each in per_process for s in each)
     achieved = assert_rate_within(stamps, lo, lo + MEASURED, rate=50, tolerance=0.05)
     print(f"{limiter['kind']}: {achieved:.2f}/s from {WORKERS} processes")  # shown with -s
+
+
+def _read_window_log(url: str, prefix: str, fleet: Fleet) -> dict[bytes, float]:
+    """Every grant of the prefix's sliding window (member → Redis time, µs), read every
+    20 ms until the workers answer: a grant stays in the log for a whole window."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    seen: dict[bytes, float] = {}
+    try:
+        deadline = time.monotonic() + ANSWER_TIMEOUT
+        while not all(pipe.poll() for pipe in fleet.pipes[:WORKERS]):
+            assert time.monotonic() < deadline, "the workers did not answer"
+            for key in client.scan_iter(match=f"{{{prefix}:limiter:*}}:window"):
+                seen.update(client.zrange(key, 0, -1, withscores=True))
+            time.sleep(0.02)
+    finally:
+        client.close()
+    return seen
+
+
+def assert_at_most_in_any_window(times: list[float], limit: int, window: float) -> None:
+    """No half-open span [t, t + window) of the sorted `times` holds more than `limit`."""
+    lo = 0
+    for hi, t in enumerate(times):
+        while t - times[lo] >= window:
+            lo += 1
+        assert hi - lo + 1 <= limit, f"{hi - lo + 1} grants within one window (limit {limit})"
 
 
 def test_a_retry_after_answered_to_one_process_pauses_the_limiter_of_all(
