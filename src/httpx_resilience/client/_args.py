@@ -26,6 +26,7 @@ from ..pipeline import EXTENSION_KEY
 
 __all__ = [
     "RequestOptions",
+    "StreamOptions",
     "check_content",
     "check_files",
     "check_header_values",
@@ -42,6 +43,20 @@ __all__ = [
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 _METHOD_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+class StreamOptions(TypedDict, total=False):
+    """The keywords of ``AsyncHTTPClient.stream``: the request's, by the same names."""
+
+    json: object
+    data: object
+    files: object
+    content: object
+    headers: Mapping[str, str] | None
+    params: Mapping[str, object] | None
+    timeout: float | None
+    idempotency_key: str | None
+    extensions: Mapping[str, object] | None
 
 
 class RequestOptions(TypedDict, total=False):

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from types import EllipsisType, TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -38,6 +38,7 @@ from ..policies.throttle import AdaptiveThrottle
 from ..transports.factory import TransportKind
 from ._args import (
     RequestOptions,
+    StreamOptions,
     check_method,
     check_url_arg,
     config_headers,
@@ -351,7 +352,7 @@ class AsyncHTTPClient:
 
     @asynccontextmanager
     async def stream(
-        self, method: str, url: str | httpx.URL, **kwargs: Any
+        self, method: str, url: str | httpx.URL, **kwargs: Unpack[StreamOptions]
     ) -> AsyncIterator[httpx.Response]:
         """Send a request and yield the streamed ``httpx.Response`` (body unread).
 

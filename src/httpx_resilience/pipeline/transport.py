@@ -24,21 +24,20 @@ attempt timeout covers it) up to ``max_response_bytes`` (past it
 ``ResponseTooLargeError``, not retried), unless the request is marked
 ``{"resilience": {"stream": True}}``: then only the headers are retried.
 
-This module holds the construction and the loop, which shows the order;
-the work is done by collaborators the transport builds and owns:
-:class:`~._attempt.AttemptRunner` (breaker, attempt timeout, inner send),
-:class:`~._hedge.Hedger` (racing copies), :class:`~._report.Reporter`
-(events, logs, the outcome and the give-up errors), the classification of
-each outcome (``_classify``), the pure :func:`~._decision.decide_retry`, the
-fallback and the throttle's refusal (``_fallback``), over one
-:class:`~._state.RequestState` per request; ``_construct`` resolves the parts.
+This module holds the construction and the loop, which shows the order; the
+work is done by collaborators: :class:`~._attempt.AttemptRunner` (breaker,
+attempt timeout, send), :class:`~._hedge.Hedger`, :class:`~._report.Reporter`
+(events, logs, outcome, give-up errors), ``_classify``, the pure
+:func:`~._decision.decide_retry`, ``_fallback`` (the fallback, the throttle's
+refusal), over one :class:`~._state.RequestState`; ``_construct`` builds the parts.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from types import TracebackType
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -195,8 +194,11 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         await self._inner.__aenter__()
         return self
 
-    async def __aexit__(self, *exc: Any) -> None:
-        await self._inner.__aexit__(*exc)
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None, traceback: TracebackType | None = None,
+    ) -> None:
+        await self._inner.__aexit__(exc_type, exc_value, traceback)
 
     async def aclose(self) -> None:
         """Close the inner transport (and its connection pool)."""
