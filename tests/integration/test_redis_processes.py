@@ -151,6 +151,20 @@ class _Worker:
         await asyncio.gather(*(loop() for _ in range(msg["concurrency"])))
         return {"done": done}
 
+    async def oauth(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """`n` concurrent GETs of `path` signed by OAuth2 client credentials cached in the backend."""
+        from httpx_resilience import OAuth2ClientCredentials
+
+        key = ("oauth", msg["redis"], msg["prefix"], msg["token_url"])
+        if key not in self.clients:
+            auth = OAuth2ClientCredentials(
+                msg["token_url"], "client", "secret", backend=self.backend(msg)
+            )
+            self.clients[key] = httpx.AsyncClient(base_url=msg["base"], auth=auth, timeout=30.0)
+        client = self.clients[key]
+        responses = await asyncio.gather(*(client.get(msg["path"]) for _ in range(msg["n"])))
+        return {"outcomes": [r.status_code for r in responses]}
+
     async def aclose(self) -> None:
         for client in self.clients.values():
             with contextlib.suppress(Exception):
@@ -489,6 +503,29 @@ def test_a_prober_killed_mid_probe_does_not_wedge_the_breaker(
     assert set(seen[:-1]) <= {"CircuitBreakerOpenError"}
     assert server.count("/wedge-ok") == 1
     assert fleet.ask(1, {**ok, "n": 5}) == {"outcomes": [200] * 5, "state": "CLOSED"}
+
+
+# --------------------------------------------------------------------------- #
+# One OAuth2 token across processes                                           #
+# --------------------------------------------------------------------------- #
+
+
+def test_one_token_request_for_20_callers_in_4_processes(
+    shared_redis: str, fleet: Fleet, prefix: str, server: ChaosServer
+) -> None:
+    """OAuth2 client credentials with backend=: 4 × 5 concurrent first requests make one call
+    to the token endpoint (slow, so every process is waiting on it), and all carry its token."""
+    token = f"tok-{uuid.uuid4().hex[:8]}"
+    server.route("/oauth-token", latency=0.5,
+                 body={"access_token": token, "token_type": "Bearer", "expires_in": 3600})  # fmt: skip
+    msg = {"op": "oauth", "redis": shared_redis, "prefix": prefix, "base": server.url,
+           "token_url": server.url_for("/oauth-token"), "path": "/oauth-api", "n": 5}  # fmt: skip
+    replies = fleet.ask_all({i: msg for i in range(WORKERS)})
+    assert all(r["outcomes"] == [200] * 5 for r in replies.values())
+    assert server.count("/oauth-token") == 1
+    sent = {r.headers.get("authorization") for r in server.requests("/oauth-api")}
+    assert sent == {f"Bearer {token}"}
+    assert server.count("/oauth-api") == 20
 
 
 # --------------------------------------------------------------------------- #
