@@ -10,6 +10,7 @@ port nobody listens on. The multi-process tests are in
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
@@ -294,6 +295,47 @@ async def test_the_failure_rate_window_is_shared(make: Make, window_type: str) -
     assert seen[-1].reason == "failure rate 50% >= 50% (3/6 calls)"
     with pytest.raises(CircuitBreakerOpenError):
         await b.call(ok)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"failure_threshold": 3},
+        {"failure_threshold": 4, "failure_rate_threshold": 0.5, "window_size": 8,
+         "minimum_calls": 5},
+        {"failure_threshold": 100, "failure_rate_threshold": 0.3, "window_size": 20,
+         "minimum_calls": 10},
+    ],
+)
+async def test_the_shared_breaker_decides_as_the_local_one(
+    make: Make, settings: dict[str, object]
+) -> None:
+    """The same random outcomes through a local and a shared breaker: the same states and
+    the same transitions, word for word (reopened by hand after each opening)."""
+    rng = random.Random(13)
+    local_seen: list[tuple[str, str]] = []
+    shared_seen: list[tuple[str, str]] = []
+    local = CircuitBreaker(name="d", recovery_timeout=600.0,
+                           listeners=[lambda t: local_seen.append((t.new.value, t.reason))],
+                           **settings)  # type: ignore[arg-type]
+    shared = CircuitBreaker(name="d", recovery_timeout=600.0, backend=make(),
+                            listeners=[lambda t: shared_seen.append((t.new.value, t.reason))],
+                            **settings)  # type: ignore[arg-type]
+    for _ in range(300):
+        failing = rng.random() < 0.45
+        for br in (local, shared):
+            if failing:
+                with pytest.raises(HTTPClientError):
+                    await br.call(boom)
+            else:
+                assert await br.call(ok) == "ok"
+        assert local.state is shared.state
+        if local.state is CircuitState.OPEN:
+            for br in (local, shared):
+                br.force_closed()
+            assert shared._shared is not None
+            await shared._shared.settled()
+    assert local_seen == shared_seen and len(local_seen) > 10
 
 
 async def test_the_slow_call_rule_is_shared(make: Make) -> None:
