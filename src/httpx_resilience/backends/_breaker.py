@@ -29,6 +29,11 @@ that local machine (a working in-process breaker), ``"open"`` lets it
 through unrecorded, ``"closed"`` refuses with
 :class:`~httpx_resilience.backends._errors.SharedStateUnavailableError`.
 A fault while recording never fails a call that already has its answer.
+
+The synchronous parts of the breaker reach the shared state in the
+background: ``force_open``/``force_closed``/``reset`` (``breaker_force``) and
+outcomes recorded by hand (``record_success``/``record_failure``, sent in
+order as calls of the current generation).
 """
 
 from __future__ import annotations
