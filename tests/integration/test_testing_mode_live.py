@@ -18,8 +18,7 @@ from httpx_resilience import (
     RetryExhaustedError,
 )
 from httpx_resilience.clock import SystemClock
-from httpx_resilience.policies._testing_mode import set_testing, testing_mode
-from httpx_resilience.testing import ChaosServer, FakeClock, Fault
+from httpx_resilience.testing import ChaosServer, FakeClock, Fault, set_testing, testing_mode
 
 # Ten seconds of backoff, then twenty, forty...: a test that slept would time out.
 SLOW = ClientConfig(

@@ -27,21 +27,20 @@ from httpx_resilience import (
     ConfigurationError,
     HTTPResponse,
     ResilienceInfo,
+    ResilienceOptions,
     ResilientTransport,
+    RetryDecorator,
+    RetryOptions,
     RetryPolicy,
     RetryStats,
+    resilience_info,
     retry_async,
     with_api_retry,
     with_network_retry,
     with_retry,
 )
-from httpx_resilience.pipeline._extensions import (
-    OPTION_KEYS,
-    ResilienceOptions,
-    resilience_info,
-)
-from httpx_resilience.policies.generic import RetryOptions
-from httpx_resilience.testing.clock import FakeClock
+from httpx_resilience.pipeline._extensions import OPTION_KEYS
+from httpx_resilience.testing import FakeClock
 
 if sys.version_info >= (3, 11):
     from typing import assert_type
@@ -156,7 +155,8 @@ async def test_with_retry_keeps_the_signature_and_result_type() -> None:
     assert_type(task, asyncio.Task[list[int]])
     assert await task == [3]
     assert str(inspect.signature(fetch)) == "(n: 'int', *, label: 'str' = 'x') -> 'list[int]'"
-    plain = with_retry(max_attempts=1)(returns_awaitable)
+    decorator: RetryDecorator = with_retry(max_attempts=1)
+    plain = decorator(returns_awaitable)
     assert_type(await plain(4), str)
 
 
