@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from typing import Protocol, TypeAlias, TypeGuard, runtime_checkable
 from urllib.parse import quote_plus
 
+from ..observe.logfilter import ensure_httpx_log_redaction
 from ..observe.redact import register_secret
 
 __all__ = ["Secret", "SecretLike", "basic_forms", "is_secret_like", "remember", "reveal"]
@@ -129,3 +130,7 @@ def remember(
     if not isinstance(value, bytes):
         value = reveal(value)
     register_secret(value, forms=forms, transient=transient)
+    # A credential is about to be sent, perhaps through a plain httpx transport
+    # before any ResilientTransport exists: httpx's and httpcore's own log lines
+    # must hide it from now on (once; switchable, see observe.logfilter).
+    ensure_httpx_log_redaction()

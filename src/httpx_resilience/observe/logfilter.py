@@ -11,8 +11,10 @@ they change nothing else.
 
 Importing httpx-resilience installs nothing. The first
 :class:`~httpx_resilience.ResilientTransport` (so also the first
-``AsyncHTTPClient``) calls :func:`ensure_httpx_log_redaction`, which installs
-the filters once; later calls cost one flag test. Switch it off with
+``AsyncHTTPClient``), and the first credential an auth plugin is about to send
+(it may go through a plain httpx transport), call
+:func:`ensure_httpx_log_redaction`, which installs the filters once; later
+calls cost one flag test. Switch it off with
 :func:`set_httpx_log_redaction` ``(False)`` (which also removes filters already
 installed) or with the environment variable :data:`ENV_VAR` set to ``0``,
 ``false``, ``no`` or ``off`` (read on the first call).
