@@ -159,3 +159,24 @@ async def test_set_testing_from_another_thread_applies(chaos_server: ChaosServer
     other.join()
     assert chaos_server.count("/down") == 2 + 6  # the config's six attempts
     assert fake.sleeps == [10.0, 20.0, 40.0, 60.0, 60.0]
+
+
+async def test_oauth2_token_retries_do_not_sleep_either() -> None:
+    """The token endpoint's own retries (1 s, 2 s backoff) are zero, and capped, in testing mode."""
+    from httpx_resilience import OAuth2ClientCredentials
+    from httpx_resilience.exceptions import AuthenticationError
+
+    clock = CountingClock()
+    with ChaosServer() as server:
+        server.route("/token", statuses=[503, 503, 503, 200])
+        server.route("/api", status=200)
+        auth = OAuth2ClientCredentials(
+            server.url_for("/token"), "client", "a-client-secret", clock=clock,
+            retry_attempts=4, retry_backoff=1.0,
+        )
+        with testing_mode(True, attempts=3):
+            async with httpx.AsyncClient(auth=auth) as client:
+                with pytest.raises(AuthenticationError, match="after 3 attempt"):
+                    await client.get(server.url_for("/api"))
+        assert server.count("/token") == 3  # capped at the switch's 3, not the handler's 4
+    assert_no_wait(clock)

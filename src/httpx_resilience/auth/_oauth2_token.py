@@ -26,6 +26,7 @@ import httpx
 from ..clock import Clock
 from ..exceptions import AuthenticationError
 from ..observe.redact import REDACTED, mask_pii, redact_url, scrub_text, secret_forms
+from ..policies._testing_mode import active, cap_attempts
 from ._secret import Secret, basic_forms
 from .base import _credential_problem
 from .cache import CachedToken
@@ -144,7 +145,8 @@ class TokenRequest:
         last_exc: Exception | None = None
         last_response: httpx.Response | None = None
         reason = ""
-        for attempt in range(1, self.retry_attempts + 1):
+        attempts = cap_attempts(self.retry_attempts)  # the testing switch may cap them
+        for attempt in range(1, attempts + 1):
             try:
                 response = await client.post(
                     self.token_url, data=data, headers=headers, auth=_NO_AUTH, timeout=self.timeout
@@ -157,21 +159,20 @@ class TokenRequest:
                     return self.parse(response)
                 last_exc, last_response = None, response
                 reason = f"HTTP {response.status_code}"
-            if attempt < self.retry_attempts:
-                delay = self.retry_backoff * 2 ** (attempt - 1)
+            if attempt < attempts:
+                delay = 0.0 if active() is not None else self.retry_backoff * 2 ** (attempt - 1)
                 logger.warning(
                     "OAuth2 token endpoint %s failed (%s); retrying in %.1f s (attempt %d/%d)",
                     shown,
                     reason,
                     delay,
                     attempt,
-                    self.retry_attempts,
+                    attempts,
                 )
-                await self.clock.sleep(delay)
+                if delay:
+                    await self.clock.sleep(delay)
         error, description = self.error_fields(last_response)
-        message = (
-            f"OAuth2 token endpoint unavailable after {self.retry_attempts} attempt(s): {reason}"
-        )
+        message = f"OAuth2 token endpoint unavailable after {attempts} attempt(s): {reason}"
         if error:
             message += f" ({error}{': ' + description if description else ''})"
         raise AuthenticationError(
