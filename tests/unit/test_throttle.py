@@ -307,3 +307,30 @@ def test_a_throttle_that_is_not_one_is_refused() -> None:
     with pytest.raises(ConfigurationError) as info:
         ResilientTransport(httpx.MockTransport(lambda r: httpx.Response(200)), throttle=object())  # type: ignore[arg-type]
     assert info.value.field == "throttle"
+
+
+async def test_async_http_client_raises_the_typed_refusal_with_its_service() -> None:
+    """Under AsyncHTTPClient a refusal is a ThrottledError naming the service; nothing sent."""
+    from httpx_resilience import AsyncHTTPClient, ClientConfig
+
+    clock = FakeClock()
+    throttle = exact(clock, rng=random.Random(2))
+    feed(throttle, "svc.test", 50, 0)
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200)
+
+    async with AsyncHTTPClient(
+        "http://svc.test", config=ClientConfig(retry_attempts=0), service="inventory",
+        transport=httpx.MockTransport(handler), throttle=throttle, clock=clock,
+    ) as client:
+        refused: list[ThrottledError] = []
+        for _ in range(10):
+            try:
+                await client.get("/items")
+            except ThrottledError as exc:
+                refused.append(exc)
+    assert refused and len(refused) + len(seen) == 10
+    assert refused[0].service == "inventory" and "inventory" in str(refused[0])

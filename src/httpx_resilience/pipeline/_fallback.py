@@ -153,7 +153,7 @@ def throttled(
     requests, accepts = throttle.counts(s.key)
     err = ThrottledError(
         s.key, probability, requests, accepts, attempt=s.attempt, window=throttle.window,
-        request=s.request,
+        request=s.request, service=s.service or s.request.url.host or None,
     )
     if reporter.observers:
         event = ThrottleRejected(s.key, probability, requests, accepts, s.attempt, s.request_id)
