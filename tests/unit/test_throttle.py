@@ -8,6 +8,8 @@ import random
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from httpx_resilience import (
     CircuitBreakerOpenError,
@@ -334,3 +336,29 @@ async def test_async_http_client_raises_the_typed_refusal_with_its_service() -> 
                 refused.append(exc)
     assert refused and len(refused) + len(seen) == 10
     assert refused[0].service == "inventory" and "inventory" in str(refused[0])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    outcomes=st.lists(st.tuples(st.floats(0, 3.0), st.booleans()), max_size=60),
+    k=st.floats(1.0, 4.0),
+    cap=st.floats(0.0, 1.0),
+)
+def test_probability_is_the_formula_of_what_the_window_holds(
+    outcomes: list[tuple[float, bool]], k: float, cap: float
+) -> None:
+    """Whatever the history, p is the capped formula of the counts still in the window."""
+    clock = FakeClock(start=0.0)
+    t = AdaptiveThrottle(k=k, window=5.0, buckets=5, min_requests=0, max_probability=cap, clock=clock)
+    kept: list[tuple[float, bool]] = []
+    for step, accepted in outcomes:
+        clock.advance(step)
+        t.record("h", accepted)
+        kept.append((clock.monotonic(), accepted))
+    now = clock.monotonic()
+    # a record stays while its 1 s bucket is among the last five
+    inside = [a for (when, a) in kept if int(when) > int(now) - 5]
+    requests, accepts = len(inside), sum(inside)
+    assert t.counts("h") == (requests, accepts)
+    expected = 0.0 if requests == 0 else min(cap, max(0.0, (requests - k * accepts) / (requests + 1)))
+    assert t.probability("h") == pytest.approx(expected)
