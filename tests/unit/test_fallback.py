@@ -358,3 +358,26 @@ async def test_a_handler_may_return_an_http_response() -> None:
     async with httpx.AsyncClient(transport=t, base_url="http://svc.test") as c:
         r = await c.get("/x")
     assert r.content == b"model" and info_of(r).fallback_error == "ConnectError"
+
+
+async def test_a_failing_handler_still_ends_the_request_with_one_request_finished() -> None:
+    """Observers see exactly one RequestFinished, whether the handler answers or raises."""
+    events: list[object] = []
+
+    def handler(request: httpx.Request, error: Exception) -> httpx.Response:
+        if request.url.path == "/raise":
+            raise LookupError("no cached copy")
+        return httpx.Response(200)
+
+    bulkhead = Bulkhead(max_concurrent=1)
+    await bulkhead.acquire()  # every request is refused before any path reports it
+    t = transport(lambda r: httpx.Response(200), bulkhead=bulkhead, fallback=handler,
+                  observers=[events.append])
+    async with httpx.AsyncClient(transport=t, base_url="http://svc.test") as c:
+        await c.get("/ok")
+        with pytest.raises(LookupError):
+            await c.get("/raise")
+    finished = [e for e in events if isinstance(e, RequestFinished)]
+    assert [(e.url.rsplit("/", 1)[1], e.error_type) for e in finished] == [
+        ("ok", "BulkheadFullError"), ("raise", "LookupError")
+    ]

@@ -67,9 +67,9 @@ async def with_fallback(
     except Exception as exc:
         if not fallback.handles(exc):
             raise
+        served = await fallback.respond(s.request, exc)  # if it raises: the caller reports
         if reporter.observers:  # RequestFinished for the failure, if no path sent it
             reporter.unfinished(s.request, s.start, exc)
-        served = await fallback.respond(s.request, exc)
         return _served(s, served, exc, None, reporter, now)
     info = response.extensions.get(EXTENSION_KEY)
     exhausted = isinstance(info, ResilienceInfo) and info.exhausted
