@@ -2,6 +2,11 @@
 
 Everything time-dependent in httpx-resilience takes a :class:`Clock`, so tests
 can move time without sleeping (see :class:`httpx_resilience.testing.FakeClock`).
+
+Synchronous code (a thread waiting for a limiter, a bulkhead or a backoff)
+sleeps with :func:`sleep_sync`: the clock's own ``sleep_sync`` when it has
+one (:class:`SystemClock` and ``FakeClock`` do), else :func:`time.sleep`, so
+a user clock written before sync support keeps working.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ import asyncio
 import time
 from typing import Protocol, runtime_checkable
 
-__all__ = ["SYSTEM_CLOCK", "Clock", "SystemClock"]
+__all__ = ["SYSTEM_CLOCK", "Clock", "SystemClock", "sleep_sync"]
 
 
 @runtime_checkable
@@ -40,8 +45,28 @@ class SystemClock:
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
 
+    def sleep_sync(self, seconds: float) -> None:
+        """Block the calling thread for ``seconds`` (zero or less returns at once)."""
+        if seconds > 0:
+            time.sleep(seconds)
+
     def __repr__(self) -> str:
         return "SystemClock()"
 
 
 SYSTEM_CLOCK = SystemClock()
+
+
+def sleep_sync(clock: Clock, seconds: float) -> None:
+    """Block the calling thread for ``seconds`` on ``clock``.
+
+    Calls ``clock.sleep_sync(seconds)`` when the clock has one (the system
+    clock sleeps, ``FakeClock`` advances), else :func:`time.sleep`: the
+    :class:`Clock` protocol does not require it, so a user clock without it
+    still works (its sync waits are then real).
+    """
+    method = getattr(clock, "sleep_sync", None)
+    if method is not None:
+        method(seconds)
+    elif seconds > 0:
+        time.sleep(seconds)

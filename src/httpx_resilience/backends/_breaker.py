@@ -337,7 +337,8 @@ class SharedBreaker:
             return
         now = br._clock.monotonic()
         reason = breaker_reason(code, a, b, br)
-        change: Change | None = m.mirror(new, retry_in, now, reason)
+        with m.lock:
+            change: Change | None = m.mirror(new, retry_in, now, reason)
         if change is not None:
             announce(br.name, br._listeners, change, now)
 

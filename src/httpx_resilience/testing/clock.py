@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 __all__ = ["FakeClock"]
 
@@ -13,6 +14,8 @@ class FakeClock:
     ``sleep(s)`` records ``s`` in :attr:`sleeps`, moves :meth:`monotonic` and
     :meth:`wall` forward by ``s`` and yields to the event loop once, so
     backoff, cooldowns and windows are tested without real waiting.
+    ``sleep_sync(s)`` does the same for synchronous code, without a loop.
+    Time moves under a lock, so threads sharing the clock lose no advance.
 
     Args:
         start: the initial monotonic reading.
@@ -23,6 +26,7 @@ class FakeClock:
         self._now = float(start)
         self._wall_offset = float(wall_start) - float(start)
         self.sleeps: list[float] = []
+        self._lock = threading.Lock()
 
     def monotonic(self) -> float:
         return self._now
@@ -31,16 +35,22 @@ class FakeClock:
         return self._now + self._wall_offset
 
     async def sleep(self, seconds: float) -> None:
-        seconds = max(0.0, float(seconds))
-        self.sleeps.append(seconds)
-        self._now += seconds
+        self.sleep_sync(seconds)
         await asyncio.sleep(0)
+
+    def sleep_sync(self, seconds: float) -> None:
+        """Record ``seconds`` in :attr:`sleeps` and move time forward by it, at once."""
+        seconds = max(0.0, float(seconds))
+        with self._lock:
+            self.sleeps.append(seconds)
+            self._now += seconds
 
     def advance(self, seconds: float) -> None:
         """Move time forward by ``seconds`` without sleeping."""
         if seconds < 0:
             raise ValueError("FakeClock.advance: seconds must be >= 0 (time never goes back)")
-        self._now += seconds
+        with self._lock:
+            self._now += seconds
 
     def __repr__(self) -> str:
         return f"FakeClock(now={self._now:.3f}, sleeps={len(self.sleeps)})"

@@ -6,7 +6,9 @@ The transport uses it in three steps, all synchronous and cheap::
     ...                                        # send the request
     permit.success(duration)                   # or .failure(duration) or .release()
 
-Any other async code can use :meth:`CircuitBreaker.call`, or drive the
+Any other async code can use :meth:`CircuitBreaker.call` (sync code
+:meth:`CircuitBreaker.call_sync`; one breaker may serve threads and event
+loops at once: its state changes under a lock), or drive the
 breaker by hand (seed 003): ``raise_if_open()`` (or ``can_execute()``)
 before the work, ``record_success()`` / ``record_failure(exc)`` after.
 
@@ -21,7 +23,8 @@ The modules, each importing only those listed before it:
   listeners;
 * ``_failures`` — what counts as a failure (exceptions, statuses, predicate);
 * ``_permit`` — :class:`BreakerPermit`, the right to make one call;
-* ``_registry`` — the bounded LRU of per-key children;
+* ``_registry`` — the bounded LRU of per-key children, and how a child is made;
+* ``_sync`` — ``call_sync``: the breaker around a plain function (threads);
 * ``_manual`` — the hand-driven methods (``can_execute``, ``raise_if_open``,
   ``record_success``, ``record_failure``, ``force_open``, ...), a mixin of
   the breaker;

@@ -19,13 +19,14 @@ import httpx
 from ...clock import SYSTEM_CLOCK, Clock
 from ...config import as_default
 from ...exceptions import CircuitBreakerOpenError, HTTPClientError
-from ._events import BreakerTransition, announce
+from ._events import BreakerTransition, announce, describe
 from ._failures import FailurePredicate, FailureRules
 from ._machine import PROBE, REFUSED, BreakerMachine, Change, CircuitState
 from ._manual import ManualControl
 from ._permit import BreakerPermit
-from ._registry import child_for
+from ._registry import child_for, spawn_child
 from ._settings import BreakerSettings, Setting, check_options, cooldown
+from ._sync import call_sync
 
 if TYPE_CHECKING:
     from ...backends._contract import SharedBackend
@@ -107,10 +108,11 @@ class CircuitBreaker(ManualControl):
     :mod:`._manual`).
 
     Every transition is logged at WARNING on ``httpx_resilience.breaker`` with
-    ``extra={"breaker", "old_state", "new_state", "reason"}``. The breaker is
-    meant for one event loop and needs no locks: :meth:`acquire` is
-    synchronous, so exactly ``half_open_max_calls`` of any number of
-    concurrent callers get a probe permit.
+    ``extra={"breaker", "old_state", "new_state", "reason"}``. One breaker may
+    serve threads and event loops at once: every change is decided under a
+    ``threading.Lock`` (nothing blocks under it; listeners run after it), so
+    exactly ``half_open_max_calls`` of any number of concurrent callers get a
+    probe permit. Sync code uses :meth:`call_sync` or the permits.
     """
 
     __slots__ = (
@@ -221,7 +223,8 @@ class CircuitBreaker(ManualControl):
         m = self._machine
         if m.state is _OPEN:
             now = self._clock.monotonic()
-            change = m.advance(now)
+            with m.lock:
+                change = m.advance(now)
             if change is not None:
                 self._emit(change, now)
         return m.state
@@ -238,7 +241,9 @@ class CircuitBreaker(ManualControl):
 
     def window_counts(self) -> tuple[int, int, int]:
         """``(calls, failures, slow calls)`` in the sliding window (zeros without a rate rule)."""
-        return self._machine.window_counts(self._clock.monotonic())
+        m = self._machine
+        with m.lock:  # rolling the window changes it
+            return m.window_counts(self._clock.monotonic())
 
     # -- the transport's contract --------------------------------------------------
 
@@ -253,26 +258,10 @@ class CircuitBreaker(ManualControl):
         children = self._children
         if children is None:
             return self
-        return child_for(children, key, self._max_keys, self._spawn, _is_closed)
-
-    def _spawn(self, key: str) -> CircuitBreaker:
-        child = object.__new__(CircuitBreaker)
-        child.name = key
-        child._machine = BreakerMachine(self._machine.settings)
-        child._rules = self._rules
-        child._scope = "global"
-        child._max_keys = self._max_keys
-        child._listeners = self._listeners  # shared on purpose: one place to observe all hosts
-        child._clock = self._clock
-        child._children = None
-        child._manual_probes = (0, 0)
-        child._backend = backend = self._backend
-        child._shared = None
-        if backend is not None:
-            from ...backends._breaker import attach
-
-            attach(child, backend, f"{self.name}/{key}")
-        return child
+        with self._machine.lock:
+            return child_for(
+                children, key, self._max_keys, lambda k: spawn_child(self, k), _is_closed
+            )
 
     def children(self) -> dict[str, CircuitBreaker]:
         """A snapshot of the per-key children (empty with ``scope="global"``)."""
@@ -291,14 +280,20 @@ class CircuitBreaker(ManualControl):
         """
         m = self._machine
         if m.state is _CLOSED:
+            # No lock: if another thread opens the breaker meanwhile, this permit
+            # is of the generation before (its outcome is stale), as a call
+            # admitted just before the transition would be.
             return BreakerPermit(self, m.generation, False)
         now = self._clock.monotonic()
-        verdict, change = m.try_admit(now)
+        with m.lock:
+            verdict, change = m.try_admit(now)
+            generation = m.generation
+            retry_in = m.retry_in(now)
         if change is not None:
             self._emit(change, now)
         if verdict is REFUSED:
-            raise CircuitBreakerOpenError(self.name, m.retry_in(now))
-        return BreakerPermit(self, m.generation, verdict is PROBE)
+            raise CircuitBreakerOpenError(self.name, retry_in)
+        return BreakerPermit(self, generation, verdict is PROBE)
 
     def is_failure_response(self, response: httpx.Response) -> bool:
         """Whether ``response`` counts as a failure.
@@ -358,19 +353,36 @@ class CircuitBreaker(ManualControl):
             permit.success(duration)
         return result
 
+    def call_sync(self, func: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``func(*args, **kwargs)``, a plain function, under the breaker (sync :meth:`call`).
+
+        Outcomes are judged as by :meth:`call`. With a Redis backend it runs on
+        the last state Redis reported and this process's machine (a thread has
+        no event loop to make the round trips on; see :mod:`._sync`).
+
+        Raises:
+            CircuitBreakerOpenError: the breaker refused; ``func`` was not called.
+        """
+        return call_sync(self, func, args, kwargs)
+
     # -- internals -----------------------------------------------------------------
 
     def _record(self, generation: int, probe: bool, failed: bool, duration: float) -> None:
         m = self._machine
-        if generation != m.generation and not (probe and failed):
-            return  # a call from before the last transition: its outcome is stale
-        if failed or probe or m.needs_time or duration >= m.slow_after:
-            now = self._clock.monotonic()
-        else:
-            # A quick success of a closed breaker without a time window cannot
-            # cause a transition and needs no time: skip the clock read.
-            now = 0.0
-        change = m.record(generation, probe, failed, duration, now)
+        if not (failed or probe or m.consecutive_failures or m.windowed) and (
+            duration < m.slow_after
+        ):
+            return  # a quick success with no failure to clear and no window: nothing changes
+        with m.lock:
+            if generation != m.generation and not (probe and failed):
+                return  # a call from before the last transition: its outcome is stale
+            if failed or probe or m.needs_time or duration >= m.slow_after:
+                now = self._clock.monotonic()
+            else:
+                # A quick success of a closed breaker without a time window cannot
+                # cause a transition and needs no time: skip the clock read.
+                now = 0.0
+            change = m.record(generation, probe, failed, duration, now)
         if change is not None:
             self._emit(change, now)
 
@@ -378,19 +390,8 @@ class CircuitBreaker(ManualControl):
         announce(self.name, self._listeners, change, now)
 
     def __repr__(self) -> str:
-        m = self._machine
-        s = m.settings
-        text = (
-            f"<CircuitBreaker {self.name!r} state={m.state.value} "
-            f"failures={m.consecutive_failures}/{s.failure_threshold}"
-        )
-        if m.state is _OPEN:
-            text += f" retry_in={m.retry_in(self._clock.monotonic()):.1f}s"
-        elif m.state is CircuitState.HALF_OPEN:
-            text += f" probes={m.probes_in_flight}+{m.probe_successes}/{s.half_open_max_calls}"
-        if self._children is not None:
-            text += f" keys={len(self._children)}/{self._max_keys}"
-        return text + ">"
+        keys = None if self._children is None else (len(self._children), self._max_keys)
+        return describe(self.name, self._machine, self._clock.monotonic(), keys)
 
 
 def _is_closed(breaker: CircuitBreaker) -> bool:

@@ -3,6 +3,7 @@
 Every transition is logged at WARNING on ``httpx_resilience.breaker`` and,
 as a :class:`BreakerTransition`, delivered to the breaker's listeners; a
 listener that raises is logged and ignored, so observing never breaks a call.
+:func:`describe` words a breaker's state for its repr.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from ._machine import Change, CircuitState
+from ._machine import BreakerMachine, Change, CircuitState
 
-__all__ = ["BreakerTransition", "announce"]
+__all__ = ["BreakerTransition", "announce", "describe"]
 
 logger = logging.getLogger("httpx_resilience.breaker")
 
@@ -71,3 +72,19 @@ def announce(
             fn(event)
         except Exception:
             logger.exception("circuit breaker %r: listener %r raised; ignored", name, fn)
+
+
+def describe(name: str, m: BreakerMachine, now: float, keys: tuple[int, int] | None) -> str:
+    """A breaker's repr: its name, state, counters and (``keys``) its children in use/max."""
+    s = m.settings
+    text = (
+        f"<CircuitBreaker {name!r} state={m.state.value} "
+        f"failures={m.consecutive_failures}/{s.failure_threshold}"
+    )
+    if m.state is CircuitState.OPEN:
+        text += f" retry_in={m.retry_in(now):.1f}s"
+    elif m.state is CircuitState.HALF_OPEN:
+        text += f" probes={m.probes_in_flight}+{m.probe_successes}/{s.half_open_max_calls}"
+    if keys is not None:
+        text += f" keys={keys[0]}/{keys[1]}"
+    return text + ">"

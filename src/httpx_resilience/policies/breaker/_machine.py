@@ -23,13 +23,20 @@ The rules:
 Every transition bumps :attr:`BreakerMachine.generation`; an outcome reported
 for an older generation (a call that started before the breaker opened, say) is
 ignored, so a late success can never close a breaker it did not probe.
+
+The machine carries the ``threading.Lock`` its edge holds around every
+decision that changes it (:attr:`BreakerMachine.lock`): the lock travels with
+the state, so breakers sharing one machine (a ``MemoryBackend``) share it.
+The machine itself never takes it.
 """
 
 from __future__ import annotations
 
+import copy
 import enum
 import math
-from typing import NamedTuple
+import threading
+from typing import Any, NamedTuple
 
 from ._settings import BreakerSettings
 from ._windows import CountWindow, TimeWindow
@@ -95,7 +102,9 @@ class BreakerMachine:
         probe_successes: successful probes in this half-open period.
         last_probe_at: when the most recent half-open probe was admitted.
         needs_time: whether recording a CLOSED outcome needs ``now`` (a time window).
+        windowed: whether a sliding window (a rate rule) is kept.
         slow_after: the slow-call duration (infinity when the rule is off).
+        lock: held by the edge around every change (threads share a breaker).
     """
 
     __slots__ = (
@@ -105,6 +114,7 @@ class BreakerMachine:
         "generation",
         "half_open_since",
         "last_probe_at",
+        "lock",
         "needs_time",
         "open_until",
         "probe_successes",
@@ -112,6 +122,7 @@ class BreakerMachine:
         "settings",
         "slow_after",
         "state",
+        "windowed",
     )
 
     def __init__(self, settings: BreakerSettings) -> None:
@@ -134,6 +145,18 @@ class BreakerMachine:
             else:
                 self._window = TimeWindow(float(settings.window_size))
         self.needs_time = isinstance(self._window, TimeWindow)
+        self.windowed = self._window is not None
+        self.lock = threading.Lock()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> BreakerMachine:
+        """A copy of the state with a lock of its own (a lock cannot be copied)."""
+        twin = object.__new__(BreakerMachine)
+        for name in self.__slots__:
+            if name != "__weakref__":
+                value = getattr(self, name)
+                fresh = threading.Lock() if name == "lock" else copy.deepcopy(value, memo)
+                setattr(twin, name, fresh)
+        return twin
 
     def window_counts(self, now: float) -> tuple[int, int, int]:
         """``(calls, failures, slow calls)`` in the sliding window as of ``now``."""

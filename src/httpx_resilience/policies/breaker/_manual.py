@@ -90,15 +90,17 @@ class ManualControl:
         if m.state is _CLOSED:
             return
         now = self._clock.monotonic()
-        verdict, change = m.try_admit(now)
+        with m.lock:
+            verdict, change = m.try_admit(now)
+            retry_in = m.retry_in(now)
+            if verdict is PROBE:
+                generation, taken = self._manual_probes
+                taken = taken + 1 if generation == m.generation else 1
+                self._manual_probes = (m.generation, taken)
         if change is not None:
             self._emit(change, now)
         if verdict is REFUSED:
-            raise CircuitBreakerOpenError(self.name, m.retry_in(now))
-        if verdict is PROBE:
-            generation, taken = self._manual_probes
-            taken = taken + 1 if generation == m.generation else 1
-            self._manual_probes = (m.generation, taken)
+            raise CircuitBreakerOpenError(self.name, retry_in)
 
     def record_success(self, *, duration: float = 0.0) -> None:
         """Record a call that succeeded (``duration`` seconds feed the slow-call rule).
@@ -132,10 +134,12 @@ class ManualControl:
             whether the call was recorded as a failure.
         """
         if exc is not None and not isinstance(exc, Exception):
-            generation, taken = self._manual_probes
-            if taken and generation == self._machine.generation:
-                self._manual_probes = (generation, taken - 1)
-                self._machine.release(generation, True)
+            m = self._machine
+            with m.lock:
+                generation, taken = self._manual_probes
+                if taken and generation == m.generation:
+                    self._manual_probes = (generation, taken - 1)
+                    m.release(generation, True)
             return False
         failed = exc is None or self.is_failure_exception(exc)
         self._manual_outcome(failed, duration)
@@ -144,20 +148,22 @@ class ManualControl:
     def _manual_outcome(self, failed: bool, duration: float) -> None:
         if self._shared is not None:  # and to the shared breaker, in the background
             self._shared.report(failed, duration)
-        state = self.state  # applies a due OPEN → HALF_OPEN
         m = self._machine
-        if state is _CLOSED:
-            self._record(m.generation, False, failed, duration)
-        elif state is _HALF_OPEN:
-            generation, taken = self._manual_probes
-            if taken and generation == m.generation:
-                self._manual_probes = (generation, taken - 1)
-                self._record(generation, True, failed, duration)
-            else:  # no slot was taken (can_execute() was the gate): a probe all the same
-                now = self._clock.monotonic()
-                change = m.record_unadmitted(failed, duration, now)
-                if change is not None:
-                    self._emit(change, now)
+        now = self._clock.monotonic()
+        with m.lock:  # one decision: a due OPEN → HALF_OPEN, then the outcome
+            changes = [m.advance(now)]
+            if m.state is _CLOSED:
+                changes.append(m.record(m.generation, False, failed, duration, now))
+            elif m.state is _HALF_OPEN:
+                generation, taken = self._manual_probes
+                if taken and generation == m.generation:
+                    self._manual_probes = (generation, taken - 1)
+                    changes.append(m.record(generation, True, failed, duration, now))
+                else:  # no slot was taken (can_execute() was the gate): a probe all the same
+                    changes.append(m.record_unadmitted(failed, duration, now))
+        for change in changes:
+            if change is not None:
+                self._emit(change, now)
 
     @property
     def cooldown_seconds(self) -> float:
@@ -184,11 +190,14 @@ class ManualControl:
         """Back to a fresh CLOSED breaker: counters cleared, per-key children dropped."""
         self._force(_CLOSED, "reset")
         if self._children is not None:
-            self._children.clear()
+            with self._machine.lock:
+                self._children.clear()
 
     def _force(self, state: CircuitState, reason: str) -> None:
         now = self._clock.monotonic()
-        change = self._machine.force(state, now, reason)
+        m = self._machine
+        with m.lock:
+            change = m.force(state, now, reason)
         if change is not None:
             self._emit(change, now)
         if self._shared is not None:

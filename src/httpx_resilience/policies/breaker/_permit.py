@@ -77,7 +77,9 @@ class BreakerPermit:
         if not self._done:
             self._done = True
             if self._probe:
-                self._breaker._machine.release(self._generation, True)
+                m = self._breaker._machine
+                with m.lock:
+                    m.release(self._generation, True)
 
     def __repr__(self) -> str:
         kind = "probe" if self._probe else "call"

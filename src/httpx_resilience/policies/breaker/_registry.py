@@ -6,15 +6,20 @@ With ``scope="host"``, :meth:`CircuitBreaker.for_key
 may talk to any host), so the children live in an LRU of ``max_keys``; an
 evictable child (a CLOSED one, which loses nothing worth keeping) goes
 first, the least recently used of any state only when none is evictable.
+:func:`spawn_child` makes a child: the parent's settings, rules, clock and
+listeners, a fresh state machine (with its own lock) and, with a backend,
+its own shared state named ``<parent>/<key>``.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
-__all__ = ["child_for"]
+from ._machine import BreakerMachine
+
+__all__ = ["child_for", "spawn_child"]
 
 C = TypeVar("C")
 
@@ -47,3 +52,25 @@ def child_for(
     child = spawn(key)
     children[key] = child
     return child
+
+
+def spawn_child(parent: C, key: str) -> C:
+    """A child breaker of ``parent`` for ``key`` (see the module doc)."""
+    p = cast(Any, parent)
+    child = cast(Any, object.__new__(type(parent)))
+    child.name = key
+    child._machine = BreakerMachine(p._machine.settings)
+    child._rules = p._rules
+    child._scope = "global"
+    child._max_keys = p._max_keys
+    child._listeners = p._listeners  # shared on purpose: one place to observe all hosts
+    child._clock = p._clock
+    child._children = None
+    child._manual_probes = (0, 0)
+    child._backend = backend = p._backend
+    child._shared = None
+    if backend is not None:
+        from ...backends._breaker import attach
+
+        attach(child, backend, f"{p.name}/{key}")
+    return cast(C, child)
