@@ -313,19 +313,36 @@ def _per(value: float, grants: int) -> str:
     return f"{value / grants:.2f}" if grants else "n/a"
 
 
-def throughput_rows(pipes: list[Connection], url: str, libs: list[str], seconds: float, owned: bool) -> list[str]:
+def throughput_rows(
+    pipes: list[Connection], url: str, libs: list[str], seconds: float, owned: bool, rounds: int = 2
+) -> list[str]:
+    """Grants/s (the best of `rounds`, taken in turns) and the exact counts per grant."""
+    best: dict[tuple[str, int], float] = {}
+    counts: dict[tuple[str, int], list[int]] = {}
+    failed: dict[tuple[str, int], str] = {}
+    for _ in range(rounds):
+        for lib in libs:
+            for procs in (1, PROCESSES):
+                res = run_phase(pipes, url, lib, procs, UNLIMITED, seconds)
+                if "error" in res:
+                    failed[lib, procs] = res["error"]
+                    continue
+                best[lib, procs] = max(best.get((lib, procs), 0.0), res["grants"] / seconds)
+                total = counts.setdefault((lib, procs), [0, 0, 0])
+                total[0] += res["grants"]
+                total[1] += res["trips"]
+                total[2] += res["commands"]
     rows = []
     for lib in libs:
         for procs in (1, PROCESSES):
-            res = run_phase(pipes, url, lib, procs, UNLIMITED, seconds)
-            if "error" in res:
-                rows.append(f"| {LIBS[lib]} | {procs} | failed: {res['error']} | | |")
+            if (lib, procs) in failed:
+                rows.append(f"| {LIBS[lib]} | {procs} | failed: {failed[lib, procs]} | | |")
                 continue
-            grants = res["grants"]
-            commands = _per(res["commands"], grants) if owned else "n/a"
+            grants, trips, commands = counts[lib, procs]
+            per_command = _per(commands, grants) if owned else "n/a"
             rows.append(
-                f"| {LIBS[lib]} | {procs} | {grants / seconds:,.0f} | "
-                f"{_per(res['trips'], grants)} | {commands} |"
+                f"| {LIBS[lib]} | {procs} | {best[lib, procs]:,.0f} | "
+                f"{_per(trips, grants)} | {per_command} |"
             )
             print(rows[-1], flush=True)
     return rows
@@ -486,7 +503,7 @@ def latency_rows(url: str, requests: int, rounds: int) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=3.0, help="throughput phase length")
+    parser.add_argument("--seconds", type=float, default=2.0, help="throughput phase length")
     parser.add_argument("--accuracy-seconds", type=float, default=5.0, help="measured accuracy window")
     parser.add_argument("--rate", type=int, default=200, help="rate the accuracy phase holds")
     parser.add_argument("--requests", type=int, default=300, help="requests per latency round")
@@ -541,11 +558,12 @@ Round trips are counted at the client in each process (every command or
 pipeline sent through `redis.asyncio`, connection handshakes not included); "Redis commands" counts what Redis executed
 (`INFO commandstats` deltas, the commands scripts run included).
 {missing}
-### Throughput (limit far above demand, {args.seconds:.0f} s)
+### Throughput (limit far above demand; the best of 2 runs of {args.seconds:.0f} s, in turns)
 
 On {os.cpu_count()} cores shared by Redis, the workers and whatever else runs,
-the workers are CPU-bound: more processes do not mean more grants. The
-round trips and commands per grant are exact counts; grants/s are not.
+the workers are CPU-bound: more processes do not mean more grants, and
+grants/s move with the machine's other work. The round trips and commands
+per grant are exact counts.
 
 | limiter | processes | grants/s | round trips / grant | Redis commands / grant |
 |---|---|---|---|---|
@@ -558,9 +576,9 @@ when its acquire returns) fall within any 1 s: a sliding window allows
 {args.rate}, a token bucket {args.rate} + its burst. Ours reserves a slot and
 sleeps until it, so its return times carry the event loop's timer lateness
 (tens of ms on a busy machine) and a few grants from the next second can
-land in this one; on Redis' clock the window's own log never holds more than
+land in this one; on Redis' clock our window's own log never holds more than
 the limit (`tests/integration/test_redis_processes.py` reads it as 4
-processes run). limits and pyrate-limiter check then return, at once.
+processes run). The column is a caller's view, for every library.
 
 | limiter | processes | aggregate rate | error | max in 1 s | round trips / grant |
 |---|---|---|---|---|---|
