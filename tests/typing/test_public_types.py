@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import sys
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 
 import httpx
 import pytest
@@ -40,6 +40,7 @@ from httpx_resilience import (
     with_retry,
 )
 from httpx_resilience.pipeline._extensions import OPTION_KEYS
+from httpx_resilience.policies.generic import retry  # top level once exported
 from httpx_resilience.testing import FakeClock
 
 if sys.version_info >= (3, 11):
@@ -180,6 +181,32 @@ async def test_specialised_decorators_and_retry_async_are_typed() -> None:
     assert result == [5, 5, 5] and stats.calls == 1
 
 
+@with_retry(max_attempts=2, delay=0.0, clock=FakeClock())
+def load(n: int, *, label: str = "x") -> list[int]:
+    """A plain function: decorated, it stays a plain function."""
+    return [n] * len(label)
+
+
+def test_with_retry_on_a_plain_function_stays_sync() -> None:
+    """A decorated def returns its value, not a coroutine; retry() returns func's result."""
+    got = load(2, label="ab")
+    assert_type(got, list[int])
+    assert got == [2, 2] and not inspect.iscoroutinefunction(load)
+    assert str(inspect.signature(load)) == "(n: 'int', *, label: 'str' = 'x') -> 'list[int]'"
+
+    def ping(host: str) -> bool:
+        return bool(host)
+
+    checked: Callable[[str], bool] = with_network_retry(max_attempts=2)(ping)
+    assert_type(with_network_retry()(ping)("h"), bool)
+    assert_type(with_api_retry()(ping)("h"), bool)
+    decorator: RetryDecorator = with_retry(max_attempts=1)
+    assert_type(decorator(ping)("h"), bool)
+    result = retry(load, 5, label="abc", max_attempts=3, clock=FakeClock())
+    assert_type(result, list[int])
+    assert result == [5, 5, 5] and checked("h") is True
+
+
 async def test_circuit_breaker_call_returns_the_result_type() -> None:
     """call() is typed like the callable it runs; the manual API returns plain types."""
     breaker = CircuitBreaker(failure_threshold=2, recovery_timeout=1.0)
@@ -212,10 +239,10 @@ async def test_unknown_options_are_still_refused_at_run_time() -> None:
 def _rejected_by_the_type_checker() -> None:  # pragma: no cover - type-checked, never run
     """Each line is a mistake mypy reports (the ignore would be unused otherwise)."""
 
-    def sync() -> int:
-        return 1
-
-    with_retry()(sync)  # type: ignore[arg-type]
+    load("1")  # type: ignore[arg-type]
+    load(1, lable="x")  # type: ignore[call-arg]
+    retry(load, max_attempts="3")  # type: ignore[arg-type]
+    with_retry(max_attempts=2)(load)(1).append("x")  # type: ignore[arg-type]
     asyncio.run(fetch("1"))  # type: ignore[arg-type]
     asyncio.run(fetch(1, lable="x"))  # type: ignore[call-arg]
     with_retry(jitter="sometimes")  # type: ignore[arg-type]

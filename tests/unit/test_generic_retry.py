@@ -125,8 +125,10 @@ async def test_with_retry_decorator_and_stats() -> None:
 
 
 async def test_with_retry_validates_options() -> None:
-    """Unknown options, bad values, non-callables and callables that return something that
-    cannot be awaited are ConfigurationErrors (the last one when called, not retried)."""
+    """Unknown options, bad values and non-callables are ConfigurationErrors; a plain
+    function stays a plain function (sync retries, tests/unit/test_generic_sync.py), and
+    retry_async on one that returns something that cannot be awaited is one too (when
+    called, not retried)."""
     with pytest.raises(ConfigurationError, match="bogus"):
         with_retry(bogus=1)  # type: ignore[call-arg]  # mypy refuses it too
     with pytest.raises(ConfigurationError, match="wrap_exhausted=True") as info:
@@ -144,10 +146,10 @@ async def test_with_retry_validates_options() -> None:
         calls.append(1)
         return 1
 
-    wrapped = with_retry(clock=FakeClock())(sync)  # type: ignore[arg-type, var-annotated]
+    assert with_retry(clock=FakeClock())(sync)() == 1
     with pytest.raises(ConfigurationError, match="sync returned int, which cannot be awaited"):
-        await wrapped()
-    assert calls == [1]
+        await retry_async(sync, clock=FakeClock())  # type: ignore[arg-type]
+    assert calls == [1, 1]
 
 
 async def test_with_network_retry_skips_non_network_errors() -> None:

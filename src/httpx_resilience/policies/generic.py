@@ -1,5 +1,5 @@
-"""Retry for any async callable (seed 002): ``retry_async``, ``@with_retry``,
-``@with_network_retry`` and ``@with_api_retry``.
+"""Retry for any callable, async or not (seed 002): ``retry_async``, ``retry``,
+``@with_retry``, ``@with_network_retry`` and ``@with_api_retry``.
 
 They share :class:`~httpx_resilience.RetryPolicy`'s backoff and, optionally, a
 :class:`~httpx_resilience.RetryBudget` with the HTTP pipeline. Every failed
@@ -13,13 +13,26 @@ re-raised, as seed 002 shows: its traceback is the original error's, and a note
 ``wrap_exhausted=True`` to get a :class:`~httpx_resilience.RetryExhaustedError`
 instead (the last error is its ``__cause__`` and ``last_error``).
 
-``func`` may be anything callable that returns an awaitable: an async
-function, a bound async method, an object with an ``async __call__``, a
-:func:`functools.partial` of an async function, or a plain function that
-returns a coroutine or a future.
+Async and sync. :func:`retry_async` takes anything callable that returns an
+awaitable: an async function, a bound async method, an object with an
+``async __call__``, a :func:`functools.partial` of an async function, or a
+plain function that returns a coroutine or a future. :func:`retry` is its
+twin for plain (sync) functions: it blocks the calling thread between
+attempts, sleeping on the injected clock (``clock.sleep_sync``). The
+decorators look at what they decorate: an ``async def`` function (or a
+partial of one, or an object whose ``__call__`` is ``async def``) stays
+async; any other callable stays sync, and the type checker sees the same
+(overloads). A plain function that returns an awaitable is retried
+asynchronously from the attempt that returned one (its wrapper then returns
+a coroutine); an exception it raises before returning anything is retried
+as a sync call, so decorate it as ``async def`` to keep every wait async.
 
-Note: ``retry_async(func, *args, **kwargs)`` passes unknown keywords through to
-``func``; the retry settings are keyword-only and take precedence.
+The attempt and decision logic is written once, in :mod:`._retry_loop`:
+only the call and the sleep differ between the async and sync paths.
+
+Note: ``retry_async(func, *args, **kwargs)`` and ``retry(...)`` pass unknown
+keywords through to ``func``; the retry settings are keyword-only and take
+precedence.
 
 The decorators keep the callable's parameters and result type (a ``ParamSpec``)
 and type their options (:class:`RetryOptions`). The testing switch
@@ -30,18 +43,22 @@ it never sleep (``Retry-After`` included) and make at most its ``attempts``.
 from __future__ import annotations
 
 import functools
-import inspect
-import logging
 import random
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, ParamSpec, Protocol, TypedDict, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Literal, ParamSpec, Protocol, TypedDict, TypeVar, overload
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..config import JitterKind
-from ..exceptions import ConfigurationError, RetryExhaustedError
-from ._errors import NETWORK_ERRORS, is_api_error, is_network_error, server_delay
-from ._testing_mode import active
+from ..exceptions import ConfigurationError
+from ._errors import NETWORK_ERRORS, is_api_error, is_network_error
+from ._retry_loop import (
+    RetrySettings,
+    RetryStats,
+    is_async_callable,
+    name_of,
+    run_async,
+    run_sync,
+)
 from .budget import RetryBudget
 from .retry import RetryPolicy
 
@@ -55,6 +72,7 @@ __all__ = [
     "RetryStats",
     "is_api_error",
     "is_network_error",
+    "retry",
     "retry_async",
     "with_api_retry",
     "with_network_retry",
@@ -64,36 +82,20 @@ __all__ = [
 P = ParamSpec("P")
 T = TypeVar("T")
 
-_log = logging.getLogger("httpx_resilience.retry")
+_Exceptions = tuple[type[BaseException], ...] | type[BaseException]
 
 
 class RetryDecorator(Protocol):
-    """A decorator keeping ``func``'s parameters and result; a call gives a coroutine."""
+    """A decorator keeping ``func``'s parameters and result: an async callable (or one
+    returning an awaitable) gives a coroutine; a plain function stays a plain function."""
 
+    @overload
     def __call__(
         self, func: Callable[P, Awaitable[T]], /
     ) -> Callable[P, Coroutine[object, None, T]]: ...
 
-
-@dataclass(slots=True)
-class RetryStats:
-    """Counters a retry helper updates (seed 002's retry metrics).
-
-    Attributes:
-        calls: logical calls made.
-        attempts: attempts made in all.
-        retries: retries made.
-        recovered: calls that succeeded after at least one retry.
-        exhausted: calls that failed after every attempt.
-        by_exception: failed attempts by exception type name.
-    """
-
-    calls: int = 0
-    attempts: int = 0
-    retries: int = 0
-    recovered: int = 0
-    exhausted: int = 0
-    by_exception: dict[str, int] = field(default_factory=dict)
+    @overload
+    def __call__(self, func: Callable[P, T], /) -> Callable[P, T]: ...
 
 
 class RetryOptions(TypedDict, total=False):
@@ -111,22 +113,30 @@ class RetryOptions(TypedDict, total=False):
     rng: random.Random | None
 
 
-def _name_of(func: object) -> str:
-    """A callable's name for log lines: its qualified name, through partials and instances."""
-    while isinstance(func, functools.partial):
-        func = func.func
-    name = getattr(func, "__qualname__", None)
-    return name if isinstance(name, str) else type(func).__qualname__
+def _settings(
+    max_attempts: int, delay: float, backoff: float, exceptions: _Exceptions,
+    options: RetryOptions,
+) -> RetrySettings:
+    """The settings, validated (a bad value is a ``ConfigurationError`` naming it)."""
+    return RetrySettings(
+        policy=RetryPolicy(
+            max_attempts=max_attempts, backoff_factor=delay, multiplier=backoff,
+            max_delay=options.get("max_delay", 60.0), jitter=options.get("jitter", "none"),
+        ),
+        exceptions=exceptions if isinstance(exceptions, tuple) else (exceptions,),
+        retry_if=options.get("retry_if"),
+        budget=options.get("budget"),
+        budget_key=options.get("budget_key", ""),
+        wrap=options.get("wrap_exhausted", False),
+        stats=options.get("stats"),
+        clock=options.get("clock") or SYSTEM_CLOCK,
+        rng=options.get("rng"),
+    )
 
 
-def _add_note(exc: BaseException, note: str) -> None:
-    """``exc.add_note(note)`` (PEP 678); on Python 3.10 the ``__notes__`` list it fills."""
-    add = getattr(exc, "add_note", None)
-    if callable(add):
-        add(note)
-    else:
-        notes = getattr(exc, "__notes__", None)
-        exc.__notes__ = [*notes, note] if isinstance(notes, list) else [note]  # type: ignore[attr-defined]
+def _check_callable(func: object, what: str) -> None:
+    if not callable(func):
+        raise ConfigurationError(f"{what} needs a callable; {func!r} is not callable", field="func")
 
 
 async def retry_async(
@@ -135,7 +145,7 @@ async def retry_async(
     max_attempts: int = 3,
     delay: float = 1.0,
     backoff: float = 2.0,
-    exceptions: tuple[type[BaseException], ...] | type[BaseException] = (Exception,),
+    exceptions: _Exceptions = (Exception,),
     max_delay: float = 60.0,
     jitter: JitterKind = "none",
     retry_if: Callable[[BaseException], bool] | None = None,
@@ -179,122 +189,94 @@ async def retry_async(
         ConfigurationError: invalid settings, or ``func`` returned something
             that cannot be awaited.
     """
-    if not callable(func):
-        raise ConfigurationError(
-            f"func must be an async callable (or return an awaitable), got {func!r}", field="func"
-        )
-    policy = RetryPolicy(
-        max_attempts=max_attempts,
-        backoff_factor=delay,
-        multiplier=backoff,
-        max_delay=max_delay,
-        jitter=jitter,
-    )
-    return await _run(
-        policy, func, args, kwargs,
-        exceptions=exceptions if isinstance(exceptions, tuple) else (exceptions,),
-        retry_if=retry_if, budget=budget, budget_key=budget_key, wrap=wrap_exhausted,
-        stats=stats, name=name, clock=clock or SYSTEM_CLOCK, rng=rng,
-    )
+    _check_callable(func, "retry_async")
+    settings = _settings(max_attempts, delay, backoff, exceptions, RetryOptions(
+        max_delay=max_delay, jitter=jitter, retry_if=retry_if, budget=budget,
+        budget_key=budget_key, wrap_exhausted=wrap_exhausted, stats=stats, clock=clock, rng=rng,
+    ))
+    return await run_async(settings, name or name_of(func), func, args, kwargs)
 
 
-def _not_awaitable(label: str, value: object) -> ConfigurationError:
-    return ConfigurationError(
-        f"{label} returned {type(value).__name__}, which cannot be awaited; retry helpers "
-        "need an async function or a callable that returns an awaitable",
-        field="func",
-    )
-
-
-async def _run(
-    policy: RetryPolicy,
-    func: Callable[..., Awaitable[T]],
-    args: tuple[object, ...],
-    kwargs: Mapping[str, object],
-    *,
-    exceptions: tuple[type[BaseException], ...],
-    retry_if: Callable[[BaseException], bool] | None,
-    budget: RetryBudget | None,
-    budget_key: str,
-    wrap: bool,
-    stats: RetryStats | None,
-    name: str | None,
-    clock: Clock,
-    rng: random.Random | None,
+def retry(
+    func: Callable[..., T],
+    *args: object,
+    max_attempts: int = 3,
+    delay: float = 1.0,
+    backoff: float = 2.0,
+    exceptions: _Exceptions = (Exception,),
+    max_delay: float = 60.0,
+    jitter: JitterKind = "none",
+    retry_if: Callable[[BaseException], bool] | None = None,
+    budget: RetryBudget | None = None,
+    budget_key: str = "",
+    wrap_exhausted: bool = False,
+    stats: RetryStats | None = None,
+    name: str | None = None,
+    clock: Clock | None = None,
+    rng: random.Random | None = None,
+    **kwargs: object,
 ) -> T:
-    label = name or _name_of(func)
-    testing = active()  # the testing switch: no sleep, attempts capped
-    n = policy.max_attempts if testing is None else min(policy.max_attempts, testing.attempts)
-    if stats is not None:
-        stats.calls += 1
-    if budget is not None:
-        budget.record_request(budget_key)
-    previous: float | None = None
-    attempt = 0
-    while True:
-        attempt += 1
-        if stats is not None:
-            stats.attempts += 1
-        awaitable = True
-        try:
-            pending = func(*args, **kwargs)
-            awaitable = inspect.isawaitable(pending)
-            if awaitable:
-                result = await pending
-        except exceptions as exc:
-            if stats is not None:
-                key = type(exc).__name__
-                stats.by_exception[key] = stats.by_exception.get(key, 0) + 1
-            if retry_if is not None and not retry_if(exc):
-                raise
-            why: str | None = None
-            if attempt >= n:
-                why = f"all {n} attempts failed"
-            elif budget is not None and not budget.try_spend(budget_key):
-                why = "the retry budget is spent"
-            if why is not None:
-                if stats is not None:
-                    stats.exhausted += 1
-                _log.error(
-                    "%s: %s. Last error: %s: %s", label, why, type(exc).__name__, exc,
-                    extra={"operation": label, "attempts": attempt, "max_attempts": n},
-                )
-                if wrap:
-                    raise RetryExhaustedError(
-                        f"{label}: {why}; last error {type(exc).__name__}: {exc}",
-                        attempts=attempt,
-                        last_error=exc,
-                        retry_after=getattr(exc, "retry_after", None),
-                    ) from exc
-                _add_note(exc, f"{label}: gave up after {attempt} attempt(s) ({why})")
-                raise
-            wait = policy.backoff(attempt - 1, previous=previous, rng=rng)
-            server = server_delay(exc, clock.wall(), label)
-            if server is not None and server > wait:
-                wait = min(server, policy.max_delay)
-            if testing is not None:
-                wait = 0.0
-            _log.warning(
-                "%s: attempt %d/%d failed: %s: %s. Retrying in %.2f s",
-                label, attempt, n, type(exc).__name__, exc, wait,
-                extra={"operation": label, "attempt": attempt, "max_attempts": n, "delay": wait},
-            )
-            if stats is not None:
-                stats.retries += 1
-            previous = wait
-            if testing is None:
-                await clock.sleep(wait)
-        else:
-            if not awaitable:  # a plain function: nothing was attempted, nothing to retry
-                raise _not_awaitable(label, pending)
-            if attempt > 1:
-                if stats is not None:
-                    stats.recovered += 1
-                _log.info(
-                    "%s: succeeded after %d attempts", label, attempt,
-                    extra={"operation": label, "attempts": attempt},
-                )
-            return result
+    """Call ``func(*args, **kwargs)`` (a plain function), retrying failures with backoff.
+
+    The sync twin of :func:`retry_async`: the same arguments, delays, logs,
+    stats, budget and testing switch; between attempts the calling thread
+    sleeps on ``clock`` (``clock.sleep_sync``; ``FakeClock`` only advances).
+
+    Raises:
+        Exception: on exhaustion, the last error itself, with a note giving the
+            attempt count (``RetryExhaustedError`` with ``wrap_exhausted=True``).
+        ConfigurationError: invalid settings, or ``func`` is async (it returned
+            an awaitable): use ``await retry_async(...)``.
+    """
+    _check_callable(func, "retry")
+    label = name or name_of(func)
+    if is_async_callable(func):
+        raise ConfigurationError(
+            f"{label} is an async function: retry() calls plain functions; use "
+            "`await retry_async(...)` for it",
+            field="func",
+        )
+    settings = _settings(max_attempts, delay, backoff, exceptions, RetryOptions(
+        max_delay=max_delay, jitter=jitter, retry_if=retry_if, budget=budget,
+        budget_key=budget_key, wrap_exhausted=wrap_exhausted, stats=stats, clock=clock, rng=rng,
+    ))
+    return run_sync(settings, label, func, args, kwargs, hand_off=False)
+
+
+class _Decorate:
+    """What ``with_retry(...)`` returns: wraps a callable, async or sync, with one settings."""
+
+    __slots__ = ("_name", "_settings")
+
+    def __init__(self, settings: RetrySettings, name: str | None) -> None:
+        self._settings = settings
+        self._name = name
+
+    @overload
+    def __call__(
+        self, func: Callable[P, Awaitable[T]], /
+    ) -> Callable[P, Coroutine[object, None, T]]: ...
+
+    @overload
+    def __call__(self, func: Callable[P, T], /) -> Callable[P, T]: ...
+
+    def __call__(self, func: Callable[P, T], /) -> Callable[P, T] | Callable[P, object]:
+        _check_callable(func, "@with_retry")
+        settings, label = self._settings, self._name or name_of(func)
+        if is_async_callable(func):
+            async_func: Callable[..., Awaitable[object]] = func  # type: ignore[assignment]
+
+            @functools.wraps(func)
+            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> object:
+                return await run_async(settings, label, async_func, args, kwargs)
+
+            return async_wrapper
+
+        @functools.wraps(func)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+            return run_sync(settings, label, func, args, kwargs, hand_off=True)
+
+        return wrapper
 
 
 _OPTION_NAMES: frozenset[str] = RetryOptions.__optional_keys__
@@ -304,16 +286,17 @@ def with_retry(
     max_attempts: int = 3,
     delay: float = 1.0,
     backoff: float = 2.0,
-    exceptions: tuple[type[BaseException], ...] | type[BaseException] = (Exception,),
+    exceptions: _Exceptions = (Exception,),
     **options: Unpack[RetryOptions],
 ) -> RetryDecorator:
-    """Decorate an async callable so each call is made through :func:`retry_async`.
+    """Decorate a callable so each call is retried: through :func:`retry_async` when it
+    is async (the decorated callable gives a coroutine), as :func:`retry` when it is a
+    plain function (it stays one, blocking between attempts).
 
     ``options`` are :func:`retry_async`'s other keywords (``max_delay``,
     ``jitter``, ``retry_if``, ``budget``, ``wrap_exhausted``, ``stats``,
     ``clock``, ...: :class:`RetryOptions`). Settings are validated when the
-    decorator is applied. The decorated callable keeps its parameters and
-    result type; calling it gives a coroutine.
+    decorator is made. The decorated callable keeps its parameters and result type.
     """
     unknown = set(options) - _OPTION_NAMES
     if unknown:
@@ -326,37 +309,8 @@ def with_retry(
             f"valid ones are {sorted(_OPTION_NAMES)}{hint}",
             field=sorted(unknown)[0],
         )
-    policy = RetryPolicy(
-        max_attempts=max_attempts, backoff_factor=delay, multiplier=backoff,
-        max_delay=options.get("max_delay", 60.0), jitter=options.get("jitter", "none"),
-    )
-    exc_types = exceptions if isinstance(exceptions, tuple) else (exceptions,)
-
-    def decorate(func: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[object, None, T]]:
-        if not callable(func):
-            raise ConfigurationError(
-                f"@with_retry needs an async callable; {func!r} is not callable", field="func"
-            )
-        label = options.get("name") or _name_of(func)
-
-        @functools.wraps(func)
-        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-            return await _run(
-                policy, func, args, kwargs,
-                exceptions=exc_types,
-                retry_if=options.get("retry_if"),
-                budget=options.get("budget"),
-                budget_key=options.get("budget_key", ""),
-                wrap=options.get("wrap_exhausted", False),
-                stats=options.get("stats"),
-                name=label,
-                clock=options.get("clock") or SYSTEM_CLOCK,
-                rng=options.get("rng"),
-            )
-
-        return wrapper
-
-    return decorate
+    settings = _settings(max_attempts, delay, backoff, exceptions, options)
+    return _Decorate(settings, options.get("name"))
 
 
 def _specialised(
@@ -380,7 +334,7 @@ def with_network_retry(
     """Retry only network failures (:func:`is_network_error`): connection errors,
     timeouts and bodies cut short, from httpx, asyncio, the stdlib, and aiohttp,
     requests and curl_cffi when they are loaded. Refusals such as an open
-    circuit are not retried.
+    circuit are not retried. Async and plain functions alike (see :func:`with_retry`).
     """
     return _specialised("network", max_attempts, delay, backoff, options)
 
@@ -394,6 +348,6 @@ def with_api_retry(
     The status is read from the exception's ``.status_code``, ``.status`` or
     ``.response.status_code``. A :class:`RateLimitError`'s ``retry_after``, or
     the ``Retry-After`` of a 429/503 response the exception carries, is
-    honoured (capped at ``max_delay``).
+    honoured (capped at ``max_delay``). Async and plain functions alike.
     """
     return _specialised("api", max_attempts, delay, backoff, options)
