@@ -34,10 +34,10 @@ from httpx_resilience import (
     AsyncHTTPClient,
     CircuitBreaker,
     CircuitBreakerOpenError,
+    RedisBackend,
     RetryPolicy,
     TokenBucketRateLimiter,
 )
-from httpx_resilience.backends import RedisBackend
 from httpx_resilience.testing import ChaosServer
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
