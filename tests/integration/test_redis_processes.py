@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 import pytest
 
-from httpx_resilience.testing import ChaosServer
+from httpx_resilience.testing import ChaosServer, Fault
 
 from ._redis_server import RedisServer, started_server
 
@@ -88,7 +88,7 @@ class _Worker:
         )
 
         key = (msg["redis"], msg["prefix"], msg.get("fail_mode", "local"), msg.get("timeout", 2.0),
-               repr(msg["breaker"]), repr(msg.get("budget")), repr(msg.get("retry")),
+               msg["base"], repr(msg["breaker"]), repr(msg.get("budget")), repr(msg.get("retry")),
                repr(msg.get("limiter")), msg.get("facade", False))  # fmt: skip
         if key not in self.clients:
             backend = self.backend(msg)
@@ -471,6 +471,45 @@ def test_one_half_open_probe_among_100_callers_in_4_processes(
     closed = fleet.ask_all({i: probe for i in range(WORKERS)})
     assert all(r["outcomes"] == [200] * 25 and r["state"] == "CLOSED" for r in closed.values())
     assert server.count("/probe") == 101
+
+
+def test_three_probes_when_half_open_max_calls_is_3_and_a_failed_probe_reopens_for_all(
+    shared_redis: str, fleet: Fleet, prefix: str, server: ChaosServer
+) -> None:
+    """half_open_max_calls=3: 100 callers in 4 processes send exactly 3 probes; when one
+    fails, the breaker is OPEN again in every process and nothing more is sent."""
+    settings = {"name": "three", "failure_threshold": 1, "recovery_timeout": 2.0,
+                "half_open_max_calls": 3}  # fmt: skip
+    server.route("/three", steps=[Fault(latency=1.0), Fault(latency=1.0, status=503)])
+    fail = _get(shared_redis, prefix, server.url, "/three-fail?status=503", **settings)
+    probe = _get(shared_redis, prefix, server.url, "/three", 25, **settings)
+
+    replies = _open_then_wait_for_half_open(fleet, 0, fail, probe)
+    outcomes = [o for r in replies.values() for o in r["outcomes"]]
+    assert server.count("/three") == 3
+    assert sorted(outcomes, key=str) == [200, 503, 503] + ["CircuitBreakerOpenError"] * 97
+
+    after = fleet.ask_all({i: probe for i in range(WORKERS)})
+    assert all(r == {"outcomes": ["CircuitBreakerOpenError"] * 25, "state": "OPEN"}
+               for r in after.values())  # fmt: skip
+    assert server.count("/three") == 3
+
+
+def test_a_per_host_breaker_is_shared_per_host(
+    shared_redis: str, fleet: Fleet, prefix: str, server: ChaosServer
+) -> None:
+    """scope="host": a host's breaker opened in one process is open in another; the other
+    host's is not."""
+    settings = {"name": "hosts", "failure_threshold": 1, "recovery_timeout": 30.0, "scope": "host"}
+    with ChaosServer() as other:
+        opened = fleet.ask(0, _get(shared_redis, prefix, other.url, "/h?status=503", **settings))
+        assert opened["outcomes"] == [503]
+        on_other = fleet.ask(1, _get(shared_redis, prefix, other.url, "/h-ok", **settings))
+        on_server = fleet.ask(1, _get(shared_redis, prefix, server.url, "/h-ok", **settings))
+        assert on_other["outcomes"] == ["CircuitBreakerOpenError"]
+        assert other.count("/h-ok") == 0
+    assert on_server["outcomes"] == [200]
+    assert server.count("/h-ok") == 1
 
 
 def test_a_prober_killed_mid_probe_does_not_wedge_the_breaker(
