@@ -124,18 +124,26 @@ class _Worker:
 
     async def limit(self, msg: dict[str, Any]) -> dict[str, Any]:
         """`tasks` loops acquiring from start_at for `seconds`: the time of each grant."""
+        from httpx_resilience import RateLimiterTimeout
+
         limiter = self.limiter(msg)
         await asyncio.sleep(max(0.0, msg["start_at"] - time.time()))
         stop = msg["start_at"] + msg["seconds"]
         stamps: list[float] = []
+        refused: list[float] = []  # how long each refused acquire took
 
         async def loop() -> None:
-            while time.time() < stop:
-                await limiter.acquire()
-                stamps.append(time.time())
+            while (began := time.time()) < stop:
+                try:
+                    await limiter.acquire()
+                except RateLimiterTimeout:
+                    refused.append(time.time() - began)
+                    await asyncio.sleep(0.01)
+                else:
+                    stamps.append(time.time())
 
         await asyncio.gather(*(loop() for _ in range(msg["tasks"])))
-        return {"stamps": stamps}
+        return {"stamps": stamps, "refused": refused}
 
     async def stream(self, msg: dict[str, Any]) -> dict[str, Any]:
         """`concurrency` loops of GETs for `seconds`: (start, duration, outcome) of each."""
@@ -382,6 +390,24 @@ def assert_at_most_in_any_window(times: list[float], limit: int, window: float) 
         while t - times[lo] >= window:
             lo += 1
         assert hi - lo + 1 <= limit, f"{hi - lo + 1} grants within one window (limit {limit})"
+
+
+def test_refused_waits_take_no_slot_from_the_shared_rate(
+    shared_redis: str, fleet: Fleet, prefix: str
+) -> None:
+    """max_wait=0.2 s with 4 × 6 tasks asking a 20/s bucket: most asks are refused at once,
+    without reserving, and the grants still make 20/s in all (±10 %)."""
+    limiter = {"kind": "bucket", "rate": 20, "burst": 1, "max_wait": 0.2}
+    start_at = time.time() + 1.0
+    msg = {"op": "limit", "redis": shared_redis, "prefix": prefix, "limiter": limiter,
+           "start_at": start_at, "seconds": WARMUP + 3.0, "tasks": 6}  # fmt: skip
+    replies = fleet.ask_all({i: msg for i in range(WORKERS)})
+    refused = [t for r in replies.values() for t in r["refused"]]
+    stamps = sorted(s for r in replies.values() for s in r["stamps"])
+    assert len(refused) > len(stamps)  # most asks were refused ...
+    assert max(refused) < 0.2 + 0.5  # ... up front or at max_wait, never after a longer wait
+    lo = start_at + WARMUP
+    assert_rate_within(stamps, lo, lo + 3.0, rate=20, tolerance=0.10)  # ... and took no slot
 
 
 def test_a_retry_after_answered_to_one_process_pauses_the_limiter_of_all(
