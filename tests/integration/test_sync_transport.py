@@ -12,6 +12,7 @@ sharing one breaker, limiter or bulkhead: ``test_sync_threads.py``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import time
@@ -451,3 +452,45 @@ def test_the_testing_switch_caps_attempts_and_waits(
         r = f.get("/down")
     assert r.status_code == 503 and chaos_server.count("/down") == 2
     assert all(s == 0 for s in clock.sleeps), clock.sleeps
+
+
+# -- the generic helpers on plain functions, live -------------------------------------------
+
+
+@pytest.mark.parametrize("stack", ["httpx", "requests"])
+def test_with_api_retry_on_a_plain_function(chaos_server: ChaosServer, stack: str) -> None:
+    """@with_api_retry on a plain def around httpx.Client or requests: a 503's Retry-After is
+    slept on the injected clock, the call stays sync, the server counts both attempts; when
+    every attempt fails the status error itself comes out, with the attempt count as a note."""
+    from httpx_resilience import with_api_retry
+
+    chaos_server.route("/api", steps=[Fault(status=503, retry_after="3"), Fault()])
+    chaos_server.route("/always", status=502)
+    clock = FakeClock()
+    stack_closer = contextlib.ExitStack()
+    if stack == "httpx":
+        client = stack_closer.enter_context(httpx.Client(base_url=chaos_server.url))
+        status_error: type[Exception] = httpx.HTTPStatusError
+
+        def get(path: str) -> int:
+            r = client.get(path)
+            r.raise_for_status()
+            return r.status_code
+    else:
+        requests = pytest.importorskip("requests")
+        session = stack_closer.enter_context(requests.Session())
+        status_error = requests.HTTPError
+
+        def get(path: str) -> int:
+            r = session.get(chaos_server.url_for(path), timeout=5)
+            r.raise_for_status()
+            return int(r.status_code)
+
+    fetch = with_api_retry(max_attempts=3, clock=clock)(get)
+    with stack_closer:
+        assert fetch("/api") == 200 and clock.sleeps == [3.0]
+        assert chaos_server.count("/api") == 2
+        with pytest.raises(status_error) as info:
+            fetch("/always")
+    assert chaos_server.count("/always") == 3
+    assert "gave up after 3 attempt(s)" in info.value.__notes__[0]
