@@ -46,6 +46,26 @@ class RateLimiter(abc.ABC):
             ConfigurationError: ``tokens`` is < 1 or more than the limiter can ever grant.
         """
 
+    def acquire_sync(self, tokens: int = 1) -> float:
+        """:meth:`acquire` for synchronous code: block the calling thread only.
+
+        The built-in limiters wait in the same FIFO queue as :meth:`acquire`.
+        This default serves a subclass written for async code alone: it takes
+        the tokens with :meth:`try_acquire` when that needs no waiting.
+
+        Raises:
+            ConfigurationError: the subclass cannot grant without waiting and
+                does not implement ``acquire_sync``.
+        """
+        if self.try_acquire(tokens):
+            return 0.0
+        raise ConfigurationError(
+            f"{type(self).__name__} cannot wait in synchronous code: implement "
+            "acquire_sync(tokens) (block the calling thread until granted, return the "
+            "seconds waited) to use it from a thread or httpx.Client",
+            field="rate_limiter",
+        )
+
     @abc.abstractmethod
     def is_configured(self) -> bool:
         """Whether the limiter actually limits (a disabled one may say ``False``)."""

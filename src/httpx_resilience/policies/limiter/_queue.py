@@ -2,9 +2,12 @@
 
 Waiters are served strictly first-in-first-out (a later small request never
 overtakes an earlier big one): only the waiter at the head of the queue
-sleeps, on the injected clock, until it can be granted; the others wait on a
-future until the head leaves. Tokens are taken only at the moment of the
-grant, so a cancelled or refused waiter leaks nothing.
+sleeps, on the injected clock, until it can be granted; the others wait until
+the head leaves (``_waiters``). Tasks (``acquire``) and threads
+(``acquire_sync``) stand in the same queue. Tokens are taken only at the
+moment of the grant, so a cancelled or refused waiter leaks nothing. Every
+change of the state (the allowance, the queue, the pause, the children)
+happens under one ``threading.Lock``, which is never held across a wait.
 
 ``max_wait`` is decided up front from a ``Schedule``, a simulation of the
 grants ahead of a new request; only :meth:`QueuedLimiter.pause` can push
@@ -18,9 +21,9 @@ the limiter's ``Allowance``, which the subclasses pass in. With a backend,
 from __future__ import annotations
 
 import abc
-import asyncio
 import math
-from collections import OrderedDict, deque
+import threading
+from collections import OrderedDict
 from typing import Literal
 
 import httpx
@@ -41,21 +44,9 @@ from ._base import (
 )
 from ._ratelimit_headers import header_pause
 from ._shared import SharedLimit, share
+from ._waiters import Waiter, WaitQueue, wait_async, wait_sync
 
 __all__ = ["DEFAULT_MAX_PAUSE", "QueuedLimiter"]
-
-
-class _Waiter:
-    """One queued ``acquire`` call."""
-
-    __slots__ = ("dead", "deadline", "future", "head", "tokens")
-
-    def __init__(self, tokens: int, deadline: float, future: asyncio.Future[None]) -> None:
-        self.tokens = tokens
-        self.deadline = deadline
-        self.future = future
-        self.head = False  # promoted to the front: it sleeps and grants itself
-        self.dead = False  # left the queue (granted, refused or cancelled)
 
 
 class QueuedLimiter(RateLimiter):
@@ -107,9 +98,8 @@ class QueuedLimiter(RateLimiter):
         self._header_pacing = bool(header_pacing)
         self._max_pause = max_pause
         self._clock = clock
-        self._queue: deque[_Waiter] = deque()
-        self._live = 0  # waiters not yet dead
-        self._queued_tokens = 0  # tokens asked for by live waiters
+        self._queue = WaitQueue()
+        self._lock = threading.Lock()
         self._paused_until = -math.inf
         self._children: OrderedDict[str, QueuedLimiter] | None = (
             OrderedDict() if scope == "host" else None
@@ -140,7 +130,8 @@ class QueuedLimiter(RateLimiter):
     def _describe(self, name: str) -> str:
         """The repr: ``name(<the allowance's state>, waiters=…[, paused_for=…][, keys=…])``."""
         now = self._clock.monotonic()
-        text = f"{name}({self._allowance.describe(now)}, waiters={self._live}"
+        with self._lock:  # describing a log prunes it
+            text = f"{name}({self._allowance.describe(now)}, waiters={self._queue.live}"
         if self._is_paused(now):
             text += f", paused_for={self._paused_until - now:.1f}s"
         if self._children is not None:
@@ -153,18 +144,17 @@ class QueuedLimiter(RateLimiter):
         """When a new request for ``tokens``, queued behind the live waiters, is granted."""
         start = max(now, self._paused_until)
         allowance = self._allowance
-        at = allowance.quick_estimate(self._queued_tokens + tokens, start)
+        at = allowance.quick_estimate(self._queue.tokens + tokens, start)
         if at is not None:
             return at
         sched = allowance.schedule(now, start)
         for w in self._queue:
-            if not w.dead:
-                sched.commit(w.tokens, sched.grant_time(w.tokens))
+            sched.commit(w.tokens, sched.grant_time(w.tokens))
         return sched.grant_time(tokens)
 
     def _is_idle(self, now: float) -> bool:
         """Whether forgetting this limiter loses nothing (no waiter, no pause, idle allowance)."""
-        return not self._live and not self._is_paused(now) and self._allowance.is_idle(now)
+        return not self._queue.live and not self._is_paused(now) and self._allowance.is_idle(now)
 
     # -- the contract --------------------------------------------------------------
 
@@ -182,10 +172,17 @@ class QueuedLimiter(RateLimiter):
             return False
         if type(tokens) is not int or not 1 <= tokens <= self._capacity:
             return False
-        now = self._clock.monotonic()
-        return (
-            not self._live and now >= self._paused_until and self._allowance.try_take(tokens, now)
-        )
+        return self._take_now(tokens)
+
+    def _take_now(self, tokens: int) -> bool:
+        """Take ``tokens`` from this process's state if nobody waits, no pause, they are there."""
+        with self._lock:
+            now = self._clock.monotonic()
+            return (
+                not self._queue.live
+                and now >= self._paused_until
+                and self._allowance.try_take(tokens, now)
+            )
 
     @property
     def capacity(self) -> int:
@@ -215,7 +212,7 @@ class QueuedLimiter(RateLimiter):
     @property
     def waiters(self) -> int:
         """How many ``acquire`` calls are queued."""
-        return self._live
+        return self._queue.live
 
     @property
     def paused_for(self) -> float:
@@ -241,74 +238,85 @@ class QueuedLimiter(RateLimiter):
             raise bad_tokens(tokens, self._capacity, self)
         if self._shared is not None:
             return await self._shared.acquire(tokens)
-        now = self._clock.monotonic()
-        if not self._live and now >= self._paused_until and self._allowance.try_take(tokens, now):
-            return 0.0
-        return await self._wait(tokens, now)
+        with self._lock:
+            now = self._clock.monotonic()
+            if (
+                not self._queue.live
+                and now >= self._paused_until
+                and self._allowance.try_take(tokens, now)
+            ):
+                return 0.0
+        return await self._wait(tokens)
 
     async def _acquire_local(self, tokens: int) -> float:
         """:meth:`acquire` on this process's state: the fallback of a shared limiter."""
-        now = self._clock.monotonic()
-        if not self._live and now >= self._paused_until and self._allowance.try_take(tokens, now):
+        if self._take_now(tokens):
             return 0.0
-        return await self._wait(tokens, now)
+        return await self._wait(tokens)
 
-    async def _wait(self, tokens: int, start: float) -> float:
-        clock = self._clock
-        allowance = self._allowance
-        if active() is not None:  # the testing switch: every wait is zero
-            allowance.take(tokens, start)
+    def acquire_sync(self, tokens: int = 1) -> float:
+        """:meth:`acquire` for a thread: block it (only it) until ``tokens`` are granted.
+
+        Threads and tasks wait in one FIFO queue, so both are served in the
+        order they came; ``max_wait``, pauses and the testing switch apply as
+        for :meth:`acquire`. With a backend, see ``_shared``.
+
+        Raises:
+            RateLimiterTimeout: as for :meth:`acquire`.
+            ConfigurationError: as for :meth:`acquire`.
+        """
+        if type(tokens) is not int:
+            check_count(tokens, "tokens", 1)
+        if not 1 <= tokens <= self._capacity:
+            raise bad_tokens(tokens, self._capacity, self)
+        if self._shared is not None:
+            return self._shared.acquire_sync(tokens)
+        return self._acquire_sync_local(tokens)
+
+    def _acquire_sync_local(self, tokens: int) -> float:
+        """:meth:`acquire_sync` on this process's state (also a shared limiter's fallback)."""
+        if self._take_now(tokens):
             return 0.0
-        deadline = math.inf
-        if self._max_wait is not None:
-            needed = self._estimate(tokens, start) - start
-            if needed > self._max_wait + EPS:
-                raise self._timeout(tokens, 0.0, needed)
-            deadline = start + self._max_wait
-        if not self._live:
-            self._queue.clear()  # only dead waiters are left in it
-        waiter = _Waiter(tokens, deadline, asyncio.get_running_loop().create_future())
-        self._queue.append(waiter)
-        self._live += 1
-        self._queued_tokens += tokens
-        self._promote()
-        try:
-            await waiter.future  # done at once when the queue was empty
-            while True:
-                now = clock.monotonic()
-                if waiter.dead:  # refused by pause() while it slept
-                    raise self._timeout(tokens, now - start, max(0.0, self._paused_until - now))
-                wait = max(self._paused_until - now, allowance.wait_for(tokens, now))
-                if wait <= EPS:
-                    allowance.take(tokens, now)
-                    return now - start
-                if now + wait > deadline + EPS:  # a fallback from a backend: no estimate made
-                    raise self._timeout(tokens, now - start, wait)
-                await clock.sleep(wait)
-        finally:
-            self._leave(waiter)
+        return wait_sync(self, tokens)
 
-    def _promote(self) -> None:
-        """Make the first live waiter the head, which then sleeps and grants itself."""
-        q = self._queue
-        while q:
-            w = q[0]
-            if w.dead:
-                q.popleft()
-                continue
-            if not w.head:
-                w.head = True
-                if not w.future.done():
-                    w.future.set_result(None)
-            return
+    async def _wait(self, tokens: int) -> float:
+        return await wait_async(self, tokens)
 
-    def _leave(self, waiter: _Waiter) -> None:
-        if not waiter.dead:
-            waiter.dead = True
-            self._live -= 1
-            self._queued_tokens -= waiter.tokens
-        if waiter.head:
-            self._promote()
+    def _join(self, waiter: Waiter) -> float | None:
+        """Queue ``waiter`` (or refuse it up front); the time it came, ``None`` when granted.
+
+        While the testing switch is on every wait is zero: the tokens are
+        taken at once and ``None`` says so.
+        """
+        tokens = waiter.tokens
+        with self._lock:
+            now = self._clock.monotonic()
+            if active() is not None:  # the testing switch: every wait is zero
+                self._allowance.take(tokens, now)
+                return None
+            if self._max_wait is not None:
+                needed = self._estimate(tokens, now) - now
+                if needed > self._max_wait + EPS:
+                    raise self._timeout(tokens, 0.0, needed)
+                waiter.deadline = now + self._max_wait
+            self._queue.add(waiter)
+            return now
+
+    def _step(self, waiter: Waiter, start: float) -> tuple[bool, float]:
+        """The head's turn: ``(True, seconds waited)`` when granted, else ``(False, sleep)``."""
+        tokens = waiter.tokens
+        with self._lock:
+            now = self._clock.monotonic()
+            if waiter.dead:  # refused by pause() while it slept
+                raise self._timeout(tokens, now - start, max(0.0, self._paused_until - now))
+            wait = max(self._paused_until - now, self._allowance.wait_for(tokens, now))
+            if wait <= EPS:
+                self._allowance.take(tokens, now)
+                self._queue.leave(waiter)  # the next one becomes the head
+                return True, now - start
+            if now + wait > waiter.deadline + EPS:  # a fallback from a backend: no estimate made
+                raise self._timeout(tokens, now - start, wait)
+            return False, wait
 
     def _timeout(self, tokens: int, waited: float, needed: float) -> RateLimiterTimeout:
         return timeout_error(tokens, waited, needed, self._max_wait)
@@ -327,29 +335,17 @@ class QueuedLimiter(RateLimiter):
             ConfigurationError: ``seconds`` is negative or not finite.
         """
         seconds = cap_pause(check_seconds(seconds, "seconds", allow_zero=True), self._max_pause)
-        now = self._clock.monotonic()
-        until = now + seconds
-        if until <= self._paused_until:
-            return
-        self._paused_until = until
+        with self._lock:
+            now = self._clock.monotonic()
+            until = now + seconds
+            if until <= self._paused_until:
+                return
+            self._paused_until = until
+            if self._max_wait is not None and self._queue.live:
+                sched = self._allowance.schedule(now, until)
+                self._queue.refuse_late(sched, now, self._max_wait, self._timeout)
         if self._shared is not None:
             self._shared.share_pause(seconds)
-        if self._max_wait is None or not self._live:
-            return
-        sched = self._allowance.schedule(now, until)
-        for w in self._queue:
-            if w.dead:
-                continue
-            at = sched.grant_time(w.tokens)
-            if at <= w.deadline + EPS:
-                sched.commit(w.tokens, at)
-                continue
-            w.dead = True
-            self._live -= 1
-            self._queued_tokens -= w.tokens
-            if not w.future.done():  # a head already promoted notices `dead` itself
-                waited = now - (w.deadline - self._max_wait)
-                w.future.set_exception(self._timeout(w.tokens, waited, at - now))
 
     def observe_response(self, response: httpx.Response) -> None:
         """Pause until the server's window resets when it says none are left.
@@ -378,22 +374,24 @@ class QueuedLimiter(RateLimiter):
         children = self._children
         if children is None:
             return self
-        child = children.get(key)
-        if child is not None:
-            children.move_to_end(key)
+        with self._lock:
+            child = children.get(key)
+            if child is not None:
+                children.move_to_end(key)
+                return child
+            if len(children) >= self._max_keys:
+                now = self._clock.monotonic()
+                victim = next((k for k, c in children.items() if c._is_idle(now)), None)
+                if victim is None:
+                    busy = (k for k, c in children.items() if not c._queue.live)
+                    victim = next(busy, next(iter(children)))
+                del children[victim]
+            child = self._spawn(self._max_wait, self._header_pacing, self._clock)
+            child._max_pause = self._max_pause
+            if self._shared is not None:
+                child._shared = share(child, self._shared.backend, f"{self._shared.name}/{key}")
+            children[key] = child
             return child
-        if len(children) >= self._max_keys:
-            now = self._clock.monotonic()
-            victim = next((k for k, c in children.items() if c._is_idle(now)), None)
-            if victim is None:
-                victim = next((k for k, c in children.items() if not c._live), next(iter(children)))
-            del children[victim]
-        child = self._spawn(self._max_wait, self._header_pacing, self._clock)
-        child._max_pause = self._max_pause
-        if self._shared is not None:
-            child._shared = share(child, self._shared.backend, f"{self._shared.name}/{key}")
-        children[key] = child
-        return child
 
     def _is_paused(self, now: float) -> bool:
         return now < self._paused_until

@@ -53,6 +53,8 @@ class _Owner(Protocol):
 
     async def _acquire_local(self, tokens: int) -> float: ...
 
+    def _acquire_sync_local(self, tokens: int) -> float: ...
+
     async def _take_shared(
         self, backend: SharedBackend, name: str, tokens: int, horizon: float | None, paused: float
     ) -> Grant: ...
@@ -112,6 +114,10 @@ class SharedLimit:
                 raise owner._timeout(tokens, now - start, left)
             await clock.sleep(left)
             slept = True
+
+    def acquire_sync(self, tokens: int) -> float:
+        """:meth:`acquire` for a thread: see the module doc."""
+        return self._owner._acquire_sync_local(tokens)
 
     def share_pause(self, seconds: float) -> None:
         """Write a pause of ``seconds`` to the backend in the background (no loop: local only)."""

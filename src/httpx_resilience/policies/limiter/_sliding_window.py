@@ -180,7 +180,8 @@ class SlidingWindowRateLimiter(QueuedLimiter):
     @property
     def used(self) -> int:
         """Tokens granted within the last ``window`` seconds."""
-        return self._grants.used(self._clock.monotonic())
+        with self._lock:  # counting prunes the log
+            return self._grants.used(self._clock.monotonic())
 
     def _spawn(
         self, max_wait: float | None, header_pacing: bool, clock: Clock
