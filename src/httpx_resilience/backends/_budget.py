@@ -226,10 +226,11 @@ class SharedBudget:
         ``keys`` not seen yet are read too (a process that served no request
         on a key learns what the others earned).
         """
-        for key in keys:
-            self._view(key)
-        views = list(self._views.items())
-        dirty = any(any(v.pending) for _, v in views)
+        with self._budget._lock:
+            for key in keys:
+                self._view(key)
+            views = list(self._views.items())
+            dirty = any(any(v.pending) for _, v in views)
         await asyncio.gather(*(self._sync_one(k, v, False) for k, v in views))
         return dirty
 
@@ -239,7 +240,9 @@ class SharedBudget:
         While the backend is down: the local budget decides (``"local"``),
         ``True`` (``"open"``) or ``False`` (``"closed"``).
         """
-        granted = await self._sync_one(key, self._view(key), True)
+        with self._budget._lock:
+            v = self._view(key)
+        granted = await self._sync_one(key, v, True)
         if granted is None:
             unknown = self._unknown()
             return self._budget._spend_local(key) if unknown is None else unknown
@@ -253,25 +256,30 @@ class SharedBudget:
 
     async def _sync_locked(self, key: str, v: _View, withdraw: bool) -> bool | None:
         p, s = v.pending, v.sent
-        for i in range(3):
-            s[i] += p[i]
-            p[i] = 0.0
+        lock = self._budget._lock  # threads record into the view meanwhile
+        with lock:
+            for i in range(3):
+                s[i] += p[i]
+                p[i] = 0.0
+            sent = [repr(x) for x in s]
         keys = (self._backend.key("budget", f"{self._name}/{key}"),)
         try:
             reply = await self._backend.run(
-                "budget_sync", keys, [*(repr(x) for x in s), int(withdraw), *self._args]
+                "budget_sync", keys, [*sent, int(withdraw), *self._args]
             )
         except BackendDown:
-            for i in range(3):  # sent again with the next sync
-                p[i] += s[i]
-                s[i] = 0.0
-            v.down = True
+            with lock:
+                for i in range(3):  # sent again with the next sync
+                    p[i] += s[i]
+                    s[i] = 0.0
+                v.down = True
             return None
-        for i in range(3):
-            s[i] = 0.0
-        v.requests, v.retries, v.floor = (float(_text(x)) for x in reply[1:4])
-        v.at = self._budget._clock.monotonic()
-        v.down = False
+        with lock:
+            for i in range(3):
+                s[i] = 0.0
+            v.requests, v.retries, v.floor = (float(_text(x)) for x in reply[1:4])
+            v.at = self._budget._clock.monotonic()
+            v.down = False
         return bool(int(reply[0]))
 
     async def aclose(self) -> None:

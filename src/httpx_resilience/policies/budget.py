@@ -19,11 +19,13 @@ logical requests plus ``min_per_second`` per second, and upstream load near
 Counts live in ``buckets`` time slices that roll over as the clock moves; the
 window keeps running totals, so every call is O(1) (a roll, at most once per
 slice, recounts the slices). A key not used for a while is dropped (bounded by
-``max_keys``).
+``max_keys``). The counts change under a ``threading.Lock``, so threads and
+event loops may share one budget without losing a count.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Protocol
 
@@ -143,6 +145,7 @@ class RetryBudget:
         self._windows: OrderedDict[str, _Window] = OrderedDict()
         # The key and window of the previous call, the most recent in the LRU.
         self._last: tuple[str, _Window] | None = None
+        self._lock = threading.Lock()
         self._shared: _Shared | None = None
         if backend is not None:
             check_number("sync_interval", sync_interval, minimum=0.001)
@@ -187,11 +190,12 @@ class RetryBudget:
 
     def record_request(self, key: str = "") -> None:
         """Count one logical request (call once per request, not per attempt)."""
-        w = self._window(key, self._clock.monotonic())
-        w.requests[w.epoch % self._n] += 1
-        w.total_requests += 1
-        if self._shared is not None:
-            self._shared.record_request(key)
+        with self._lock:
+            w = self._window(key, self._clock.monotonic())
+            w.requests[w.epoch % self._n] += 1
+            w.total_requests += 1
+            if self._shared is not None:
+                self._shared.record_request(key)
 
     def try_spend(self, key: str = "") -> bool:
         """Take one retry from the budget; ``False`` (and nothing taken) when it is empty.
@@ -202,7 +206,8 @@ class RetryBudget:
         """
         shared = self._shared
         if shared is not None:
-            verdict = shared.try_spend(key, self._clock.monotonic())
+            with self._lock:
+                verdict = shared.try_spend(key, self._clock.monotonic())
             if verdict is not None:
                 return verdict
         return self._spend_local(key)
@@ -230,31 +235,34 @@ class RetryBudget:
 
     def _spend_local(self, key: str) -> bool:
         """:meth:`try_spend` on this process's counts alone."""
-        now = self._clock.monotonic()
-        w = self._window(key, now)
-        floor = self._floor(w, now) if self._floor_cap else 0.0
-        from_floor = floor if floor < 1.0 else 1.0
-        need = 1.0 - from_floor
-        if need > 0.0:
-            earned = self.ratio * w.total_requests - w.total_retries
-            if earned < need - 1e-9:
-                return False
-            w.retries[w.epoch % self._n] += need
-            w.total_retries += need
-        w.floor = floor - from_floor
-        return True
+        with self._lock:
+            now = self._clock.monotonic()
+            w = self._window(key, now)
+            floor = self._floor(w, now) if self._floor_cap else 0.0
+            from_floor = floor if floor < 1.0 else 1.0
+            need = 1.0 - from_floor
+            if need > 0.0:
+                earned = self.ratio * w.total_requests - w.total_retries
+                if earned < need - 1e-9:
+                    return False
+                w.retries[w.epoch % self._n] += need
+                w.total_retries += need
+            w.floor = floor - from_floor
+            return True
 
     def available(self, key: str = "") -> float:
         """Retries currently left for ``key`` (may be fractional): the ratio's plus the floor's."""
         now = self._clock.monotonic()
         shared = self._shared
         if shared is not None:
-            left = shared.available(key, now)
+            with self._lock:
+                left = shared.available(key, now)
             if left is not None:
                 return left
-        w = self._window(key, now)
-        earned = max(0.0, self.ratio * w.total_requests - w.total_retries)
-        return earned + self._floor(w, now)
+        with self._lock:
+            w = self._window(key, now)
+            earned = max(0.0, self.ratio * w.total_requests - w.total_retries)
+            return earned + self._floor(w, now)
 
     def __repr__(self) -> str:
         return (

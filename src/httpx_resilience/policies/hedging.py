@@ -3,12 +3,14 @@
 :class:`HedgingPolicy` is the immutable setting; :class:`LatencyTracker` keeps
 recent latencies so an ``"adaptive"`` delay can follow the upstream's own
 p95 (a hedge then fires only for the slowest ~5 % of requests, which bounds
-the extra load). The racing itself lives in the transport.
+the extra load). The racing itself lives in the transport. The tracker's
+samples change under a ``threading.Lock`` (threads may share it).
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -134,6 +136,7 @@ class LatencyTracker:
         "_cold_delay",
         "_count",
         "_idx",
+        "_lock",
         "_min_samples",
         "_refresh_every",
         "_ring",
@@ -175,6 +178,7 @@ class LatencyTracker:
         self._since = 0  # samples since the cached percentile was computed
         self._cached: float | None = None
         self._cached_p = -1.0
+        self._lock = threading.Lock()  # threads may share the tracker
 
     def __len__(self) -> int:
         return self._count
@@ -183,11 +187,12 @@ class LatencyTracker:
         """Record one successful attempt's latency (negative or non-finite values are ignored)."""
         if not 0 <= seconds < math.inf:
             return
-        self._ring[self._idx] = seconds
-        self._idx = (self._idx + 1) % len(self._ring)
-        if self._count < len(self._ring):
-            self._count += 1
-        self._since += 1
+        with self._lock:
+            self._ring[self._idx] = seconds
+            self._idx = (self._idx + 1) % len(self._ring)
+            if self._count < len(self._ring):
+                self._count += 1
+            self._since += 1
 
     def percentile(self, p: float) -> float | None:
         """The ``p``-th percentile (nearest rank, ``p`` in (0, 1]) of the samples, or ``None``.
@@ -197,10 +202,12 @@ class LatencyTracker:
         """
         if not _is_number(p) or not 0 < p <= 1:
             raise ConfigurationError(f"p must be a fraction in (0, 1], got {p!r}", field="p")
-        n = self._count
+        with self._lock:  # a snapshot; sorted outside the lock
+            n = self._count
+            samples = self._ring[:n]
         if n == 0:
             return None
-        samples = sorted(self._ring[:n])
+        samples.sort()
         return samples[max(0, math.ceil(p * n) - 1)]
 
     def next_delay(self, policy: HedgingPolicy) -> float:
@@ -217,18 +224,19 @@ class LatencyTracker:
             value = self._cold_delay
         else:
             p = policy.percentile
-            if self._cached is None or self._cached_p != p or self._since >= self._refresh_every:
-                self._cached = self.percentile(p)
-                self._cached_p = p
-                self._since = 0
-            assert self._cached is not None
-            value = self._cached
+            cached = self._cached
+            if cached is None or self._cached_p != p or self._since >= self._refresh_every:
+                cached = self.percentile(p)
+                with self._lock:
+                    self._cached, self._cached_p, self._since = cached, p, 0
+            value = self._cold_delay if cached is None else cached  # reset() meanwhile
         return min(policy.max_delay, max(policy.min_delay, value))
 
     def reset(self) -> None:
         """Forget every sample."""
-        self._idx = self._count = self._since = 0
-        self._cached = None
+        with self._lock:
+            self._idx = self._count = self._since = 0
+            self._cached = None
 
     def __repr__(self) -> str:
         p95 = self.percentile(0.95)

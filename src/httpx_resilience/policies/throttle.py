@@ -30,7 +30,8 @@ the throttle measures the upstream, not the client.
 
 Counts live in ``buckets`` time slices per host (a host not seen for a while
 is dropped, bounded by ``max_keys``); an attempt is counted when it ends (the
-throttle's own refusals at once). Time and chance are injected (``clock=``,
+throttle's own refusals at once). The counts change under a ``threading.Lock``,
+so threads and event loops may share one throttle. Time and chance are injected (``clock=``,
 ``rng=``), so tests and benches replay a run exactly.
 
 A refusal raises :class:`ThrottledError` (an ``httpx.TransportError``, like
@@ -41,6 +42,7 @@ Observers receive :class:`ThrottleRejected`.
 from __future__ import annotations
 
 import random
+import threading
 from collections import OrderedDict
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -179,7 +181,7 @@ class AdaptiveThrottle:
     """
 
     __slots__ = (
-        "_clock", "_counts", "_last", "_max_keys", "_n", "_rng", "_width", "buckets",
+        "_clock", "_counts", "_last", "_lock", "_max_keys", "_n", "_rng", "_width", "buckets",
         "k", "max_probability", "min_requests", "reject_statuses", "window",
     )
 
@@ -226,6 +228,7 @@ class AdaptiveThrottle:
         self._rng = rng or random.Random()
         self._counts: OrderedDict[str, _Counts] = OrderedDict()
         self._last: tuple[str, _Counts] | None = None  # the previous call's host
+        self._lock = threading.Lock()
 
     def _window(self, key: str) -> _Counts:
         epoch = int(self._clock.monotonic() / self._width)
@@ -255,12 +258,14 @@ class AdaptiveThrottle:
 
     def probability(self, key: str = "") -> float:
         """The rejection probability for ``key`` now (the formula of the module docstring)."""
-        return self._p(self._window(key))
+        with self._lock:
+            return self._p(self._window(key))
 
     def counts(self, key: str = "") -> tuple[int, int]:
         """``(requests, accepts)`` counted for ``key`` over the window now."""
-        c = self._window(key)
-        return c.total_requests, c.total_accepts
+        with self._lock:
+            c = self._window(key)
+            return c.total_requests, c.total_accepts
 
     def admit(self, key: str = "") -> float:
         """Decide on one attempt: ``0.0`` to send it, else the probability that refused it.
@@ -268,23 +273,25 @@ class AdaptiveThrottle:
         A refusal is counted as a request (not accepted) at once; an admitted
         attempt is counted when it ends (:meth:`record`, :meth:`record_error`).
         """
-        c = self._window(key)
-        p = self._p(c)
-        if p == 0.0 or self._rng.random() >= p:
-            return 0.0
-        c.requests[c.epoch % self._n] += 1
-        c.total_requests += 1
-        return p
+        with self._lock:
+            c = self._window(key)
+            p = self._p(c)
+            if p == 0.0 or self._rng.random() >= p:
+                return 0.0
+            c.requests[c.epoch % self._n] += 1
+            c.total_requests += 1
+            return p
 
     def record(self, key: str, accepted: bool) -> None:
         """Count one attempt that was sent: accepted by the upstream, or rejected."""
-        c = self._window(key)
-        i = c.epoch % self._n
-        c.requests[i] += 1
-        c.total_requests += 1
-        if accepted:
-            c.accepts[i] += 1
-            c.total_accepts += 1
+        with self._lock:
+            c = self._window(key)
+            i = c.epoch % self._n
+            c.requests[i] += 1
+            c.total_requests += 1
+            if accepted:
+                c.accepts[i] += 1
+                c.total_accepts += 1
 
     def record_status(self, key: str, status_code: int) -> None:
         """Count an attempt that got a response: accepted unless its status is a rejection."""
