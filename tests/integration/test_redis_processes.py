@@ -663,7 +663,9 @@ def test_redis_killed_mid_run_requests_keep_flowing_and_sharing_resumes(
     assert failures == [], failures[:3]
     after_kill = [d for d in done if d[0] > killed_at + 0.5]
     assert len(after_kill) >= 50, f"only {len(after_kill)} requests after Redis died"
-    assert max(took for _, took, _ in done) < 2.0  # no request waited out a dead Redis
+    slowest = max(took for _, took, _ in done)
+    print(f"{len(done)} requests, {len(after_kill)} after the kill, slowest {slowest:.3f} s")
+    assert slowest < 2.0  # no request waited out a dead Redis
 
     own_redis.start()  # same port, empty
     seen_open = False
@@ -706,6 +708,7 @@ def test_redis_frozen_mid_run_no_request_waits_beyond_the_backend_timeout(
     assert [o for _, _, o in done if o != 200] == []
     after = [took for began, took, _ in done if began > frozen_at]
     assert len(after) >= 20, f"only {len(after)} requests while Redis was frozen"
+    print(f"{len(after)} requests while frozen, slowest {max(after):.3f} s")  # shown with -s
     assert max(after) < 1.0, f"a request waited {max(after):.2f} s on a frozen Redis"
 
 
