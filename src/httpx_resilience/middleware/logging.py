@@ -36,6 +36,13 @@ class LoggingMiddleware(Middleware):
     async def process_response(
         self, response: HTTPResponse, request: HTTPRequest
     ) -> HTTPResponse:
+        return self.process_response_sync(response, request)
+
+    async def process_error(self, error: BaseException, request: HTTPRequest) -> None:
+        self.process_error_sync(error, request)
+
+    def process_response_sync(self, response: HTTPResponse, request: HTTPRequest) -> HTTPResponse:
+        """Log the final response (the one logic of both clients: nothing here waits)."""
         status = response.status_code
         level = self.level if status < 400 else logging.INFO if status < 500 else logging.WARNING
         if self.logger.isEnabledFor(level):
@@ -56,7 +63,8 @@ class LoggingMiddleware(Middleware):
             )
         return response
 
-    async def process_error(self, error: BaseException, request: HTTPRequest) -> None:
+    def process_error_sync(self, error: BaseException, request: HTTPRequest) -> None:
+        """Log the failure, its text scrubbed of secrets and personal data."""
         if not self.logger.isEnabledFor(logging.ERROR):
             return
         url = redact_url(request.url)

@@ -10,6 +10,7 @@ from .base import Middleware
 
 if TYPE_CHECKING:
     from ..client import AsyncHTTPClient
+    from ..client._sync_client import HTTPClient
     from ..models import HTTPRequest
 
 __all__ = ["RequestIdMiddleware"]
@@ -36,6 +37,12 @@ class RequestIdMiddleware(Middleware):
     async def process_request(
         self, request: HTTPRequest, client: AsyncHTTPClient
     ) -> HTTPRequest:
+        return self.process_request_sync(request, client)
+
+    def process_request_sync(
+        self, request: HTTPRequest, client: AsyncHTTPClient | HTTPClient
+    ) -> HTTPRequest:
+        """Set the header unless the request has it (for both clients)."""
         lower = self.header.lower()
         if not any(k.lower() == lower for k in request.headers):
             request.headers[self.header] = self.generator()

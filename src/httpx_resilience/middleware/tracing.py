@@ -11,10 +11,9 @@ instruments) and records the client's breaker transitions. Needs
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
-from ._observed import ObserverMiddleware, attach_observer
+from ._observed import ObserverMiddleware, abandon_reason, attach_observer
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
@@ -22,6 +21,7 @@ if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
 
     from ..client import AsyncHTTPClient
+    from ..client._sync_client import HTTPClient
     from ..models import HTTPRequest
     from ..observe.otel import TracingObserver
     from ..observe.otel_metrics import MetricsObserver
@@ -74,18 +74,24 @@ class TracingMiddleware(ObserverMiddleware):
     async def process_request(
         self, request: HTTPRequest, client: AsyncHTTPClient
     ) -> HTTPRequest:
+        return self.process_request_sync(request, client)
+
+    async def process_error(self, error: BaseException, request: HTTPRequest) -> None:
+        self.process_error_sync(error, request)
+
+    def process_request_sync(
+        self, request: HTTPRequest, client: AsyncHTTPClient | HTTPClient
+    ) -> HTTPRequest:
         """Attach the observers (and watch the breaker) on the client's first request."""
         metrics = self.metrics_observer
         if metrics is not None and attach_observer(client, metrics):
             breaker = getattr(client, "circuit_breaker", None)
             if breaker is not None:
                 metrics.watch_breaker(breaker)
-        return await super().process_request(request, client)
+        return super().process_request_sync(request, client)
 
-    async def process_error(self, error: BaseException, request: HTTPRequest) -> None:
+    def process_error_sync(self, error: BaseException, request: HTTPRequest) -> None:
         """End a request that ended without a report, for the spans and the metrics."""
-        await super().process_error(error, request)
+        super().process_error_sync(error, request)
         if self.metrics_observer is not None:
-            self.metrics_observer.abandon_current(
-                "cancelled" if isinstance(error, asyncio.CancelledError) else "abandoned"
-            )
+            self.metrics_observer.abandon_current(abandon_reason(error))
