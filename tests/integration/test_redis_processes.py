@@ -311,9 +311,29 @@ def own_redis(fleet: Fleet) -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def prefix() -> str:
-    """A fresh key prefix: no state from another test or run."""
-    return f"test-{uuid.uuid4().hex}"
+def prefix(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh key prefix: no state from another test or run.
+
+    After a test on the machine's Redis, every key the policies left under it
+    must have a TTL (nothing outlives its use).
+    """
+    fresh = f"test-{uuid.uuid4().hex}"
+    yield fresh
+    if "shared_redis" in request.fixturenames:
+        assert_every_key_expires(request.getfixturevalue("shared_redis"), fresh)
+
+
+def assert_every_key_expires(url: str, prefix: str) -> None:
+    """Each key whose hash tag starts with the prefix has a TTL."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{{{prefix}:*"))
+        forever = [k for k in keys if client.pttl(k) == -1]
+    finally:
+        client.close()
+    assert forever == [], f"keys without a TTL: {forever}"
 
 
 def assert_rate_within(stamps: list[float], lo: float, hi: float, rate: float, tolerance: float) -> float:
@@ -682,6 +702,14 @@ def test_redis_killed_mid_run_requests_keep_flowing_and_sharing_resumes(
         if not seen_open:
             time.sleep(0.2)
     assert seen["state"] == "OPEN"
+
+    # Both processes are back on Redis: their limiters share one quota again.
+    start_at = time.time() + 0.5
+    limit = {**common, "op": "limit", "limiter": {"kind": "bucket", "rate": 20, "burst": 1},
+             "start_at": start_at, "seconds": 2.5, "tasks": 2}  # fmt: skip
+    replies = fleet.ask_all({0: limit, 1: limit})
+    stamps = sorted(s for r in replies.values() for s in r["stamps"])
+    assert_rate_within(stamps, start_at + 0.5, start_at + 2.5, rate=20, tolerance=0.10)
 
 
 def test_redis_frozen_mid_run_no_request_waits_beyond_the_backend_timeout(
