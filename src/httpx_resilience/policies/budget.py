@@ -190,12 +190,16 @@ class RetryBudget:
 
     def record_request(self, key: str = "") -> None:
         """Count one logical request (call once per request, not per attempt)."""
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # not `with`: twice as dear, and this runs once per request
+        try:
             w = self._window(key, self._clock.monotonic())
             w.requests[w.epoch % self._n] += 1
             w.total_requests += 1
             if self._shared is not None:
                 self._shared.record_request(key)
+        finally:
+            lock.release()
 
     def try_spend(self, key: str = "") -> bool:
         """Take one retry from the budget; ``False`` (and nothing taken) when it is empty.
@@ -235,7 +239,9 @@ class RetryBudget:
 
     def _spend_local(self, key: str) -> bool:
         """:meth:`try_spend` on this process's counts alone."""
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             now = self._clock.monotonic()
             w = self._window(key, now)
             floor = self._floor(w, now) if self._floor_cap else 0.0
@@ -249,6 +255,8 @@ class RetryBudget:
                 w.total_retries += need
             w.floor = floor - from_floor
             return True
+        finally:
+            lock.release()
 
     def available(self, key: str = "") -> float:
         """Retries currently left for ``key`` (may be fractional): the ratio's plus the floor's."""
