@@ -39,6 +39,7 @@ from httpx_resilience import (
     with_network_retry,
     with_retry,
 )
+from httpx_resilience.client._sync_client import HTTPClient  # top level once exported
 from httpx_resilience.pipeline._extensions import OPTION_KEYS
 from httpx_resilience.policies.generic import retry  # top level once exported
 from httpx_resilience.testing import FakeClock
@@ -79,6 +80,21 @@ async def test_async_http_client_methods_return_http_response() -> None:
             assert_type(streamed, httpx.Response)
             assert streamed.status_code == 200
     assert isinstance(got, HTTPResponse) and got.status_code == 200
+
+
+def test_http_client_methods_return_http_response() -> None:
+    """The sync facade: the same models; stream() yields an httpx.Response."""
+    with HTTPClient("http://api.test", transport=answer()) as client:
+        assert_type(client, HTTPClient)
+        got = client.get("/a")
+        assert_type(got, HTTPResponse)
+        assert_type(client.request("PUT", "/a", json={"x": 1}), HTTPResponse)
+        assert_type(client.post("/a", idempotency_key="k"), HTTPResponse)
+        assert_type(client.httpx_client, httpx.Client)
+        with client.stream("GET", "/s") as streamed:
+            assert_type(streamed, httpx.Response)
+            assert streamed.status_code == 200
+    assert got.status_code == 200 and client.is_closed
 
 
 def test_resilient_transport_is_an_httpx_transport() -> None:
@@ -257,3 +273,7 @@ def _rejected_by_the_type_checker() -> None:  # pragma: no cover - type-checked,
     AsyncHTTPClient(hedging=0.2)  # type: ignore[arg-type]
     asyncio.run(AsyncHTTPClient().get("/", tiemout=1.0))  # type: ignore[call-arg]
     asyncio.run(AsyncHTTPClient().post("/", idempotency_key=1))  # type: ignore[arg-type]
+    HTTPClient(hedging=0.2)  # type: ignore[arg-type]
+    HTTPClient(transport=httpx.AsyncHTTPTransport())  # type: ignore[arg-type]
+    HTTPClient().get("/", tiemout=1.0)  # type: ignore[call-arg]
+    HTTPClient().post("/", idempotency_key=1)  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from typing import Any
 
 import httpx
@@ -30,6 +31,7 @@ from httpx_resilience import (
     RetryPolicy,
 )
 from httpx_resilience.client._sync_client import HTTPClient
+from httpx_resilience.middleware._observed import ObserverMiddleware
 from httpx_resilience.middleware.base import missing_sync_hooks
 from httpx_resilience.testing import FakeClock
 
@@ -299,3 +301,68 @@ def test_service_name_and_repr() -> None:
     assert client.service == "api.test" and "pw" not in repr(client)
     client.service = "orders"
     assert client.service == "orders"
+
+
+# -- the observer middlewares' shared hooks -------------------------------------------------
+
+
+class FakeObserver:
+    """Records what an ObserverMiddleware asks of its observer."""
+
+    def __init__(self) -> None:
+        self.watched: list[object] = []
+        self.abandoned: list[str] = []
+
+    def __call__(self, event: object) -> None:
+        return None
+
+    def watch_breaker(self, breaker: object) -> None:
+        self.watched.append(breaker)
+
+    def abandon_current(self, reason: str = "abandoned") -> None:
+        self.abandoned.append(reason)
+
+
+class FakePipeline:
+    observers: tuple[object, ...] = ()
+
+
+class FakeClient:
+    def __init__(self) -> None:
+        self.transport = FakePipeline()
+        self.circuit_breaker = "breaker"
+
+
+def test_observer_middlewares_attach_once_from_many_threads() -> None:
+    """Eight middlewares, each called from its own thread 200 times on one client: every
+    observer attached exactly once (the attach is atomic), the breaker watched."""
+    client = FakeClient()
+    observers = [FakeObserver() for _ in range(8)]
+    middlewares = [ObserverMiddleware(o) for o in observers]
+    request = HTTPRequest(method="GET", url="/x")
+    start = threading.Barrier(8)
+
+    def run(m: ObserverMiddleware) -> None:
+        start.wait()
+        for _ in range(200):
+            m.process_request_sync(request, client)  # type: ignore[arg-type]
+
+    threads = [threading.Thread(target=run, args=(m,)) for m in middlewares]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    attached = client.transport.observers
+    assert len(attached) == 8 and set(map(id, attached)) == set(map(id, observers))
+    assert all(o.watched and set(o.watched) == {"breaker"} for o in observers)
+
+
+def test_an_interrupted_sync_request_is_reported_as_cancelled() -> None:
+    """process_error_sync: Ctrl-C in a thread (KeyboardInterrupt) is 'cancelled', like a
+    cancelled task; any other error 'abandoned'."""
+    observer = FakeObserver()
+    m = ObserverMiddleware(observer)  # type: ignore[arg-type]
+    request = HTTPRequest(method="GET", url="/x")
+    m.process_error_sync(KeyboardInterrupt(), request)
+    m.process_error_sync(ValueError("x"), request)
+    assert observer.abandoned == ["cancelled", "abandoned"]
