@@ -558,6 +558,33 @@ def test_a_per_host_breaker_is_shared_per_host(
     assert server.count("/h-ok") == 1
 
 
+@pytest.mark.parametrize("window_type", ["count", "time"])
+def test_a_failure_rate_counts_the_calls_of_every_process(
+    shared_redis: str, fleet: Fleet, prefix: str, server: ChaosServer, window_type: str
+) -> None:
+    """failure_rate_threshold=0.5 over at least 12 calls: 4 processes × 3 calls (8 of the 12
+    answered 503) fill one window, where each alone (3 calls) is under minimum_calls; the
+    breaker is open for all after the next failure at the latest.
+
+    (The rate rules are checked when a call fails: when the 12th call to be recorded is a
+    success, the breaker opens on the next failure. Records across processes come in any order.)
+    """
+    settings = {"name": f"rate-{window_type}", "failure_threshold": 100, "recovery_timeout": 30.0,
+                "failure_rate_threshold": 0.5, "window_type": window_type,
+                "window_size": 60, "minimum_calls": 12}  # fmt: skip
+    path = f"/rate-{window_type}"
+    server.route(path, statuses=[503, 503, 200] * 4 + [503])  # in arrival order, then 503s
+    calls = {i: _get(shared_redis, prefix, server.url, path, 3, **settings) for i in range(WORKERS)}
+    first = fleet.ask_all(calls)
+    assert sorted(o for r in first.values() for o in r["outcomes"]) == [200] * 4 + [503] * 8
+    nudge = fleet.ask(0, {**calls[0], "n": 1})["outcomes"]  # one more failure, if still closed
+    assert nudge in (["CircuitBreakerOpenError"], [503])
+    sent = server.count(path)
+    after = fleet.ask_all({i: {**calls[i], "n": 1} for i in range(WORKERS)})
+    assert all(r == {"outcomes": ["CircuitBreakerOpenError"], "state": "OPEN"} for r in after.values())
+    assert server.count(path) == sent  # nothing more reached the server
+
+
 def test_a_prober_killed_mid_probe_does_not_wedge_the_breaker(
     shared_redis: str, fleet: Fleet, prefix: str, server: ChaosServer
 ) -> None:
