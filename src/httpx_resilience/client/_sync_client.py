@@ -23,7 +23,7 @@ import httpx
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..config import ClientConfig
-from ..exceptions import ConfigurationError, InvalidRequestError
+from ..exceptions import ConfigurationError
 from ..middleware.base import Middleware, missing_sync_hooks
 from ..models import HTTPRequest, HTTPResponse
 from ..observe.events import Observer
@@ -36,19 +36,10 @@ from ..policies.hedging import HedgingPolicy
 from ..policies.limiter import RateLimiter
 from ..policies.retry import RetryPolicy
 from ..policies.throttle import AdaptiveThrottle
-from ._args import (
-    RequestOptions,
-    StreamOptions,
-    check_method,
-    check_url_arg,
-    max_bytes_of,
-    set_max_bytes,
-    to_dict,
-    to_params,
-)
+from ._args import RequestOptions, StreamOptions
 from ._build import RequestBuilder
 from ._errors import raise_for_outcome, translate_error
-from ._setup import check_setup, default_service
+from ._setup import check_setup, default_service, logical_request, stream_request
 from ._sync_send import SyncSender
 
 if TYPE_CHECKING:
@@ -227,24 +218,11 @@ class HTTPClient:
         ``content`` may also be an iterator of bytes or a file (not retried
         once sent unless it can be re-read).
         """
-        ext = {} if extensions is None else to_dict(extensions, "extensions")
-        limit = self._max_bytes
-        if max_response_bytes is not ...:
-            limit = set_max_bytes(ext, max_response_bytes)
-        elif ext:
-            limit = max_bytes_of(ext, limit)
-        req = HTTPRequest(
-            method=check_method(method),
-            url=url if type(url) is str else check_url_arg(url),
-            headers={} if headers is None else to_dict(headers, "headers"),
-            params={} if params is None else to_params(params),
-            json=json,
-            data=data,
-            files=files,
-            content=content,
-            timeout=timeout,
-            idempotency_key=idempotency_key,
-            extensions=ext,
+        req, limit = logical_request(
+            method, url, json=json, data=data, files=files, content=content, headers=headers,
+            params=params, timeout=timeout, idempotency_key=idempotency_key,
+            extensions=extensions, max_response_bytes=max_response_bytes,
+            default_limit=self._max_bytes,
         )
         for middleware in self.middlewares:
             req = middleware.process_request_sync(req, self)
@@ -252,9 +230,7 @@ class HTTPClient:
         try:
             raw = self._sender.send(self._builder.build(req, stream=False), limit)
         except BaseException as exc:
-            err = translate_error(exc, req, self.service)
-            for middleware in self.middlewares:
-                middleware.process_error_sync(err, req)
+            err = self._failed(exc, req)
             if err is exc:
                 raise
             raise err from exc
@@ -303,22 +279,13 @@ class HTTPClient:
         middlewares run; ``process_response_sync`` ones do not (there is no
         complete response to give them).
         """
-        req = HTTPRequest(method=check_method(method), url=check_url_arg(url))
-        req.headers = to_dict(kwargs.pop("headers", None), "headers")
-        req.params = to_params(kwargs.pop("params", None))
-        req.extensions = to_dict(kwargs.pop("extensions", None), "extensions")
-        for name, value in kwargs.items():
-            if not hasattr(req, name) or name in ("method", "url"):
-                raise InvalidRequestError(f"stream() got an unexpected argument {name!r}")
-            setattr(req, name, value)
+        req = stream_request(method, url, kwargs)
         for middleware in self.middlewares:
             req = middleware.process_request_sync(req, self)
         try:
             raw = self._sender.stream(self._builder.build(req, stream=True))
         except BaseException as exc:
-            err = translate_error(exc, req, self.service)
-            for middleware in self.middlewares:
-                middleware.process_error_sync(err, req)
+            err = self._failed(exc, req)
             if err is exc:
                 raise
             raise err from exc
@@ -326,6 +293,14 @@ class HTTPClient:
             yield raw
         finally:
             raw.close()
+
+    def _failed(self, exc: BaseException, req: HTTPRequest) -> BaseException:
+        """The error to raise for ``exc`` (our tree, its httpx class kept), shown to the
+        middlewares' error hooks first."""
+        err = translate_error(exc, req, self.service)
+        for middleware in self.middlewares:
+            middleware.process_error_sync(err, req)
+        return err
 
     def __repr__(self) -> str:
         return f"HTTPClient(base_url={redact_url(self.base_url)!r}, service={self.service!r})"

@@ -71,13 +71,7 @@ class TracingMiddleware(ObserverMiddleware):
 
             self.metrics_observer = MetricsObserver(meter_provider)
 
-    async def process_request(
-        self, request: HTTPRequest, client: AsyncHTTPClient
-    ) -> HTTPRequest:
-        return self.process_request_sync(request, client)
-
-    async def process_error(self, error: BaseException, request: HTTPRequest) -> None:
-        self.process_error_sync(error, request)
+    # The async hooks are ObserverMiddleware's: they call the sync ones below.
 
     def process_request_sync(
         self, request: HTTPRequest, client: AsyncHTTPClient | HTTPClient
