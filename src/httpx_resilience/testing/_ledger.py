@@ -48,7 +48,11 @@ class _Ledger:
     # -- programming -------------------------------------------------------
 
     def add_route(self, route: Route) -> None:
-        """Install ``route`` (replacing the one for its path) and restart its count."""
+        """Install ``route`` (replacing the one for its path) and restart its sequence.
+
+        The request count of the path goes on: :meth:`count` counts every request that
+        arrived, whatever route answered it.
+        """
         with self._lock:
             self._routes[route.path] = route
             self._states.pop(route.path, None)

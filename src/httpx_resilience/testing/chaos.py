@@ -228,7 +228,10 @@ class ChaosServer:
         body_size: int | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Route:
-        """Program what ``path`` answers; replaces any earlier route and its count.
+        """Program what ``path`` answers; replaces any earlier route and restarts its sequence.
+
+        The path's request count goes on (:meth:`count` counts every request
+        that arrived, whatever route answered it).
 
         The fault keywords are those of :class:`Fault`; the route keywords
         those of :class:`Route`. A query string naming a fault still wins over
