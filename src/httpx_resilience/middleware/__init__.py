@@ -1,4 +1,9 @@
-"""Middlewares: hooks run once per logical request, before and after the pipeline."""
+"""Middlewares: hooks run once per logical request, before and after the pipeline.
+
+``AsyncHTTPClient`` awaits their async hooks, ``HTTPClient`` calls the sync
+twins (``process_request_sync``, ...); the built-in ones have both, their
+logic written once.
+"""
 
 from .base import Middleware
 from .logging import LoggingMiddleware
