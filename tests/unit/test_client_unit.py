@@ -259,6 +259,25 @@ async def test_transport_errors_are_translated() -> None:
             await c.post("x", content=b"1")
 
 
+async def test_stream_failure_reaches_process_error_middlewares() -> None:
+    """stream() tells the middlewares of a failure to send, as request() does."""
+
+    def boom(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    errors: list[BaseException] = []
+
+    class Spy(Middleware):
+        async def process_error(self, error: BaseException, request: HTTPRequest) -> None:
+            errors.append(error)
+
+    async with client(boom, retry=RetryPolicy(max_attempts=1), middlewares=[Spy()]) as c:
+        with pytest.raises(HTTPRequestError) as info:
+            async with c.stream("GET", "x"):
+                pass
+    assert errors and errors[0] is info.value
+
+
 async def test_stream_yields_unread_response() -> None:
     """stream() yields an httpx.Response whose body the caller reads."""
     async with client(lambda r: httpx.Response(200, content=b"a" * 1000)) as c:

@@ -48,7 +48,8 @@ class RequestBuilder:
     """Builds the ``httpx.Request`` for each :class:`HTTPRequest` of one client.
 
     Args:
-        client: the client's ``httpx.AsyncClient``: its ``base_url`` and
+        client: the client's ``httpx.AsyncClient`` (``httpx.Client`` for
+            :class:`~httpx_resilience.HTTPClient`): its ``base_url`` and
             default headers (read on every build, so changes to them apply),
             and its ``build_request`` off the lean path.
         service: the upstream's name, put in the ``"resilience"`` extension.
@@ -70,7 +71,12 @@ class RequestBuilder:
     )
 
     def __init__(
-        self, client: httpx.AsyncClient, service: str | None, *, lean: bool, timeout: float | None
+        self,
+        client: httpx.AsyncClient | httpx.Client,
+        service: str | None,
+        *,
+        lean: bool,
+        timeout: float | None,
     ) -> None:
         self._client = client
         self.service = service

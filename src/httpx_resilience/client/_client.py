@@ -5,7 +5,9 @@ It composes an ``httpx.AsyncClient`` whose transport is a
 request around it, and every failure surfaces as one of our typed errors.
 
 This module is the facade and the request flow; it composes the parts that
-live beside it: a :class:`~._build.RequestBuilder` (the ``httpx.Request``), a
+live beside it: the checks and the logical request it shares with
+:class:`~httpx_resilience.HTTPClient` (``_setup``), a
+:class:`~._build.RequestBuilder` (the ``httpx.Request``), a
 :class:`~._send.Sender` (through the pipeline, on the lean path without
 ``httpx.AsyncClient``), and the mapping of failures and outcomes onto our
 errors (``_errors``).
@@ -22,9 +24,8 @@ import httpx
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..config import ClientConfig
-from ..exceptions import ConfigurationError, InvalidRequestError
 from ..middleware.base import Middleware
-from ..models import HTTPRequest, HTTPResponse
+from ..models import HTTPResponse
 from ..observe.events import Observer
 from ..observe.redact import redact_url
 from ..pipeline import ResilientTransport
@@ -36,20 +37,11 @@ from ..policies.limiter import RateLimiter
 from ..policies.retry import RetryPolicy
 from ..policies.throttle import AdaptiveThrottle
 from ..transports.factory import TransportKind
-from ._args import (
-    RequestOptions,
-    StreamOptions,
-    check_method,
-    check_url_arg,
-    config_headers,
-    max_bytes_of,
-    set_max_bytes,
-    to_dict,
-    to_params,
-)
+from ._args import RequestOptions, StreamOptions
 from ._build import RequestBuilder
 from ._errors import raise_for_outcome, translate_error
 from ._send import Sender
+from ._setup import check_setup, default_service, logical_request, stream_request
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # PEP 692 (typing.Unpack from 3.11); types only
@@ -108,35 +100,11 @@ class AsyncHTTPClient:
         observers: Iterable[Observer] = (),
         clock: Clock | None = None,
     ) -> None:
-        self.config = config if config is not None else ClientConfig()
-        if not isinstance(self.config, ClientConfig):
-            raise ConfigurationError(
-                f"config must be a ClientConfig, got {type(self.config).__name__}",
-                field="config",
-            )
-        if base_url:
-            parsed = httpx.URL(base_url)
-            if parsed.scheme not in ("http", "https") or not parsed.host:
-                raise ConfigurationError(
-                    f"base_url {redact_url(base_url)!r} needs an http:// or https:// scheme "
-                    "and a host, e.g. 'https://api.example.com'",
-                    field="base_url",
-                )
-        if auth is not None and not isinstance(auth, httpx.Auth):
-            raise ConfigurationError(
-                f"auth must be an httpx.Auth (for example BearerAuth), got "
-                f"{type(auth).__name__}",
-                field="auth",
-            )
-        default_headers = config_headers(self.config.headers)
+        setup = check_setup(base_url, config, auth, middlewares)  # shared with HTTPClient
+        self.config = setup.config
+        default_headers = setup.headers
         self.base_url = base_url
-        self.middlewares: tuple[Middleware, ...] = tuple(middlewares)
-        for m in self.middlewares:
-            if not isinstance(m, Middleware):
-                raise ConfigurationError(
-                    f"middlewares must be Middleware instances, got {type(m).__name__}",
-                    field="middlewares",
-                )
+        self.middlewares: tuple[Middleware, ...] = setup.middlewares
         self.rate_limiter = rate_limiter
         self.circuit_breaker = circuit_breaker
         self._clock = clock or SYSTEM_CLOCK
@@ -168,7 +136,7 @@ class AsyncHTTPClient:
         lean = not cfg.follow_redirects and not cfg.cookies
         self._builder = RequestBuilder(
             self._client,
-            service or (httpx.URL(base_url).host if base_url else None),
+            default_service(service, base_url),
             lean=lean,
             timeout=cfg.timeout,
         )
@@ -270,25 +238,11 @@ class AsyncHTTPClient:
             (With a ``fallback``, a failure it serves returns its response instead.)
             HTTPRequestError: any other transport failure.
         """
-        # Each argument checked (the usual, well-typed value without a call).
-        ext = {} if extensions is None else to_dict(extensions, "extensions")
-        limit = self._max_bytes
-        if max_response_bytes is not ...:
-            limit = set_max_bytes(ext, max_response_bytes)
-        elif ext:
-            limit = max_bytes_of(ext, limit)
-        req = HTTPRequest(
-            method=check_method(method),
-            url=url if type(url) is str else check_url_arg(url),
-            headers={} if headers is None else to_dict(headers, "headers"),
-            params={} if params is None else to_params(params),
-            json=json,
-            data=data,
-            files=files,
-            content=content,
-            timeout=timeout,
-            idempotency_key=idempotency_key,
-            extensions=ext,
+        req, limit = logical_request(  # each argument checked, as HTTPClient does
+            method, url, json=json, data=data, files=files, content=content, headers=headers,
+            params=params, timeout=timeout, idempotency_key=idempotency_key,
+            extensions=extensions, max_response_bytes=max_response_bytes,
+            default_limit=self._max_bytes,
         )
         for middleware in self.middlewares:
             req = await middleware.process_request(req, self)
@@ -358,23 +312,19 @@ class AsyncHTTPClient:
 
         Retries cover getting the response headers; the body is the caller's
         to read (``aiter_bytes()``, ``aiter_lines()``). ``process_request``
-        middlewares run; ``process_response`` ones do not (there is no
-        complete response to give them).
+        middlewares run, and ``process_error`` ones when sending fails;
+        ``process_response`` ones do not (there is no complete response to
+        give them).
         """
-        req = HTTPRequest(method=check_method(method), url=check_url_arg(url))
-        req.headers = to_dict(kwargs.pop("headers", None), "headers")
-        req.params = to_params(kwargs.pop("params", None))
-        req.extensions = to_dict(kwargs.pop("extensions", None), "extensions")
-        for name, value in kwargs.items():
-            if not hasattr(req, name) or name in ("method", "url"):
-                raise InvalidRequestError(f"stream() got an unexpected argument {name!r}")
-            setattr(req, name, value)
+        req = stream_request(method, url, kwargs)
         for middleware in self.middlewares:
             req = await middleware.process_request(req, self)
         try:
             raw = await self._client.send(self._builder.build(req, stream=True), stream=True)
         except BaseException as exc:
             err = translate_error(exc, req, self.service)
+            for middleware in self.middlewares:
+                await middleware.process_error(err, req)
             if err is exc:
                 raise
             raise err from exc
