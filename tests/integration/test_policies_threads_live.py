@@ -12,11 +12,21 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from _redis import closed_port_url, fresh_prefix, redis_url
 
-from httpx_resilience import SlidingWindowRateLimiter, TokenBucketRateLimiter
+from httpx_resilience import (
+    MemoryBackend,
+    RateLimiterTimeout,
+    RedisBackend,
+    SharedStateUnavailableError,
+    SlidingWindowRateLimiter,
+    TokenBucketRateLimiter,
+)
 from httpx_resilience.policies.limiter._base import RateLimiter
+from httpx_resilience.testing import FakeClock, testing_mode
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
@@ -129,3 +139,128 @@ def test_threads_in_two_event_loops_and_plain_threads_share_one_limiter() -> Non
     for t in (*loops, *plain):
         t.join(timeout=20)
     assert_rate(stamps, start, RATE)
+
+
+# -- a shared backend, from threads -------------------------------------------------
+
+
+def test_threads_and_tasks_share_one_redis_rate() -> None:
+    """Threads (the sync client) and tasks (the async client) take from one Redis limit."""
+    url = redis_url()
+    prefix = fresh_prefix()
+    sync_side = TokenBucketRateLimiter(RATE, 2, backend=RedisBackend(url, prefix=prefix),
+                                       name="shared")
+    async_backend = RedisBackend(url, prefix=prefix)
+    async_side = TokenBucketRateLimiter(RATE, 2, backend=async_backend, name="shared")
+    stamps: list[float] = []
+    lock = threading.Lock()
+    start = time.monotonic()
+    stop_at = start + RUN
+
+    async def task_taker() -> None:
+        while time.monotonic() < stop_at:
+            await async_side.acquire()
+            now = time.monotonic()
+            with lock:
+                stamps.append(now)
+
+    async def tasks() -> None:
+        await asyncio.gather(*(task_taker() for _ in range(3)))
+        await async_backend.aclose()
+
+    threads = [
+        threading.Thread(target=take_until, args=(sync_side, stop_at, stamps, lock))
+        for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    asyncio.run(tasks())
+    for t in threads:
+        t.join(timeout=20)
+    backend = sync_side.backend
+    assert isinstance(backend, RedisBackend) and not backend.in_fallback
+    backend.close()
+    assert_rate(stamps, start, RATE)
+
+
+def test_a_redis_sliding_window_from_threads_grants_exactly_its_limit() -> None:
+    backend = RedisBackend(redis_url(), prefix=fresh_prefix())
+    limiter = SlidingWindowRateLimiter(40, 60.0, backend=backend, max_wait=0)
+
+    def take(_: int) -> int:
+        granted = 0
+        for _ in range(10):
+            try:
+                limiter.acquire_sync()
+                granted += 1
+            except RateLimiterTimeout:
+                pass
+        return granted
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(take, range(8)))
+    backend.close()
+    assert sum(results) == 40  # 80 asks, exactly the limit granted, across threads
+
+
+def test_redis_down_sync_callers_apply_fail_mode() -> None:
+    local = TokenBucketRateLimiter(
+        1000.0, 5, backend=RedisBackend(closed_port_url(), timeout=0.2), name="down"
+    )
+    assert [local.acquire_sync() for _ in range(5)] == [0.0] * 5  # the local bucket
+    assert local.backend is not None and local.backend.in_fallback
+    assert local.tokens < 1
+    opened = TokenBucketRateLimiter(
+        0.001, 1, backend=RedisBackend(closed_port_url(), "p", "open", timeout=0.2), name="down"
+    )
+    assert [opened.acquire_sync() for _ in range(3)] == [0.0] * 3
+    closed = TokenBucketRateLimiter(
+        1.0, 1, backend=RedisBackend(closed_port_url(), "p", "closed", timeout=0.2), name="down"
+    )
+    with pytest.raises(SharedStateUnavailableError):
+        closed.acquire_sync()
+
+
+def test_a_backend_from_a_given_async_client_keeps_threads_local() -> None:
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(redis_url())
+    limiter = TokenBucketRateLimiter(10.0, 3, backend=RedisBackend(client), name="given")
+    assert [limiter.acquire_sync() for _ in range(3)] == [0.0] * 3
+    assert limiter.tokens < 1  # granted from the local bucket: no sync client to ask Redis
+
+
+def test_a_memory_backend_shares_one_limit_between_threads_of_two_limiters() -> None:
+    clock = FakeClock()
+    backend = MemoryBackend(clock=clock)
+    a = SlidingWindowRateLimiter(50, 10.0, backend=backend, name="m", max_wait=0, clock=clock)
+    b = SlidingWindowRateLimiter(50, 10.0, backend=backend, name="m", max_wait=0, clock=clock)
+
+    def take(i: int) -> int:
+        limiter = a if i % 2 else b
+        granted = 0
+        for _ in range(20):
+            try:
+                limiter.acquire_sync()
+                granted += 1
+            except RateLimiterTimeout:
+                pass
+        return granted
+
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(take, range(6)))
+    assert sum(results) == 50
+
+
+def test_a_shared_limiter_under_the_testing_switch_waits_nothing() -> None:
+    backend = MemoryBackend()
+    limiter = TokenBucketRateLimiter(0.01, 1, backend=backend, name="t")
+    with testing_mode():
+        assert [limiter.acquire_sync() for _ in range(3)] == [0.0] * 3
+
+
+def test_a_shared_pause_beyond_max_wait_refuses_a_thread_at_once() -> None:
+    limiter = TokenBucketRateLimiter(10.0, 1, backend=MemoryBackend(), name="p", max_wait=1.0)
+    limiter.pause(30.0)
+    with pytest.raises(RateLimiterTimeout):
+        limiter.acquire_sync()

@@ -34,6 +34,7 @@ from httpx_resilience import (
     SlidingWindowRateLimiter,
     TokenBucketRateLimiter,
 )
+from httpx_resilience.backends import Grant, MemoryBackend
 from httpx_resilience.clock import SYSTEM_CLOCK, sleep_sync
 from httpx_resilience.policies.hedging import LatencyTracker
 from httpx_resilience.testing import FakeClock, testing_mode
@@ -574,3 +575,15 @@ def test_latency_tracker_keeps_every_sample() -> None:
     assert tracker.percentile(1.0) == pytest.approx(0.008)
     tracker.reset()
     assert tracker.percentile(0.5) is None
+
+
+def test_a_backend_whose_operation_suspends_keeps_threads_local() -> None:
+    class Remote(MemoryBackend):
+        async def token_bucket(self, name: str, **kw: Any) -> Grant:
+            await asyncio.sleep(0)  # a round trip: no sync path
+            return await super().token_bucket(name, **kw)
+
+    clock = FakeClock()
+    limiter = TokenBucketRateLimiter(10.0, 2, backend=Remote(), name="remote", clock=clock)
+    assert limiter.acquire_sync() == 0.0
+    assert limiter.tokens == 1.0  # taken from the local bucket

@@ -11,7 +11,7 @@ The keys of one limiter (or breaker, or budget) share one hash tag,
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import Any, NamedTuple
 
 from ..exceptions import ConfigurationError
@@ -104,6 +104,39 @@ class SharedBackend(abc.ABC):
         As :meth:`token_bucket`: granted now, reserved within ``horizon``, or refused.
         """
 
+    def token_bucket_sync(
+        self,
+        name: str,
+        *,
+        rate: float,
+        burst: int,
+        tokens: int,
+        horizon: float | None,
+        paused_for: float = 0.0,
+    ) -> Grant | None:
+        """:meth:`token_bucket` for a thread: ``None`` when this backend has no sync path
+        (the limiter then keeps to its local state). The default runs
+        :meth:`token_bucket` when it ends without suspending (in-process state does)."""
+        return _at_once(self.token_bucket(
+            name, rate=rate, burst=burst, tokens=tokens, horizon=horizon, paused_for=paused_for
+        ))
+
+    def sliding_window_sync(
+        self,
+        name: str,
+        *,
+        limit: int,
+        window: float,
+        tokens: int,
+        horizon: float | None,
+        paused_for: float = 0.0,
+    ) -> Grant | None:
+        """:meth:`sliding_window` for a thread, as :meth:`token_bucket_sync`."""
+        return _at_once(self.sliding_window(
+            name, limit=limit, window=window, tokens=tokens, horizon=horizon,
+            paused_for=paused_for,
+        ))
+
     @abc.abstractmethod
     async def pause(self, name: str, seconds: float) -> float:
         """Pause the limiter ``name`` for ``seconds`` (never shortened); the seconds left."""
@@ -115,6 +148,17 @@ class SharedBackend(abc.ABC):
 
 Backend = SharedBackend
 """Another name of :class:`SharedBackend`."""
+
+
+def _at_once(coro: Coroutine[Any, Any, Grant]) -> Grant | None:
+    """``coro``'s result when it ends without suspending; ``None`` (closed) when it would wait."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        result: Grant = done.value
+        return result
+    coro.close()
+    return None
 
 
 def check_prefix(prefix: object) -> str:

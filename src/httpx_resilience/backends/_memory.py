@@ -2,14 +2,16 @@
 
 The same arithmetic as the Lua scripts (``lua/``), on the injected clock, for
 limiters that share state by name within one process, for tests, and as the
-model the contract suite checks Redis against. It never fails, so its
-``fail_mode`` never matters. Idle state (a full bucket, an empty window, a
+model the contract suite checks Redis against. Its limiter operations never
+suspend and run under a lock, so threads use them too (``token_bucket_sync``).
+It never fails, so its ``fail_mode`` never matters. Idle state (a full bucket, an empty window, a
 pause that ended) expires as a Redis key would, swept every few hundred calls.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from collections import deque
 from typing import Any
 
@@ -44,6 +46,7 @@ class MemoryBackend(SharedBackend):
         # key -> (expiry on the clock, state); state is a float or a deque.
         self._state: dict[str, tuple[float, Any]] = {}
         self._calls = 0
+        self._lock = threading.Lock()
 
     def describe(self) -> str:
         return "memory"
@@ -78,18 +81,19 @@ class MemoryBackend(SharedBackend):
         horizon: float | None,
         paused_for: float = 0.0,
     ) -> Grant:
-        now = self._clock.monotonic()
-        key = self.key("limiter", name, "bucket")
-        interval = 1.0 / rate
-        start = max(now + paused_for, self._paused_until(name, now))
-        tat = self._get(key, now)
-        tat = start if tat is None else max(float(tat), start)
-        new_tat = tat + tokens * interval
-        wait = max(new_tat - burst * interval, start) - now
-        if wait > 0 and horizon is not None and wait > horizon:
-            return Grant(False, wait)
-        self._state[key] = (new_tat, new_tat)
-        return Grant(True, max(0.0, wait))
+        with self._lock:  # threads (acquire_sync) and tasks share the state
+            now = self._clock.monotonic()
+            key = self.key("limiter", name, "bucket")
+            interval = 1.0 / rate
+            start = max(now + paused_for, self._paused_until(name, now))
+            tat = self._get(key, now)
+            tat = start if tat is None else max(float(tat), start)
+            new_tat = tat + tokens * interval
+            wait = max(new_tat - burst * interval, start) - now
+            if wait > 0 and horizon is not None and wait > horizon:
+                return Grant(False, wait)
+            self._state[key] = (new_tat, new_tat)
+            return Grant(True, max(0.0, wait))
 
     async def sliding_window(
         self,
@@ -101,25 +105,26 @@ class MemoryBackend(SharedBackend):
         horizon: float | None,
         paused_for: float = 0.0,
     ) -> Grant:
-        now = self._clock.monotonic()
-        key = self.key("limiter", name, "window")
-        log: deque[float] | None = self._get(key, now)
-        if log is None:
-            log = deque()
-        while log and log[0] <= now - window:
-            log.popleft()
-        at = max(now + paused_for, self._paused_until(name, now))
-        if log:
-            at = max(at, log[-1])
-        excess = len(log) + tokens - limit
-        if excess > 0:
-            at = max(at, log[excess - 1] + window)
-        wait = at - now
-        if wait > 0 and horizon is not None and wait > horizon:
-            return Grant(False, wait)
-        log.extend([at] * tokens)
-        self._state[key] = (at + window, log)
-        return Grant(True, max(0.0, wait))
+        with self._lock:  # threads (acquire_sync) and tasks share the state
+            now = self._clock.monotonic()
+            key = self.key("limiter", name, "window")
+            log: deque[float] | None = self._get(key, now)
+            if log is None:
+                log = deque()
+            while log and log[0] <= now - window:
+                log.popleft()
+            at = max(now + paused_for, self._paused_until(name, now))
+            if log:
+                at = max(at, log[-1])
+            excess = len(log) + tokens - limit
+            if excess > 0:
+                at = max(at, log[excess - 1] + window)
+            wait = at - now
+            if wait > 0 and horizon is not None and wait > horizon:
+                return Grant(False, wait)
+            log.extend([at] * tokens)
+            self._state[key] = (at + window, log)
+            return Grant(True, max(0.0, wait))
 
     async def pause(self, name: str, seconds: float) -> float:
         now = self._clock.monotonic()

@@ -15,6 +15,10 @@ every call raises ``BackendDown`` at once, without touching Redis, until
 leaves fallback (logged at INFO). The policies turn ``BackendDown`` into
 their ``fail_mode``.
 
+Threads (a limiter's ``acquire_sync``) run the same scripts through a sync
+``redis.Redis`` client of the backend's own, built on first use from its URL
+(``_redis_sync``), with the same fallback; :meth:`RedisBackend.close` closes it.
+
 The ``redis`` package is an optional extra (``pip install
 'httpx-resilience[redis]'``), imported only when a backend is built.
 """
@@ -22,13 +26,12 @@ The ``redis`` package is an optional extra (``pip install
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import itertools
 import math
 import sys
 import time
 import uuid
 from collections.abc import Iterable, Sequence
-from importlib import resources
 from typing import Any
 
 from ..exceptions import ConfigurationError
@@ -43,36 +46,22 @@ from ._events import (
     emit_backend,
     logger,
 )
+from ._redis_sync import (
+    US,
+    SyncScripts,
+    as_grant,
+    bucket_call,
+    reason,
+    script,
+    us,
+    window_call,
+)
+from ._redis_sync import describe_client as _describe_client
+from ._redis_sync import import_redis as _import_redis
 
 __all__ = ["RedisBackend"]
 
-_INSTALL_HINT = "pip install 'httpx-resilience[redis]'"
-_US = 1_000_000.0  # microseconds per second: the scripts' unit
-_scripts: dict[str, tuple[str, str]] = {}  # name -> (source, sha1)
-
-
-def _script(name: str) -> tuple[str, str]:
-    """The source and SHA1 of ``lua/<name>.lua``, read once."""
-    found = _scripts.get(name)
-    if found is None:
-        path = resources.files(__package__ or "httpx_resilience.backends") / "lua" / f"{name}.lua"
-        source = path.read_text("utf-8")
-        found = (source, hashlib.sha1(source.encode("utf-8")).hexdigest())
-        _scripts[name] = found
-    return found
-
-
-def _import_redis() -> Any:
-    try:
-        import redis.asyncio
-        import redis.exceptions
-    except ImportError as exc:
-        raise ConfigurationError(
-            f"RedisBackend needs the 'redis' package, which is not installed: {_INSTALL_HINT}",
-            field="url_or_client",
-            hint=f"Install the extra: {_INSTALL_HINT}",
-        ) from exc
-    return redis
+_script = script  # the name the tests know
 
 
 def _seconds(value: object, field: str) -> float:
@@ -84,11 +73,6 @@ def _seconds(value: object, field: str) -> float:
     ):
         return float(value)
     raise ConfigurationError(f"{field} must be a finite number > 0, got {value!r}", field=field)
-
-
-def _us(seconds: float | None) -> float:
-    """Seconds as the scripts' microseconds; ``None`` (no bound) as -1."""
-    return -1.0 if seconds is None else max(0.0, seconds) * _US
 
 
 class RedisBackend(SharedBackend):
@@ -180,7 +164,8 @@ class RedisBackend(SharedBackend):
         self._retry_at = 0.0
         self._probing = False
         self._nonce = uuid.uuid4().hex[:12]
-        self._seq = 0
+        self._seq = itertools.count(1)  # next() is atomic: threads never share a nonce
+        self._sync = SyncScripts(self)  # the sync client, for threads (built on first use)
 
     # -- the plumbing ----------------------------------------------------------------
 
@@ -234,8 +219,14 @@ class RedisBackend(SharedBackend):
             f"fail_mode={self.fail_mode!r}{state})"
         )
 
+    def close(self) -> None:
+        """Close the sync client that threads used, if one was built (see ``_redis_sync``)."""
+        self._sync.close()
+
     async def aclose(self) -> None:
-        """Close the client if this backend made it from a URL (a given client stays open)."""
+        """Close the client if this backend made it from a URL (a given client stays open),
+        and the sync client of threads."""
+        self._sync.close()
         if self._owned:
             self._follow_loop()
             try:
@@ -268,12 +259,12 @@ class RedisBackend(SharedBackend):
             raise
         except Exception as exc:  # any fault at all: redis, OS, timeout
             self._probing = False
-            reason = _reason(exc, self.timeout)
+            why = reason(exc, self.timeout)
             if self._observers:
                 latency = time.perf_counter() - started
                 emit_backend(self._observers, BackendScriptRan(self._where, script, latency, False))
-            self._fall_back(reason)
-            raise BackendDown(self._where, key, reason) from None
+            self._fall_back(why)
+            raise BackendDown(self._where, key, why) from None
         if self._observers:
             latency = time.perf_counter() - started
             emit_backend(self._observers, BackendScriptRan(self._where, script, latency, True))
@@ -322,8 +313,7 @@ class RedisBackend(SharedBackend):
             emit_backend(self._observers, BackendFallbackLeft(self._where, down_for))
 
     def _member_nonce(self) -> str:
-        self._seq += 1
-        return f"{self._nonce}:{self._seq}"
+        return f"{self._nonce}:{next(self._seq)}"
 
     # -- the contract ----------------------------------------------------------------
 
@@ -337,10 +327,9 @@ class RedisBackend(SharedBackend):
         horizon: float | None,
         paused_for: float = 0.0,
     ) -> Grant:
-        keys = (self.key("limiter", name, "bucket"), self.key("limiter", name, "pause"))
-        args = (_US / rate, burst, tokens, _us(horizon), _us(paused_for))
-        granted, wait = await self.run("token_bucket", keys, args)
-        return Grant(bool(granted), int(wait) / _US)
+        return as_grant(
+            await self.run(*bucket_call(self, name, rate, burst, tokens, horizon, paused_for))
+        )
 
     async def sliding_window(
         self,
@@ -352,18 +341,44 @@ class RedisBackend(SharedBackend):
         horizon: float | None,
         paused_for: float = 0.0,
     ) -> Grant:
-        keys = (self.key("limiter", name, "window"), self.key("limiter", name, "pause"))
-        args = (limit, window * _US, tokens, _us(horizon), _us(paused_for), self._member_nonce())
-        granted, wait = await self.run("sliding_window", keys, args)
-        return Grant(bool(granted), int(wait) / _US)
+        return as_grant(
+            await self.run(*window_call(self, name, limit, window, tokens, horizon, paused_for))
+        )
+
+    def token_bucket_sync(
+        self,
+        name: str,
+        *,
+        rate: float,
+        burst: int,
+        tokens: int,
+        horizon: float | None,
+        paused_for: float = 0.0,
+    ) -> Grant | None:
+        """:meth:`token_bucket` through the sync client (``_redis_sync``); ``None`` without
+        a URL to build it from."""
+        return self._sync.grant(bucket_call(self, name, rate, burst, tokens, horizon, paused_for))
+
+    def sliding_window_sync(
+        self,
+        name: str,
+        *,
+        limit: int,
+        window: float,
+        tokens: int,
+        horizon: float | None,
+        paused_for: float = 0.0,
+    ) -> Grant | None:
+        """:meth:`sliding_window` through the sync client, as :meth:`token_bucket_sync`."""
+        return self._sync.grant(window_call(self, name, limit, window, tokens, horizon, paused_for))
 
     async def pause(self, name: str, seconds: float) -> float:
-        left = await self.run("pause", (self.key("limiter", name, "pause"),), (_us(seconds),))
-        return int(left) / _US
+        left = await self.run("pause", (self.key("limiter", name, "pause"),), (us(seconds),))
+        return int(left) / US
 
     async def paused_for(self, name: str) -> float:
         left = await self.run("pause_left", (self.key("limiter", name, "pause"),), ())
-        return int(left) / _US
+        return int(left) / US
 
 
 if sys.version_info >= (3, 11):
@@ -376,21 +391,3 @@ else:  # pragma: no cover - Python 3.10
 
     async def _bounded(call: Any, timeout: float) -> Any:
         return await asyncio.wait_for(call, timeout)
-
-
-def _reason(exc: BaseException, timeout: float) -> str:
-    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
-        return f"no answer within timeout={timeout:g} s"
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _describe_client(client: Any) -> str:
-    """``redis://host:port/db`` of a given client, or its class name (never a password)."""
-    try:
-        kw = client.connection_pool.connection_kwargs
-        if "path" in kw:
-            return f"unix://{kw['path']}"
-        return f"redis://{kw.get('host', 'localhost')}:{kw.get('port', 6379)}/{kw.get('db', 0)}"
-    except AttributeError:
-        return type(client).__name__

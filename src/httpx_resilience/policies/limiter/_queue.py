@@ -14,8 +14,8 @@ grants ahead of a new request; only :meth:`QueuedLimiter.pause` can push
 grants later, and it re-checks the queued waiters then. A pause is the
 server's word (``Retry-After``, rate-limit headers), so it is capped: never
 longer than ``max_pause`` (60 s by default), whoever asks. The arithmetic is
-the limiter's ``Allowance``, which the subclasses pass in. With a backend,
-``acquire`` goes through ``SharedLimit`` (``_shared``) instead.
+the subclass's ``Allowance``. With a backend, ``acquire`` and ``acquire_sync``
+go through ``SharedLimit`` (``_shared``).
 """
 
 from __future__ import annotations
@@ -52,9 +52,8 @@ __all__ = ["DEFAULT_MAX_PAUSE", "QueuedLimiter"]
 class QueuedLimiter(RateLimiter):
     """The FIFO queue, ``max_wait``, ``pause``, header pacing and per-key children.
 
-    The arithmetic is ``allowance``'s, a collaborator given the time on every
-    call. A subclass builds it, and supplies :meth:`_spawn` (a per-key child)
-    and its repr (with :meth:`_describe`).
+    The arithmetic is ``allowance``'s, given the time on every call. A subclass
+    builds it and supplies :meth:`_spawn`, the backend operations and its repr.
 
     Args:
         allowance: the limit's state and arithmetic.
@@ -112,10 +111,8 @@ class QueuedLimiter(RateLimiter):
 
     @abc.abstractmethod
     def _spawn(self, max_wait: float | None, header_pacing: bool, clock: Clock) -> QueuedLimiter:
-        """A fresh limiter with the same limit and these options (a per-key child).
-
-        The child's ``max_pause`` is set by :meth:`for_key` after the call.
-        """
+        """A fresh limiter with the same limit and these options (a per-key child); its
+        ``max_pause`` is set by :meth:`for_key` after the call."""
 
     @abc.abstractmethod
     def _default_name(self) -> str:
@@ -126,6 +123,12 @@ class QueuedLimiter(RateLimiter):
         self, backend: SharedBackend, name: str, tokens: int, horizon: float | None, paused: float
     ) -> Grant:
         """The backend's operation for this limit (see ``SharedLimit``)."""
+
+    @abc.abstractmethod
+    def _take_shared_sync(
+        self, backend: SharedBackend, name: str, tokens: int, horizon: float | None, paused: float
+    ) -> Grant | None:
+        """:meth:`_take_shared` for a thread; ``None`` when the backend has no sync path."""
 
     def _describe(self, name: str) -> str:
         """The repr: ``name(<the allowance's state>, waiters=…[, paused_for=…][, keys=…])``."""
@@ -176,11 +179,8 @@ class QueuedLimiter(RateLimiter):
         lock.acquire()  # inline, not `with`: the limiter's hottest path (see _take_now)
         try:
             now = self._clock.monotonic()
-            return (
-                not self._queue.live
-                and now >= self._paused_until
-                and self._allowance.try_take(tokens, now)
-            )
+            free = not self._queue.live and now >= self._paused_until
+            return free and self._allowance.try_take(tokens, now)
         finally:
             lock.release()
 
@@ -190,11 +190,8 @@ class QueuedLimiter(RateLimiter):
         lock.acquire()  # not `with`, which costs twice as much on this hot path
         try:
             now = self._clock.monotonic()
-            return (
-                not self._queue.live
-                and now >= self._paused_until
-                and self._allowance.try_take(tokens, now)
-            )
+            free = not self._queue.live and now >= self._paused_until
+            return free and self._allowance.try_take(tokens, now)
         finally:
             lock.release()
 

@@ -12,6 +12,14 @@ process. A caller cancelled while it sleeps leaves its reserved slot unused
 The sync :meth:`~httpx_resilience.RateLimiter.try_acquire` cannot make a
 round trip: it answers ``False`` and the pipeline awaits ``acquire``.
 
+A thread's ``acquire_sync`` makes the same single round trip with the
+backend's sync client (a :class:`~httpx_resilience.RedisBackend` runs the same
+scripts through a ``redis.Redis`` client of its own; see
+``backends/_redis_sync.py``) and sleeps the calling thread only. A backend
+built from a given ``redis.asyncio`` client has no URL to build a sync client
+from: its threads then wait on the limiter's local state (this process's
+share only), as in ``fail_mode="local"``.
+
 A pause (``Retry-After``, rate-limit headers) applies in this process at
 once, as without a backend, and is written to the backend in the background;
 every script call also passes this process's pause, so a grant never lands
@@ -32,7 +40,7 @@ from typing import Protocol
 
 from ...backends._contract import Grant, SharedBackend
 from ...backends._errors import BackendDown, on_backend_down
-from ...clock import Clock
+from ...clock import Clock, sleep_sync
 from ...exceptions import ConfigurationError, RateLimiterTimeout
 from .._testing_mode import active
 from ._allowance import EPS
@@ -54,6 +62,10 @@ class _Owner(Protocol):
     async def _acquire_local(self, tokens: int) -> float: ...
 
     def _acquire_sync_local(self, tokens: int) -> float: ...
+
+    def _take_shared_sync(
+        self, backend: SharedBackend, name: str, tokens: int, horizon: float | None, paused: float
+    ) -> Grant | None: ...
 
     async def _take_shared(
         self, backend: SharedBackend, name: str, tokens: int, horizon: float | None, paused: float
@@ -87,10 +99,7 @@ class SharedLimit:
             with contextlib.suppress(BackendDown):
                 await owner._take_shared(self.backend, self.name, tokens, 0.0, 0.0)
             return 0.0
-        max_wait = owner._max_wait
-        paused = max(0.0, owner._paused_until - start)
-        if max_wait is not None and paused > max_wait + EPS:
-            raise owner._timeout(tokens, 0.0, paused)  # known here: no round trip
+        max_wait, paused = self._ahead(tokens, start)
         try:
             grant = await owner._take_shared(self.backend, self.name, tokens, max_wait, paused)
         except BackendDown as down:
@@ -103,21 +112,61 @@ class SharedLimit:
         if slept:
             await clock.sleep(grant.wait)
         # A pause this process learned while it slept is waited out (within max_wait).
-        while True:
-            now = clock.monotonic()
-            left = owner._paused_until - now
-            if left <= EPS:
-                # Seconds waited for the permit: 0 when granted at once (the round
-                # trip is not a wait), as on the local fast path.
-                return now - start if slept else 0.0
-            if max_wait is not None and now + left - start > max_wait + EPS:
-                raise owner._timeout(tokens, now - start, left)
+        while (left := self._pause_left(tokens, start)) > 0.0:
             await clock.sleep(left)
             slept = True
+        # Seconds waited for the permit: 0 when granted at once (the round trip is
+        # not a wait), as on the local fast path.
+        return clock.monotonic() - start if slept else 0.0
 
     def acquire_sync(self, tokens: int) -> float:
-        """:meth:`acquire` for a thread: see the module doc."""
-        return self._owner._acquire_sync_local(tokens)
+        """:meth:`acquire` for a thread, through the backend's sync path (see the module doc)."""
+        owner = self._owner
+        clock = owner._clock
+        start = clock.monotonic()
+        if active() is not None:  # the testing switch: every wait is zero
+            with contextlib.suppress(BackendDown):
+                owner._take_shared_sync(self.backend, self.name, tokens, 0.0, 0.0)
+            return 0.0
+        max_wait, paused = self._ahead(tokens, start)
+        try:
+            grant = owner._take_shared_sync(self.backend, self.name, tokens, max_wait, paused)
+        except BackendDown as down:
+            if on_backend_down(self.backend.fail_mode, down) == "open":
+                return 0.0
+            grant = None
+        if grant is None:  # down (fail_mode="local"), or no sync client: the local state
+            return owner._acquire_sync_local(tokens)
+        if not grant.granted:
+            raise owner._timeout(tokens, clock.monotonic() - start, grant.wait)
+        slept = grant.wait > EPS
+        if slept:
+            sleep_sync(clock, grant.wait)
+        while (left := self._pause_left(tokens, start)) > 0.0:
+            sleep_sync(clock, left)
+            slept = True
+        return clock.monotonic() - start if slept else 0.0
+
+    def _ahead(self, tokens: int, start: float) -> tuple[float | None, float]:
+        """``(max_wait, this process's pause left)``; refuses at once a pause beyond max_wait."""
+        owner = self._owner
+        max_wait = owner._max_wait
+        paused = max(0.0, owner._paused_until - start)
+        if max_wait is not None and paused > max_wait + EPS:
+            raise owner._timeout(tokens, 0.0, paused)  # known here: no round trip
+        return max_wait, paused
+
+    def _pause_left(self, tokens: int, start: float) -> float:
+        """Seconds of this process's pause still to wait (0: go); refuses past max_wait."""
+        owner = self._owner
+        now = owner._clock.monotonic()
+        left = owner._paused_until - now
+        if left <= EPS:
+            return 0.0
+        max_wait = owner._max_wait
+        if max_wait is not None and now + left - start > max_wait + EPS:
+            raise owner._timeout(tokens, now - start, left)
+        return left
 
     def share_pause(self, seconds: float) -> None:
         """Write a pause of ``seconds`` to the backend in the background (no loop: local only)."""

@@ -207,5 +207,14 @@ class SlidingWindowRateLimiter(QueuedLimiter):
             paused_for=paused,
         )
 
+    def _take_shared_sync(
+        self, backend: SharedBackend, name: str, tokens: int, horizon: float | None, paused: float
+    ) -> Grant | None:
+        b = self._grants
+        return backend.sliding_window_sync(
+            name, limit=b.capacity, window=b.window, tokens=tokens, horizon=horizon,
+            paused_for=paused,
+        )
+
     def __repr__(self) -> str:
         return self._describe("SlidingWindowRateLimiter")

@@ -197,5 +197,13 @@ class TokenBucketRateLimiter(QueuedLimiter):
             name, rate=b.rate, burst=b.capacity, tokens=tokens, horizon=horizon, paused_for=paused
         )
 
+    def _take_shared_sync(
+        self, backend: SharedBackend, name: str, tokens: int, horizon: float | None, paused: float
+    ) -> Grant | None:
+        b = self._bucket
+        return backend.token_bucket_sync(
+            name, rate=b.rate, burst=b.capacity, tokens=tokens, horizon=horizon, paused_for=paused
+        )
+
     def __repr__(self) -> str:
         return self._describe("TokenBucketRateLimiter")
