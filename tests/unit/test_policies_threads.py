@@ -378,6 +378,54 @@ def test_a_pause_refuses_waiting_threads_it_pushes_past_max_wait() -> None:
     assert limiter.waiters == 0
 
 
+def test_acquire_sync_ends_at_its_timeout() -> None:
+    clock = FakeClock()
+    limiter = TokenBucketRateLimiter(10.0, 1, max_wait=5.0, clock=clock)
+    assert limiter.try_acquire()
+    with pytest.raises(TimeoutError, match=r"past the 0\.050 s left \(the deadline\)"):
+        limiter.acquire_sync(timeout=0.05)
+    assert limiter.waiters == 0 and clock.sleeps == []
+    assert limiter.acquire_sync(timeout=0.5) == pytest.approx(0.1)
+    slow = TokenBucketRateLimiter(0.1, 1, max_wait=1.0, clock=clock)
+    assert slow.try_acquire()
+    with pytest.raises(RateLimiterTimeout):  # max_wait binds first: its own error
+        slow.acquire_sync(timeout=3.0)
+
+
+def test_a_pause_past_a_thread_timeout_refuses_it_with_timeout_error() -> None:
+    limiter = TokenBucketRateLimiter(20.0, 1)
+    assert limiter.try_acquire()
+    results: list[BaseException | float] = []
+
+    def take() -> None:
+        try:
+            results.append(limiter.acquire_sync(timeout=2.0))
+        except TimeoutError as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=take) for _ in range(2)]
+    for i, t in enumerate(threads):
+        t.start()
+        wait_until(lambda i=i: limiter.waiters == i + 1, "the waiter to queue")
+    limiter.pause(10.0)
+    for t in threads:
+        t.join(timeout=10)
+    assert [type(r) for r in results] == [TimeoutError, TimeoutError]
+
+
+def test_a_shared_limiter_thread_ends_at_its_timeout() -> None:
+    clock = FakeClock()
+    limiter = TokenBucketRateLimiter(1.0, 1, backend=MemoryBackend(clock=clock), name="d",
+                                     clock=clock)
+    assert limiter.acquire_sync(timeout=0.1) == 0.0
+    with pytest.raises(TimeoutError, match="the deadline"):
+        limiter.acquire_sync(timeout=0.1)
+    limiter.pause(30.0)
+    with pytest.raises(TimeoutError, match="the deadline"):
+        limiter.acquire_sync(timeout=5.0)
+    assert limiter.acquire_sync(timeout=60.0) == pytest.approx(30.0, abs=1.0)
+
+
 def test_acquire_sync_waits_nothing_under_the_testing_switch() -> None:
     limiter = TokenBucketRateLimiter(0.01, 1)
     assert limiter.try_acquire()

@@ -1,6 +1,7 @@
 """Client-side rate limiters: a token bucket and an exact sliding window.
 
-Both serve waiters strictly first-in-first-out (a later small request never
+Both serve waiters (tasks awaiting ``acquire``, threads blocked in
+``acquire_sync``) strictly first-in-first-out (a later small request never
 overtakes an earlier big one) with one timer: only the waiter at the head of
 the queue sleeps, on the injected clock, until it can be granted; the others
 wait on a future until the head leaves. Tokens are taken only at the moment
@@ -24,7 +25,10 @@ The modules, each importing only those listed before it:
   queue, and the ``Schedule`` that predicts grants;
 * ``_ratelimit_headers`` — the pause asked for by a response's rate-limit headers;
 * ``_shared`` — ``SharedLimit``: the path through a shared backend (``backend=``),
-  one round trip per grant, and ``fail_mode`` when the backend is down;
+  one round trip per grant (threads too, with a sync client), and ``fail_mode``
+  when the backend is down;
+* ``_waiters`` — the queue's waiters, tasks and threads in one FIFO line, and
+  the two waits (``acquire``'s and ``acquire_sync``'s);
 * ``_queue`` — ``QueuedLimiter``: the fair FIFO queue, ``max_wait``, pauses,
   header pacing and per-key children, around an allowance;
 * ``_token_bucket`` — ``TokenBucket`` and :class:`TokenBucketRateLimiter`;

@@ -23,6 +23,7 @@ __all__ = [
     "cap_pause",
     "check_count",
     "check_seconds",
+    "deadline_error",
     "timeout_error",
 ]
 
@@ -46,12 +47,14 @@ class RateLimiter(abc.ABC):
             ConfigurationError: ``tokens`` is < 1 or more than the limiter can ever grant.
         """
 
-    def acquire_sync(self, tokens: int = 1) -> float:
+    def acquire_sync(self, tokens: int = 1, *, timeout: float | None = None) -> float:
         """:meth:`acquire` for synchronous code: block the calling thread only.
 
-        The built-in limiters wait in the same FIFO queue as :meth:`acquire`.
-        This default serves a subclass written for async code alone: it takes
-        the tokens with :meth:`try_acquire` when that needs no waiting.
+        The built-in limiters wait in the same FIFO queue as :meth:`acquire`,
+        and ``timeout`` (a request's deadline) bounds the wait besides
+        ``max_wait`` (``TimeoutError`` past it). This default serves a subclass
+        written for async code alone: it takes the tokens with
+        :meth:`try_acquire` when that needs no waiting.
 
         Raises:
             ConfigurationError: the subclass cannot grant without waiting and
@@ -131,6 +134,15 @@ def timeout_error(
         f"more than max_wait={max_wait} s",
         waited=waited,
         needed=needed,
+    )
+
+
+def deadline_error(tokens: int, would: float, left: float) -> TimeoutError:
+    """The refusal of a sync wait that would end ``would`` seconds after it began, past the
+    ``left`` seconds its caller had (its request's deadline)."""
+    return TimeoutError(
+        f"rate limiter: {tokens} token(s) would be granted after {would:.3f} s, past the "
+        f"{left:.3f} s left (the deadline); nothing was granted"
     )
 
 

@@ -31,8 +31,7 @@ import httpx
 from ...backends._contract import Grant, SharedBackend
 from ...clock import Clock
 from ...exceptions import ConfigurationError, RateLimiterTimeout
-from .._testing_mode import active
-from ._allowance import EPS, Allowance
+from ._allowance import Allowance
 from ._base import (
     DEFAULT_MAX_PAUSE,
     RateLimiter,
@@ -44,7 +43,7 @@ from ._base import (
 )
 from ._ratelimit_headers import header_pause
 from ._shared import SharedLimit, share
-from ._waiters import Waiter, WaitQueue, wait_async, wait_sync
+from ._waiters import WaitQueue, expired, wait_async, wait_sync
 
 __all__ = ["DEFAULT_MAX_PAUSE", "QueuedLimiter"]
 
@@ -259,62 +258,32 @@ class QueuedLimiter(RateLimiter):
             return 0.0
         return await wait_async(self, tokens)
 
-    def acquire_sync(self, tokens: int = 1) -> float:
+    def acquire_sync(self, tokens: int = 1, *, timeout: float | None = None) -> float:
         """:meth:`acquire` for a thread: block it (only it) until ``tokens`` are granted.
 
         Threads and tasks wait in one FIFO queue, so both are served in the
         order they came; ``max_wait``, pauses and the testing switch apply as
-        for :meth:`acquire`. With a backend, see ``_shared``.
+        for :meth:`acquire`. ``timeout`` (a request's deadline: the seconds
+        left) bounds the wait too. With a backend, see ``_shared``.
 
         Raises:
             RateLimiterTimeout, ConfigurationError: as :meth:`acquire` does.
+            TimeoutError: the grant would come after ``timeout`` (decided up
+                front, or when a pause pushes it later); nothing was granted.
         """
         if type(tokens) is not int:
             check_count(tokens, "tokens", 1)
         if not 1 <= tokens <= self._capacity:
             raise bad_tokens(tokens, self._capacity, self)
         if self._shared is not None:
-            return self._shared.acquire_sync(tokens)
-        return self._acquire_sync_local(tokens)
+            return self._shared.acquire_sync(tokens, timeout)
+        return self._acquire_sync_local(tokens, timeout)
 
-    def _acquire_sync_local(self, tokens: int) -> float:
+    def _acquire_sync_local(self, tokens: int, timeout: float | None = None) -> float:
         """:meth:`acquire_sync` on this process's state (also a shared limiter's fallback)."""
         if self._take_now(tokens):
             return 0.0
-        return wait_sync(self, tokens)
-
-    def _join(self, waiter: Waiter) -> float | None:
-        """Queue ``waiter`` (or refuse it up front); the time it came, or ``None``:
-        granted at once, as every wait is zero while the testing switch is on."""
-        tokens = waiter.tokens
-        with self._lock:
-            now = self._clock.monotonic()
-            if active() is not None:  # the testing switch: every wait is zero
-                self._allowance.take(tokens, now)
-                return None
-            if self._max_wait is not None:
-                needed = self._estimate(tokens, now) - now
-                if needed > self._max_wait + EPS:
-                    raise self._timeout(tokens, 0.0, needed)
-                waiter.deadline = now + self._max_wait
-            self._queue.add(waiter)
-            return now
-
-    def _step(self, waiter: Waiter, start: float) -> tuple[bool, float]:
-        """The head's turn: ``(True, seconds waited)`` when granted, else ``(False, sleep)``."""
-        tokens = waiter.tokens
-        with self._lock:
-            now = self._clock.monotonic()
-            if waiter.dead:  # refused by pause() while it slept
-                raise self._timeout(tokens, now - start, max(0.0, self._paused_until - now))
-            wait = max(self._paused_until - now, self._allowance.wait_for(tokens, now))
-            if wait <= EPS:
-                self._allowance.take(tokens, now)
-                self._queue.leave(waiter)  # the next one becomes the head
-                return True, now - start
-            if now + wait > waiter.deadline + EPS:  # a fallback from a backend: no estimate made
-                raise self._timeout(tokens, now - start, wait)
-            return False, wait
+        return wait_sync(self, tokens, timeout)
 
     def _timeout(self, tokens: int, waited: float, needed: float) -> RateLimiterTimeout:
         return timeout_error(tokens, waited, needed, self._max_wait)
@@ -339,9 +308,9 @@ class QueuedLimiter(RateLimiter):
             if until <= self._paused_until:
                 return
             self._paused_until = until
-            if self._max_wait is not None and self._queue.live:
+            if self._queue.live:
                 sched = self._allowance.schedule(now, until)
-                self._queue.refuse_late(sched, now, self._max_wait, self._timeout)
+                self._queue.refuse_late(sched, now, lambda w, needed: expired(self, w, now, needed))
         if self._shared is not None:
             self._shared.share_pause(seconds)
 

@@ -44,6 +44,7 @@ from ...clock import Clock, sleep_sync
 from ...exceptions import ConfigurationError, RateLimiterTimeout
 from .._testing_mode import active
 from ._allowance import EPS
+from ._base import deadline_error
 
 __all__ = ["SharedLimit", "share"]
 
@@ -61,7 +62,7 @@ class _Owner(Protocol):
 
     async def _acquire_local(self, tokens: int) -> float: ...
 
-    def _acquire_sync_local(self, tokens: int) -> float: ...
+    def _acquire_sync_local(self, tokens: int, timeout: float | None = None) -> float: ...
 
     def _take_shared_sync(
         self, backend: SharedBackend, name: str, tokens: int, horizon: float | None, paused: float
@@ -99,7 +100,8 @@ class SharedLimit:
             with contextlib.suppress(BackendDown):
                 await owner._take_shared(self.backend, self.name, tokens, 0.0, 0.0)
             return 0.0
-        max_wait, paused = self._ahead(tokens, start)
+        max_wait = owner._max_wait
+        paused = self._ahead(tokens, start, max_wait, False)
         try:
             grant = await owner._take_shared(self.backend, self.name, tokens, max_wait, paused)
         except BackendDown as down:
@@ -112,15 +114,16 @@ class SharedLimit:
         if slept:
             await clock.sleep(grant.wait)
         # A pause this process learned while it slept is waited out (within max_wait).
-        while (left := self._pause_left(tokens, start)) > 0.0:
+        while (left := self._pause_left(tokens, start, max_wait, False)) > 0.0:
             await clock.sleep(left)
             slept = True
         # Seconds waited for the permit: 0 when granted at once (the round trip is
         # not a wait), as on the local fast path.
         return clock.monotonic() - start if slept else 0.0
 
-    def acquire_sync(self, tokens: int) -> float:
-        """:meth:`acquire` for a thread, through the backend's sync path (see the module doc)."""
+    def acquire_sync(self, tokens: int, timeout: float | None = None) -> float:
+        """:meth:`acquire` for a thread, through the backend's sync path (see the module doc);
+        ``timeout`` (the caller's deadline) bounds the wait besides ``max_wait``."""
         owner = self._owner
         clock = owner._clock
         start = clock.monotonic()
@@ -128,44 +131,54 @@ class SharedLimit:
             with contextlib.suppress(BackendDown):
                 owner._take_shared_sync(self.backend, self.name, tokens, 0.0, 0.0)
             return 0.0
-        max_wait, paused = self._ahead(tokens, start)
+        bound, by_timeout = owner._max_wait, False
+        if timeout is not None and (bound is None or timeout < bound):
+            bound, by_timeout = max(0.0, timeout), True
+        paused = self._ahead(tokens, start, bound, by_timeout)
         try:
-            grant = owner._take_shared_sync(self.backend, self.name, tokens, max_wait, paused)
+            grant = owner._take_shared_sync(self.backend, self.name, tokens, bound, paused)
         except BackendDown as down:
             if on_backend_down(self.backend.fail_mode, down) == "open":
                 return 0.0
             grant = None
         if grant is None:  # down (fail_mode="local"), or no sync client: the local state
-            return owner._acquire_sync_local(tokens)
+            return owner._acquire_sync_local(tokens, timeout)
         if not grant.granted:
-            raise owner._timeout(tokens, clock.monotonic() - start, grant.wait)
+            raise self._late(tokens, clock.monotonic() - start, grant.wait, bound, by_timeout)
         slept = grant.wait > EPS
         if slept:
             sleep_sync(clock, grant.wait)
-        while (left := self._pause_left(tokens, start)) > 0.0:
+        while (left := self._pause_left(tokens, start, bound, by_timeout)) > 0.0:
             sleep_sync(clock, left)
             slept = True
         return clock.monotonic() - start if slept else 0.0
 
-    def _ahead(self, tokens: int, start: float) -> tuple[float | None, float]:
-        """``(max_wait, this process's pause left)``; refuses at once a pause beyond max_wait."""
-        owner = self._owner
-        max_wait = owner._max_wait
-        paused = max(0.0, owner._paused_until - start)
-        if max_wait is not None and paused > max_wait + EPS:
-            raise owner._timeout(tokens, 0.0, paused)  # known here: no round trip
-        return max_wait, paused
+    def _late(
+        self, tokens: int, waited: float, needed: float, bound: float | None, by_timeout: bool
+    ) -> Exception:
+        """Past ``max_wait`` (:class:`RateLimiterTimeout`) or a caller's own ``timeout``."""
+        if by_timeout and bound is not None:
+            return deadline_error(tokens, waited + needed, bound)
+        return self._owner._timeout(tokens, waited, needed)
 
-    def _pause_left(self, tokens: int, start: float) -> float:
-        """Seconds of this process's pause still to wait (0: go); refuses past max_wait."""
+    def _ahead(self, tokens: int, start: float, bound: float | None, by_timeout: bool) -> float:
+        """This process's pause left; refused at once when it lasts beyond ``bound``."""
+        paused = max(0.0, self._owner._paused_until - start)
+        if bound is not None and paused > bound + EPS:
+            raise self._late(tokens, 0.0, paused, bound, by_timeout)  # known here: no round trip
+        return paused
+
+    def _pause_left(
+        self, tokens: int, start: float, bound: float | None, by_timeout: bool
+    ) -> float:
+        """Seconds of this process's pause still to wait (0: go); refused past ``bound``."""
         owner = self._owner
         now = owner._clock.monotonic()
         left = owner._paused_until - now
         if left <= EPS:
             return 0.0
-        max_wait = owner._max_wait
-        if max_wait is not None and now + left - start > max_wait + EPS:
-            raise owner._timeout(tokens, now - start, left)
+        if bound is not None and now + left - start > bound + EPS:
+            raise self._late(tokens, now - start, left, bound, by_timeout)
         return left
 
     def share_pause(self, seconds: float) -> None:

@@ -12,8 +12,11 @@ set, a task's future is resolved directly in its own loop's thread, or through
 Every method of the queue and the waiters runs under the limiter's lock and
 never blocks: waking is setting an event or scheduling a callback.
 :func:`wait_async` and :func:`wait_sync` are the two waits themselves, the
-only code written twice: join the queue, wait to be the head, then take turns
-(the limiter's ``_step``, under its lock) with sleeps on the clock between.
+only code written twice: :func:`join` the queue (or be refused up front, by
+the estimate), wait to be the head, then take turns (:func:`step`, under the
+limiter's lock) with sleeps on the clock between. A thread may bound its wait
+with a ``timeout`` (its request's deadline) besides ``max_wait``:
+:func:`expired` words the refusal of either.
 """
 
 from __future__ import annotations
@@ -28,19 +31,33 @@ from typing import Protocol
 
 from ...clock import Clock, sleep_sync
 from ...exceptions import RateLimiterTimeout
-from ._allowance import EPS, Schedule
+from .._testing_mode import active
+from ._allowance import EPS, Allowance, Schedule
+from ._base import deadline_error
 
-__all__ = ["AsyncWaiter", "SyncWaiter", "WaitQueue", "Waiter", "wait_async", "wait_sync"]
+__all__ = [
+    "AsyncWaiter",
+    "SyncWaiter",
+    "WaitQueue",
+    "Waiter",
+    "expired",
+    "join",
+    "step",
+    "wait_async",
+    "wait_sync",
+]
 
 
 class Waiter:
     """One queued request for ``tokens``; a subclass says how it is woken."""
 
-    __slots__ = ("dead", "deadline", "head", "tokens")
+    __slots__ = ("by_timeout", "dead", "deadline", "head", "start", "tokens")
 
     def __init__(self, tokens: int) -> None:
         self.tokens = tokens
-        self.deadline = float("inf")
+        self.start = 0.0  # when it asked, on the limiter's clock
+        self.deadline = math.inf  # its max_wait (or a sync caller's timeout) ends here
+        self.by_timeout = False  # the deadline is the caller's timeout, not max_wait
         self.head = False  # promoted to the front: it sleeps and grants itself
         self.dead = False  # left the queue (granted, refused or cancelled)
 
@@ -153,16 +170,12 @@ class WaitQueue:
             self.tokens -= waiter.tokens
 
     def refuse_late(
-        self,
-        sched: Schedule,
-        now: float,
-        max_wait: float,
-        error: Callable[[int, float, float], RateLimiterTimeout],
+        self, sched: Schedule, now: float, error: Callable[[Waiter, float], Exception]
     ) -> None:
         """Refuse the waiters ``sched`` (after a pause) grants past their deadline.
 
-        ``error(tokens, waited, needed)`` makes each refusal; a head already
-        promoted is only marked dead and notices it itself when it wakes.
+        ``error(waiter, needed)`` makes each refusal; a head already promoted
+        is only marked dead and notices it itself when it wakes.
         """
         for w in list(self):
             at = sched.grant_time(w.tokens)
@@ -171,7 +184,7 @@ class WaitQueue:
                 continue
             self.drop(w)
             if not w.head:
-                w.refuse(error(w.tokens, now - (w.deadline - max_wait), at - now))
+                w.refuse(error(w, at - now))
 
     def leave(self, waiter: Waiter) -> None:
         """``waiter`` is done; when it was the head, the next one becomes it."""
@@ -183,26 +196,78 @@ class WaitQueue:
 class _Limiter(Protocol):
     """What the waits use of their limiter (a ``QueuedLimiter``)."""
 
+    _allowance: Allowance
     _clock: Clock
     _lock: threading.Lock
+    _max_wait: float | None
+    _paused_until: float
     _queue: WaitQueue
 
-    def _join(self, waiter: Waiter) -> float | None: ...
-    def _step(self, waiter: Waiter, start: float) -> tuple[bool, float]: ...
+    def _estimate(self, tokens: int, now: float) -> float: ...
     def _timeout(self, tokens: int, waited: float, needed: float) -> RateLimiterTimeout: ...
+
+
+def expired(limiter: _Limiter, waiter: Waiter, now: float, needed: float) -> Exception:
+    """The refusal of ``waiter``, whose grant would come ``needed`` seconds after ``now``.
+
+    A :class:`~httpx_resilience.RateLimiterTimeout` past ``max_wait``; a
+    ``TimeoutError`` past a sync caller's own ``timeout`` (its deadline).
+    """
+    waited = now - waiter.start
+    if waiter.by_timeout:
+        return deadline_error(waiter.tokens, waited + needed, waiter.deadline - waiter.start)
+    return limiter._timeout(waiter.tokens, waited, needed)
+
+
+def join(limiter: _Limiter, waiter: Waiter, timeout: float | None = None) -> float | None:
+    """Queue ``waiter`` (or refuse it up front); the time it came, or ``None``: granted
+    at once, as every wait is zero while the testing switch is on."""
+    tokens = waiter.tokens
+    with limiter._lock:
+        now = waiter.start = limiter._clock.monotonic()
+        if active() is not None:  # the testing switch: every wait is zero
+            limiter._allowance.take(tokens, now)
+            return None
+        bound = limiter._max_wait
+        if timeout is not None and (bound is None or timeout < bound):
+            bound, waiter.by_timeout = max(0.0, timeout), True
+        if bound is not None:
+            waiter.deadline = now + bound
+            needed = limiter._estimate(tokens, now) - now
+            if needed > bound + EPS:
+                raise expired(limiter, waiter, now, needed)
+        limiter._queue.add(waiter)
+        return now
+
+
+def step(limiter: _Limiter, waiter: Waiter) -> tuple[bool, float]:
+    """The head's turn: ``(True, seconds waited)`` when granted, else ``(False, sleep)``."""
+    tokens = waiter.tokens
+    with limiter._lock:
+        now = limiter._clock.monotonic()
+        paused = limiter._paused_until - now
+        if waiter.dead:  # refused by pause() while it slept
+            raise expired(limiter, waiter, now, max(0.0, paused))
+        wait = max(paused, limiter._allowance.wait_for(tokens, now))
+        if wait <= EPS:
+            limiter._allowance.take(tokens, now)
+            limiter._queue.leave(waiter)  # the next one becomes the head
+            return True, now - waiter.start
+        if now + wait > waiter.deadline + EPS:  # a fallback from a backend: no estimate made
+            raise expired(limiter, waiter, now, wait)
+        return False, wait
 
 
 async def wait_async(limiter: _Limiter, tokens: int) -> float:
     """A task's wait in ``limiter``'s queue for ``tokens``; the seconds waited."""
     waiter = AsyncWaiter(tokens, asyncio.get_running_loop())
-    start = limiter._join(waiter)
-    if start is None:
+    if join(limiter, waiter) is None:
         return 0.0
     clock = limiter._clock
     try:
         await waiter.future  # done at once when the queue was empty
         while True:
-            done, value = limiter._step(waiter, start)
+            done, value = step(limiter, waiter)
             if done:
                 return value
             await clock.sleep(value)
@@ -212,10 +277,10 @@ async def wait_async(limiter: _Limiter, tokens: int) -> float:
         raise
 
 
-def wait_sync(limiter: _Limiter, tokens: int) -> float:
+def wait_sync(limiter: _Limiter, tokens: int, timeout: float | None = None) -> float:
     """A thread's wait in ``limiter``'s queue for ``tokens`` (it blocks only this thread)."""
     waiter = SyncWaiter(tokens)
-    start = limiter._join(waiter)
+    start = join(limiter, waiter, timeout)
     if start is None:
         return 0.0
     clock = limiter._clock
@@ -223,15 +288,15 @@ def wait_sync(limiter: _Limiter, tokens: int) -> float:
         if not waiter.event.is_set():
             left = waiter.deadline - clock.monotonic()
             # The head leaving wakes it; the timeout is a safety net (a head whose
-            # event loop stalls), so max_wait holds all the same.
+            # event loop stalls), so the deadline holds all the same.
             if not waiter.event.wait(None if left == math.inf else max(0.0, left) + 0.05):
                 with limiter._lock:
                     if not waiter.head:
-                        raise limiter._timeout(tokens, clock.monotonic() - start, 0.0)
+                        raise expired(limiter, waiter, clock.monotonic(), 0.0)
         if waiter.error is not None:
             raise waiter.error
         while True:
-            done, value = limiter._step(waiter, start)
+            done, value = step(limiter, waiter)
             if done:
                 return value
             sleep_sync(clock, value)
