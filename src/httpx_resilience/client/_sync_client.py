@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from types import EllipsisType, TracebackType
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -146,9 +146,7 @@ class HTTPClient:
             transport=self.transport,  # type: ignore[arg-type, unused-ignore]  # lands with sync-pipeline
         )
         self._builder = RequestBuilder(
-            # The builder reads base_url, headers and build_request: httpx.Client's are
-            # AsyncClient's (both are httpx's _BaseClient).
-            cast(httpx.AsyncClient, self._client),
+            self._client,
             default_service(service, base_url),
             lean=not cfg.follow_redirects and not cfg.cookies,
             timeout=cfg.timeout,
