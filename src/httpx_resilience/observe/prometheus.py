@@ -18,7 +18,16 @@ metric                                         type       labels
 ``<ns>_rate_limiter_wait_seconds``             histogram  host
 ``<ns>_bulkhead_rejections_total``             counter    host
 ``<ns>_hedges_total``                          counter    service
+``<ns>_budget_refusals_total``                 counter    host, spend (retry, hedge)
+``<ns>_fallbacks_total``                       counter    host, error (the failure's class)
+``<ns>_throttle_rejections_total``             counter    host
+``<ns>_backend_fallbacks_total``               counter    backend
+``<ns>_backend_in_fallback``                   gauge      backend (1 while Redis is away)
+``<ns>_backend_script_seconds``                histogram  script, ok
 =============================================  =========  ==================================
+
+The backend metrics come from a shared backend's own events: pass the
+observer to it as well (``RedisBackend(url, observers=[obs])``).
 
 ``status_class`` is ``2xx``/``3xx``/``4xx``/``5xx`` or ``error`` (no response);
 ``outcome`` is ``success``, ``failure``, ``cancelled`` or ``abandoned`` (ended
@@ -42,12 +51,16 @@ import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..backends._events import BackendFallbackEntered, BackendFallbackLeft, BackendScriptRan
 from ..config import HTTP_METHODS
 from ..exceptions import ConfigurationError
+from ..policies.fallback import FallbackServed
+from ..policies.throttle import ThrottleRejected
 from .events import (
     AttemptFailed,
     AttemptStarted,
     BreakerTransitioned,
+    BudgetRefused,
     BulkheadRejected,
     Event,
     HedgeFired,
@@ -141,6 +154,28 @@ class _Metrics:
         )
         self.hedges = pc.Counter(
             "hedges_total", "Hedged attempts started.", ["service"], **kw
+        )
+        self.budget_refusals = pc.Counter(
+            "budget_refusals_total", "Retries or hedges the retry budget refused.",
+            ["host", "spend"], **kw,
+        )
+        self.fallbacks = pc.Counter(
+            "fallbacks_total", "Failed requests answered by a fallback.", ["host", "error"], **kw
+        )
+        self.throttled = pc.Counter(
+            "throttle_rejections_total", "Attempts the adaptive throttle refused locally.",
+            ["host"], **kw,
+        )
+        self.backend_fallbacks = pc.Counter(
+            "backend_fallbacks_total", "Times a shared backend stopped answering.",
+            ["backend"], **kw,
+        )
+        self.backend_in_fallback = pc.Gauge(
+            "backend_in_fallback", "1 while a shared backend is unreachable.", ["backend"], **kw
+        )
+        self.backend_script = pc.Histogram(
+            "backend_script_seconds", "Round trip of one shared-state script.",
+            ["script", "ok"], buckets=WAIT_BUCKETS, **kw,
         )
         self.service = _Cap(max_label_values)
         self.host = _Cap(max_label_values)
@@ -314,6 +349,26 @@ class PrometheusObserver:
             m.child(m.hedges, self._service_of(event.request_id, event.host)).inc()
         elif type(event) is BreakerTransitioned:
             self._transition(event.name, event.new_state)
+        else:
+            self._other(event)
+
+    def _other(self, event: object) -> None:
+        """The events of the budget, the fallback, the throttle and a shared backend."""
+        m = self.metrics
+        if type(event) is BudgetRefused:
+            m.child(m.budget_refusals, m.host(event.host), event.spend).inc()
+        elif type(event) is FallbackServed:
+            m.child(m.fallbacks, m.host(event.host), m.reason(event.error_type)).inc()
+        elif type(event) is ThrottleRejected:
+            m.child(m.throttled, m.host(event.host)).inc()
+        elif type(event) is BackendScriptRan:
+            ok = "true" if event.ok else "false"
+            m.child(m.backend_script, m.reason(event.script), ok).observe(event.latency)
+        elif type(event) is BackendFallbackEntered:
+            m.child(m.backend_fallbacks, m.host(event.backend)).inc()
+            m.child(m.backend_in_fallback, m.host(event.backend)).set(1)
+        elif type(event) is BackendFallbackLeft:
+            m.child(m.backend_in_fallback, m.host(event.backend)).set(0)
 
     def _service_of(self, request_id: str | None, host: str) -> str:
         flight = self._tracker.get(request_id)

@@ -89,7 +89,12 @@ class Hedger:
         def can_hedge() -> bool:
             if deadline is not None and clock.monotonic() >= deadline:
                 return False  # a copy started now could only wait and fail
-            return fired < hedging.max_hedges and (budget is None or budget.try_spend(key))
+            if fired >= hedging.max_hedges:
+                return False
+            if budget is not None and not budget.try_spend(key):
+                self.reporter.budget_refused(s, "hedge")
+                return False
+            return True
 
         launch(True)
         refused = False  # the budget said no: stop hedging for this group

@@ -24,6 +24,7 @@ from ..exceptions import BulkheadFullError, RequestTimeoutError
 from ..observe.events import (
     AttemptFailed,
     AttemptStarted,
+    BudgetRefused,
     BulkheadRejected,
     HedgeFired,
     LimiterWaited,
@@ -108,6 +109,15 @@ class Reporter:
             emit(
                 self.observers,
                 HedgeFired(s.request_id, request.method, redact_url(request.url), s.key, n, delay),
+            )
+
+    def budget_refused(self, s: RequestState, spend: str) -> None:
+        """The retry budget refused a retry (``"retry"``) or a hedge (``"hedge"``)."""
+        if self.observers:
+            request = s.request
+            emit(
+                self.observers,
+                BudgetRefused(s.request_id, request.method, redact_url(request.url), s.key, spend),
             )
 
     def bulkhead_rejected(
@@ -213,6 +223,8 @@ class Reporter:
         """
         stop = decision.stop
         assert stop is not None
+        if stop == "budget":
+            self.budget_refused(s, "retry")
         if s.attempt == 1 and stop == "attempts":
             # Retries are off: nothing was given up, the outcome is returned as it is.
             if response is not None:
