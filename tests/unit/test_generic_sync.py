@@ -291,3 +291,18 @@ async def test_retry_async_keeps_refusing_plain_results() -> None:
     """retry_async is unchanged: a plain function's non-awaitable result is refused."""
     with pytest.raises(ConfigurationError, match="use retry\\(\\) for a plain function"):
         await retry_async(lambda: 1, clock=FakeClock())  # type: ignore[arg-type, return-value]
+
+
+def test_validated_settings_are_reused_but_never_for_another_type() -> None:
+    """The policy of a set of settings is built once (validation is most of a call's
+    cost); True is not 1 for the cache, and an unhashable value is still refused."""
+    from httpx_resilience.policies.generic import _cached_policy
+
+    _cached_policy.cache_clear()
+    for _ in range(3):
+        assert retry(lambda: 1, max_attempts=1, clock=FakeClock()) == 1
+    assert _cached_policy.cache_info().misses == 1 and _cached_policy.cache_info().hits == 2
+    with pytest.raises(ConfigurationError, match="max_attempts must be an integer, got True"):
+        retry(lambda: 1, max_attempts=True, clock=FakeClock())
+    with pytest.raises(ConfigurationError, match=r"got \[1\]"):
+        retry(lambda: 1, max_attempts=[1], clock=FakeClock())  # type: ignore[arg-type]

@@ -113,15 +113,38 @@ class RetryOptions(TypedDict, total=False):
     rng: random.Random | None
 
 
+@functools.lru_cache(maxsize=128, typed=True)  # typed: 1, 1.0 and True are distinct keys
+def _cached_policy(
+    max_attempts: int, delay: float, backoff: float, max_delay: float, jitter: JitterKind
+) -> RetryPolicy:
+    return RetryPolicy(
+        max_attempts=max_attempts, backoff_factor=delay, multiplier=backoff,
+        max_delay=max_delay, jitter=jitter,
+    )
+
+
+def _policy(
+    max_attempts: int, delay: float, backoff: float, max_delay: float, jitter: JitterKind
+) -> RetryPolicy:
+    """The policy of these settings, validated once per distinct set: validation is
+    most of the cost of a ``retry``/``retry_async`` call that succeeds at once."""
+    key = (max_attempts, delay, backoff, max_delay, jitter)
+    try:
+        hash(key)
+    except TypeError:  # an unhashable value: validated (and refused) without the cache
+        return _cached_policy.__wrapped__(*key)
+    return _cached_policy(*key)
+
+
 def _settings(
     max_attempts: int, delay: float, backoff: float, exceptions: _Exceptions,
     options: RetryOptions,
 ) -> RetrySettings:
     """The settings, validated (a bad value is a ``ConfigurationError`` naming it)."""
     return RetrySettings(
-        policy=RetryPolicy(
-            max_attempts=max_attempts, backoff_factor=delay, multiplier=backoff,
-            max_delay=options.get("max_delay", 60.0), jitter=options.get("jitter", "none"),
+        policy=_policy(
+            max_attempts, delay, backoff,
+            options.get("max_delay", 60.0), options.get("jitter", "none"),
         ),
         exceptions=exceptions if isinstance(exceptions, tuple) else (exceptions,),
         retry_if=options.get("retry_if"),
