@@ -12,6 +12,8 @@
     ├── CircuitBreakerOpenError          the breaker refused; nothing sent (httpx.TransportError)
     ├── RateLimiterTimeout               the limiter would wait past ``max_wait``; nothing sent
     ├── BulkheadFullError                too many concurrent requests; nothing sent
+    ├── ThrottledError                   the adaptive throttle refused; nothing sent
+    ├── SharedStateUnavailableError      Redis away and fail_mode="closed"; nothing sent (backends)
     ├── ResponseTooLargeError            a body passed max_response_bytes (httpx.RequestError)
     ├── ResponseDecodeError              the body is not the JSON it claims to be (also ValueError)
     ├── InvalidRequestError              a request that cannot be sent as given (also ValueError)
@@ -21,11 +23,10 @@
     └── ConfigurationError               a bad setting (also ValueError)
 
 Errors raised inside :class:`~httpx_resilience.ResilientTransport` subclass the
-matching httpx class, so code written for plain httpx keeps working; a failure
-of the transport is also of the httpx class it stands for (giving up on an
-``httpx.ReadTimeout`` raises a ``RetryExhaustedError`` that is an
-``httpx.ReadTimeout`` too: see ``pipeline._httpx_errors``). Every message names
-the method and URL (secrets redacted), the service when known, and what to do.
+matching httpx class, so code written for plain httpx keeps working (giving up
+on an ``httpx.ReadTimeout`` raises a ``RetryExhaustedError`` that is an
+``httpx.ReadTimeout`` too: ``pipeline._httpx_errors``). Every message names the
+method and URL (secrets redacted), the service when known, and what to do.
 """
 
 from __future__ import annotations
