@@ -264,3 +264,16 @@ def test_a_shared_pause_beyond_max_wait_refuses_a_thread_at_once() -> None:
     limiter.pause(30.0)
     with pytest.raises(RateLimiterTimeout):
         limiter.acquire_sync()
+
+
+def test_a_pause_from_a_thread_reaches_redis() -> None:
+    url, prefix = redis_url(), fresh_prefix()
+    a = TokenBucketRateLimiter(10.0, 1, backend=RedisBackend(url, prefix=prefix), name="r")
+    b = TokenBucketRateLimiter(10.0, 1, backend=RedisBackend(url, prefix=prefix), name="r")
+    a.pause(20.0)  # from this thread: one round trip of the sync client
+    with pytest.raises(TimeoutError, match="the deadline"):
+        b.acquire_sync(timeout=0.5)  # the other "process" learns it from Redis
+    for limiter in (a, b):
+        backend = limiter.backend
+        assert isinstance(backend, RedisBackend)
+        backend.close()

@@ -635,3 +635,14 @@ def test_a_backend_whose_operation_suspends_keeps_threads_local() -> None:
     limiter = TokenBucketRateLimiter(10.0, 2, backend=Remote(), name="remote", clock=clock)
     assert limiter.acquire_sync() == 0.0
     assert limiter.tokens == 1.0  # taken from the local bucket
+
+
+def test_a_pause_from_a_thread_is_shared_at_once() -> None:
+    clock = FakeClock()
+    backend = MemoryBackend(clock=clock)
+    a = TokenBucketRateLimiter(10.0, 1, backend=backend, name="x", clock=clock)
+    b = TokenBucketRateLimiter(10.0, 1, backend=backend, name="x", clock=clock)
+    a.pause(10.0)  # no event loop here: written through the sync path
+    assert asyncio.run(backend.paused_for("x")) == pytest.approx(10.0)
+    with pytest.raises(TimeoutError):
+        b.acquire_sync(timeout=1.0)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Coroutine, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from ..exceptions import ConfigurationError
 from ._errors import FAIL_MODES, FailMode
 
 __all__ = ["Backend", "Grant", "SharedBackend", "check_fail_mode", "check_prefix"]
+
+T = TypeVar("T")
 
 
 class Grant(NamedTuple):
@@ -141,6 +143,10 @@ class SharedBackend(abc.ABC):
     async def pause(self, name: str, seconds: float) -> float:
         """Pause the limiter ``name`` for ``seconds`` (never shortened); the seconds left."""
 
+    def pause_sync(self, name: str, seconds: float) -> float | None:
+        """:meth:`pause` for a thread; ``None`` when this backend has no sync path."""
+        return _at_once(self.pause(name, seconds))
+
     @abc.abstractmethod
     async def paused_for(self, name: str) -> float:
         """Seconds left of the limiter ``name``'s pause (0 when not paused)."""
@@ -150,12 +156,12 @@ Backend = SharedBackend
 """Another name of :class:`SharedBackend`."""
 
 
-def _at_once(coro: Coroutine[Any, Any, Grant]) -> Grant | None:
+def _at_once(coro: Coroutine[Any, Any, T]) -> T | None:
     """``coro``'s result when it ends without suspending; ``None`` (closed) when it would wait."""
     try:
         coro.send(None)
     except StopIteration as done:
-        result: Grant = done.value
+        result: T = done.value
         return result
     coro.close()
     return None

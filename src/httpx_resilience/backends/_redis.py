@@ -376,6 +376,11 @@ class RedisBackend(SharedBackend):
         left = await self.run("pause", (self.key("limiter", name, "pause"),), (us(seconds),))
         return int(left) / US
 
+    def pause_sync(self, name: str, seconds: float) -> float | None:
+        """:meth:`pause` through the sync client; ``None`` without one."""
+        left = self._sync.run("pause", (self.key("limiter", name, "pause"),), (us(seconds),))
+        return None if left is None else int(left) / US
+
     async def paused_for(self, name: str) -> float:
         left = await self.run("pause_left", (self.key("limiter", name, "pause"),), ())
         return int(left) / US

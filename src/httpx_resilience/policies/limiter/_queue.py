@@ -252,9 +252,9 @@ class QueuedLimiter(RateLimiter):
         lock.acquire()  # inline (as in try_acquire): a call less on the fast path
         try:
             now = self._clock.monotonic()
-            if not self._queue.live and now >= self._paused_until:
-                if self._allowance.try_take(tokens, now):
-                    return 0.0
+            free = not self._queue.live and now >= self._paused_until
+            if free and self._allowance.try_take(tokens, now):
+                return 0.0
         finally:
             lock.release()
         return await wait_async(self, tokens)

@@ -21,7 +21,8 @@ from: its threads then wait on the limiter's local state (this process's
 share only), as in ``fail_mode="local"``.
 
 A pause (``Retry-After``, rate-limit headers) applies in this process at
-once, as without a backend, and is written to the backend in the background;
+once, as without a backend, and is written to the backend in the background
+(from a thread: at once, through the sync client);
 every script call also passes this process's pause, so a grant never lands
 inside it. When the backend is down, ``fail_mode`` decides: ``"local"`` waits
 on the limiter's in-process state (its FIFO queue), ``"open"`` grants,
@@ -182,10 +183,15 @@ class SharedLimit:
         return left
 
     def share_pause(self, seconds: float) -> None:
-        """Write a pause of ``seconds`` to the backend in the background (no loop: local only)."""
+        """Write a pause of ``seconds`` to the backend: in the background from an event loop,
+        at once (one round trip of the sync client) from a thread without one."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
+            try:
+                self.backend.pause_sync(self.name, seconds)
+            except BackendDown:
+                _log.debug("limiter %r: pause not shared, the backend is down", self.name)
             return
         task = loop.create_task(self._write_pause(seconds))
         self._tasks.add(task)
