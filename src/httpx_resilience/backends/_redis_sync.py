@@ -26,14 +26,11 @@ import threading
 import time
 from collections.abc import Sequence
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..exceptions import ConfigurationError
 from ._contract import Grant
 from ._errors import BackendDown
-
-if TYPE_CHECKING:
-    from ._redis import RedisBackend
 
 __all__ = ["US", "SyncScripts", "bucket_call", "import_redis", "reason", "script", "window_call"]
 
@@ -43,6 +40,24 @@ _scripts: dict[str, tuple[str, str]] = {}  # name -> (source, sha1)
 
 Call = tuple[str, tuple[str, ...], tuple[str | int | float, ...]]
 """A script's name, keys and arguments."""
+
+
+class _Backend(Protocol):
+    """What this module reads and calls of a ``RedisBackend`` (``_redis`` imports this module)."""
+
+    _url: str
+    _down_since: float | None
+    _probing: bool
+    _retry_at: float
+    _no_script: type[Exception]
+    max_connections: int
+    timeout: float
+
+    def key(self, kind: str, name: str, *parts: str) -> str: ...
+    def describe(self) -> str: ...
+    def _member_nonce(self) -> str: ...
+    def _fall_back(self, reason: str) -> None: ...
+    def _recover(self) -> None: ...
 
 
 def script(name: str) -> tuple[str, str]:
@@ -76,7 +91,7 @@ def us(seconds: float | None) -> float:
 
 
 def bucket_call(
-    backend: RedisBackend, name: str, rate: float, burst: int, tokens: int,
+    backend: _Backend, name: str, rate: float, burst: int, tokens: int,
     horizon: float | None, paused_for: float,
 ) -> Call:
     """The ``token_bucket`` script's keys and arguments."""
@@ -85,7 +100,7 @@ def bucket_call(
 
 
 def window_call(
-    backend: RedisBackend, name: str, limit: int, window: float, tokens: int,
+    backend: _Backend, name: str, limit: int, window: float, tokens: int,
     horizon: float | None, paused_for: float,
 ) -> Call:
     """The ``sliding_window`` script's keys and arguments (a fresh member nonce)."""
@@ -124,7 +139,7 @@ class SyncScripts:
 
     __slots__ = ("_backend", "_client", "_lock")
 
-    def __init__(self, backend: RedisBackend) -> None:
+    def __init__(self, backend: _Backend) -> None:
         self._backend = backend
         self._client: Any = None
         self._lock = threading.Lock()  # one client, built once
