@@ -148,6 +148,13 @@ class _Worker:
                 else:
                     stamps.append(time.time())
 
+        def thread_loop() -> None:  # a plain thread: acquire_sync, no event loop
+            while time.time() < stop:
+                limiter.acquire_sync()
+                stamps.append(time.time())
+
+        if msg.get("threads"):
+            await asyncio.gather(*(asyncio.to_thread(thread_loop) for _ in range(msg["threads"])))
         await asyncio.gather(*(loop() for _ in range(msg["tasks"])))
         return {"stamps": stamps, "refused": refused}
 
@@ -427,6 +434,22 @@ def assert_at_most_in_any_window(times: list[float], limit: int, window: float) 
         while t - times[lo] >= window:
             lo += 1
         assert hi - lo + 1 <= limit, f"{hi - lo + 1} grants within one window (limit {limit})"
+
+
+def test_threads_of_four_processes_share_one_rate(
+    shared_redis: str, fleet: Fleet, prefix: str
+) -> None:
+    """acquire_sync from 4 processes × 2 plain threads (the backend's sync client) holds
+    one 50/s quota (±5 %)."""
+    limiter = {"kind": "bucket", "rate": 50, "burst": 1}
+    start_at = time.time() + 1.0
+    msg = {"op": "limit", "redis": shared_redis, "prefix": prefix, "limiter": limiter,
+           "start_at": start_at, "seconds": WARMUP + 3.0, "tasks": 0, "threads": 2}  # fmt: skip
+    replies = fleet.ask_all({i: msg for i in range(WORKERS)})
+    stamps = sorted(s for r in replies.values() for s in r["stamps"])
+    lo = start_at + WARMUP
+    assert all(any(s >= lo for s in r["stamps"]) for r in replies.values()), "a process got nothing"
+    assert_rate_within(stamps, lo, lo + 3.0, rate=50, tolerance=0.05)
 
 
 def test_refused_waits_take_no_slot_from_the_shared_rate(
