@@ -26,11 +26,13 @@ __all__ = [
     "BudgetRefused",
     "BulkheadRejected",
     "Event",
+    "FallbackServed",
     "HedgeFired",
     "LimiterWaited",
     "Observer",
     "RequestFinished",
     "RetryScheduled",
+    "ThrottleRejected",
     "emit",
 ]
 
@@ -160,6 +162,38 @@ class BudgetRefused(_RequestEvent):
     spend: str
 
 
+@dataclass(frozen=True, slots=True)
+class FallbackServed:
+    """A fallback answered a request that failed (an event for observers).
+
+    ``error_type`` is the class name of the failure, ``error`` its text
+    (scrubbed of secrets); ``status_code`` the status of the fallback's response.
+    """
+
+    request_id: str | None
+    method: str
+    url: str
+    host: str
+    error_type: str
+    error: str
+    status_code: int
+
+    def __post_init__(self) -> None:
+        if self.error:
+            object.__setattr__(self, "error", scrub_text(self.error))
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottleRejected:
+    """The adaptive throttle refused an attempt locally (an event for observers)."""
+
+    host: str
+    probability: float
+    requests: int
+    accepts: int
+    attempt: int
+    request_id: str | None = None
+
 Event = (
     AttemptStarted
     | AttemptFailed
@@ -170,6 +204,8 @@ Event = (
     | BulkheadRejected
     | HedgeFired
     | BudgetRefused
+    | FallbackServed
+    | ThrottleRejected
 )
 Observer = Callable[[Event], None]
 

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass
 
 import httpx
 
@@ -49,7 +48,7 @@ from ..exceptions import (
     RequestNotReplayableError,
     RetryExhaustedError,
 )
-from ..observe.redact import scrub_text
+from ..observe.events import FallbackServed
 
 __all__ = [
     "DEFAULT_FALLBACK_ON",
@@ -79,27 +78,6 @@ _NEVER: tuple[type[BaseException], ...] = (
 )
 # Headers of a fixed response that describe its encoding on the wire, not its body.
 _WIRE_HEADERS = frozenset({b"content-encoding", b"content-length", b"transfer-encoding"})
-
-
-@dataclass(frozen=True, slots=True)
-class FallbackServed:
-    """A fallback answered a request that failed (an event for observers).
-
-    ``error_type`` is the class name of the failure, ``error`` its text
-    (scrubbed of secrets); ``status_code`` the status of the fallback's response.
-    """
-
-    request_id: str | None
-    method: str
-    url: str
-    host: str
-    error_type: str
-    error: str
-    status_code: int
-
-    def __post_init__(self) -> None:
-        if self.error:
-            object.__setattr__(self, "error", scrub_text(self.error))
 
 
 class Fallback:

@@ -45,7 +45,6 @@ import random
 import threading
 from collections import OrderedDict
 from collections.abc import Collection
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -60,6 +59,7 @@ from ..exceptions import (
     RequestNotReplayableError,
     _HttpxCompatible,
 )
+from ..observe.events import ThrottleRejected
 
 __all__ = [
     "DEFAULT_REJECT_STATUSES",
@@ -114,18 +114,6 @@ class ThrottledError(_HttpxCompatible, httpx.TransportError):
             request=request,
             **kw,
         )
-
-
-@dataclass(frozen=True, slots=True)
-class ThrottleRejected:
-    """The adaptive throttle refused an attempt locally (an event for observers)."""
-
-    host: str
-    probability: float
-    requests: int
-    accepts: int
-    attempt: int
-    request_id: str | None = None
 
 
 class _Counts:
