@@ -13,11 +13,16 @@ import asyncio
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+import httpx
 import pytest
 from _redis import closed_port_url, fresh_prefix, redis_url
 
 from httpx_resilience import (
+    CircuitBreaker,
+    CircuitBreakerOpenError,
+    CircuitState,
     MemoryBackend,
     RateLimiterTimeout,
     RedisBackend,
@@ -277,3 +282,88 @@ def test_a_pause_from_a_thread_reaches_redis() -> None:
         backend = limiter.backend
         assert isinstance(backend, RedisBackend)
         backend.close()
+
+
+# -- a breaker shared through Redis, from threads -----------------------------------
+
+
+def redis_breakers(n: int, **kw: Any) -> list[CircuitBreaker]:
+    """``n`` breakers with one name on ``n`` backends (as ``n`` processes would have)."""
+    url, prefix = redis_url(), fresh_prefix()
+    return [
+        CircuitBreaker(name="svc", backend=RedisBackend(url, prefix=prefix), **kw)
+        for _ in range(n)
+    ]
+
+
+def fail() -> None:
+    raise httpx.ConnectError("refused")
+
+
+def test_threads_open_a_redis_breaker_for_every_process() -> None:
+    a, b = redis_breakers(2, failure_threshold=3, recovery_timeout=30.0)
+    for _ in range(3):
+        with pytest.raises(httpx.ConnectError):
+            a.call_sync(fail)
+    assert a.state is CircuitState.OPEN
+    called: list[int] = []
+    with pytest.raises(CircuitBreakerOpenError):
+        b.call_sync(called.append, 1)  # the other "process" asks Redis: open
+    assert called == [] and b.state is CircuitState.OPEN
+
+
+def test_one_half_open_probe_among_50_threads_of_two_processes() -> None:
+    a, b = redis_breakers(2, failure_threshold=1, recovery_timeout=0.3)
+    with pytest.raises(httpx.ConnectError):
+        a.call_sync(fail)
+    time.sleep(0.4)  # the cooldown, on Redis's clock
+    probes: list[int] = []
+    lock = threading.Lock()
+
+    def probe() -> str:
+        time.sleep(0.05)
+        with lock:
+            probes.append(1)
+        return "ok"
+
+    def call(i: int) -> str:
+        try:
+            return (a if i % 2 else b).call_sync(probe)
+        except CircuitBreakerOpenError:
+            return "refused"
+
+    with ThreadPoolExecutor(50) as pool:
+        results = list(pool.map(call, range(50)))
+    assert len(probes) == 1 and results.count("ok") == 1 and results.count("refused") == 49
+    assert a.call_sync(lambda: "closed again") == "closed again"
+    assert a.state is CircuitState.CLOSED
+
+
+def test_a_redis_breaker_from_threads_when_redis_is_down() -> None:
+    local = CircuitBreaker(
+        failure_threshold=2, backend=RedisBackend(closed_port_url(), timeout=0.2), name="d"
+    )
+    for _ in range(2):
+        with pytest.raises(httpx.ConnectError):
+            local.call_sync(fail)
+    assert local.state is CircuitState.OPEN  # counted by the local machine meanwhile
+    opened = CircuitBreaker(
+        failure_threshold=1, name="d",
+        backend=RedisBackend(closed_port_url(), "p", "open", timeout=0.2),
+    )
+    assert opened.call_sync(lambda: 7) == 7
+    closed = CircuitBreaker(
+        name="d", backend=RedisBackend(closed_port_url(), "p", "closed", timeout=0.2)
+    )
+    with pytest.raises(SharedStateUnavailableError):
+        closed.call_sync(lambda: 7)
+
+
+def test_a_redis_breaker_from_a_given_async_client_serves_threads_locally() -> None:
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(redis_url())
+    breaker = CircuitBreaker(failure_threshold=1, backend=RedisBackend(client), name="g")
+    with pytest.raises(httpx.ConnectError):
+        breaker.call_sync(fail)
+    assert breaker.state is CircuitState.OPEN

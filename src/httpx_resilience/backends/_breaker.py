@@ -30,10 +30,11 @@ through unrecorded, ``"closed"`` refuses with
 :class:`~httpx_resilience.backends._errors.SharedStateUnavailableError`.
 A fault while recording never fails a call that already has its answer.
 
-The synchronous parts of the breaker reach the shared state in the
-background: ``force_open``/``force_closed``/``reset`` (``breaker_force``) and
-outcomes recorded by hand (``record_success``/``record_failure``, sent in
-order as calls of the current generation).
+Threads (``call_sync``) make the same round trips with the backend's sync
+client (``_breaker_sync``). The other synchronous parts of the breaker reach
+the shared state in the background: ``force_open``/``force_closed``/``reset``
+(``breaker_force``) and outcomes recorded by hand (``record_success``/
+``record_failure``, sent in order as calls of the current generation).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ import httpx
 from ..exceptions import CircuitBreakerOpenError, ConfigurationError
 from ..policies.breaker._events import announce
 from ..policies.breaker._machine import BreakerMachine, Change, CircuitState
+from ._breaker_sync import call_shared_sync
 from ._errors import BackendDown, on_backend_down
 from ._events import logger
 from ._memory import MemoryBackend
@@ -251,7 +253,10 @@ class SharedBreaker:
         """
         args = list(self._admit_args)
         args[2] = lease
-        reply = await self._backend.run("breaker_admit", self._keys[:2], args)
+        return self._admitted(await self._backend.run("breaker_admit", self._keys[:2], args))
+
+    def _admitted(self, reply: Any) -> tuple[int, int, bool, bool]:
+        """``breaker_admit``'s reply read (and mirrored): as :meth:`_admit` returns it."""
         verdict, gen, state, retry_ms, code = (int(reply[0]), int(reply[1]), _text(reply[2]),
                                                float(_text(reply[3])), _text(reply[4]))
         self._mirror(state, retry_ms / 1000.0, code, 0, 0)
@@ -286,8 +291,18 @@ class SharedBreaker:
                 # The local breaker learns the outcome, for while the backend is away.
                 b._record(b._machine.generation, False, failed, duration)
             return
+        self._recorded(reply)
+
+    def _recorded(self, reply: Any) -> None:
+        """``breaker_record``'s reply: the state it reports, mirrored."""
         self._mirror(_text(reply[2]), float(_text(reply[3])) / 1000.0, _text(reply[4]),
                      int(reply[5]), int(reply[6]))
+
+    def call_sync(
+        self, func: Callable[..., T], args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    ) -> T:
+        """:meth:`call` for a thread: the same scripts through the backend's sync client."""
+        return call_shared_sync(self, func, args, kwargs)
 
     def force(self, state: CircuitState) -> None:
         """Force the shared breaker to ``state`` (OPEN or CLOSED), in the background.

@@ -44,6 +44,7 @@ class _Shared(Protocol):
     """The shared half of a breaker with a Redis backend (``backends._breaker.SharedBreaker``)."""
 
     async def call(self, func: Callable[..., Awaitable[T]], args: Any, kwargs: Any) -> T: ...
+    def call_sync(self, func: Callable[..., T], args: Any, kwargs: Any) -> T: ...
     def force(self, state: CircuitState) -> None: ...
     def report(self, failed: bool, duration: float) -> None: ...
 
@@ -296,11 +297,8 @@ class CircuitBreaker(ManualControl):
         return BreakerPermit(self, generation, verdict is PROBE)
 
     def is_failure_response(self, response: httpx.Response) -> bool:
-        """Whether ``response`` counts as a failure.
-
-        The ``failure_predicate`` decides first (unless it returns ``None``);
-        then the status: in ``failure_statuses``, or any 5xx by default.
-        """
+        """Whether ``response`` counts as a failure: the ``failure_predicate`` decides first
+        (unless it returns ``None``), then the status (``failure_statuses``, or any 5xx)."""
         return self._rules.is_failure_response(response)
 
     def is_failure_exception(self, exc: BaseException) -> bool:
@@ -356,13 +354,15 @@ class CircuitBreaker(ManualControl):
     def call_sync(self, func: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``func(*args, **kwargs)``, a plain function, under the breaker (sync :meth:`call`).
 
-        Outcomes are judged as by :meth:`call`. With a Redis backend it runs on
-        the last state Redis reported and this process's machine (a thread has
-        no event loop to make the round trips on; see :mod:`._sync`).
+        Outcomes are judged as by :meth:`call`; with a Redis backend through
+        the backend's sync client (``backends/_breaker_sync.py``).
 
         Raises:
             CircuitBreakerOpenError: the breaker refused; ``func`` was not called.
         """
+        shared = self._shared
+        if shared is not None:
+            return shared.call_sync(func, args, kwargs)
         return call_sync(self, func, args, kwargs)
 
     # -- internals -----------------------------------------------------------------

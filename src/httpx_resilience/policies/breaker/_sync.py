@@ -8,12 +8,11 @@ exception by ``is_failure_exception``, an ``httpx.Response`` by
 event loop; every state change happens under the machine's lock, so threads
 can share one breaker.
 
-With a Redis backend a thread has no event loop to make the round trips on:
-``call_sync`` runs on the last state Redis reported (the local machine
-mirrors it on every async call) and records into this process's machine.
-The shared breaker learns of these outcomes only through the async calls
-of this process and the others; this is the documented limit of the sync
-path with ``backend=``.
+With a Redis backend, ``call_sync`` makes the shared breaker's round trips
+through the backend's sync client (``backends/_breaker_sync.py``); this
+function is its fallback (Redis down with ``fail_mode="local"``, or a backend
+built from a given async client, with no sync client): it runs on the local
+machine, which shows the last state Redis reported.
 """
 
 from __future__ import annotations
