@@ -26,6 +26,7 @@ only the inner transport and the clock; what varies per request comes in the
 
 from __future__ import annotations
 
+import random
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -35,17 +36,24 @@ from ..clock import Clock
 from ..exceptions import RequestNotReplayableError, RequestTimeoutError
 from ..policies._testing_mode import active
 from ..policies.retry import classify_exception
+from ._decision import decide_retry
 from ._outcome import buffer_response, is_replayable
 from ._outcome import in_memory as _in_memory
 from ._state import RequestState
 from ._timeout import timeout_scope
 
 if TYPE_CHECKING:
+    from ..policies.budget import RetryBudget
     from ..policies.limiter import RateLimiter
+    from ._report import Reporter
 
 __all__ = [
     "AttemptRunner",
     "admit_hedge",
+    "after_failure",
+    "attempt_timeout_error",
+    "check_replayable",
+    "clamp_phases",
     "deadline_error",
     "pause_limiter",
     "prepare_retry",
@@ -101,20 +109,9 @@ class AttemptRunner:
                     response, s.max_response_bytes, request, s.hedging is not None
                 )
             return response
-        # httpx's own per-phase timeouts are clamped to the attempt's budget so a
-        # slow connect still surfaces as ConnectTimeout (safe to retry); the scope
-        # below is the backstop for the sum of the phases. httpx's client puts a
-        # fresh per-phase dict on every request; when each phase already fits
-        # (the usual set-up), the request is left as it is.
-        phases = request.extensions.get("timeout")
-        if phases is not None:
-            try:
-                fits = max(phases["connect"], phases["read"], phases["write"], phases["pool"])
-                fits = fits <= timeout
-            except (KeyError, TypeError):  # a phase missing or without a limit (None)
-                fits = False
-            if not fits:
-                request.extensions = {**request.extensions, "timeout": _clamp(phases, timeout)}
+        # httpx's own per-phase timeouts are clamped to the attempt's budget; the
+        # scope below is the backstop for the sum of the phases.
+        clamp_phases(request, timeout)
         try:
             with timeout_scope(timeout * 1.01 + 0.002) as scope:
                 response = await inner.handle_async_request(request)
@@ -124,21 +121,41 @@ class AttemptRunner:
                         response, s.max_response_bytes, request, s.hedging is not None, scope
                     )
         except TimeoutError as exc:
-            if phase == "total":
-                total = s.total_timeout or 0.0
-                raise RequestTimeoutError(
-                    f"Total deadline of {total:g} s passed",
-                    timeout=total,
-                    phase="total",
-                    request=request,
-                ) from exc
-            raise RequestTimeoutError(
-                f"Attempt timed out after {timeout:g} s",
-                timeout=timeout,
-                phase="attempt",
-                request=request,
-            ) from exc
+            raise attempt_timeout_error(s, timeout, phase) from exc
         return response
+
+
+def attempt_timeout_error(s: RequestState, timeout: float, phase: str) -> RequestTimeoutError:
+    """The error of an attempt that outran ``timeout``: the total deadline's when
+    ``phase == "total"`` (``timeout`` was what was left of it), else the attempt's."""
+    if phase == "total":
+        total = s.total_timeout or 0.0
+        return RequestTimeoutError(
+            f"Total deadline of {total:g} s passed", timeout=total, phase="total",
+            request=s.request,
+        )
+    return RequestTimeoutError(
+        f"Attempt timed out after {timeout:g} s", timeout=timeout, phase="attempt",
+        request=s.request,
+    )
+
+
+def clamp_phases(request: httpx.Request, timeout: float) -> None:
+    """Clamp httpx's per-phase timeouts (``extensions["timeout"]``) to ``timeout``.
+
+    A slow connect still surfaces as ``ConnectTimeout`` (safe to retry). httpx's
+    client puts a fresh per-phase dict on every request; when each phase already
+    fits (the usual set-up), the request is left as it is.
+    """
+    phases = request.extensions.get("timeout")
+    if phases is not None:
+        try:
+            fits = max(phases["connect"], phases["read"], phases["write"], phases["pool"])
+            fits = fits <= timeout
+        except (KeyError, TypeError):  # a phase missing or without a limit (None)
+            fits = False
+        if not fits:
+            request.extensions = {**request.extensions, "timeout": _clamp(phases, timeout)}
 
 
 def _clamp(phases: dict[str, Any], timeout: float) -> dict[str, Any]:
@@ -270,6 +287,22 @@ async def prepare_retry(s: RequestState, clock: Clock) -> None:
         RequestNotReplayableError: the body cannot be sent again as it was.
         RequestTimeoutError: the deadline passed while signing.
     """
+    check_replayable(s)
+    auth = s.ext.get("auth")
+    if auth is not None and getattr(auth, "per_attempt", False):
+        request = s.request
+        if s.deadline is None:
+            await auth.prepare_request(request)
+        else:
+            remaining = s.deadline - clock.monotonic()
+            await within_deadline(
+                lambda: auth.prepare_request(request), remaining, s, "the credentials"
+            )
+
+
+def check_replayable(s: RequestState) -> None:
+    """Before a retry: raise :class:`RequestNotReplayableError` when the body cannot be
+    sent again as it was (not after a failure before the request left: it is whole)."""
     request = s.request
     exc = s.last_exc
     if not ((exc is not None and classify_exception(exc) == "connect") or is_replayable(request)):
@@ -281,12 +314,36 @@ async def prepare_retry(s: RequestState, clock: Clock) -> None:
             hint="Send bytes/json/data or seekable files (replayable), or disable "
             "retries for it",
         ) from exc
-    auth = s.ext.get("auth")
-    if auth is not None and getattr(auth, "per_attempt", False):
-        if s.deadline is None:
-            await auth.prepare_request(request)
-        else:
-            remaining = s.deadline - clock.monotonic()
-            await within_deadline(
-                lambda: auth.prepare_request(request), remaining, s, "the credentials"
-            )
+
+
+def after_failure(
+    s: RequestState,
+    failed: httpx.Response | None,
+    budget: RetryBudget | None,
+    rng: random.Random,
+    reporter: Reporter,
+    now: float,
+) -> httpx.Response | float:
+    """After a retryable failure: the seconds to sleep before the next attempt, or the end.
+
+    Both retry loops (async and sync) call it: :func:`~._decision.decide_retry`,
+    the limiter paused for a ``Retry-After`` (:func:`pause_limiter`), the
+    give-up (the last response returned marked ``exhausted``, or the typed
+    error raised), else the budget's retry spent and the retry announced.
+    """
+    limiter = s.limiter
+    decision = decide_retry(
+        s.policy, s.attempt, server_delay=s.server_delay,
+        previous_delay=s.previous_delay, now=now, deadline=s.deadline,
+        budget_left=budget.available(s.key) if budget is not None else None,
+        rng=rng,
+    )
+    if limiter is not None and s.server_delay is not None:
+        pause_limiter(s, limiter, decision.stop)
+    if decision.stop is not None:
+        return reporter.give_up(s, decision, failed)
+    if budget is not None:
+        budget.try_spend(s.key)  # the retry the decision counted on
+    reporter.retry_scheduled(s, decision.delay)
+    s.previous_delay = decision.delay
+    return decision.delay

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, NoReturn, cast
 
 import httpx
 
-from ..exceptions import RetryExhaustedError
+from ..exceptions import ConfigurationError, RetryExhaustedError
 from ..observe.events import Event, emit
 from ..observe.redact import redact_url
 from ..policies.fallback import FallbackServed
@@ -35,9 +35,10 @@ from ._report import Reporter
 from ._state import RequestState
 
 if TYPE_CHECKING:
+    from ..policies.fallback import Fallback
     from ..policies.throttle import AdaptiveThrottle
 
-__all__ = ["throttled", "with_fallback"]
+__all__ = ["throttled", "with_fallback", "with_fallback_sync"]
 
 _log = logging.getLogger("httpx_resilience.fallback")
 
@@ -85,6 +86,64 @@ async def with_fallback(
         await response.aclose()
     return _served(s, served, error, info if isinstance(info, ResilienceInfo) else None,
                    reporter, now)
+
+
+def with_fallback_sync(
+    s: RequestState,
+    run: Callable[[RequestState], httpx.Response],
+    reporter: Reporter,
+    now: Callable[[], float],
+) -> httpx.Response:
+    """The sync :func:`with_fallback` (``httpx.Client``): ``run(s)``, or the fallback's response.
+
+    The handler must be a plain function here (an ``async def`` one is a
+    :class:`ConfigurationError`): the fallback's own :meth:`Fallback.respond`
+    is run to its end without an event loop, so the rules stay in one place.
+    """
+    fallback = s.fallback
+    assert fallback is not None
+    try:
+        response = run(s)
+    except Exception as exc:
+        if not fallback.handles(exc):
+            raise
+        served = _respond_sync(fallback, s.request, exc)
+        if reporter.observers:
+            reporter.unfinished(s.request, s.start, exc)
+        return _served(s, served, exc, None, reporter, now)
+    info = response.extensions.get(EXTENSION_KEY)
+    exhausted = isinstance(info, ResilienceInfo) and info.exhausted
+    if not fallback.handles_response(response.status_code, exhausted):
+        return response
+    error = _gave_up(s, response, info)
+    try:
+        served = _respond_sync(fallback, s.request, error)
+    except BaseException:
+        response.close()
+        raise
+    if served is not response:  # the handler may serve the last response itself
+        response.close()
+    return _served(s, served, error, info if isinstance(info, ResilienceInfo) else None,
+                   reporter, now)
+
+
+def _respond_sync(fallback: Fallback, request: httpx.Request, error: Exception) -> httpx.Response:
+    """``await fallback.respond(...)`` without a loop: it never suspends with a plain handler.
+
+    Raises:
+        ConfigurationError: the handler awaited something (an ``async def`` handler).
+    """
+    coro = fallback.respond(request, error)
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return cast(httpx.Response, done.value)
+    coro.close()
+    raise ConfigurationError(
+        "the fallback handler awaits (an async def handler), which httpx.Client's sync path "
+        "cannot run: give a plain function, or use httpx.AsyncClient",
+        field="fallback",
+    )
 
 
 def _gave_up(s: RequestState, response: httpx.Response, info: object) -> RetryExhaustedError:

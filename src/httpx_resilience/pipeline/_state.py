@@ -1,5 +1,7 @@
 """One logical request's progress through the retry loop: the loop's only mutable state.
 
+:func:`open_state` opens it when a request enters either path (async or sync).
+
 :class:`~httpx_resilience.ResilientTransport` builds one :class:`RequestState`
 when a request enters the loop and hands it to its collaborators (the attempt
 runner, the hedger, the reporter) instead of a dozen loose arguments. The
@@ -14,11 +16,17 @@ and a plain ``__init__`` is the cheapest way to build it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 
+from ..auth.base import strip_foreign_credentials
+from ._checks import check_ext, override
+from ._outcome import EXTENSION_KEY, is_shareable
+from ._request_id import new_request_id, scan_headers
+
 if TYPE_CHECKING:
+    from ..clock import Clock
     from ..policies.breaker import CircuitBreaker
     from ..policies.fallback import Fallback
     from ..policies.hedging import HedgingPolicy, LatencyTracker
@@ -26,7 +34,12 @@ if TYPE_CHECKING:
     from ..policies.retry import RetryPolicy
     from ._extensions import ResilienceOptions
 
-__all__ = ["RequestState"]
+__all__ = ["RequestState", "Settings", "open_state"]
+
+_EMPTY: ResilienceOptions = {}
+# Keys of extensions["resilience"] that override no setting: with only these,
+# a request takes the transport's settings as they are.
+_INERT = frozenset({"service", "auth", "auth_origin"})
 
 
 class RequestState:
@@ -144,3 +157,76 @@ class RequestState:
             f"RequestState({self.request.method} {self.key}, attempt={self.attempt}/"
             f"{self.policy.max_attempts}, waited={self.total_wait:.3f}s, hedges={self.hedges})"
         )
+
+
+class _Trackers(Protocol):
+    def tracker(self, key: str) -> LatencyTracker: ...
+
+
+class Settings(Protocol):
+    """What :func:`open_state` reads of a ``ResilientTransport`` (its settings)."""
+
+    retry: RetryPolicy
+    timeout: float | None
+    total_timeout: float | None
+    max_response_bytes: int | None
+    request_id_header: str | None
+    hedging: HedgingPolicy | None
+    fallback: Fallback | None
+    circuit_breaker: CircuitBreaker | None
+    rate_limiter: RateLimiter | None
+    _clock: Clock
+
+    @property
+    def _hedger(self) -> _Trackers: ...
+
+
+def open_state(t: Settings, request: httpx.Request, key: str) -> RequestState:
+    """Open the request's state for ``t``: overrides, request id, per-host policies; the deadline.
+
+    Both paths (``handle_async_request`` and the sync ``handle_request``) start here.
+    """
+    ext: ResilienceOptions = request.extensions.get(EXTENSION_KEY) or _EMPTY
+    if type(ext) is not dict and ext is not _EMPTY:
+        ext = check_ext(ext)
+    headers = request.headers
+    rid_header = t.request_id_header
+    request_id, idempotent = scan_headers(headers, rid_header)
+    if rid_header is not None and request_id is None:
+        request_id = new_request_id()
+        headers[rid_header] = request_id
+    if ext is _EMPTY or _INERT.issuperset(ext):  # no overrides: the transport's settings
+        s = RequestState(
+            request, ext, t.retry, request_id, key, idempotent,
+            t._clock.monotonic(), t.timeout, t.total_timeout,
+            t.max_response_bytes,
+        )
+        hedging = t.hedging
+        s.fallback = t.fallback
+    else:
+        s = RequestState(
+            request, ext, override(ext, "retry", t.retry), request_id, key,
+            override(ext, "idempotent", False) or idempotent, t._clock.monotonic(),
+            override(ext, "timeout", t.timeout),
+            override(ext, "total_timeout", t.total_timeout),
+            override(ext, "max_response_bytes", t.max_response_bytes),
+        )
+        override(ext, "stream", False)
+        hedging = override(ext, "hedging", t.hedging)
+        s.fallback = override(ext, "fallback", t.fallback)
+    if t.circuit_breaker is not None:
+        s.breaker = t.circuit_breaker.for_key(key)
+    if t.rate_limiter is not None:
+        s.limiter = t.rate_limiter.for_key(key)
+    if (
+        hedging is not None
+        and (s.idempotent or hedging.applies_to(request.method))
+        and is_shareable(request)  # copies racing over one stream would each send part
+    ):
+        s.hedging = hedging
+        s.tracker = t._hedger.tracker(key)
+    if "auth_origin" in ext:
+        # A redirect may have moved the request to another origin: send no
+        # credentials there (httpx itself keeps X-API-KEY and Proxy-Authorization).
+        strip_foreign_credentials(request)
+    return s

@@ -1,4 +1,5 @@
-"""``ResilientTransport``: the resilience pipeline as an ``httpx.AsyncBaseTransport``.
+"""``ResilientTransport``: the resilience pipeline as an ``httpx.AsyncBaseTransport``
+and an ``httpx.BaseTransport`` (``handle_request``, the sync path: :mod:`._sync`).
 
 It wraps an inner transport (by default httpx's own ``httpx.AsyncHTTPTransport``,
 or the one ``config.transport`` or a name asks for) and runs, for one logical
@@ -41,7 +42,6 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from ..auth.base import strip_foreign_credentials
 from ..clock import SYSTEM_CLOCK, Clock
 from ..config import ClientConfig, is_default
 from ..exceptions import BulkheadFullError, ConfigurationError
@@ -55,37 +55,31 @@ from ..policies.throttle import AdaptiveThrottle
 from ..transports.factory import TransportKind
 from ._attempt import (
     AttemptRunner,
+    after_failure,
     pause_limiter,
     prepare_retry,
     wait_for_limiter,
     within_deadline,
 )
-from ._checks import check_ext, check_header_name, check_pipeline, check_seconds, override
+from ._checks import check_header_name, check_pipeline, check_seconds
 from ._classify import classify_error, is_final
-from ._construct import resolve_budget, resolve_inner, resolve_throttle
-from ._decision import decide_retry
+from ._construct import resolve_budget, resolve_inner, resolve_sync_inner, resolve_throttle
 from ._fallback import throttled, with_fallback
 from ._hedge import Hedger
-from ._outcome import EXTENSION_KEY, checked_host_key, host_key, is_shareable
+from ._outcome import checked_host_key, host_key
 from ._report import Reporter
-from ._request_id import new_request_id, scan_headers
-from ._state import RequestState
+from ._state import RequestState, open_state
+from ._sync import SyncPipeline
 
 if TYPE_CHECKING:
     from ..policies.breaker import CircuitBreaker
     from ..policies.bulkhead import Bulkhead
     from ..policies.limiter import RateLimiter
-    from ._extensions import ResilienceOptions
 
 __all__ = ["ResilientTransport"]
 
-_EMPTY: ResilienceOptions = {}
-# Keys of extensions["resilience"] that override no setting: with only these,
-# a request takes the transport's settings as they are.
-_INERT = frozenset({"service", "auth", "auth_origin"})
 
-
-class ResilientTransport(httpx.AsyncBaseTransport):
+class ResilientTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
     """An httpx transport that retries, paces and protects requests.
 
     Args:
@@ -95,6 +89,10 @@ class ResilientTransport(httpx.AsyncBaseTransport):
             ``httpx.AsyncHTTPTransport``, so that under an SDK the HTTP stack
             stays httpx's unless asked otherwise (``AsyncHTTPClient`` resolves
             ``"auto"`` itself). Pool limits and TLS settings come from ``config``.
+            A sync ``httpx.BaseTransport`` here serves ``httpx.Client`` only.
+        sync_transport: the inner transport of the sync path (``httpx.Client``);
+            when omitted, httpx's ``httpx.HTTPTransport`` is built from ``config``
+            at the first sync request (unless ``transport`` is an async object).
         retry: the :class:`RetryPolicy` (``None`` → built from ``config``;
             ``RetryPolicy(max_attempts=1)`` disables retries).
         circuit_breaker: a :class:`~httpx_resilience.CircuitBreaker`.
@@ -124,8 +122,9 @@ class ResilientTransport(httpx.AsyncBaseTransport):
 
     def __init__(
         self,
-        transport: httpx.AsyncBaseTransport | TransportKind | None = None,
+        transport: httpx.AsyncBaseTransport | httpx.BaseTransport | TransportKind | None = None,
         *,
+        sync_transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy | None = None,
         circuit_breaker: CircuitBreaker | None = None,
         rate_limiter: RateLimiter | None = None,
@@ -144,7 +143,9 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         ensure_httpx_log_redaction()  # httpx's own log lines: secrets hidden (once; switchable)
         cfg = config if config is not None else ClientConfig()
         self.config = cfg
-        self._inner = transport = resolve_inner(transport, cfg)
+        sync = resolve_sync_inner(transport, sync_transport)
+        buildable = transport is None or isinstance(transport, str)
+        self._inner = inner = resolve_inner(transport, cfg)
         self.retry = retry if retry is not None else RetryPolicy.from_config(cfg)
         if not isinstance(self.retry, RetryPolicy):
             raise ConfigurationError(
@@ -176,8 +177,9 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         check_pipeline(self.timeout, self.total_timeout, self.circuit_breaker, self.hedging)
         # The collaborators: each gets what it needs here, and nothing else of ours.
         self._reporter = Reporter(self._clock, tuple(observers))
-        self._attempts = AttemptRunner(transport, self._clock)
+        self._attempts = AttemptRunner(inner, self._clock)
         self._hedger = Hedger(self._attempts, self._reporter, self.retry_budget)
+        self._sync = SyncPipeline(self, sync, buildable)
 
     @property
     def observers(self) -> tuple[Observer, ...]:
@@ -204,6 +206,32 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         """Close the inner transport (and its connection pool)."""
         await self._inner.aclose()
 
+    def __enter__(self) -> ResilientTransport:
+        if (inner := self._sync.inner) is not None:
+            inner.__enter__()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None, traceback: TracebackType | None = None,
+    ) -> None:
+        if (inner := self._sync.inner) is not None:
+            inner.__exit__(exc_type, exc_value, traceback)
+
+    def close(self) -> None:
+        """Close the sync inner transport (and its pool), if it was given or built."""
+        if (inner := self._sync.inner) is not None:
+            inner.close()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` through the pipeline from a thread (``httpx.Client``): :mod:`._sync`.
+
+        Raises:
+            ConfigurationError: hedging asked for (it needs the async path), no
+                usable sync inner transport, or a malformed override.
+        """
+        return self._sync.handle(request)
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` through the pipeline; see the module docstring.
 
@@ -221,14 +249,14 @@ class ResilientTransport(httpx.AsyncBaseTransport):
             checked_host_key(url, self._checked)
         reporter = self._reporter
         if not reporter.observers:
-            s = self._start(request, key)  # the total deadline starts now
+            s = open_state(self, request, key)  # the total deadline starts now
             if s.fallback is None:
                 return await (self._run(s) if self.bulkhead is None else self._bulkhead(s))
             return await with_fallback(s, self._bulkhead, reporter, self._clock.monotonic)
         # Every request ends in exactly one RequestFinished, whatever path it leaves by.
         start = self._clock.monotonic()
         try:
-            s = self._start(request, key)
+            s = open_state(self, request, key)
             response = await (
                 self._bulkhead(s) if s.fallback is None
                 else with_fallback(s, self._bulkhead, reporter, self._clock.monotonic)
@@ -321,73 +349,14 @@ class ResilientTransport(httpx.AsyncBaseTransport):
                         pause_limiter(s, limiter, None)
                     return reporter.finish(s, response)
                 failed = response
-            decision = decide_retry(
-                s.policy, s.attempt, server_delay=s.server_delay,
-                previous_delay=s.previous_delay, now=clock.monotonic(), deadline=s.deadline,
-                budget_left=budget.available(s.key) if budget is not None else None,
-                rng=self._rng,
-            )
-            if limiter is not None and s.server_delay is not None:
-                pause_limiter(s, limiter, decision.stop)
-            if decision.stop is not None:
-                return reporter.give_up(s, decision, failed)
-            if budget is not None:
-                budget.try_spend(s.key)  # the retry the decision counted on
-            reporter.retry_scheduled(s, decision.delay)
+            # decide; then give up (return or raise), or spend the budget and announce
+            delay = after_failure(s, failed, budget, self._rng, reporter, clock.monotonic())
+            if isinstance(delay, httpx.Response):
+                return delay
             if failed is not None:
                 await failed.aclose()
-            s.previous_delay = decision.delay
-            await clock.sleep(decision.delay)
-            s.total_wait += decision.delay
-
-    # -- the steps of the loop --------------------------------------------------------
-
-    def _start(self, request: httpx.Request, key: str) -> RequestState:
-        """Open the request's state: overrides, request id, per-host policies; the deadline."""
-        ext: ResilienceOptions = request.extensions.get(EXTENSION_KEY) or _EMPTY
-        if type(ext) is not dict and ext is not _EMPTY:
-            ext = check_ext(ext)
-        headers = request.headers
-        rid_header = self.request_id_header
-        request_id, idempotent = scan_headers(headers, rid_header)
-        if rid_header is not None and request_id is None:
-            request_id = new_request_id()
-            headers[rid_header] = request_id
-        if ext is _EMPTY or _INERT.issuperset(ext):  # no overrides: the transport's settings
-            s = RequestState(
-                request, ext, self.retry, request_id, key, idempotent,
-                self._clock.monotonic(), self.timeout, self.total_timeout,
-                self.max_response_bytes,
-            )
-            hedging = self.hedging
-            s.fallback = self.fallback
-        else:
-            s = RequestState(
-                request, ext, override(ext, "retry", self.retry), request_id, key,
-                override(ext, "idempotent", False) or idempotent, self._clock.monotonic(),
-                override(ext, "timeout", self.timeout),
-                override(ext, "total_timeout", self.total_timeout),
-                override(ext, "max_response_bytes", self.max_response_bytes),
-            )
-            override(ext, "stream", False)
-            hedging = override(ext, "hedging", self.hedging)
-            s.fallback = override(ext, "fallback", self.fallback)
-        if self.circuit_breaker is not None:
-            s.breaker = self.circuit_breaker.for_key(key)
-        if self.rate_limiter is not None:
-            s.limiter = self.rate_limiter.for_key(key)
-        if (
-            hedging is not None
-            and (s.idempotent or hedging.applies_to(request.method))
-            and is_shareable(request)  # copies racing over one stream would each send part
-        ):
-            s.hedging = hedging
-            s.tracker = self._hedger.tracker(key)
-        if "auth_origin" in ext:
-            # A redirect may have moved the request to another origin: send no
-            # credentials there (httpx itself keeps X-API-KEY and Proxy-Authorization).
-            strip_foreign_credentials(request)
-        return s
+            await clock.sleep(delay)
+            s.total_wait += delay
 
     def __repr__(self) -> str:
         return (

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "TransportKind",
     "aiohttp_available",
+    "default_sync_transport",
     "default_transport",
     "make_transport",
     "native_available",
@@ -138,13 +139,25 @@ def default_transport(
     chosen: TransportKind = (
         kind if kind is not None else getattr(config, "transport", None) or "httpx"
     )
-    return make_transport(
-        chosen,
-        verify=config.verify_ssl,
-        http2=config.http2,
-        limits=httpx.Limits(
-            max_connections=config.max_connections,
-            max_keepalive_connections=config.max_keepalive_connections,
-            keepalive_expiry=config.keepalive_expiry,
-        ),
+    return make_transport(chosen, verify=config.verify_ssl, http2=config.http2,
+                          limits=_limits(config))
+
+
+def default_sync_transport(config: ClientConfig) -> httpx.HTTPTransport:
+    """The sync path's inner transport for ``config``: httpx's ``httpx.HTTPTransport``.
+
+    The same pool limits, TLS and HTTP/2 settings as :func:`default_transport`
+    gives the async path (httpx's is the only sync HTTP stack here: a name
+    such as ``"native"`` picks the async inner only).
+    """
+    return httpx.HTTPTransport(verify=config.verify_ssl, http2=config.http2,
+                               limits=_limits(config))
+
+
+def _limits(config: ClientConfig) -> httpx.Limits:
+    """The pool limits a config asks for."""
+    return httpx.Limits(
+        max_connections=config.max_connections,
+        max_keepalive_connections=config.max_keepalive_connections,
+        keepalive_expiry=config.keepalive_expiry,
     )
