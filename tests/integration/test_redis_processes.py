@@ -227,7 +227,12 @@ def worker_main(conn: Connection) -> None:
 
 
 class Fleet:
-    """Worker processes, each with a pipe; every one is stopped (or killed) on close."""
+    """Worker processes, each with a pipe; every one is stopped (or killed) on close.
+
+    Every answer is checked as it is read (:meth:`recv`): one that is late, that
+    reports an error, or that shows a fall back to local state while the test
+    keeps Redis up fails the test.
+    """
 
     def __init__(self) -> None:
         self._ctx = mp.get_context("spawn")
@@ -418,7 +423,8 @@ def _read_window_log(url: str, prefix: str, fleet: Fleet) -> dict[bytes, float]:
     try:
         deadline = time.monotonic() + ANSWER_TIMEOUT
         while not all(pipe.poll() for pipe in fleet.pipes[:WORKERS]):
-            assert time.monotonic() < deadline, "the workers did not answer"
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the workers did not answer within {ANSWER_TIMEOUT} s")
             for key in client.scan_iter(match=f"{{{prefix}:limiter:*}}:window"):
                 seen.update(client.zrange(key, 0, -1, withscores=True))
             time.sleep(0.02)
@@ -522,7 +528,7 @@ def test_a_breaker_opened_in_one_process_is_open_in_another(
     assert server.count("/ab-b") == 1  # only the call made before A opened it
 
 
-def _open_then_wait_for_half_open(
+def assert_opens_then_lets_a_round_through(
     fleet: Fleet, worker: int, msg: dict[str, Any], probe: dict[str, Any], seconds: float = 20.0
 ) -> dict[int, dict[str, Any]]:
     """Open the breaker from `worker`, then send `probe` to every worker, round after
@@ -548,7 +554,7 @@ def test_one_half_open_probe_among_100_callers_in_4_processes(
     fail = _get(shared_redis, prefix, server.url, "/probe-fail?status=503", **settings)
     probe = _get(shared_redis, prefix, server.url, "/probe", 25, **settings)
 
-    replies = _open_then_wait_for_half_open(fleet, 0, fail, probe)
+    replies = assert_opens_then_lets_a_round_through(fleet, 0, fail, probe)
     outcomes = [o for r in replies.values() for o in r["outcomes"]]
     assert server.count("/probe") == 1
     assert sorted(outcomes, key=str) == [200] + ["CircuitBreakerOpenError"] * 99
@@ -570,7 +576,7 @@ def test_three_probes_when_half_open_max_calls_is_3_and_a_failed_probe_reopens_f
     fail = _get(shared_redis, prefix, server.url, "/three-fail?status=503", **settings)
     probe = _get(shared_redis, prefix, server.url, "/three", 25, **settings)
 
-    replies = _open_then_wait_for_half_open(fleet, 0, fail, probe)
+    replies = assert_opens_then_lets_a_round_through(fleet, 0, fail, probe)
     outcomes = [o for r in replies.values() for o in r["outcomes"]]
     assert server.count("/three") == 3
     assert sorted(outcomes, key=str) == [200, 503, 503] + ["CircuitBreakerOpenError"] * 97
