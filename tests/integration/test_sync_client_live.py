@@ -9,9 +9,13 @@ import threading
 
 import httpx
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CollectorRegistry
 
 from httpx_resilience import (
+    BearerAuth,
     CircuitBreaker,
     CircuitBreakerOpenError,
     ClientConfig,
@@ -26,6 +30,7 @@ from httpx_resilience import (
 )
 from httpx_resilience.client._sync_client import HTTPClient
 from httpx_resilience.middleware.metrics import MetricsMiddleware
+from httpx_resilience.middleware.tracing import TracingMiddleware
 from httpx_resilience.testing import ChaosServer
 
 FAST = ClientConfig(
@@ -138,6 +143,37 @@ def test_middlewares_and_metrics_under_the_sync_client(
     assert any("POST" in r.getMessage() and "-> 200" in r.getMessage() for r in caplog.records)
     assert total(registry, "httpx_resilience_requests_total") == 1
     assert total(registry, "httpx_resilience_retries_total") == 1
+
+
+def test_tracing_under_the_sync_client(chaos_server: ChaosServer) -> None:
+    """TracingMiddleware: one span for the logical request, one per attempt below it, and
+    each attempt carries a traceparent of its own span."""
+    chaos_server.route("/traced", statuses=[503, 200])
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing = TracingMiddleware(provider, metrics=False)
+    with HTTPClient(chaos_server.url, config=FAST, middlewares=[tracing]) as client:
+        assert client.get("/traced").status_code == 200
+    spans = exporter.get_finished_spans()
+    roots = [s for s in spans if s.parent is None]
+    assert len(roots) == 1 and len(spans) == 3
+    attempts = [s for s in spans if s.parent is not None]
+    assert {s.parent.span_id for s in attempts if s.parent} == {roots[0].context.span_id}
+    sent = [r.headers["traceparent"] for r in chaos_server.requests("/traced")]
+    assert [f"{s.context.span_id:016x}" in t for s, t in zip(
+        sorted(attempts, key=lambda s: s.start_time or 0), sent, strict=True
+    )] == [True, True]
+
+
+def test_auth_is_sent_on_every_attempt(chaos_server: ChaosServer) -> None:
+    """BearerAuth under HTTPClient: the credential reaches the server on the retry too."""
+    chaos_server.route("/auth", statuses=[503, 200])
+    with HTTPClient(chaos_server.url, config=FAST, auth=BearerAuth("tok-1")) as client:
+        assert client.get("/auth").status_code == 200
+    assert [r.headers["Authorization"] for r in chaos_server.requests("/auth")] == [
+        "Bearer tok-1", "Bearer tok-1"
+    ]
 
 
 def test_stream_reads_the_body_as_it_arrives(chaos_server: ChaosServer) -> None:
