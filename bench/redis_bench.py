@@ -25,8 +25,8 @@ How each library waits, as its documentation shows:
   ``get_window_stats()`` gives the reset time and the caller sleeps until then;
 - pyrate-limiter: ``Limiter(RedisBucket).try_acquire_async(blocking=True)``.
 
-Usage: python bench/redis_bench.py [--seconds 3] [--accuracy-seconds 5] [--rate 200]
-Writes bench/RESULTS_redis.md. Bounded: about two minutes.
+Usage: python bench/redis_bench.py [--seconds 2] [--accuracy-seconds 5] [--rate 200]
+Writes bench/RESULTS_redis.md. Bounded: about 2.5 minutes on 2 cores.
 """
 
 from __future__ import annotations
