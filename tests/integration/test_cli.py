@@ -53,6 +53,8 @@ async def test_each_scenario_shows_its_policy(name: str) -> None:
     if name == "outage":
         assert result.ours.breaker, "the breaker never moved"
         assert result.ours.upstream < result.plain.upstream
+        assert result.ours.served_by_fallback > 0  # GETs the open breaker refused got a stale copy
+        assert all(r.method == "GET" for r in result.ours.records if r.outcome == "served by the fallback")
     if name == "rate-limited":
         assert result.ours.limiter_waits, "the limiter never made anyone wait"
         assert "HTTP 429" in result.plain.failures()

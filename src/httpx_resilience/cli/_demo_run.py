@@ -24,12 +24,22 @@ import httpx
 from ..client import AsyncHTTPClient
 from ..config import ClientConfig
 from ..observe.events import AttemptStarted, Event, LimiterWaited
+from ..pipeline import ResilienceInfo
 from ..policies.breaker import BreakerTransition, CircuitBreaker
+from ..policies.fallback import Fallback
 from ..policies.hedging import HedgingPolicy
 from ..policies.limiter import TokenBucketRateLimiter
 from ..testing.chaos import ONCE_HEADER, ChaosServer, FaultMix
 
-__all__ = ["SCENARIOS", "ClientRun", "DemoRun", "Phase", "RequestRecord", "Scenario", "run"]
+FALLBACK = "served by the fallback"
+"""The outcome of a request the fallback answered (the upstream did not)."""
+
+STALE = Fallback(httpx.Response(200, json={"items": [], "stale": True}))
+"""The outage scenario's fallback: an empty, stale answer for GETs."""
+
+__all__ = [
+    "FALLBACK", "SCENARIOS", "ClientRun", "DemoRun", "Phase", "RequestRecord", "Scenario", "run",
+]
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,7 @@ class Scenario:
     hedging_delay: float | None = None
     post_every: int = 5  # every n-th request is a POST with a once-only id; 0: none
     verdict: str = "success"  # what ours must show: "success", "outage", "p99"
+    fallback: bool = False  # ours answers a GET that finally fails with a stale copy
 
 
 def _mixed(seed: int) -> FaultMix:
@@ -101,14 +112,15 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "outage",
-            "the upstream is down for a while (503 or no answer): the breaker opens, "
-            "fails fast, then recovers",
+            "the upstream is down for a while (503 or no answer): the breaker opens and "
+            "fails fast, a fallback answers GETs with a stale copy, then it recovers",
             (
                 Phase(0.0, "healthy", _light),
                 Phase(0.3, "outage", _down),
                 Phase(0.65, "recovered", _light),
             ),
             verdict="outage",
+            fallback=True,
         ),
         Scenario(
             "rate-limited",
@@ -166,6 +178,17 @@ class ClientRun:
     @property
     def success_rate(self) -> float:
         return self.succeeded / len(self.records) if self.records else 0.0
+
+    @property
+    def served_by_fallback(self) -> int:
+        return sum(r.outcome == FALLBACK for r in self.records)
+
+    @property
+    def upstream_success_rate(self) -> float:
+        """Requests the upstream itself answered well (the fallback's answers left out)."""
+        if not self.records:
+            return 0.0
+        return (self.succeeded - self.served_by_fallback) / len(self.records)
 
     @property
     def amplification(self) -> float:
@@ -356,13 +379,20 @@ async def run(
                     return _classify(await raw.post(orders, json={"sku": "A-1"}, headers=once))
                 return _classify(await raw.get(items))
 
+            # A GET that finally fails gets the last known answer, marked stale; a
+            # POST never does (its caller must know the order was not placed).
+            stale = {"resilience": {"fallback": STALE}} if scenario.fallback else None
+
             async def send_ours(method: str) -> tuple[bool, str]:
                 items, orders = upstream.paths("ours")
                 if method == "POST":
                     once = {ONCE_HEADER: f"ours-{uuid.uuid4()}"}
                     r = await client.post(orders, json={"sku": "A-1"}, headers=once)
                 else:
-                    r = await client.get(items)
+                    r = await client.get(items, extensions=stale)
+                info = r.extensions.get("resilience")
+                if isinstance(info, ResilienceInfo) and info.fallback:
+                    return True, FALLBACK
                 return (True, "ok") if r.status_code < 400 else (False, f"HTTP {r.status_code}")
 
             every = scenario.post_every

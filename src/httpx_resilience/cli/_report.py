@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
 
-from ._demo_run import ClientRun, DemoRun
+from ._demo_run import FALLBACK, ClientRun, DemoRun
 from ._svg import Band, Series, band_chart, hbar_chart, histogram, stacked_bars
 
 __all__ = ["CHARTS", "render_report", "write_report"]
@@ -23,7 +23,7 @@ CHARTS = ("outcomes-plain", "outcomes-ours", "breaker", "latency", "amplificatio
 """The charts every report draws, in page order."""
 
 PLAIN, OURS = "#8a8f98", "#3f51b5"
-OK, FAILED, REFUSED = "#2e7d32", "#c62828", "#ef8f00"
+OK, FAILED, REFUSED, STALE = "#2e7d32", "#c62828", "#ef8f00", "#1e88e5"
 STATE_COLORS = {"closed": "#2e7d32", "open": "#c62828", "half_open": "#ef8f00"}
 BUCKET = 0.25  # seconds per bar of the charts over time
 
@@ -86,10 +86,12 @@ def _buckets(duration: float) -> int:
 
 def _outcomes(run: ClientRun, duration: float) -> list[Series]:
     n = _buckets(duration)
-    ok, failed, refused = [0.0] * n, [0.0] * n, [0.0] * n
+    ok, failed, refused, stale = [0.0] * n, [0.0] * n, [0.0] * n, [0.0] * n
     for r in run.records:
         i = min(n - 1, int(r.started / BUCKET))
-        if r.ok:
+        if r.outcome == FALLBACK:
+            stale[i] += 1
+        elif r.ok:
             ok[i] += 1
         elif r.outcome == "CircuitBreakerOpenError":
             refused[i] += 1
@@ -97,6 +99,7 @@ def _outcomes(run: ClientRun, duration: float) -> list[Series]:
             failed[i] += 1
     return [
         Series("succeeded", OK, ok),
+        Series("served by the fallback (stale)", STALE, stale),
         Series("refused at once by the open breaker", REFUSED, refused),
         Series("failed", FAILED, failed),
     ]
@@ -137,6 +140,11 @@ def _tile(key: str, plain: str, ours: str) -> str:
         f'<div class="tile"><div class="k">{escape(key)}</div>'
         f'<div class="v">{escape(ours)} <small>ours · plain {escape(plain)}</small></div></div>'
     )
+
+
+def _fallback_note(run: ClientRun) -> str:
+    n = run.served_by_fallback
+    return f" · {n} ours by the fallback" if n else ""
 
 
 def _card(title: str, note: str, body: str) -> str:
@@ -251,7 +259,11 @@ def render_report(run: DemoRun) -> str:
     ]
     tiles = "".join(
         [
-            _tile("success", f"{p.success_rate:.1%}", f"{o.success_rate:.1%}"),
+            _tile(
+                "answered" if o.served_by_fallback else "success",
+                f"{p.success_rate:.1%}" + _fallback_note(o),
+                f"{o.success_rate:.1%}",
+            ),
             _tile("upstream per request", f"{p.amplification:.2f}×", f"{o.amplification:.2f}×"),
             _tile(
                 "p50 latency",
@@ -268,7 +280,10 @@ def render_report(run: DemoRun) -> str:
     )
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     legend = _legend(
-        ("succeeded", OK), ("refused at once by the open breaker", REFUSED), ("failed", FAILED)
+        ("succeeded", OK),
+        ("served by the fallback (stale)", STALE),
+        ("refused at once by the open breaker", REFUSED),
+        ("failed", FAILED),
     )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">

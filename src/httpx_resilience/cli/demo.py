@@ -42,6 +42,7 @@ def demo_summary(result: ClientRun) -> dict[str, Any]:
         "amplification": round(result.amplification, 3),
         "p50_ms": round(result.percentile(0.50) * 1000, 1),
         "p99_ms": round(result.percentile(0.99) * 1000, 1),
+        "served_by_fallback": result.served_by_fallback,
         "posts_sent_twice": result.duplicates,
         "breaker_transitions": len(result.breaker),
         "limiter_waits": len(result.limiter_waits),
@@ -60,6 +61,11 @@ def verdict(result: DemoRun) -> tuple[bool, str]:
             f"({o.amplification:.2f}× vs {p.amplification:.2f}×) and failed fast: p99 "
             f"{o.percentile(0.99) * 1000:.0f} ms vs {p.percentile(0.99) * 1000:.0f} ms"
         )
+        if o.served_by_fallback:
+            text += (
+                f"; the fallback answered {o.served_by_fallback} GETs with a stale copy "
+                f"({o.success_rate:.1%} answered vs {p.success_rate:.1%})"
+            )
     elif kind == "p99":
         ok = o.percentile(0.99) < p.percentile(0.99)
         text = (
