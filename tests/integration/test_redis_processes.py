@@ -190,8 +190,14 @@ class _Worker:
             )
             self.clients[key] = httpx.AsyncClient(base_url=msg["base"], auth=auth, timeout=30.0)
         client = self.clients[key]
-        responses = await asyncio.gather(*(client.get(msg["path"]) for _ in range(msg["n"])))
-        return {"outcomes": [r.status_code for r in responses]}
+
+        async def one() -> int | str:
+            try:
+                return int((await client.get(msg["path"])).status_code)
+            except Exception as exc:
+                return type(exc).__name__
+
+        return {"outcomes": list(await asyncio.gather(*(one() for _ in range(msg["n"]))))}
 
     async def aclose(self) -> None:
         for client in self.clients.values():
@@ -826,7 +832,7 @@ def test_fail_modes_open_and_closed_with_redis_gone(
     own_redis: RedisServer, fleet: Fleet, prefix: str, server: ChaosServer, fail_mode: str, expected: Any
 ) -> None:
     """Redis gone: "open" lets every request through, "closed" refuses each with the typed
-    error (nothing sent); never a raw redis exception."""
+    error (nothing sent); never a raw redis exception. The same for the OAuth2 token cache."""
     own_redis.kill()
     msg = {"op": "get", "redis": own_redis.url, "prefix": prefix, "fail_mode": fail_mode,
            "timeout": 0.25, "base": server.url, "path": f"/gone-{fail_mode}", "n": 5,
@@ -834,3 +840,10 @@ def test_fail_modes_open_and_closed_with_redis_gone(
            "limiter": {"kind": "bucket", "rate": 100, "burst": 10}}  # fmt: skip
     assert fleet.ask(2, msg)["outcomes"] == [expected] * 5
     assert server.count(f"/gone-{fail_mode}") == (5 if fail_mode == "open" else 0)
+
+    # The OAuth2 token cache: "open" fetches a token of its own, "closed" refuses.
+    token_path = f"/gone-token-{fail_mode}"
+    server.route(token_path, body={"access_token": "t", "token_type": "Bearer", "expires_in": 60})
+    oauth = {**msg, "op": "oauth", "token_url": server.url_for(token_path), "path": f"/gone-api-{fail_mode}"}
+    assert fleet.ask(2, oauth)["outcomes"] == [expected] * 5
+    assert server.count(token_path) == (1 if fail_mode == "open" else 0)
