@@ -621,3 +621,56 @@ def test_within_deadline_sync_rules() -> None:
         within_deadline_sync(raise_nested, 1.0, s, "the thing")
     assert caught.value is nested
     assert within_deadline_sync(lambda left: left * 2, 1.5, s, "the thing") == 3.0
+
+
+# -- observers from threads ------------------------------------------------------------
+
+
+def test_prometheus_observer_counts_requests_from_threads() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from httpx_resilience.observe.prometheus import PrometheusObserver
+
+    registry = CollectorRegistry()
+    observer = PrometheusObserver(registry=registry)
+    gate = threading.Barrier(8)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200)
+
+    transport = ResilientTransport(httpx.MockTransport(handler), observers=[observer])
+    with httpx.Client(transport=transport, base_url="http://svc.test") as c:
+
+        def work() -> None:
+            gate.wait(5)
+            for _ in range(25):
+                c.get("/a")
+
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+    total = registry.get_sample_value(
+        "httpx_resilience_requests_total",
+        {"service": "svc.test", "method": "GET", "status_class": "2xx", "outcome": "success"},
+    )
+    assert total == 200
+    assert registry.get_sample_value("httpx_resilience_requests_in_flight", {"service": "svc.test"}) == 0
+    assert len(observer._tracker) == 0
+
+
+def test_a_thread_abandons_only_its_own_requests() -> None:
+    from httpx_resilience.observe.logging import RequestTracker
+
+    abandoned: list[tuple[str, str]] = []
+    tracker: RequestTracker[str] = RequestTracker(lambda state, reason: abandoned.append((state, reason)))
+    tracker.start("mine", "main thread's")
+    other = threading.Thread(target=lambda: (tracker.start("theirs", "other's"), tracker.abandon_current()))
+    other.start()
+    other.join(5)
+    assert abandoned == [("other's", "abandoned")]
+    assert tracker.get("mine") == "main thread's"
+    assert tracker.current() == "main thread's"
+    assert tracker.finish("mine") == "main thread's"
+    assert len(tracker) == 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import weakref
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
@@ -36,11 +37,12 @@ S = TypeVar("S")
 _log = logging.getLogger("httpx_resilience.observe")
 
 
-def _current_task() -> asyncio.Task[Any] | None:
+def _current_task() -> asyncio.Task[Any] | int | None:
+    """The asyncio task running, else the thread's id (a sync caller, or trio)."""
     try:
         return asyncio.current_task()
-    except RuntimeError:  # no asyncio loop running (trio, or a synchronous caller)
-        return None
+    except RuntimeError:  # no asyncio loop running: the thread is the unit
+        return threading.get_ident()
 
 
 class RequestTracker(Generic[S]):
@@ -48,83 +50,95 @@ class RequestTracker(Generic[S]):
 
     Requests are keyed by (asyncio task, request id): a task runs one pipeline
     at a time, so the pair finds the request even when callers reuse an
-    ``X-Request-Id`` or disable it. Some requests never report an end: the
-    caller cancelled them, or the pipeline refused them without a
-    ``RequestFinished``. Their state goes to ``on_abandon(state, reason)``
-    (``reason`` is ``"cancelled"`` or ``"abandoned"``) when their task ends,
-    when their task starts another request, or when more than ``max_open``
-    are open (the oldest first), so nothing leaks.
+    ``X-Request-Id`` or disable it. Outside asyncio (``httpx.Client`` in a
+    thread, trio) the thread stands for the task, so threads sharing an
+    observer each see (and abandon) only their own requests; a lock keeps the
+    bookkeeping whole when threads and an event loop report at once.
+
+    Some requests never report an end: the caller cancelled them, or the
+    pipeline refused them without a ``RequestFinished``. Their state goes to
+    ``on_abandon(state, reason)`` (``reason`` is ``"cancelled"`` or
+    ``"abandoned"``) when their task ends, when their task starts another
+    request, or when more than ``max_open`` are open (the oldest first), so
+    nothing leaks.
 
     Args:
         on_abandon: called with the state of each request that ended unreported.
         max_open: how many requests may be open at once.
     """
 
-    __slots__ = ("_count", "_hooked", "_open", "max_open", "on_abandon")
+    __slots__ = ("_count", "_hooked", "_lock", "_open", "max_open", "on_abandon")
 
     def __init__(self, on_abandon: Callable[[S, str], None], max_open: int = 10_000) -> None:
         if not isinstance(max_open, int) or max_open < 1:
             raise ValueError(f"max_open must be an integer >= 1, got {max_open!r}")
         self.on_abandon = on_abandon
         self.max_open = max_open
-        self._open: dict[asyncio.Task[Any] | None, dict[str | None, S]] = {}
+        self._open: dict[asyncio.Task[Any] | int | None, dict[str | None, S]] = {}
         self._hooked: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
         self._count = 0
+        self._lock = threading.Lock()  # never held while on_abandon runs
 
     def __len__(self) -> int:
         return self._count
 
     def get(self, request_id: str | None) -> S | None:
         """The state of the open request ``request_id`` of the current task."""
-        opened = self._open.get(_current_task())
+        opened = self._open.get(_current_task())  # dict reads are atomic: no lock
         return opened.get(request_id) if opened else None
 
     def current(self) -> S | None:
         """The state of the request the current task is running, if any."""
         opened = self._open.get(_current_task())
-        return next(reversed(opened.values())) if opened else None
+        with self._lock:
+            return next(reversed(opened.values())) if opened else None
 
     def start(self, request_id: str | None, state: S) -> None:
         """Track a new request of the current task."""
         task = _current_task()
-        opened = self._open.get(task)
-        if opened is None:
-            opened = self._open[task] = {}
-            if task is not None and task not in self._hooked:
-                self._hooked.add(task)
-                task.add_done_callback(self._task_done)
-        elif task is not None:
-            # One pipeline at a time per task: an open request with another id was
-            # left without an end (cancelled and swallowed, or refused unreported).
-            for other in [rid for rid in opened if rid != request_id]:
-                self._abandon(opened.pop(other), "abandoned")
-        if request_id not in opened:
-            self._count += 1
-        opened[request_id] = state
-        while self._count > self.max_open:
-            oldest_task = next(iter(self._open))
-            oldest = self._open[oldest_task]
-            victim = oldest.pop(next(iter(oldest)))
-            if not oldest:
-                del self._open[oldest_task]
+        victims: list[S] = []
+        with self._lock:
+            opened = self._open.get(task)
+            if opened is None:
+                opened = self._open[task] = {}
+                if isinstance(task, asyncio.Task) and task not in self._hooked:
+                    self._hooked.add(task)
+                    task.add_done_callback(self._task_done)
+            elif isinstance(task, asyncio.Task):
+                # One pipeline at a time per task: an open request with another id was
+                # left without an end (cancelled and swallowed, or refused unreported).
+                victims = [opened.pop(o) for o in [rid for rid in opened if rid != request_id]]
+            if request_id not in opened:
+                self._count += 1
+            opened[request_id] = state
+            while self._count - len(victims) > self.max_open:
+                oldest_task = next(iter(self._open))
+                oldest = self._open[oldest_task]
+                victims.append(oldest.pop(next(iter(oldest))))
+                if not oldest:
+                    del self._open[oldest_task]
+        for victim in victims:
             self._abandon(victim, "abandoned")
 
     def finish(self, request_id: str | None) -> S | None:
         """Stop tracking ``request_id`` of the current task; its state, or ``None``."""
         task = _current_task()
-        opened = self._open.get(task)
-        if not opened:
-            return None
-        state = opened.pop(request_id, None)
-        if state is not None:
-            self._count -= 1
+        with self._lock:
+            opened = self._open.get(task)
             if not opened:
-                del self._open[task]
-        return state
+                return None
+            state = opened.pop(request_id, None)
+            if state is not None:
+                self._count -= 1
+                if not opened:
+                    del self._open[task]
+            return state
 
     def abandon_current(self, reason: str = "abandoned") -> int:
         """End every open request of the current task as ``reason``; how many there were."""
-        opened = self._open.pop(_current_task(), None)
+        task = _current_task()
+        with self._lock:
+            opened = self._open.pop(task, None)
         if not opened:
             return 0
         for state in opened.values():
@@ -133,14 +147,16 @@ class RequestTracker(Generic[S]):
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._hooked.discard(task)
-        opened = self._open.pop(task, None)
+        with self._lock:
+            opened = self._open.pop(task, None)
         if opened:
             reason = "cancelled" if task.cancelled() else "abandoned"
             for state in opened.values():
                 self._abandon(state, reason)
 
     def _abandon(self, state: S, reason: str) -> None:
-        self._count -= 1
+        with self._lock:
+            self._count -= 1
         try:
             self.on_abandon(state, reason)
         except Exception:  # called from the event loop's callbacks: never let it escape
