@@ -367,3 +367,20 @@ def test_a_redis_breaker_from_a_given_async_client_serves_threads_locally() -> N
     with pytest.raises(httpx.ConnectError):
         breaker.call_sync(fail)
     assert breaker.state is CircuitState.OPEN
+
+
+def test_an_interrupted_redis_probe_gives_its_lease_back() -> None:
+    (breaker,) = redis_breakers(1, failure_threshold=1, recovery_timeout=0.2)
+    with pytest.raises(httpx.ConnectError):
+        breaker.call_sync(fail)
+    time.sleep(0.3)
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        breaker.call_sync(interrupted)
+    assert breaker.call_sync(lambda: httpx.Response(200)).status_code == 200  # a new probe
+    assert breaker.state is CircuitState.CLOSED
+    assert breaker.call_sync(lambda: httpx.Response(503)).status_code == 503
+    assert breaker.state is CircuitState.OPEN  # recorded through Redis: 1 failure opens it

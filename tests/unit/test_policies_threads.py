@@ -356,7 +356,7 @@ def test_acquire_sync_refuses_beyond_max_wait_up_front() -> None:
 
 
 def test_a_pause_refuses_waiting_threads_it_pushes_past_max_wait() -> None:
-    limiter = TokenBucketRateLimiter(20.0, 1, max_wait=0.5)
+    limiter = TokenBucketRateLimiter(2.0, 1, max_wait=1.2)  # slow: both stay queued a while
     assert limiter.try_acquire()
     results: list[str] = []
 
@@ -393,7 +393,7 @@ def test_acquire_sync_ends_at_its_timeout() -> None:
 
 
 def test_a_pause_past_a_thread_timeout_refuses_it_with_timeout_error() -> None:
-    limiter = TokenBucketRateLimiter(20.0, 1)
+    limiter = TokenBucketRateLimiter(2.0, 1)  # slow: both stay queued a while
     assert limiter.try_acquire()
     results: list[BaseException | float] = []
 
@@ -461,7 +461,7 @@ def test_a_user_limiter_without_acquire_sync() -> None:
 
 
 async def test_a_thread_and_a_task_queue_in_arrival_order() -> None:
-    limiter = TokenBucketRateLimiter(10.0, 1)
+    limiter = TokenBucketRateLimiter(5.0, 1)  # slow: the thread stays queued a while
     assert limiter.try_acquire()
     order: list[str] = []
     first = threading.Thread(target=lambda: (limiter.acquire_sync(), order.append("thread 1")))
