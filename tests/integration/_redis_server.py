@@ -10,6 +10,9 @@ The tests that take Redis away mid-run cannot use the machine's shared Redis
         server.freeze()           # SIGSTOP: a hung Redis (connections open, no answer)
         server.thaw()             # SIGCONT
 
+    with RedisClusterNodes() as cluster:  # three masters, slots assigned
+        url = cluster.url
+
 The server keeps nothing on disk (``--save '' --appendonly no``, its working
 directory a temporary one) and binds loopback only. :func:`started_server`
 (the body of the ``own_redis`` fixture) yields a started server and always
@@ -59,10 +62,12 @@ class RedisServer:
     Args:
         port: the port; a free one by default. It stays the same across
             :meth:`kill` and :meth:`start`, so clients reconnect to the new server.
+        extra: more ``redis-server`` arguments (``("--cluster-enabled", "yes")``).
     """
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, extra: tuple[str, ...] = ()) -> None:
         self.port = port if port is not None else free_port()
+        self.extra = extra  # more redis-server arguments
         self._dir = tempfile.mkdtemp(prefix="httpx-resilience-redis-")
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -100,6 +105,7 @@ class RedisServer:
             "--dir", self._dir,
             "--logfile", str(log),
             "--daemonize", "no",
+            *self.extra,
         ]  # fmt: skip
         self._proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + _START_TIMEOUT
@@ -161,6 +167,98 @@ class RedisServer:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
+
+
+def _free_cluster_port(start: int) -> int:
+    """A port from `start` up, free on loopback together with its cluster bus port (+10000)."""
+    for port in range(start, 55535):
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 10000))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair for a Redis Cluster node")
+
+
+class RedisClusterNodes:
+    """A Redis Cluster of the test's own: three masters on loopback, no replicas.
+
+    Each node is a :class:`RedisServer` started with ``--cluster-enabled yes``;
+    ``redis-cli --cluster create`` assigns the 16384 slots. A cluster node
+    also listens on its port + 10000 (the cluster bus), so the ports are
+    picked below 55535 with both free.
+    """
+
+    def __init__(self, nodes: int = 3) -> None:
+        self.servers: list[RedisServer] = []
+        port = 30000
+        for _ in range(nodes):
+            port = _free_cluster_port(port)
+            self.servers.append(RedisServer(port, extra=("--cluster-enabled", "yes")))
+            port += 1
+
+    @property
+    def url(self) -> str:
+        """The URL of the first node (a cluster client discovers the others)."""
+        return f"redis://127.0.0.1:{self.servers[0].port}/0"
+
+    def start(self) -> RedisClusterNodes:
+        """Start the nodes, join them, and wait until the cluster says ``cluster_state:ok``."""
+        for server in self.servers:
+            server.start()
+        addresses = [f"127.0.0.1:{s.port}" for s in self.servers]
+        create = [REDIS_CLI, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"]
+        subprocess.run(create, check=True, capture_output=True, timeout=30)
+        deadline = time.monotonic() + _START_TIMEOUT
+        while time.monotonic() < deadline:
+            info = subprocess.run(
+                [REDIS_CLI, "-p", str(self.servers[0].port), "cluster", "info"],
+                capture_output=True, text=True, timeout=5, check=False,
+            )  # fmt: skip
+            if "cluster_state:ok" in info.stdout:
+                return self
+            time.sleep(0.05)
+        raise RuntimeError("the Redis Cluster did not reach cluster_state:ok within 10 s")
+
+    def close(self) -> None:
+        """Stop every node and remove their working directories."""
+        for server in self.servers:
+            server.close()
+
+    def __enter__(self) -> RedisClusterNodes:
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def started_cluster() -> Iterator[RedisClusterNodes]:
+    """Yield a started three-node Redis Cluster and stop it afterwards (a fixture's body).
+
+    Skips without ``redis-server`` or ``redis-cli``, except under ``CI=true``.
+    """
+    missing = [p for p in (REDIS_SERVER, REDIS_CLI) if not Path(p).exists()]
+    if missing:
+        reason = f"{', '.join(missing)} not installed; install redis-server and redis-tools"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason + " (CI=true: the Redis tests must run)")
+        pytest.skip(reason)
+    with RedisClusterNodes() as cluster:
+        yield cluster
 
 
 def started_server() -> Iterator[RedisServer]:

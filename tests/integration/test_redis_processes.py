@@ -32,7 +32,7 @@ import pytest
 
 from httpx_resilience.testing import ChaosServer, Fault
 
-from ._redis_server import RedisServer, started_server
+from ._redis_server import RedisClusterNodes, RedisServer, started_cluster, started_server
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -66,6 +66,11 @@ class _Worker:
 
         key = self.backend_key(msg)
         if key not in self.backends:
+            where: Any = key[0]
+            if msg.get("cluster"):
+                from redis.asyncio.cluster import RedisCluster
+
+                where = RedisCluster.from_url(key[0])
 
             def observe(event: object) -> None:
                 if isinstance(event, BackendFallbackEntered):
@@ -74,7 +79,7 @@ class _Worker:
                     self.scripts[key] = self.scripts.get(key, 0) + 1
 
             self.backends[key] = RedisBackend(
-                key[0], prefix=key[1], fail_mode=key[2], timeout=key[3], observers=[observe]
+                where, prefix=key[1], fail_mode=key[2], timeout=key[3], observers=[observe]
             )
         return self.backends[key]
 
@@ -346,6 +351,12 @@ def own_redis(fleet: Fleet) -> Iterator[RedisServer]:
         yield from started_server()
     finally:
         fleet.redis_may_fail = False
+
+
+@pytest.fixture
+def cluster() -> Iterator[RedisClusterNodes]:
+    """A three-node Redis Cluster of this test's own."""
+    yield from started_cluster()
 
 
 @pytest.fixture
@@ -847,3 +858,42 @@ def test_fail_modes_open_and_closed_with_redis_gone(
     oauth = {**msg, "op": "oauth", "token_url": server.url_for(token_path), "path": f"/gone-api-{fail_mode}"}
     assert fleet.ask(2, oauth)["outcomes"] == [expected] * 5
     assert server.count(token_path) == (1 if fail_mode == "open" else 0)
+
+
+# --------------------------------------------------------------------------- #
+# Redis Cluster                                                               #
+# --------------------------------------------------------------------------- #
+
+
+def test_on_a_redis_cluster_the_policies_share_state_across_processes(
+    cluster: RedisClusterNodes, fleet: Fleet, prefix: str, server: ChaosServer
+) -> None:
+    """On a three-node Redis Cluster (``RedisCluster`` clients), with fail_mode="closed" so
+    that any script refused by the cluster (CROSSSLOT, MOVED) would surface: a sliding
+    window, a token bucket, a pause, a breaker, a retry budget and the token cache work
+    and are shared by two processes (every key of one policy shares a hash tag)."""
+    common = {"redis": cluster.url, "cluster": True, "prefix": prefix, "fail_mode": "closed",
+              "base": server.url, "op": "get"}  # fmt: skip
+    policies = {"breaker": {"name": "cl", "failure_threshold": 2, "recovery_timeout": 30.0},
+                "limiter": {"kind": "window", "limit": 100, "window": 1.0},
+                "budget": {"name": "cl"}, "retry": {"max_attempts": 1}}  # fmt: skip
+    paused = fleet.ask(0, {**common, **policies, "path": "/cl-busy?status=429&retry_after=1"})
+    assert paused["outcomes"] == [429]
+    opened = fleet.ask(0, {**common, **policies, "path": "/cl?status=503", "n": 2})
+    assert opened == {"outcomes": [503, 503], "state": "OPEN"}
+    refused = fleet.ask(1, {**common, **policies, "path": "/cl-ok"})
+    assert refused == {"outcomes": ["CircuitBreakerOpenError"], "state": "OPEN"}
+    assert server.count("/cl-ok") == 0
+
+    start_at = time.time() + 0.5
+    limit = {**common, "op": "limit", "limiter": {"kind": "bucket", "rate": 40, "burst": 1},
+             "start_at": start_at, "seconds": 2.0, "tasks": 2}  # fmt: skip
+    replies = fleet.ask_all({0: limit, 1: limit})
+    stamps = sorted(s for r in replies.values() for s in r["stamps"])
+    assert_rate_within(stamps, start_at + 0.5, start_at + 2.0, rate=40, tolerance=0.10)
+
+    server.route("/cl-token", latency=0.3,
+                 body={"access_token": "c", "token_type": "Bearer", "expires_in": 60})  # fmt: skip
+    oauth = {**common, "op": "oauth", "token_url": server.url_for("/cl-token"), "path": "/cl-api", "n": 3}
+    assert all(r["outcomes"] == [200] * 3 for r in fleet.ask_all({0: oauth, 1: oauth}).values())
+    assert server.count("/cl-token") == 1
