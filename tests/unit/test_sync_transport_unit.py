@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -39,22 +39,9 @@ from httpx_resilience.observe.events import AttemptStarted, RequestFinished, Ret
 from httpx_resilience.testing import testing_mode
 from httpx_resilience.testing.clock import FakeClock
 
-Handler = Callable[[httpx.Request], httpx.Response]
+from .test_transport_unit import Handler, sequence
+
 QUICK = RetryPolicy(jitter="none", max_attempts=4)
-
-
-def sequence(*items: int | Exception, headers: dict[str, str] | None = None) -> tuple[Handler, list[httpx.Request]]:
-    """A handler answering with the given statuses/exceptions in turn (the last repeats)."""
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        item = items[min(len(seen), len(items) - 1)]
-        seen.append(request)
-        if isinstance(item, Exception):
-            raise item
-        return httpx.Response(item, headers=headers or {}, json={"n": len(seen)})
-
-    return handler, seen
 
 
 def client(handler: Handler, clock: FakeClock | None = None, **kw: object) -> httpx.Client:
@@ -530,23 +517,14 @@ def test_an_invalid_url_is_refused_before_anything() -> None:
     assert seen == []
 
 
-def test_a_limiter_wait_is_slept_on_the_limiter_clock_and_counted() -> None:
+@pytest.mark.parametrize("deadline", [None, 10.0])
+def test_a_limiter_wait_is_slept_on_the_limiter_clock_and_counted(deadline: float | None) -> None:
     clock = FakeClock()
     limiter = TokenBucketRateLimiter(rate=2.0, burst=1, clock=clock)
     assert limiter.try_acquire()
     handler, seen = sequence(200)
-    with client(handler, clock, rate_limiter=limiter, timeout=None) as c:
-        response = c.get("/a")
-    assert len(seen) == 1
-    assert info(response).total_wait == pytest.approx(0.5)
-
-
-def test_a_limiter_wait_within_the_deadline_goes_on_to_send() -> None:
-    clock = FakeClock()
-    limiter = TokenBucketRateLimiter(rate=2.0, burst=1, clock=clock)
-    assert limiter.try_acquire()
-    handler, seen = sequence(200)
-    with client(handler, clock, rate_limiter=limiter, total_timeout=10.0, timeout=5.0) as c:
+    timeout = None if deadline is None else 5.0
+    with client(handler, clock, rate_limiter=limiter, total_timeout=deadline, timeout=timeout) as c:
         response = c.get("/a")
     assert len(seen) == 1
     assert info(response).total_wait == pytest.approx(0.5)

@@ -55,6 +55,7 @@ __all__ = [
     "check_replayable",
     "clamp_phases",
     "deadline_error",
+    "limiter_waited",
     "pause_limiter",
     "prepare_retry",
     "total_deadline_error",
@@ -347,3 +348,21 @@ def after_failure(
     reporter.retry_scheduled(s, decision.delay)
     s.previous_delay = decision.delay
     return decision.delay
+
+
+def limiter_waited(
+    s: RequestState, waited: float, clock: Clock, reporter: Reporter
+) -> float | None:
+    """After a wait for a limiter permit: count and report it; what is left of the deadline.
+
+    Raises:
+        RequestTimeoutError: the deadline passed meanwhile (nothing is sent after it).
+    """
+    s.total_wait += waited
+    reporter.limiter_waited(s, waited)
+    if s.deadline is None:
+        return None
+    remaining = s.deadline - clock.monotonic()
+    if remaining <= 0:
+        reporter.deadline_passed(s)
+    return remaining

@@ -2,15 +2,17 @@
 
 The retry loop hands each outcome to one of two functions:
 
+Both first tell the adaptive throttle (when there is one) what the attempt got.
+
 * :func:`classify_error` for an exception: a timeout that the total deadline
   imposed is the deadline's error and ends the request; an exception the
   policy does not retry for this method ends it too; any other is recorded
   (``last_exc``, ``cause``) for the retry decision.
 * :func:`is_final` for a response: the limiter reads its pacing headers, a
-  ``Retry-After`` the policy honours is recorded (the retry loop pauses the
-  limiter for it after its decision, within ``max_delay``); a status the
-  policy does not retry ends the request, any other is recorded for the
-  retry decision.
+  ``Retry-After`` the policy honours is recorded; a status the policy does
+  not retry ends the request (its ``Retry-After`` pauses the limiter, within
+  ``max_delay``), any other is recorded for the retry decision (which
+  pauses the limiter after deciding).
 
 Both write only the outcome fields of the :class:`RequestState` and report
 through the :class:`Reporter` they are given.
@@ -23,6 +25,7 @@ import httpx
 from ..exceptions import HTTPClientError, RequestTimeoutError, RetryExhaustedError
 from ..observe.redact import scrub_exception, scrub_text
 from ..policies.retry import classify_exception
+from ._attempt import pause_limiter
 from ._httpx_errors import error_class, httpx_class, retry_exhausted_error
 from ._outcome import describe
 from ._report import Reporter
@@ -51,6 +54,8 @@ def classify_error(
             retry that is a failure of the transport (also of its httpx class).
         Exception: ``exc`` itself, when the policy does not retry it.
     """
+    if s.throttle is not None:
+        s.throttle.record_error(s.key, exc)
     # Once, before anything shows it (events, logs, the give-up error built from
     # ``s.cause``): an illegal header value quoted by the transport is hidden.
     scrub_exception(exc)
@@ -155,6 +160,8 @@ def is_final(
     """
     status_code = response.status_code
     limiter, policy = s.limiter, s.policy
+    if s.throttle is not None:
+        s.throttle.record_status(s.key, status_code)
     if limiter is not None:
         limiter.observe_response(response)  # RateLimit-* header pacing, if enabled
     server_delay = None
@@ -166,6 +173,8 @@ def is_final(
     if not policy.should_retry_status(status_code, s.request.method, idempotency_key=s.idempotent):
         if s.tracker is not None:
             s.tracker.observe(duration)
+        if limiter is not None and server_delay is not None:
+            pause_limiter(s, limiter, None)  # within max_delay; none in testing mode
         return True
     s.status_code, s.server_delay, s.last_exc = status_code, server_delay, None
     # A hostile reason phrase may quote a credential back: scrubbed like an error text.

@@ -69,14 +69,10 @@ async def with_fallback(
         if not fallback.handles(exc):
             raise
         served = await fallback.respond(s.request, exc)  # if it raises: the caller reports
-        if reporter.observers:  # RequestFinished for the failure, if no path sent it
-            reporter.unfinished(s.request, s.start, exc)
-        return _served(s, served, exc, None, reporter, now)
-    info = response.extensions.get(EXTENSION_KEY)
-    exhausted = isinstance(info, ResilienceInfo) and info.exhausted
-    if not fallback.handles_response(response.status_code, exhausted):
+        return _failure_served(s, served, exc, reporter, now)
+    info = _info(response)
+    if (error := _exhausted(s, fallback, response, info)) is None:
         return response
-    error = _gave_up(s, response, info)
     try:
         served = await fallback.respond(s.request, error)
     except BaseException:
@@ -84,8 +80,7 @@ async def with_fallback(
         raise
     if served is not response:  # the handler may serve the last response itself
         await response.aclose()
-    return _served(s, served, error, info if isinstance(info, ResilienceInfo) else None,
-                   reporter, now)
+    return _served(s, served, error, info, reporter, now)
 
 
 def with_fallback_sync(
@@ -107,15 +102,10 @@ def with_fallback_sync(
     except Exception as exc:
         if not fallback.handles(exc):
             raise
-        served = _respond_sync(fallback, s.request, exc)
-        if reporter.observers:
-            reporter.unfinished(s.request, s.start, exc)
-        return _served(s, served, exc, None, reporter, now)
-    info = response.extensions.get(EXTENSION_KEY)
-    exhausted = isinstance(info, ResilienceInfo) and info.exhausted
-    if not fallback.handles_response(response.status_code, exhausted):
+        return _failure_served(s, _respond_sync(fallback, s.request, exc), exc, reporter, now)
+    info = _info(response)
+    if (error := _exhausted(s, fallback, response, info)) is None:
         return response
-    error = _gave_up(s, response, info)
     try:
         served = _respond_sync(fallback, s.request, error)
     except BaseException:
@@ -123,8 +113,7 @@ def with_fallback_sync(
         raise
     if served is not response:  # the handler may serve the last response itself
         response.close()
-    return _served(s, served, error, info if isinstance(info, ResilienceInfo) else None,
-                   reporter, now)
+    return _served(s, served, error, info, reporter, now)
 
 
 def _respond_sync(fallback: Fallback, request: httpx.Request, error: Exception) -> httpx.Response:
@@ -144,6 +133,34 @@ def _respond_sync(fallback: Fallback, request: httpx.Request, error: Exception) 
         "cannot run: give a plain function, or use httpx.AsyncClient",
         field="fallback",
     )
+
+
+def _failure_served(
+    s: RequestState,
+    served: httpx.Response,
+    exc: Exception,
+    reporter: Reporter,
+    now: Callable[[], float],
+) -> httpx.Response:
+    """The fallback's response to a failure (``RequestFinished`` for it, if no path sent it)."""
+    if reporter.observers:
+        reporter.unfinished(s.request, s.start, exc)
+    return _served(s, served, exc, None, reporter, now)
+
+
+def _exhausted(
+    s: RequestState, fallback: Fallback, response: httpx.Response, info: ResilienceInfo | None
+) -> RetryExhaustedError | None:
+    """The failure a final response stands for, when the fallback serves it; else ``None``."""
+    if not fallback.handles_response(response.status_code, info is not None and info.exhausted):
+        return None
+    return _gave_up(s, response, info)
+
+
+def _info(response: httpx.Response) -> ResilienceInfo | None:
+    """The outcome the retry loop put on ``response`` (``None`` when there is none)."""
+    info = response.extensions.get(EXTENSION_KEY)
+    return info if isinstance(info, ResilienceInfo) else None
 
 
 def _gave_up(s: RequestState, response: httpx.Response, info: object) -> RetryExhaustedError:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from ..policies.hedging import HedgingPolicy, LatencyTracker
     from ..policies.limiter import RateLimiter
     from ..policies.retry import RetryPolicy
+    from ..policies.throttle import AdaptiveThrottle
     from ._extensions import ResilienceOptions
 
 __all__ = ["RequestState", "Settings", "open_state"]
@@ -75,6 +76,7 @@ class RequestState:
         server_delay: the delay the latest response asked for (``Retry-After``).
         fallback: the :class:`~httpx_resilience.Fallback` serving the request
             if it finally fails (the override, else the transport's), or ``None``.
+        throttle: the transport's :class:`~httpx_resilience.AdaptiveThrottle`, or ``None``.
     """
 
     __slots__ = (
@@ -101,6 +103,7 @@ class RequestState:
         "start",
         "status_code",
         "stream_mode",
+        "throttle",
         "total_timeout",
         "total_wait",
         "tracker",
@@ -145,6 +148,7 @@ class RequestState:
         self.status_code: int | None = None
         self.server_delay: float | None = None
         self.fallback: Fallback | None = None
+        self.throttle: AdaptiveThrottle | None = None
 
     @property
     def service(self) -> str | None:
@@ -175,6 +179,7 @@ class Settings(Protocol):
     fallback: Fallback | None
     circuit_breaker: CircuitBreaker | None
     rate_limiter: RateLimiter | None
+    throttle: AdaptiveThrottle | None
     _clock: Clock
 
     @property
@@ -214,6 +219,7 @@ def open_state(t: Settings, request: httpx.Request, key: str) -> RequestState:
         override(ext, "stream", False)
         hedging = override(ext, "hedging", t.hedging)
         s.fallback = override(ext, "fallback", t.fallback)
+    s.throttle = t.throttle
     if t.circuit_breaker is not None:
         s.breaker = t.circuit_breaker.for_key(key)
     if t.rate_limiter is not None:

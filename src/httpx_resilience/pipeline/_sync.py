@@ -33,7 +33,7 @@ import httpx
 from ..clock import sleep_sync
 from ..exceptions import BulkheadFullError, ConfigurationError
 from ..transports.factory import default_sync_transport
-from ._attempt import after_failure, pause_limiter
+from ._attempt import after_failure, limiter_waited
 from ._classify import classify_error, is_final
 from ._construct import sync_inner_missing
 from ._fallback import throttled, with_fallback_sync
@@ -46,7 +46,6 @@ if TYPE_CHECKING:
     from ..config import ClientConfig
     from ..policies.budget import RetryBudget
     from ..policies.bulkhead import Bulkhead
-    from ..policies.throttle import AdaptiveThrottle
 
 __all__ = ["SyncPipeline", "hedging_refused"]
 
@@ -57,7 +56,6 @@ class _Transport(Settings, Protocol):
     config: ClientConfig
     bulkhead: Bulkhead | None
     retry_budget: RetryBudget | None
-    throttle: AdaptiveThrottle | None
     _inner: httpx.AsyncBaseTransport
     _checked: set[str]
     _reporter: Reporter
@@ -184,12 +182,7 @@ class SyncPipeline:
                         lambda left: limiter.acquire_sync(1, timeout=left),
                         remaining, s, "the rate limiter",
                     )
-                s.total_wait += waited
-                reporter.limiter_waited(s, waited)
-                if s.deadline is not None:
-                    remaining = s.deadline - clock.monotonic()
-                    if remaining <= 0:  # nothing is sent after the deadline
-                        reporter.deadline_passed(s)
+                remaining = limiter_waited(s, waited, clock, reporter)  # and the deadline again
             timeout, phase = s.attempt_timeout, "attempt"
             if remaining is not None and (timeout is None or remaining < timeout):
                 timeout, phase = remaining, "total"
@@ -200,15 +193,9 @@ class SyncPipeline:
             try:
                 response = runner.run(s, timeout, phase)
             except Exception as exc:
-                if throttle is not None:
-                    throttle.record_error(s.key, exc)
                 classify_error(s, exc, clock.monotonic() - t0, phase, reporter)
             else:
-                if throttle is not None:
-                    throttle.record_status(s.key, response.status_code)
                 if is_final(s, response, clock.monotonic() - t0, reporter):
-                    if limiter is not None and s.server_delay is not None:
-                        pause_limiter(s, limiter, None)
                     return reporter.finish(s, response)
                 failed = response
             delay = after_failure(s, failed, budget, t._rng, reporter, clock.monotonic())

@@ -56,7 +56,7 @@ from ..transports.factory import TransportKind
 from ._attempt import (
     AttemptRunner,
     after_failure,
-    pause_limiter,
+    limiter_waited,
     prepare_retry,
     wait_for_limiter,
     within_deadline,
@@ -315,12 +315,7 @@ class ResilientTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
             # A permit at hand costs neither a coroutine nor another clock reading.
             if limiter is not None and not limiter.try_acquire():
                 waited = await wait_for_limiter(limiter, remaining, s)
-                s.total_wait += waited
-                reporter.limiter_waited(s, waited)
-                if s.deadline is not None:
-                    remaining = s.deadline - clock.monotonic()
-                    if remaining <= 0:  # nothing is sent after the deadline
-                        reporter.deadline_passed(s)
+                remaining = limiter_waited(s, waited, clock, reporter)  # and the deadline again
             timeout, phase = s.attempt_timeout, "attempt"
             if remaining is not None and (timeout is None or remaining < timeout):
                 timeout, phase = remaining, "total"
@@ -335,18 +330,11 @@ class ResilientTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
                     runner = self._attempts
                     send = runner.send if s.breaker is None else runner.run
                     response = await send(s, timeout, phase)
-            except Exception as exc:
-                if throttle is not None:
-                    throttle.record_error(s.key, exc)
-                # Raises when the error ends the request (not retryable, or the deadline's).
+            except Exception as exc:  # the throttle records it; raises when it ends the request
                 classify_error(s, exc, clock.monotonic() - t0, phase, reporter)
                 failed: httpx.Response | None = None
-            else:
-                if throttle is not None:
-                    throttle.record_status(s.key, response.status_code)
+            else:  # the throttle records it; a final Retry-After pauses the limiter
                 if is_final(s, response, clock.monotonic() - t0, reporter):
-                    if limiter is not None and s.server_delay is not None:
-                        pause_limiter(s, limiter, None)
                     return reporter.finish(s, response)
                 failed = response
             # decide; then give up (return or raise), or spend the budget and announce
