@@ -126,7 +126,7 @@ class HTTPClient:
         self._clock = clock or SYSTEM_CLOCK
         self.transport = ResilientTransport(
             "httpx",  # the async inner, never used by this client: httpx's, built idle
-            sync_transport=transport,  # type: ignore[call-arg, unused-ignore]  # lands with sync-pipeline
+            sync_transport=transport,
             retry=retry,
             circuit_breaker=circuit_breaker,
             rate_limiter=rate_limiter,
@@ -143,7 +143,7 @@ class HTTPClient:
             headers=setup.headers,
             timeout=httpx.Timeout(cfg.timeout),
             follow_redirects=cfg.follow_redirects,
-            transport=self.transport,  # type: ignore[arg-type, unused-ignore]  # lands with sync-pipeline
+            transport=self.transport,
         )
         self._builder = RequestBuilder(
             self._client,
