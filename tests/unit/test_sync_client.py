@@ -16,6 +16,7 @@ from httpx_resilience import (
     AsyncHTTPClient,
     ClientConfig,
     ConfigurationError,
+    Fallback,
     HedgingPolicy,
     HTTPRequest,
     HTTPRequestError,
@@ -33,7 +34,7 @@ from httpx_resilience import (
 from httpx_resilience.client._sync_client import HTTPClient
 from httpx_resilience.middleware._observed import ObserverMiddleware
 from httpx_resilience.middleware.base import missing_sync_hooks
-from httpx_resilience.testing import FakeClock
+from httpx_resilience.testing import FakeClock, testing_mode
 
 NO_WAIT = RetryPolicy(max_attempts=3, backoff_factor=0.0, jitter="none")
 
@@ -214,6 +215,33 @@ def test_a_body_over_the_cap_is_refused() -> None:
     with pytest.raises(ResponseTooLargeError):
         client.get("/big", max_response_bytes=100)
     assert client.get("/big", max_response_bytes=1000).content == b"x" * 1000
+
+
+def test_a_fallback_answers_through_the_middlewares() -> None:
+    """A refused connection is answered by the client's fallback; the response
+    middlewares see it like any other response."""
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    log: list[str] = []
+    client = client_for(
+        refuse, fallback=Fallback(httpx.Response(200, text="cached")), middlewares=[Trace("a", log)]
+    )
+    response = client.get("/x")
+    assert response.status_code == 200 and response.text == "cached"
+    assert log == ["req a", "resp a"]
+
+
+def test_the_testing_switch_caps_the_attempts_of_the_sync_client() -> None:
+    """Under testing_mode(attempts=2) a failing upstream sees two attempts, not the
+    policy's three, and the backoff (5 s) is zero."""
+    clock = FakeClock()
+    handler = Recorder(503)
+    client = client_for(handler, retry=RetryPolicy(max_attempts=3, backoff_factor=5.0), clock=clock)
+    with testing_mode(attempts=2), pytest.raises(RetryExhaustedError):
+        client.get("/down")
+    assert len(handler.requests) == 2 and sum(clock.sleeps) == 0.0
 
 
 # -- middlewares ----------------------------------------------------------------------------
