@@ -227,7 +227,9 @@ class Bulkhead:
 
     def _enter(self, loop: asyncio.AbstractEventLoop | None) -> _Ticket | None:
         """A slot at once (``None``), or a ticket in the queue; refuses when it is full."""
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # not `with`, which costs twice as much: this runs once per request
+        try:
             if self._in_flight < self._max_concurrent and not self._queued:
                 self._in_flight += 1
                 return None
@@ -239,6 +241,8 @@ class Bulkhead:
             self._queue.append(ticket)
             self._queued += 1
             return ticket
+        finally:
+            lock.release()
 
     def _abandon(self, ticket: _Ticket) -> bool:
         """Leave the queue; ``True`` when a slot was handed over meanwhile (keep or give back)."""
@@ -277,7 +281,9 @@ class Bulkhead:
         Raises:
             RuntimeError: no slot is held (more releases than acquires).
         """
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             while self._queue:
                 ticket = self._queue.popleft()
                 if ticket.state == _WAITING:
@@ -289,6 +295,8 @@ class Bulkhead:
                     raise RuntimeError("Bulkhead.release() called more times than acquire()")
                 self._in_flight -= 1
                 return
+        finally:
+            lock.release()
         ticket.wake()
 
     async def __aenter__(self) -> Bulkhead:
