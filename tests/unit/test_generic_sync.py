@@ -306,3 +306,30 @@ def test_validated_settings_are_reused_but_never_for_another_type() -> None:
         retry(lambda: 1, max_attempts=True, clock=FakeClock())
     with pytest.raises(ConfigurationError, match=r"got \[1\]"):
         retry(lambda: 1, max_attempts=[1], clock=FakeClock())  # type: ignore[arg-type]
+
+
+def test_one_stats_shared_by_eight_threads_loses_no_count() -> None:
+    """8 threads × 300 calls, each failing once then succeeding, sharing one RetryStats:
+    every count is exact."""
+    stats = RetryStats()
+    clock = FakeClock()
+    local = threading.local()
+
+    @with_retry(max_attempts=2, delay=0.0, stats=stats, clock=clock)
+    def work() -> int:
+        local.n = getattr(local, "n", 0) + 1
+        if local.n % 2:
+            raise OSError("odd attempt")
+        return 1
+
+    def run() -> None:
+        for _ in range(300):
+            work()
+
+    threads = [threading.Thread(target=run) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert (stats.calls, stats.attempts, stats.retries, stats.recovered) == (2400, 4800, 2400, 2400)
+    assert stats.by_exception == {"OSError": 2400} and stats.exhausted == 0

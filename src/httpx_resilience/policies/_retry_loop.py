@@ -21,6 +21,7 @@ import functools
 import inspect
 import logging
 import random
+import threading
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
@@ -38,11 +39,15 @@ __all__ = ["Attempts", "RetrySettings", "RetryStats", "is_async_callable", "name
 T = TypeVar("T")
 
 _log = logging.getLogger("httpx_resilience.retry")
+# RetryStats may be shared by threads (a decorated def called from many): its counts
+# change under this lock (one for all: a few increments a call, never contended long).
+_stats_lock = threading.Lock()
 
 
 @dataclass(slots=True)
 class RetryStats:
-    """Counters a retry helper updates (seed 002's retry metrics).
+    """Counters a retry helper updates (seed 002's retry metrics); one may be shared by
+    threads and tasks (the helpers update it under a lock).
 
     Attributes:
         calls: logical calls made.
@@ -125,7 +130,8 @@ class Attempts:
         self.attempt = 0
         self.previous: float | None = None
         if settings.stats is not None:
-            settings.stats.calls += 1
+            with _stats_lock:
+                settings.stats.calls += 1
         if settings.budget is not None:
             settings.budget.record_request(settings.budget_key)
 
@@ -133,7 +139,8 @@ class Attempts:
         """An attempt starts."""
         self.attempt += 1
         if self.settings.stats is not None:
-            self.settings.stats.attempts += 1
+            with _stats_lock:
+                self.settings.stats.attempts += 1
 
     def failed(self, exc: BaseException) -> float | None:
         """The attempt raised ``exc`` (one of the retried types): the wait before the next,
@@ -146,7 +153,8 @@ class Attempts:
         s, attempt, n, label = self.settings, self.attempt, self.n, self.label
         if s.stats is not None:
             key = type(exc).__name__
-            s.stats.by_exception[key] = s.stats.by_exception.get(key, 0) + 1
+            with _stats_lock:
+                s.stats.by_exception[key] = s.stats.by_exception.get(key, 0) + 1
         if s.retry_if is not None and not s.retry_if(exc):
             return None
         why: str | None = None
@@ -156,7 +164,8 @@ class Attempts:
             why = "the retry budget is spent"
         if why is not None:
             if s.stats is not None:
-                s.stats.exhausted += 1
+                with _stats_lock:
+                    s.stats.exhausted += 1
             _log.error(
                 "%s: %s. Last error: %s: %s", label, why, type(exc).__name__, exc,
                 extra={"operation": label, "attempts": attempt, "max_attempts": n},
@@ -182,7 +191,8 @@ class Attempts:
             extra={"operation": label, "attempt": attempt, "max_attempts": n, "delay": wait},
         )
         if s.stats is not None:
-            s.stats.retries += 1
+            with _stats_lock:
+                s.stats.retries += 1
         self.previous = wait
         return wait
 
@@ -190,7 +200,8 @@ class Attempts:
         """The attempt returned: count and log a recovery."""
         if self.attempt > 1:
             if self.settings.stats is not None:
-                self.settings.stats.recovered += 1
+                with _stats_lock:
+                    self.settings.stats.recovered += 1
             _log.info(
                 "%s: succeeded after %d attempts", self.label, self.attempt,
                 extra={"operation": self.label, "attempts": self.attempt},
