@@ -652,3 +652,52 @@ def test_a_thread_abandons_only_its_own_requests() -> None:
     assert tracker.current() == "main thread's"
     assert tracker.finish("mine") == "main thread's"
     assert len(tracker) == 0
+
+
+def test_tracing_observer_keeps_each_thread_s_spans_apart() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from httpx_resilience.observe.otel import TracingObserver
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    gate = threading.Barrier(4)
+    counts: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        rid = request.headers["x-request-id"]
+        with lock:
+            counts[rid] = counts.get(rid, 0) + 1
+            n = counts[rid]
+        time.sleep(0.001)
+        return httpx.Response(503 if n == 1 else 200)
+
+    retry = RetryPolicy(max_attempts=2, backoff_factor=0.0, jitter="none")
+    transport = ResilientTransport(
+        httpx.MockTransport(handler), observers=[TracingObserver(provider)], retry=retry
+    )
+    with httpx.Client(transport=transport, base_url="http://svc.test") as c:
+
+        def work() -> None:
+            gate.wait(5)
+            for _ in range(10):
+                assert c.get("/a").status_code == 200
+
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+    spans = exporter.get_finished_spans()
+    parents = {s.context.span_id: s for s in spans if s.parent is None}
+    children = [s for s in spans if s.parent is not None]
+    assert len(parents) == 40 and len(children) == 80
+    per_parent: dict[int, int] = {}
+    for child in children:
+        assert child.parent is not None and child.parent.span_id in parents
+        per_parent[child.parent.span_id] = per_parent.get(child.parent.span_id, 0) + 1
+    assert set(per_parent.values()) == {2}  # each request's two attempts under its own span
