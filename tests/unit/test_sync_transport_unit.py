@@ -678,7 +678,8 @@ def test_tracing_observer_keeps_each_thread_s_spans_apart() -> None:
 
     retry = RetryPolicy(max_attempts=2, backoff_factor=0.0, jitter="none")
     transport = ResilientTransport(
-        httpx.MockTransport(handler), observers=[TracingObserver(provider)], retry=retry
+        httpx.MockTransport(handler), observers=[TracingObserver(provider)], retry=retry,
+        retry_budget=False,  # every request retries once
     )
     with httpx.Client(transport=transport, base_url="http://svc.test") as c:
 
