@@ -702,3 +702,18 @@ def test_tracing_observer_keeps_each_thread_s_spans_apart() -> None:
         assert child.parent is not None and child.parent.span_id in parents
         per_parent[child.parent.span_id] = per_parent.get(child.parent.span_id, 0) + 1
     assert set(per_parent.values()) == {2}  # each request's two attempts under its own span
+
+
+def test_respx_intercepts_the_lazily_built_inner() -> None:
+    import respx
+
+    with respx.mock(assert_all_called=True) as mock:
+        route = mock.get("https://api.test/items").mock(
+            side_effect=[httpx.Response(503), httpx.Response(200, json={"ok": True})]
+        )
+        retry = RetryPolicy(max_attempts=2, backoff_factor=0.0, jitter="none")
+        with httpx.Client(transport=ResilientTransport(retry=retry)) as c:
+            response = c.get("https://api.test/items")
+    assert response.json() == {"ok": True}
+    assert route.call_count == 2
+    assert info(response).attempts == 2
