@@ -250,6 +250,32 @@ def test_the_total_deadline_ends_the_request(chaos_server: ChaosServer, front: C
     assert 0.95 <= took / total <= 1.3, took  # the deadline, overrun bounded
 
 
+def test_a_dripping_body_counts_against_the_attempt_timeout(
+    chaos_server: ChaosServer, front: Callable[..., Front]
+) -> None:
+    """Each chunk arrives well within a read timeout, the whole body does not within the
+    attempt's: the attempt fails (the body is read inside it) and the retry answers."""
+    chaos_server.route("/drip", steps=[Fault(drip=0.1, body_size=400, drip_chunk=10), Fault()])
+    transport = ResilientTransport(retry=QUICK, timeout=0.5)
+    r = front(transport, chaos_server.url).get("/drip")
+    assert r.status_code == 200 and info_of(r).attempts == 2 == chaos_server.count("/drip")
+
+
+def test_the_deadline_ends_a_dripping_body(chaos_server: ChaosServer, front: Callable[..., Front]) -> None:
+    """A body that would take 10 s, a chunk every 50 ms (no single read ever times out): the
+    deadline of 1 s (attempt and total) still ends the request, within a bounded overrun."""
+    chaos_server.route("/drip", drip=0.05, body_size=2000, drip_chunk=10)
+    total = 1.0
+    transport = ResilientTransport(retry=QUICK, timeout=total, total_timeout=total)
+    f = front(transport, chaos_server.url)
+    t0 = time.perf_counter()
+    with pytest.raises(RequestTimeoutError):
+        f.get("/drip")
+    took = time.perf_counter() - t0
+    assert 0.95 <= took / total <= 1.3, took
+    assert chaos_server.count("/drip") == 1
+
+
 def test_a_timeout_keeps_its_httpx_class(chaos_server: ChaosServer, front: Callable[..., Front]) -> None:
     """The last attempt read-timed out: the error is httpx.ReadTimeout, RequestTimeoutError and
     RetryExhaustedError at once, with the attempts counted at the server."""
