@@ -4,7 +4,8 @@ Where things live::
 
     transport.py    ResilientTransport: construction, the httpx seam, the bulkhead and
                     the retry loop, which shows the order of the stages
-    _state.py       RequestState: one request's progress, handed to the parts below
+    _state.py       RequestState: one request's progress, handed to the parts below;
+                    open_state, its start (both paths)
     _attempt.py     AttemptRunner: breaker permit → attempt timeout → inner transport;
                     the limiter's wait within the deadline
     _hedge.py       Hedger: races an attempt against delayed copies
@@ -15,6 +16,8 @@ Where things live::
     _checks.py      check_pipeline: settings that contradict each other
     _request_id.py  the request id and the header facts read with it
     _timeout.py     the cancellation scope of an attempt
+    _sync.py        the sync path (handle_request): the loop's skeleton with blocking waits
+    _sync_attempt.py  one sync attempt: breaker → clamped phase timeouts → sync inner
 """
 
 from __future__ import annotations
