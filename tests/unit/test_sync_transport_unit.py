@@ -717,3 +717,40 @@ def test_respx_intercepts_the_lazily_built_inner() -> None:
     assert response.json() == {"ok": True}
     assert route.call_count == 2
     assert info(response).attempts == 2
+
+
+class Recording(httpx.BaseTransport):
+    """A sync inner that records what the transport's lifecycle did to it."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200)
+
+    def __enter__(self) -> Recording:
+        self.calls.append("enter")
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        self.calls.append("exit")
+
+    def close(self) -> None:
+        self.calls.append("close")
+
+
+def test_with_and_close_reach_the_sync_inner() -> None:
+    inner = Recording()
+    transport = ResilientTransport(sync_transport=inner)
+    with httpx.Client(transport=transport) as c:
+        assert c.get("http://svc.test/a").status_code == 200
+    transport.close()
+    assert inner.calls == ["enter", "exit", "close"]
+
+
+def test_close_before_any_sync_request_builds_nothing() -> None:
+    transport = ResilientTransport()
+    with transport:
+        pass
+    transport.close()
+    assert transport._sync.inner is None
