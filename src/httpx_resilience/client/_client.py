@@ -233,10 +233,13 @@ class AsyncHTTPClient:
             RateLimitError: the final response is 429.
             RetryExhaustedError: every permitted attempt failed.
             RequestTimeoutError: an attempt or the total deadline timed out.
-            CircuitBreakerOpenError, RateLimiterTimeout, BulkheadFullError,
-                ThrottledError: refused before sending.
-            (With a ``fallback``, a failure it serves returns its response instead.)
+            CircuitBreakerOpenError: the breaker refused; nothing was sent.
+            RateLimiterTimeout: the limiter would wait past ``max_wait``; nothing was sent.
+            BulkheadFullError: too many requests in flight; nothing was sent.
+            ThrottledError: the adaptive throttle refused; nothing was sent.
             HTTPRequestError: any other transport failure.
+
+        With a ``fallback``, a failure it serves returns its response instead.
         """
         req, limit = logical_request(  # each argument checked, as HTTPClient does
             method, url, json=json, data=data, files=files, content=content, headers=headers,
