@@ -10,7 +10,8 @@ real sockets (ChaosServer), the requests counted where they arrive:
 - a bulkhead caps the requests in flight from threads, and refuses without
   sending when its queue is full;
 - one breaker shared by sync and async callers: failures seen by one open it
-  for the other.
+  for the other; one bulkhead shared by threads and tasks: slots held by
+  threads refuse a task.
 """
 
 from __future__ import annotations
@@ -180,3 +181,45 @@ async def test_one_breaker_shared_by_sync_and_async_callers(chaos_server: ChaosS
             assert (await client.get("/svc")).status_code == 200
         assert breaker.state is CircuitState.CLOSED
         assert (await asyncio.to_thread(sync_client.get, "/svc")).status_code == 200
+
+
+class Arrivals(httpx.BaseTransport):
+    """httpx's sync transport that sets :attr:`ready` once ``n`` requests have entered it
+    (so they hold their bulkhead slots)."""
+
+    def __init__(self, n: int) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.n = n
+        self.ready = threading.Event()
+        self._lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            self.n -= 1
+            if self.n <= 0:
+                self.ready.set()
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+async def test_one_bulkhead_shared_by_threads_and_tasks(chaos_server: ChaosServer) -> None:
+    """Bulkhead(2), no queue: two slow requests from threads hold both slots; a task's request
+    through another transport sharing the bulkhead is refused without sending, and gets a slot
+    once the threads are done."""
+    chaos_server.route("/slow", latency=0.5)
+    chaos_server.route("/fast")
+    bulkhead = Bulkhead(2)
+    arrivals = Arrivals(2)
+    sync_side = ResilientTransport(retry=ONE_ATTEMPT, bulkhead=bulkhead, sync_transport=arrivals)
+    async_side = ResilientTransport(retry=ONE_ATTEMPT, bulkhead=bulkhead)
+    with httpx.Client(transport=sync_side, base_url=chaos_server.url) as sync_client:
+        async with httpx.AsyncClient(transport=async_side, base_url=chaos_server.url) as client:
+            threads = asyncio.gather(*(asyncio.to_thread(sync_client.get, "/slow") for _ in range(2)))
+            assert await asyncio.to_thread(arrivals.ready.wait, 10.0)  # both slots held
+            with pytest.raises(BulkheadFullError):
+                await client.get("/fast")
+            assert chaos_server.count("/fast") == 0
+            assert [r.status_code for r in await threads] == [200, 200]
+            assert (await client.get("/fast")).status_code == 200
