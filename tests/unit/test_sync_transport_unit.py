@@ -754,3 +754,28 @@ def test_close_before_any_sync_request_builds_nothing() -> None:
         pass
     transport.close()
     assert transport._sync.inner is None
+
+
+def test_the_fallback_leaves_what_it_does_not_serve() -> None:
+    handler, _ = sequence(200)
+    fallback = Fallback(httpx.Response(299, text="cached"))
+    with client(handler, fallback=fallback) as c:
+        assert c.get("/a").status_code == 200  # a success is not the fallback's
+    bad, _ = sequence(ValueError("a bug, not an outage"))
+    with client(bad, fallback=fallback) as c, pytest.raises(ValueError, match="a bug"):
+        c.get("/a")
+
+
+def test_a_fallback_handler_that_raises_closes_the_last_response() -> None:
+    stream = SlowStream([b"busy"])
+
+    def boom(request: httpx.Request, error: Exception) -> httpx.Response:
+        raise RuntimeError("handler failed")
+
+    transport = ResilientTransport(
+        httpx.MockTransport(lambda r: httpx.Response(503, stream=stream)),
+        fallback=Fallback(boom, statuses={503}), retry=RetryPolicy(max_attempts=1),
+    )
+    with httpx.Client(transport=transport) as c, pytest.raises(RuntimeError, match="handler failed"):
+        c.get("http://svc.test/a", extensions={"resilience": {"stream": True}})
+    assert stream.closed
