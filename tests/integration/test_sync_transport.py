@@ -418,6 +418,19 @@ def test_the_fallback_answers_a_failed_request(front: Callable[..., Front]) -> N
     assert info_of(r).attempts == 3
 
 
+def test_an_awaiting_fallback_handler_is_refused_on_the_sync_path() -> None:
+    """An ``async def`` handler that awaits cannot run under httpx.Client: a ConfigurationError
+    naming fallback, not whatever the coroutine raised without a loop."""
+
+    async def handler(request: httpx.Request, error: Exception) -> httpx.Response:
+        await asyncio.sleep(0.01)  # anything that needs the running loop, as a cache read would
+        return httpx.Response(200)
+
+    transport = ResilientTransport(retry=RetryPolicy(max_attempts=1), fallback=handler)
+    with httpx.Client(transport=transport) as client, pytest.raises(ConfigurationError, match="fallback"):
+        client.get(f"http://127.0.0.1:{closed_port()}/items")
+
+
 def test_the_throttle_keeps_most_requests_home_in_an_outage(
     chaos_server: ChaosServer, front: Callable[..., Front]
 ) -> None:
