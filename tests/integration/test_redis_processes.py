@@ -544,13 +544,48 @@ def test_a_breaker_opened_in_one_process_is_open_in_another(
     before = fleet.ask(1, _get(shared_redis, prefix, server.url, "/ab-b", **settings))
     assert before == {"outcomes": [200], "state": "CLOSED"}
 
-    opened = fleet.ask(0, _get(shared_redis, prefix, server.url, "/ab-a?status=503", 2, **settings))
-    assert opened["outcomes"] == [503, 503]
+    for _ in range(2):  # one after the other (concurrent outcomes: see the test below)
+        opened = fleet.ask(0, _get(shared_redis, prefix, server.url, "/ab-a?status=503", **settings))
+        assert opened["outcomes"] == [503]
     assert opened["state"] == "OPEN"
 
     after = fleet.ask(1, _get(shared_redis, prefix, server.url, "/ab-b", **settings))
     assert after == {"outcomes": ["CircuitBreakerOpenError"], "state": "OPEN"}
     assert server.count("/ab-b") == 1  # only the call made before A opened it
+
+
+async def test_concurrent_outcomes_never_turn_the_local_view_back(shared_redis: str, prefix: str) -> None:
+    """Two calls fail at once and the second record opens the shared breaker: this process's
+    breaker must show OPEN, and announce no transition back to CLOSED, whatever order the
+    two record replies are read in. 300 breakers, as the race is one of timing."""
+    import redis.asyncio as aioredis
+
+    from httpx_resilience import CircuitBreaker, CircuitState, RedisBackend
+
+    backend = RedisBackend(shared_redis, prefix=prefix, timeout=2.0)
+    request = httpx.Request("GET", "http://upstream.test/")
+
+    async def fail() -> httpx.Response:
+        await asyncio.sleep(0)
+        return httpx.Response(503, request=request)
+
+    wrong: list[tuple[str, str, list[str]]] = []
+    client = aioredis.Redis.from_url(shared_redis)
+    try:
+        for trial in range(300):
+            seen: list[str] = []
+            breaker = CircuitBreaker(
+                failure_threshold=2, recovery_timeout=30, name=f"race-{trial}", backend=backend,
+                listeners=[lambda t, seen=seen: seen.append(f"{t.old.name}->{t.new.name}")],
+            )  # fmt: skip
+            await asyncio.gather(breaker.call(fail), breaker.call(fail))
+            shared = await client.hget(f"{{{prefix}:breaker:race-{trial}}}:state", "state")
+            if breaker.state is not CircuitState.OPEN or "OPEN->CLOSED" in seen:
+                wrong.append((breaker.state.name, (shared or b"").decode(), seen))
+    finally:
+        await client.aclose()
+        await backend.aclose()
+    assert wrong == [], f"{len(wrong)} of 300 breakers went back: {wrong[:2]}"
 
 
 def assert_opens_then_lets_a_round_through(
