@@ -779,3 +779,37 @@ def test_a_fallback_handler_that_raises_closes_the_last_response() -> None:
     with httpx.Client(transport=transport) as c, pytest.raises(RuntimeError, match="handler failed"):
         c.get("http://svc.test/a", extensions={"resilience": {"stream": True}})
     assert stream.closed
+
+
+def test_an_async_def_fallback_handler_is_refused_before_it_runs() -> None:
+    ran: list[bool] = []
+
+    async def handler_(request: httpx.Request, error: Exception) -> httpx.Response:
+        ran.append(True)
+        return httpx.Response(200)
+
+    class AsyncCall:
+        async def __call__(self, request: httpx.Request, error: Exception) -> httpx.Response:
+            ran.append(True)
+            return httpx.Response(200)
+
+    failing, _ = sequence(httpx.ConnectError("refused"))
+    for h in (handler_, AsyncCall()):
+        with client(failing, fallback=Fallback(h), retry=RetryPolicy(max_attempts=1)) as c, pytest.raises(
+            ConfigurationError, match="plain function"
+        ):
+            c.get("/a")
+    assert ran == []
+
+
+def test_a_handler_returning_a_loop_bound_awaitable_is_refused() -> None:
+    import asyncio
+
+    def handler_(request: httpx.Request, error: Exception) -> object:
+        return asyncio.sleep(0.01, httpx.Response(200))  # needs a running loop
+
+    failing, _ = sequence(httpx.ConnectError("refused"))
+    with client(failing, fallback=Fallback(handler_), retry=RetryPolicy(max_attempts=1)) as c, pytest.raises(
+        ConfigurationError, match="plain function"
+    ):
+        c.get("/a")

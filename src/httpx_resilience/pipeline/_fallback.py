@@ -19,6 +19,7 @@ none of this.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, NoReturn, cast
@@ -122,15 +123,34 @@ def _respond_sync(fallback: Fallback, request: httpx.Request, error: Exception) 
     Raises:
         ConfigurationError: the handler awaited something (an ``async def`` handler).
     """
+    handler = getattr(fallback, "_handler", None)
+    if _is_async(handler):
+        raise _async_handler()
     coro = fallback.respond(request, error)
     try:
         coro.send(None)
     except StopIteration as done:
         return cast(httpx.Response, done.value)
+    except RuntimeError as exc:  # the awaitable it returned wanted a running event loop
+        if "event loop" not in str(exc):
+            raise
+        raise _async_handler() from exc
     coro.close()
-    raise ConfigurationError(
-        "the fallback handler awaits (an async def handler), which httpx.Client's sync path "
-        "cannot run: give a plain function, or use httpx.AsyncClient",
+    raise _async_handler()
+
+
+def _is_async(handler: object) -> bool:
+    """Whether ``handler`` is an ``async def`` function (or a partial of one, or an async
+    ``__call__``)."""
+    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
+        getattr(handler, "__call__", None)  # noqa: B004 - the method, not callability
+    )
+
+
+def _async_handler() -> ConfigurationError:
+    return ConfigurationError(
+        "the fallback handler is async (it awaits), which httpx.Client's sync path cannot "
+        "run: give a plain function, or use httpx.AsyncClient",
         field="fallback",
     )
 
