@@ -118,22 +118,25 @@ class SyncPipeline:
         t = self._t
         key = checked_host_key(request.url, t._checked)  # the URL check, once per origin
         reporter = t._reporter
-        start = t._clock.monotonic()
+        observed = bool(reporter.observers)
+        start = t._clock.monotonic() if observed else 0.0
         try:
             s = open_state(t, request, key)  # the total deadline starts now
             if s.hedging is not None or (s.ext and s.ext.get("hedging") is not None):
                 raise hedging_refused()
-            response = (
-                self._bulkhead(s, runner) if s.fallback is None
-                else with_fallback_sync(
+            if s.fallback is not None:
+                response = with_fallback_sync(
                     s, lambda s: self._bulkhead(s, runner), reporter, t._clock.monotonic
                 )
-            )
+            elif t.bulkhead is None:
+                response = self._run(s, runner)
+            else:
+                response = self._bulkhead(s, runner)
         except BaseException as exc:
-            if reporter.observers:  # exactly one RequestFinished, whatever the path
+            if observed:  # exactly one RequestFinished, whatever the path
                 reporter.unfinished(request, start, exc)
             raise
-        if reporter.observers:
+        if observed:
             reporter.finished(request)
         return response
 
@@ -186,12 +189,13 @@ class SyncPipeline:
             timeout, phase = s.attempt_timeout, "attempt"
             if remaining is not None and (timeout is None or remaining < timeout):
                 timeout, phase = remaining, "total"
-            reporter.attempt_started(s)
+            if reporter.observers:
+                reporter.attempt_started(s)
             s.server_delay = None
             t0 = clock.monotonic()
             failed: httpx.Response | None = None
-            try:
-                response = runner.run(s, timeout, phase)
+            try:  # without a breaker, straight to the send
+                response = (runner.send if s.breaker is None else runner.run)(s, timeout, phase)
             except Exception as exc:
                 classify_error(s, exc, clock.monotonic() - t0, phase, reporter)
             else:
