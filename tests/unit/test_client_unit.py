@@ -510,3 +510,14 @@ async def test_an_unparseable_url_with_a_password_does_not_show_it() -> None:
         with pytest.raises(InvalidRequestError) as info:
             await c.get("http://user:hunter2-secret@[::1/x")
     assert "hunter2-secret" not in str(info.value) and "***@[::1" in str(info.value)
+
+
+def test_a_sync_transport_is_refused_at_construction() -> None:
+    """AsyncHTTPClient(transport=httpx.HTTPTransport()) fails at once, naming HTTPClient."""
+    import httpx
+
+    from httpx_resilience import AsyncHTTPClient, ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="HTTPClient") as info:
+        AsyncHTTPClient(transport=httpx.HTTPTransport())
+    assert info.value.field == "transport"

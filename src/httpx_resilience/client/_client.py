@@ -24,6 +24,7 @@ import httpx
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..config import ClientConfig
+from ..exceptions import ConfigurationError
 from ..middleware.base import Middleware
 from ..models import HTTPResponse
 from ..observe.events import Observer
@@ -108,6 +109,15 @@ class AsyncHTTPClient:
         self.rate_limiter = rate_limiter
         self.circuit_breaker = circuit_breaker
         self._clock = clock or SYSTEM_CLOCK
+        if transport is not None and not isinstance(transport, str) and not callable(
+            getattr(transport, "handle_async_request", None)
+        ):
+            raise ConfigurationError(
+                f"transport must be an httpx.AsyncBaseTransport or one of 'httpx', 'native', "
+                f"'aiohttp', 'auto', got {type(transport).__name__} (a sync transport serves "
+                "HTTPClient)",
+                field="transport",
+            )
         self.transport = ResilientTransport(
             # ResilientTransport alone keeps httpx's stack for "auto"; the client resolves it.
             transport if transport is not None else self.config.transport,
