@@ -65,17 +65,19 @@ _FOREIGN_NETWORK_ERRORS: tuple[tuple[str, tuple[str, ...]], ...] = (
 # stream, HTTP/3.
 _CURL_NETWORK_CODES = frozenset({5, 6, 7, 16, 18, 28, 35, 52, 55, 56, 92, 95})
 _foreign: tuple[type[BaseException], ...] = ()
-_foreign_seen: frozenset[str] = frozenset()
+_foreign_seen: tuple[int, ...] = ()  # the id of each library's module (0: not loaded)
 
 
 def _foreign_errors() -> tuple[type[BaseException], ...]:
     """The network error classes of the optional libraries loaded so far.
 
     Nothing is imported: a library that is not loaded cannot have raised
-    anything. Three dictionary look-ups a call; rebuilt when a library appears.
+    anything. Three dictionary look-ups a call; rebuilt when a library appears,
+    goes, or is replaced by another module object (a reload).
     """
     global _foreign, _foreign_seen
-    loaded = frozenset(m for m, _ in _FOREIGN_NETWORK_ERRORS if m in sys.modules)
+    modules = sys.modules
+    loaded = tuple(id(modules[m]) if m in modules else 0 for m, _ in _FOREIGN_NETWORK_ERRORS)
     if loaded != _foreign_seen:
         found: list[type[BaseException]] = []
         for module_name, names in _FOREIGN_NETWORK_ERRORS:
