@@ -12,12 +12,16 @@ requests counted where they arrive (ChaosServer on loopback):
 - a POST that may have reached the server is not resent by default;
 - what the SDK's user catches: an open breaker is ``openai.APIConnectionError``
   (nothing sent), an attempt timeout ``openai.APITimeoutError``;
-- a streamed completion marked by the recipe's (sync) request hook arrives whole.
+- a streamed completion marked by the recipe's (sync) request hook arrives as
+  it is sent (the first event before the server sends the rest); unmarked, it
+  is buffered inside the attempt and its timeout ends it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 
 import httpx
 import pytest
@@ -32,7 +36,14 @@ from httpx_resilience import (
 )
 from httpx_resilience.testing import ChaosServer, FakeClock, Fault
 
-from ._fake_openai import CHAT_PATH, EMBEDDINGS_PATH, chat_completion, embeddings, sse
+from ._fake_openai import (
+    CHAT_PATH,
+    EMBEDDINGS_PATH,
+    GatedStreamServer,
+    chat_completion,
+    embeddings,
+    sse,
+)
 
 openai = pytest.importorskip("openai")
 
@@ -167,3 +178,57 @@ def test_a_marked_stream_arrives_whole(chaos_server: ChaosServer) -> None:
         stream = client.chat.completions.create(model="fake-model", messages=MESSAGES, stream=True)
         words = [chunk.choices[0].delta.content for chunk in stream]
     assert words == ["a", "b", "c"] and chaos_server.count(CHAT_PATH) == 1
+
+
+class GateInAThread:
+    """:class:`GatedStreamServer` on an event loop of its own thread, for the sync client."""
+
+    def __init__(self, words: list[str]) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.server = GatedStreamServer(words)
+
+    def __enter__(self) -> GatedStreamServer:
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self.server.__aenter__(), self.loop).result(5)
+        return self.server
+
+    def open_gate(self) -> None:
+        self.loop.call_soon_threadsafe(self.server.open_gate)
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.__aexit__(), self.loop).result(5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
+def first_then_rest(gate: GateInAThread, server: GatedStreamServer, hooks: list[object]) -> list[str]:
+    """Stream a completion; open the server's gate only once the first event has arrived."""
+    transport = ResilientTransport(retry=RetryPolicy(max_attempts=1), timeout=1.0)
+    words: list[str] = []
+    with sdk(server.url, transport, hooks=hooks) as client:
+        stream = client.chat.completions.create(model="fake-model", messages=MESSAGES, stream=True)
+        for chunk in stream:
+            words.append(chunk.choices[0].delta.content or "")
+            gate.open_gate()  # only now may the server send the rest
+    return words
+
+
+def test_a_marked_stream_arrives_as_it_is_sent() -> None:
+    """With the recipe's sync hook the first event reaches the caller before the server sends
+    the rest: the sync path hands the stream over unbuffered."""
+    gate = GateInAThread(["a", "b", "c"])
+    with gate as server:
+        words = first_then_rest(gate, server, [mark_streams])
+    assert words == ["a", "b", "c"] and server.requests == 1
+
+
+def test_an_unmarked_stream_is_buffered_within_the_attempt_timeout() -> None:
+    """Without the hook the sync pipeline reads the whole stream inside the attempt: the gate
+    never opens, and the attempt timeout ends it as openai.APITimeoutError."""
+    gate = GateInAThread(["a", "b", "c"])
+    with gate as server:
+        with pytest.raises(openai.APITimeoutError):
+            first_then_rest(gate, server, [])
+        assert server.requests == 1
