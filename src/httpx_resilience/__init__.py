@@ -1,9 +1,12 @@
 """httpx-resilience: the resilience layer for Python HTTP.
 
-Retries with budgets, deadlines, circuit breakers, rate limiters, bulkheads
-and hedging, packaged as an httpx transport (:class:`ResilientTransport`) and a
-client facade (:class:`AsyncHTTPClient`). Everything public is importable from
-here; :mod:`httpx_resilience.testing` has the chaos server and a fake clock.
+Retries with budgets, deadlines, circuit breakers, rate limiters, bulkheads,
+hedging, fallbacks and adaptive throttling, packaged as an httpx transport
+(:class:`ResilientTransport`, for ``httpx.AsyncClient`` and ``httpx.Client``)
+and client facades (:class:`AsyncHTTPClient`, :class:`HTTPClient`); state
+shared across processes with :class:`RedisBackend`. Everything public is
+importable from here; :mod:`httpx_resilience.testing` has the chaos server, a
+fake clock and the testing switch.
 
 Importing the package imports httpx and the standard library only, and
 changes nothing global. The names that need an extra or build on the core
@@ -32,7 +35,7 @@ from .auth import (
     TokenCache,
 )
 from .backends import MemoryBackend, RedisBackend, SharedStateUnavailableError
-from .client import AsyncHTTPClient
+from .client import AsyncHTTPClient, HTTPClient
 from .config import ClientConfig
 from .exceptions import (
     AuthenticationError,
@@ -73,6 +76,7 @@ from .policies.generic import (
     RetryDecorator,
     RetryOptions,
     RetryStats,
+    retry,
     retry_async,
     with_api_retry,
     with_network_retry,
@@ -152,6 +156,7 @@ __all__ = [
     "Fallback",
     "FallbackAuth",
     "FormSerializer",
+    "HTTPClient",
     "HTTPClientError",
     "HTTPRequest",
     "HTTPRequestError",
@@ -210,6 +215,7 @@ __all__ = [
     "get_service_client",
     "make_transport",
     "resilience_info",
+    "retry",
     "retry_async",
     "with_api_retry",
     "with_network_retry",

@@ -31,6 +31,8 @@ EXPECTED = {
     "MemoryBackend", "RedisBackend", "SharedStateUnavailableError",
     "Fallback", "AdaptiveThrottle", "ThrottledError", "MetricsObserver",
     "ResilienceOptions", "resilience_info", "RetryDecorator", "RetryOptions",
+    # sync support (issue 15)
+    "HTTPClient", "retry",
 }
 
 
