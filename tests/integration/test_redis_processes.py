@@ -554,10 +554,15 @@ def test_a_breaker_opened_in_one_process_is_open_in_another(
     assert server.count("/ab-b") == 1  # only the call made before A opened it
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG (backends/_breaker.py, SharedBreaker._mirror): a record reply read after a newer "
+    "one turns the local view back to CLOSED and announces OPEN->CLOSED; see notes/redis-tests.md",
+)
 async def test_concurrent_outcomes_never_turn_the_local_view_back(shared_redis: str, prefix: str) -> None:
     """Two calls fail at once and the second record opens the shared breaker: this process's
     breaker must show OPEN, and announce no transition back to CLOSED, whatever order the
-    two record replies are read in. 300 breakers, as the race is one of timing."""
+    two record replies are read in. 500 breakers, as the race is one of timing."""
     import redis.asyncio as aioredis
 
     from httpx_resilience import CircuitBreaker, CircuitState, RedisBackend
@@ -572,7 +577,7 @@ async def test_concurrent_outcomes_never_turn_the_local_view_back(shared_redis: 
     wrong: list[tuple[str, str, list[str]]] = []
     client = aioredis.Redis.from_url(shared_redis)
     try:
-        for trial in range(300):
+        for trial in range(500):
             seen: list[str] = []
             breaker = CircuitBreaker(
                 failure_threshold=2, recovery_timeout=30, name=f"race-{trial}", backend=backend,
@@ -585,7 +590,7 @@ async def test_concurrent_outcomes_never_turn_the_local_view_back(shared_redis: 
     finally:
         await client.aclose()
         await backend.aclose()
-    assert wrong == [], f"{len(wrong)} of 300 breakers went back: {wrong[:2]}"
+    assert wrong == [], f"{len(wrong)} of 500 breakers went back: {wrong[:2]}"
 
 
 def assert_opens_then_lets_a_round_through(
