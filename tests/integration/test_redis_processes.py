@@ -554,11 +554,6 @@ def test_a_breaker_opened_in_one_process_is_open_in_another(
     assert server.count("/ab-b") == 1  # only the call made before A opened it
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (backends/_breaker.py, SharedBreaker._mirror): a record reply read after a newer "
-    "one turns the local view back to CLOSED and announces OPEN->CLOSED; see notes/redis-tests.md",
-)
 async def test_concurrent_outcomes_never_turn_the_local_view_back(shared_redis: str, prefix: str) -> None:
     """Two calls fail at once and the second record opens the shared breaker: this process's
     breaker must show OPEN, and announce no transition back to CLOSED, whatever order the

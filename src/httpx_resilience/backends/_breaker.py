@@ -159,10 +159,13 @@ class SharedBreaker:
         "_admit_args",
         "_backend",
         "_breaker",
+        "_gen",
+        "_gen_learned",
         "_keys",
         "_name",
         "_order",
         "_record_args",
+        "_replies",
         "_tasks",
     )
 
@@ -198,6 +201,12 @@ class SharedBreaker:
             s.minimum_calls, -1 if frt is None else frt, -1 if srt is None else srt, key_ttl,
         ]
         self._tasks: set[asyncio.Task[None]] = set()
+        # Replies can arrive out of order (several calls in flight, several
+        # connections): the newest generation seen, and when it was learned, keep
+        # an older "closed" reply from turning the local view back (see _fresh).
+        self._replies = 0  # replies read so far; a call notes it when it is sent
+        self._gen = -1
+        self._gen_learned = 0
         self._order: asyncio.Lock | None = None  # created on the first report, in its loop
 
     @property
@@ -253,13 +262,31 @@ class SharedBreaker:
         """
         args = list(self._admit_args)
         args[2] = lease
-        return self._admitted(await self._backend.run("breaker_admit", self._keys[:2], args))
+        sent = self._replies
+        reply = await self._backend.run("breaker_admit", self._keys[:2], args)
+        return self._admitted(reply, sent)
 
-    def _admitted(self, reply: Any) -> tuple[int, int, bool, bool]:
+    def _fresh(self, gen: int, sent: int) -> bool:
+        """Whether a reply with generation ``gen``, for a call sent when ``sent``
+        replies had been read, may update the local view.
+
+        Every transition bumps the generation, so an older one is stale news from a
+        call that ran before the transition; unless the call was sent after the
+        newer generation was learned, in which case Redis itself went back (its key
+        expired or the server restarted empty) and the reply is the truth.
+        """
+        self._replies += 1
+        if gen < self._gen and sent < self._gen_learned:
+            return False
+        self._gen, self._gen_learned = gen, self._replies
+        return True
+
+    def _admitted(self, reply: Any, sent: int) -> tuple[int, int, bool, bool]:
         """``breaker_admit``'s reply read (and mirrored): as :meth:`_admit` returns it."""
         verdict, gen, state, retry_ms, code = (int(reply[0]), int(reply[1]), _text(reply[2]),
                                                float(_text(reply[3])), _text(reply[4]))
-        self._mirror(state, retry_ms / 1000.0, code, 0, 0)
+        if self._fresh(gen, sent):
+            self._mirror(state, retry_ms / 1000.0, code, 0, 0)
         clean = state == "closed" and int(reply[5]) == 0 and self._record_args[3] == "none"
         return verdict, gen, verdict == _PROBE, clean
 
@@ -284,6 +311,7 @@ class SharedBreaker:
         b = self._breaker
         slow = duration >= b._machine.slow_after
         args: list[str | int | float] = [gen, lease, int(failed), int(slow), *self._record_args]
+        sent = self._replies
         try:
             reply = await self._backend.run("breaker_record", self._keys, args)
         except BackendDown:
@@ -291,12 +319,13 @@ class SharedBreaker:
                 # The local breaker learns the outcome, for while the backend is away.
                 b._record(b._machine.generation, False, failed, duration)
             return
-        self._recorded(reply)
+        self._recorded(reply, sent)
 
-    def _recorded(self, reply: Any) -> None:
-        """``breaker_record``'s reply: the state it reports, mirrored."""
-        self._mirror(_text(reply[2]), float(_text(reply[3])) / 1000.0, _text(reply[4]),
-                     int(reply[5]), int(reply[6]))
+    def _recorded(self, reply: Any, sent: int) -> None:
+        """``breaker_record``'s reply: the state it reports, mirrored (when it is news)."""
+        if self._fresh(int(reply[1]), sent):
+            self._mirror(_text(reply[2]), float(_text(reply[3])) / 1000.0, _text(reply[4]),
+                         int(reply[5]), int(reply[6]))
 
     def call_sync(
         self, func: Callable[..., T], args: tuple[Any, ...], kwargs: Mapping[str, Any]

@@ -45,8 +45,10 @@ class _Shared(Protocol):
     _admit_args: list[str | int | float]
     _record_args: list[str | int | float]
 
-    def _admitted(self, reply: Any) -> tuple[int, int, bool, bool]: ...
-    def _recorded(self, reply: Any) -> None: ...
+    _replies: int
+
+    def _admitted(self, reply: Any, sent: int) -> tuple[int, int, bool, bool]: ...
+    def _recorded(self, reply: Any, sent: int) -> None: ...
 
 
 def call_shared_sync(
@@ -58,6 +60,7 @@ def call_shared_sync(
     lease = os.urandom(8).hex()  # the probe lease's id, used if a probe is granted
     admit_args = list(shared._admit_args)
     admit_args[2] = lease
+    sent = shared._replies
     try:
         reply = backend._sync.run("breaker_admit", shared._keys[:2], admit_args)
     except BackendDown as down:
@@ -66,7 +69,7 @@ def call_shared_sync(
         reply = None
     if reply is None:  # down with fail_mode="local", or no sync client: the local machine
         return call_sync(b, func, args, kwargs)
-    verdict, gen, probe, clean = shared._admitted(reply)
+    verdict, gen, probe, clean = shared._admitted(reply, sent)
     if verdict == _REFUSED:
         raise CircuitBreakerOpenError(b.name, b._machine.retry_in(b._clock.monotonic()))
     lease = lease if probe else ""
@@ -95,6 +98,7 @@ def _record(shared: _Shared, gen: int, lease: str, failed: bool, duration: float
     backend = shared._backend
     slow = duration >= b._machine.slow_after
     args: list[str | int | float] = [gen, lease, int(failed), int(slow), *shared._record_args]
+    sent = shared._replies
     try:
         reply = backend._sync.run("breaker_record", shared._keys, args)
     except BackendDown:
@@ -103,4 +107,4 @@ def _record(shared: _Shared, gen: int, lease: str, failed: bool, duration: float
         if backend.fail_mode == "local":  # the local breaker learns it meanwhile
             b._record(b._machine.generation, False, failed, duration)
         return
-    shared._recorded(reply)
+    shared._recorded(reply, sent)
