@@ -148,7 +148,8 @@ async def test_contract_names_keep_limits_apart(backend: SharedBackend) -> None:
 
 
 async def test_every_key_has_the_hash_tag_and_a_ttl(shared: RedisBackend) -> None:
-    await shared.token_bucket("api", rate=10, burst=1, tokens=1, horizon=None)
+    # rate 0.5: the bucket key lives 2 s, long enough to be read on a loaded machine
+    await shared.token_bucket("api", rate=0.5, burst=1, tokens=1, horizon=None)
     await shared.sliding_window("api", limit=3, window=5.0, tokens=2, horizon=None)
     await shared.pause("api", 2.0)
     keys = [k.decode() async for k in shared.client.scan_iter(match=f"{{{shared.prefix}:*")]
