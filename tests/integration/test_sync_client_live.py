@@ -19,6 +19,7 @@ from httpx_resilience import (
     CircuitBreaker,
     CircuitBreakerOpenError,
     ClientConfig,
+    HTTPClient,
     HTTPRequestError,
     HTTPResponse,
     LoggingMiddleware,
@@ -28,7 +29,6 @@ from httpx_resilience import (
     RetryExhaustedError,
     TokenBucketRateLimiter,
 )
-from httpx_resilience.client._sync_client import HTTPClient
 from httpx_resilience.middleware.metrics import MetricsMiddleware
 from httpx_resilience.middleware.tracing import TracingMiddleware
 from httpx_resilience.testing import ChaosServer

@@ -25,6 +25,7 @@ from httpx_resilience import (
     CircuitState,
     ClientConfig,
     ConfigurationError,
+    HTTPClient,
     HTTPResponse,
     ResilienceInfo,
     ResilienceOptions,
@@ -34,14 +35,13 @@ from httpx_resilience import (
     RetryPolicy,
     RetryStats,
     resilience_info,
+    retry,
     retry_async,
     with_api_retry,
     with_network_retry,
     with_retry,
 )
-from httpx_resilience.client._sync_client import HTTPClient  # top level once exported
 from httpx_resilience.pipeline._extensions import OPTION_KEYS
-from httpx_resilience.policies.generic import retry  # top level once exported
 from httpx_resilience.testing import FakeClock
 
 if sys.version_info >= (3, 11):

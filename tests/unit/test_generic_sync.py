@@ -24,12 +24,12 @@ from httpx_resilience import (
     RetryBudget,
     RetryExhaustedError,
     RetryStats,
+    retry,
     retry_async,
     with_api_retry,
     with_network_retry,
     with_retry,
 )
-from httpx_resilience.policies.generic import retry
 from httpx_resilience.testing import FakeClock, set_testing, testing_mode
 
 

@@ -18,6 +18,7 @@ from httpx_resilience import (
     ConfigurationError,
     Fallback,
     HedgingPolicy,
+    HTTPClient,
     HTTPRequest,
     HTTPRequestError,
     HTTPResponse,
@@ -31,7 +32,6 @@ from httpx_resilience import (
     RetryExhaustedError,
     RetryPolicy,
 )
-from httpx_resilience.client._sync_client import HTTPClient
 from httpx_resilience.middleware._observed import ObserverMiddleware
 from httpx_resilience.middleware.base import missing_sync_hooks
 from httpx_resilience.testing import FakeClock, testing_mode
