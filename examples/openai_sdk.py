@@ -3,8 +3,8 @@
 
 The recipe of docs/recipes.md: the SDK's own retries off (``max_retries=0``)
 so attempts do not multiply, POST opted in to our retries (the SDK resends
-POSTs itself when its retries are on), and streamed completions marked so
-the pipeline does not buffer them.
+POSTs itself when its retries are on); a streamed completion is a
+``text/event-stream``, which the pipeline never buffers.
 """
 
 from __future__ import annotations
@@ -33,16 +33,6 @@ CHUNK = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1_700
 EVENTS = f"data: {json.dumps(CHUNK)}\n\n" * 2 + "data: [DONE]\n\n"
 
 
-async def mark_streams(request: httpx.Request) -> None:
-    """A request whose JSON body asks for a stream is handed over unbuffered."""
-    try:
-        body = json.loads(request.content)
-    except (httpx.RequestNotRead, ValueError):
-        return
-    if isinstance(body, dict) and body.get("stream") is True:
-        request.extensions = {**request.extensions, "resilience": {"stream": True}}
-
-
 def resilient_openai(base_url: str, *, max_retries: int = 0, breaker: bool = True) -> openai.AsyncOpenAI:
     """The recipe: our pipeline retries, the SDK does not (max_retries=0)."""
     transport = ResilientTransport(
@@ -53,7 +43,7 @@ def resilient_openai(base_url: str, *, max_retries: int = 0, breaker: bool = Tru
         timeout=60.0,          # one attempt
         total_timeout=180.0,   # the whole call, retries and waits included
     )
-    http_client = httpx.AsyncClient(transport=transport, event_hooks={"request": [mark_streams]})
+    http_client = httpx.AsyncClient(transport=transport)
     return openai.AsyncOpenAI(base_url=base_url, api_key="sk-local", http_client=http_client,
                               max_retries=max_retries)
 
@@ -70,7 +60,7 @@ async def main(server: ChaosServer) -> None:
               f"waited {info.total_wait:.2f} s; the server saw {server.count(PATH)} requests")
         assert info.attempts == server.count(PATH) == 3
 
-    # A streamed completion: marked by the hook, so its events are handed over as they come.
+    # A streamed completion (text/event-stream): never buffered, its events come as sent.
     server.route(PATH, body=EVENTS, headers={"content-type": "text/event-stream"},
                  drip=0.01, drip_chunk=64)
     async with resilient_openai(server.url + "/v1") as client:

@@ -259,9 +259,9 @@ async def test_marked_stream_arrives_as_it_is_sent() -> None:
     assert words == ["a", "b", "c"] and server.requests == 1
 
 
-async def test_unmarked_stream_is_buffered_within_the_attempt_timeout() -> None:
-    """Without it the pipeline reads the whole stream inside the attempt: the gate never opens."""
+async def test_an_event_stream_arrives_as_it_is_sent_without_the_hook() -> None:
+    """A text/event-stream answer is never buffered: the first event reaches the caller before
+    the server sends the rest, with no hook at all (the attempt ends at the headers)."""
     async with GatedStreamServer(["a", "b", "c"]) as server:
-        with pytest.raises(openai.APITimeoutError):
-            await _first_then_rest(server, [])
-    assert server.requests == 1
+        words = await _first_then_rest(server, [])
+    assert words == ["a", "b", "c"] and server.requests == 1

@@ -37,8 +37,7 @@ from ..exceptions import RequestNotReplayableError, RequestTimeoutError
 from ..policies._testing_mode import active
 from ..policies.retry import classify_exception
 from ._decision import decide_retry
-from ._outcome import buffer_response, is_replayable
-from ._outcome import in_memory as _in_memory
+from ._outcome import buffer_response, is_replayable, leave_unread
 from ._state import RequestState
 from ._timeout import timeout_scope
 
@@ -105,7 +104,7 @@ class AttemptRunner:
         inner = self.inner
         if timeout is None:
             response = await inner.handle_async_request(request)
-            if not s.stream_mode and not _in_memory(response):
+            if not s.stream_mode and not leave_unread(response):
                 response = await buffer_response(
                     response, s.max_response_bytes, request, s.hedging is not None
                 )
@@ -117,7 +116,7 @@ class AttemptRunner:
             with timeout_scope(timeout * 1.01 + 0.002) as scope:
                 response = await inner.handle_async_request(request)
                 # A body already in memory (httpx.MockTransport's, say) needs no reading.
-                if not s.stream_mode and not _in_memory(response):
+                if not s.stream_mode and not leave_unread(response):
                     response = await buffer_response(
                         response, s.max_response_bytes, request, s.hedging is not None, scope
                     )

@@ -28,9 +28,9 @@ __all__ = [
     "checked_host_key",
     "describe",
     "host_key",
-    "in_memory",
     "is_replayable",
     "is_shareable",
+    "leave_unread",
     "new_info",
     "response_too_large",
 ]
@@ -221,7 +221,7 @@ async def buffer_response(
     failure and lets the attempt timeout cover the body. The raw (still
     encoded) bytes are kept, so httpx decodes them once as usual, and the
     response stays unread so httpx's client times and reads it as always.
-    The caller checks :func:`in_memory` first: a body already in memory
+    The caller checks :func:`leave_unread` first: a body already in memory
     (``httpx.ByteStream``, or read by the inner transport, like
     ``httpx.MockTransport``'s) needs no reading.
 
@@ -293,9 +293,22 @@ def response_too_large(
     )
 
 
-def in_memory(response: httpx.Response) -> bool:
-    """Whether the body is already in memory (or consumed): nothing for :func:`buffer_response`."""
-    return response.is_stream_consumed or isinstance(response.stream, httpx.ByteStream)
+def leave_unread(response: httpx.Response) -> bool:
+    """Whether the attempt ends at the headers, the body left to the caller unread.
+
+    A body already in memory needs no reading, and an event stream
+    (``Content-Type: text/event-stream``: server-sent events, the streamed
+    answers of LLM APIs) must reach its reader as it is sent, not after the
+    last event: it is the caller's, as a marked stream is (not capped, not
+    retried once the headers came). The header is found in the raw list
+    without decoding every header (most responses have a handful).
+    """
+    if response.is_stream_consumed or isinstance(response.stream, httpx.ByteStream):
+        return True
+    for name, value in response.headers.raw:
+        if len(name) == 12 and name.lower() == b"content-type":
+            return value[:17].lower() == b"text/event-stream"
+    return False
 
 
 def describe(exc: BaseException) -> str:

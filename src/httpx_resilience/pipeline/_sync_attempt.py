@@ -31,7 +31,7 @@ import httpx
 
 from ..observe.redact import scrub_exception
 from ._attempt import attempt_timeout_error, check_replayable, clamp_phases, deadline_error
-from ._outcome import in_memory, response_too_large
+from ._outcome import leave_unread, response_too_large
 from ._state import RequestState
 
 __all__ = ["SyncAttemptRunner", "prepare_retry_sync", "within_deadline_sync"]
@@ -63,7 +63,7 @@ class SyncAttemptRunner:
         request = s.request
         if timeout is None:
             response = self.inner.handle_request(request)
-            if not s.stream_mode and not in_memory(response):
+            if not s.stream_mode and not leave_unread(response):
                 read_body(response, s.max_response_bytes, request, None)
             return response
         clamp_phases(request, timeout)
@@ -74,7 +74,7 @@ class SyncAttemptRunner:
             if time.monotonic() > end:  # the phases each fit, their sum did not
                 response.close()
                 raise TimeoutError
-            if not s.stream_mode and not in_memory(response):
+            if not s.stream_mode and not leave_unread(response):
                 read_body(response, s.max_response_bytes, request, end)
         except TimeoutError as exc:
             raise attempt_timeout_error(s, timeout, phase) from exc
