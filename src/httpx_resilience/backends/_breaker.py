@@ -232,7 +232,7 @@ class SharedBreaker:
         except BackendDown as down:
             if on_backend_down(self._backend.fail_mode, down) == "open":
                 return await func(*args, **kwargs)
-            return await _local_call(b, func, args, kwargs)
+            return await b._call_local(func, args, kwargs)
         if verdict == _REFUSED:
             raise CircuitBreakerOpenError(b.name, b._machine.retry_in(b._clock.monotonic()))
         lease = lease if probe else ""
@@ -389,32 +389,3 @@ class SharedBreaker:
     def __repr__(self) -> str:
         return f"<SharedBreaker {self._name!r} on {self._backend!r}>"
 
-
-async def _local_call(
-    b: CircuitBreaker,
-    func: Callable[..., Awaitable[T]],
-    args: tuple[Any, ...],
-    kwargs: Mapping[str, Any],
-) -> T:
-    """The call under the in-process breaker alone (``fail_mode="local"``, backend down)."""
-    permit = b.acquire()
-    clock = b._clock
-    start = clock.monotonic()
-    try:
-        result = await func(*args, **kwargs)
-    except Exception as exc:
-        duration = clock.monotonic() - start
-        if b.is_failure_exception(exc):
-            permit.failure(duration)
-        else:
-            permit.success(duration)
-        raise
-    except BaseException:
-        permit.release()
-        raise
-    duration = clock.monotonic() - start
-    if isinstance(result, httpx.Response) and b.is_failure_response(result):
-        permit.failure(duration)
-    else:
-        permit.success(duration)
-    return result

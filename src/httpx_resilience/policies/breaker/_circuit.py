@@ -1,11 +1,9 @@
 """The :class:`CircuitBreaker` itself: the edge around the pure state machine.
 
-:class:`CircuitBreaker` wraps a
-:class:`~httpx_resilience.policies.breaker._machine.BreakerMachine`: it reads
-the injected clock, classifies outcomes (:mod:`._failures`), raises
-:class:`~httpx_resilience.CircuitBreakerOpenError`, hands out permits
-(:mod:`._permit`), keeps per-key children (:mod:`._registry`) and announces
-every transition (:mod:`._events`).
+It wraps a :class:`~._machine.BreakerMachine`: reads the injected clock,
+classifies outcomes (:mod:`._failures`), raises ``CircuitBreakerOpenError``,
+hands out permits (:mod:`._permit`), keeps per-key children
+(:mod:`._registry`) and announces every transition (:mod:`._events`).
 """
 
 from __future__ import annotations
@@ -192,9 +190,7 @@ class CircuitBreaker(ManualControl):
 
     failure_threshold: Setting[int] = Setting("Consecutive failures that open the breaker.")
     recovery_timeout: Setting[float] = Setting("Seconds an open breaker waits before probes.")
-    half_open_max_calls: Setting[int] = Setting(
-        "Concurrent half-open probes (and the successes needed to close)."
-    )
+    half_open_max_calls: Setting[int] = Setting("Concurrent half-open probes, successes to close.")
     failure_rate_threshold: Setting[float | None] = Setting(
         "The window's failure rate that opens the breaker, or None."
     )
@@ -202,9 +198,7 @@ class CircuitBreaker(ManualControl):
     window_size: Setting[float] = Setting("The sliding window, in calls or seconds.")
     minimum_calls: Setting[int] = Setting("Calls in the window before a rate rule can trip.")
     slow_call_duration: Setting[float | None] = Setting("Seconds after which a call is slow.")
-    slow_call_rate_threshold: Setting[float | None] = Setting(
-        "The slow-call rate that opens the breaker, or None."
-    )
+    slow_call_rate_threshold: Setting[float | None] = Setting("The slow-call rate that opens it.")
 
     @property
     def expected_exception(self) -> tuple[type[BaseException], ...]:
@@ -329,6 +323,10 @@ class CircuitBreaker(ManualControl):
         shared = self._shared
         if shared is not None:  # one round trip to admit, one to record
             return await shared.call(func, args, kwargs)
+        return await self._call_local(func, args, kwargs)
+
+    async def _call_local(self, func: Callable[..., Awaitable[T]], args: Any, kwargs: Any) -> T:
+        """The call under this process's machine (a shared breaker's local fallback too)."""
         permit = self.acquire()
         clock = self._clock
         start = clock.monotonic()
