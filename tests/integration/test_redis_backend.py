@@ -487,3 +487,24 @@ async def test_a_burst_of_callers_shares_a_few_connections() -> None:
     assert backend.client.connection_pool.max_connections == 4
     await drop_keys(backend.client, backend.prefix)
     await backend.aclose()
+
+
+async def test_the_retry_interval_runs_on_the_injected_clock() -> None:
+    """Down once, the backend refuses at once without touching Redis until ``retry_interval``
+    has passed on its clock (a FakeClock here), then probes Redis again."""
+    from httpx_resilience.testing.clock import FakeClock
+
+    clock = FakeClock()
+    tried: list[str] = []
+    backend = RedisBackend(
+        closed_port_url(), prefix=fresh_prefix(), timeout=0.2, retry_interval=30.0,
+        observers=[lambda e: tried.append(type(e).__name__)], clock=clock,
+    )
+    for _ in range(3):
+        with pytest.raises(BackendDown):
+            await backend.token_bucket("k", rate=1, burst=1, tokens=1, horizon=None)
+    assert tried.count("BackendScriptRan") == 1  # one real attempt, then refused at once
+    clock.advance(31.0)
+    with pytest.raises(BackendDown):
+        await backend.token_bucket("k", rate=1, burst=1, tokens=1, horizon=None)
+    assert tried.count("BackendScriptRan") == 2  # the interval passed: Redis probed again

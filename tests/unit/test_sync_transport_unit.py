@@ -813,3 +813,21 @@ def test_a_handler_returning_a_loop_bound_awaitable_is_refused() -> None:
         ConfigurationError, match="plain function"
     ):
         c.get("/a")
+
+
+def test_the_sync_attempt_timeout_reads_the_injected_clock() -> None:
+    """An inner transport that takes 5 s on the transport's clock (a FakeClock moved by the
+    handler, no real wait) overruns a 1 s attempt: the sync path times it on that clock."""
+    from httpx_resilience import RequestTimeoutError, RetryPolicy
+
+    clock = FakeClock()
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        clock.advance(5.0)
+        return httpx.Response(200, content=b"late")
+
+    transport = ResilientTransport(
+        httpx.MockTransport(slow), retry=RetryPolicy(max_attempts=1), timeout=1.0, clock=clock
+    )
+    with httpx.Client(transport=transport) as client, pytest.raises(RequestTimeoutError):
+        client.get("http://example.test/slow")

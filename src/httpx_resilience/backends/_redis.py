@@ -1,10 +1,8 @@
 """RedisBackend: the contract's atomic operations as Lua scripts on Redis.
 
-One script per operation (``lua/<name>.lua``), run with ``EVALSHA``; a
-server that lost its script cache (a restart, ``SCRIPT FLUSH``) answers
-``NOSCRIPT`` and the call is repeated once with ``EVAL``, which caches it
-again. Time comes from Redis ``TIME`` inside the scripts, never from this
-host, and every key gets a TTL.
+One script per operation (``lua/<name>.lua``), run with ``EVALSHA``, once more
+with ``EVAL`` after ``NOSCRIPT`` (a restart, ``SCRIPT FLUSH``). Time comes from
+Redis ``TIME`` inside the scripts, never from this host; every key has a TTL.
 
 A fault never escapes as a ``redis`` exception and never stalls a call
 beyond ``timeout``: it raises the internal
@@ -15,9 +13,8 @@ every call raises ``BackendDown`` at once, without touching Redis, until
 leaves fallback (logged at INFO). The policies turn ``BackendDown`` into
 their ``fail_mode``.
 
-Threads (a limiter's ``acquire_sync``) run the same scripts through a sync
-``redis.Redis`` client of the backend's own, built on first use from its URL
-(``_redis_sync``), with the same fallback; :meth:`RedisBackend.close` closes it.
+Threads (``acquire_sync``) run the same scripts through a sync client of the
+backend's own (``_redis_sync``), with the same fallback; ``close()`` closes it.
 
 The ``redis`` package is an optional extra (``pip install
 'httpx-resilience[redis]'``), imported only when a backend is built.
@@ -34,6 +31,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ..clock import SYSTEM_CLOCK, Clock
 from ..exceptions import ConfigurationError
 from ..observe.redact import redact_url
 from ._contract import Grant, SharedBackend, check_fail_mode, check_prefix
@@ -95,6 +93,8 @@ class RedisBackend(SharedBackend):
             of callers does not open a connection each.
         observers: callables given each backend event (fallback entered and
             left, each script's latency).
+        clock: this host's clock, for when to try Redis again after a fault
+            (the scripts themselves read Redis ``TIME``).
 
     Raises:
         ConfigurationError: a bad value (the message names the field), or the
@@ -111,7 +111,9 @@ class RedisBackend(SharedBackend):
         retry_interval: float = 1.0,
         max_connections: int = 50,
         observers: Iterable[BackendObserver] = (),
+        clock: Clock | None = None,
     ) -> None:
+        self._clock = clock or SYSTEM_CLOCK  # when to try Redis again (host time, local only)
         self.prefix = check_prefix(prefix)
         self.fail_mode = check_fail_mode(fail_mode)
         self.timeout = _seconds(timeout, "timeout")
@@ -247,7 +249,7 @@ class RedisBackend(SharedBackend):
         if self._owned:
             self._follow_loop()
         if self._down_since is not None:
-            if self._probing or time.monotonic() < self._retry_at:
+            if self._probing or self._clock.monotonic() < self._retry_at:
                 raise BackendDown(self._where, key, "in fallback, not retried yet")
             self._probing = True  # this call probes; the others keep falling back
         source, sha = _script(script)
@@ -282,7 +284,7 @@ class RedisBackend(SharedBackend):
             return await self._client.eval(source, len(keys), *keys, *args)
 
     def _fall_back(self, reason: str) -> None:
-        now = time.monotonic()
+        now = self._clock.monotonic()
         self._retry_at = now + self.retry_interval
         if self._down_since is not None:
             return  # a failed probe: still down, said once already
@@ -303,7 +305,7 @@ class RedisBackend(SharedBackend):
         since = self._down_since
         self._down_since = None
         self._probing = False
-        down_for = time.monotonic() - since if since is not None else 0.0
+        down_for = self._clock.monotonic() - since if since is not None else 0.0
         logger.info(
             "Redis at %s answers again after %.1f s: shared state resumes",
             self._where, down_for,

@@ -23,11 +23,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import threading
-import time
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any, Protocol
 
+from ..clock import Clock
 from ..exceptions import ConfigurationError
 from ._contract import Grant
 from ._errors import BackendDown
@@ -49,6 +49,7 @@ class _Backend(Protocol):
     _down_since: float | None
     _probing: bool
     _retry_at: float
+    _clock: Clock
     _no_script: type[Exception]
     max_connections: int
     timeout: float
@@ -170,7 +171,7 @@ class SyncScripts:
         b = self._backend
         key = keys[0] if keys else name
         if b._down_since is not None:
-            if b._probing or time.monotonic() < b._retry_at:
+            if b._probing or b._clock.monotonic() < b._retry_at:
                 raise BackendDown(b.describe(), key, "in fallback, not retried yet")
             b._probing = True  # this call probes; the others keep falling back
         source, sha = script(name)

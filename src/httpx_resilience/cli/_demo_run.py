@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from ..client import AsyncHTTPClient
+from ..clock import SYSTEM_CLOCK
 from ..config import ClientConfig
 from ..observe.events import AttemptStarted, Event, LimiterWaited
 from ..pipeline import ResilienceInfo
@@ -149,7 +150,7 @@ class _Driver:
             # Open loop: the latency counts from the planned start, so time spent
             # waiting for a free slot behind slow requests is not hidden.
             started = i / self.rate
-            await asyncio.sleep(max(0.0, started - self.now()))
+            await SYSTEM_CLOCK.sleep(started - self.now())
             method = "POST" if every and i % every == every - 1 else "GET"
             async with self.sem:
                 try:
@@ -193,7 +194,7 @@ class _Upstream:
 
     async def schedule(self, t0: float, duration: float) -> None:
         for index, phase in enumerate(self.scenario.phases[1:], start=1):
-            await asyncio.sleep(max(0.0, t0 + phase.start * duration - time.perf_counter()))
+            await SYSTEM_CLOCK.sleep(t0 + phase.start * duration - time.perf_counter())
             self.apply(index)
 
 

@@ -109,7 +109,7 @@ class SyncPipeline:
                     if not self._buildable:
                         raise sync_inner_missing(t._inner)
                     self._inner = default_sync_transport(t.config)
-                self._runner = SyncAttemptRunner(self._inner)
+                self._runner = SyncAttemptRunner(self._inner, t._clock)
             return self._runner
 
     def handle(self, request: httpx.Request) -> httpx.Response:

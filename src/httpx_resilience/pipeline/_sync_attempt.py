@@ -23,12 +23,12 @@ with the async path: :func:`~._attempt.check_replayable`,
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TypeVar
 
 import httpx
 
+from ..clock import Clock
 from ..observe.redact import scrub_exception
 from ._attempt import attempt_timeout_error, check_replayable, clamp_phases, deadline_error
 from ._outcome import leave_unread, response_too_large
@@ -44,12 +44,14 @@ class SyncAttemptRunner:
 
     Args:
         inner: the sync transport that sends (``httpx.HTTPTransport``, a mock...).
+        clock: the transport's clock, which bounds the attempt.
     """
 
-    __slots__ = ("inner",)
+    __slots__ = ("clock", "inner")
 
-    def __init__(self, inner: httpx.BaseTransport) -> None:
+    def __init__(self, inner: httpx.BaseTransport, clock: Clock) -> None:
         self.inner = inner
+        self.clock = clock
 
     def run(self, s: RequestState, timeout: float | None, phase: str) -> httpx.Response:
         """One attempt: breaker permit → :meth:`send` → the breaker records the outcome."""
@@ -64,25 +66,30 @@ class SyncAttemptRunner:
         if timeout is None:
             response = self.inner.handle_request(request)
             if not s.stream_mode and not leave_unread(response):
-                read_body(response, s.max_response_bytes, request, None)
+                read_body(response, s.max_response_bytes, request, None, self.clock)
             return response
         clamp_phases(request, timeout)
         # The async scope's margin: the clamped per-phase timeouts fire first.
-        end = time.monotonic() + timeout * 1.01 + 0.002
+        monotonic = self.clock.monotonic
+        end = monotonic() + timeout * 1.01 + 0.002
         try:
             response = self.inner.handle_request(request)
-            if time.monotonic() > end:  # the phases each fit, their sum did not
+            if monotonic() > end:  # the phases each fit, their sum did not
                 response.close()
                 raise TimeoutError
             if not s.stream_mode and not leave_unread(response):
-                read_body(response, s.max_response_bytes, request, end)
+                read_body(response, s.max_response_bytes, request, end, self.clock)
         except TimeoutError as exc:
             raise attempt_timeout_error(s, timeout, phase) from exc
         return response
 
 
 def read_body(
-    response: httpx.Response, limit: int | None, request: httpx.Request, end: float | None
+    response: httpx.Response,
+    limit: int | None,
+    request: httpx.Request,
+    end: float | None,
+    clock: Clock,
 ) -> None:
     """Read the raw body now (inside the attempt) and put it back as an in-memory stream.
 
@@ -92,7 +99,7 @@ def read_body(
 
     Raises:
         ResponseTooLargeError: the body passed ``limit``; the response was closed.
-        TimeoutError: the monotonic clock passed ``end`` between two chunks.
+        TimeoutError: ``clock`` passed ``end`` between two chunks.
     """
     stream = response.stream
     assert isinstance(stream, httpx.SyncByteStream)
@@ -103,7 +110,7 @@ def read_body(
             received += len(chunk)
             if limit is not None and received > limit:
                 raise response_too_large(limit, received, request)
-            if end is not None and time.monotonic() > end:
+            if end is not None and clock.monotonic() > end:
                 raise TimeoutError
             chunks.append(chunk)
     finally:
